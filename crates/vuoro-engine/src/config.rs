@@ -1,0 +1,728 @@
+//! The hall's configuration: sites, units, services, counters, users and devices, parsed from TOML.
+//!
+//! Parsing is pure (a string in, a validated `Config` or a list of located mistakes out). Every name used
+//! here is the name used in the API, the database and the web clients.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// Text in several languages, keyed by language code.
+pub type Text = BTreeMap<String, String>;
+
+/// Picks `lang`, else the fallback language, else any.
+pub fn text_in<'a>(t: &'a Text, lang: &str, fallback: &str) -> &'a str {
+    t.get(lang)
+        .or_else(|| t.get(fallback))
+        .or_else(|| t.values().next())
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default, rename = "site")]
+    pub sites: Vec<Site>,
+    #[serde(default, rename = "user")]
+    pub users: Vec<User>,
+    #[serde(default, rename = "device")]
+    pub devices: Vec<Device>,
+    #[serde(default, rename = "language")]
+    pub languages: Vec<Language>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A demo configuration: refused on anything but a loopback address.
+    #[serde(default)]
+    pub demo: bool,
+    /// The address the daemon is reached at, used for ticket tracking links (`track_url`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Days of ticket-level detail kept before only aggregates remain.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+fn default_retention_days() -> u32 {
+    30
+}
+
+/// A language the clients may offer: its code, its own name and writing direction.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Language {
+    pub code: String,
+    pub name: String,
+    #[serde(default = "default_dir")]
+    pub dir: String,
+}
+
+fn default_dir() -> String {
+    "ltr".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub id: String,
+    pub name: Text,
+    pub timezone: String,
+    /// Languages offered at this site, in the order shown. The first is the default.
+    pub languages: Vec<String>,
+    /// Open whatever the clock says (the demo).
+    #[serde(default)]
+    pub always_open: bool,
+    #[serde(default)]
+    pub hours: WeekHours,
+    #[serde(default, rename = "exception")]
+    pub exceptions: Vec<HoursException>,
+    /// Minutes after a no-show during which the ticket may be brought back.
+    #[serde(default = "default_no_show_minutes")]
+    pub no_show_return_minutes: u32,
+    #[serde(default, rename = "unit")]
+    pub units: Vec<Unit>,
+    #[serde(default, rename = "series")]
+    pub series: Vec<Series>,
+    #[serde(default, rename = "service")]
+    pub services: Vec<Service>,
+    #[serde(default, rename = "counter")]
+    pub counters: Vec<Counter>,
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<Zone>,
+    #[serde(default, rename = "display")]
+    pub displays: Vec<Display>,
+}
+
+fn default_no_show_minutes() -> u32 {
+    15
+}
+
+/// Opening hours per weekday, each a list of "HH:MM-HH:MM" spans. A missing day is closed.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WeekHours {
+    #[serde(default)]
+    pub mon: Vec<String>,
+    #[serde(default)]
+    pub tue: Vec<String>,
+    #[serde(default)]
+    pub wed: Vec<String>,
+    #[serde(default)]
+    pub thu: Vec<String>,
+    #[serde(default)]
+    pub fri: Vec<String>,
+    #[serde(default)]
+    pub sat: Vec<String>,
+    #[serde(default)]
+    pub sun: Vec<String>,
+}
+
+impl WeekHours {
+    fn day(&self, d: Weekday) -> &[String] {
+        match d {
+            Weekday::Mon => &self.mon,
+            Weekday::Tue => &self.tue,
+            Weekday::Wed => &self.wed,
+            Weekday::Thu => &self.thu,
+            Weekday::Fri => &self.fri,
+            Weekday::Sat => &self.sat,
+            Weekday::Sun => &self.sun,
+        }
+    }
+    fn is_empty(&self) -> bool {
+        [&self.mon, &self.tue, &self.wed, &self.thu, &self.fri, &self.sat, &self.sun]
+            .iter()
+            .all(|d| d.is_empty())
+    }
+}
+
+/// A holiday (no hours: closed) or a day with other hours.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoursException {
+    pub date: NaiveDate,
+    #[serde(default)]
+    pub hours: Vec<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unit {
+    pub id: String,
+    pub name: Text,
+}
+
+/// A ticket number series: a letter and a number range, counted per local day.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Series {
+    pub letter: String,
+    #[serde(default = "default_first")]
+    pub first: u32,
+    #[serde(default = "default_last")]
+    pub last: u32,
+}
+
+fn default_first() -> u32 {
+    1
+}
+fn default_last() -> u32 {
+    999
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub id: String,
+    pub unit: String,
+    pub name: Text,
+    pub series: String,
+    /// Shown on public screens and topics instead of `name` when `sensitive`.
+    #[serde(default)]
+    pub public_name: Option<Text>,
+    #[serde(default)]
+    pub sensitive: bool,
+    #[serde(default)]
+    pub icon: Option<String>,
+    /// Own hours; the site's when absent.
+    #[serde(default)]
+    pub hours: Option<WeekHours>,
+    /// No new tickets this many minutes before closing.
+    #[serde(default)]
+    pub last_ticket_minutes_before_close: u32,
+    #[serde(default)]
+    pub max_queue: Option<u32>,
+    /// Anyone may join from a phone, without a kiosk.
+    #[serde(default)]
+    pub remote_join: bool,
+    /// Expected service time before any has been measured.
+    #[serde(default = "default_service_minutes")]
+    pub expected_service_minutes: f64,
+    /// Target for the longest wait, for supervisors' alerts and reports.
+    #[serde(default = "default_target_wait")]
+    pub target_wait_minutes: u32,
+}
+
+fn default_service_minutes() -> f64 {
+    6.0
+}
+fn default_target_wait() -> u32 {
+    20
+}
+
+/// One entry of a counter's service profile. Lower `tier` is called first; within a tier, oldest first.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterService {
+    pub service: String,
+    #[serde(default = "default_tier")]
+    pub tier: u32,
+}
+
+fn default_tier() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counter {
+    pub id: String,
+    pub unit: String,
+    pub name: Text,
+    #[serde(default)]
+    pub location: Text,
+    #[serde(default)]
+    pub zone: Option<String>,
+    pub services: Vec<CounterService>,
+}
+
+/// An announcement zone: which language policy the hall's speakers follow there.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    pub id: String,
+    pub name: Text,
+    /// `fi`, `fi+sv` (alternating), `customer` (the ticket's language when the site has audio for it), or `chime`.
+    #[serde(default = "default_voice")]
+    pub voice: String,
+    /// Seconds of pending announcement after which calls fall back to chime only.
+    #[serde(default = "default_airtime")]
+    pub max_backlog_seconds: u32,
+    /// Volume per time of day: "HH:MM=percent".
+    #[serde(default)]
+    pub volume: Vec<String>,
+}
+
+fn default_voice() -> String {
+    "fi".into()
+}
+fn default_airtime() -> u32 {
+    20
+}
+
+/// A hall display: which zones it shows, its languages and layout.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Display {
+    pub id: String,
+    #[serde(default)]
+    pub zones: Vec<String>,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default = "default_layout")]
+    pub layout: String,
+    /// Viewing distance in metres; sets the number height.
+    #[serde(default = "default_distance")]
+    pub viewing_distance_m: f64,
+    #[serde(default)]
+    pub audio: bool,
+}
+
+fn default_layout() -> String {
+    "standard".into()
+}
+fn default_distance() -> f64 {
+    8.0
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Agent,
+    Supervisor,
+    Admin,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// An argon2 PHC string (`vuoro hash-password` makes one). Never a plain password.
+    pub password_hash: String,
+    pub roles: Vec<Role>,
+    /// Units this user may see and act on. Empty with role admin: every unit.
+    #[serde(default)]
+    pub units: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    pub id: String,
+    pub site: String,
+    /// `kiosk`, `display` or `agent`.
+    pub kind: String,
+    /// SHA-256 of the device token, hex. The token itself is never stored.
+    pub token_sha256: String,
+    /// Services a kiosk offers; empty: all of its site's.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// The printer this device prints to, if any (see docs/printing.md).
+    #[serde(default)]
+    pub printer: Option<toml::Table>,
+    /// Only in a demo config: the token in clear, handed to loopback clients by the demo enrolment.
+    #[serde(default)]
+    pub demo_token: Option<String>,
+}
+
+/// A mistake in a config file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}", self.message),
+            None => write!(f, "{}", self.message),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and checks a config. All mistakes found are returned, each with its line where known.
+    pub fn parse(src: &str) -> Result<Config, Vec<ConfigError>> {
+        let cfg: Config = toml::from_str(src).map_err(|e| {
+            let line = e.span().map(|s| line_of(src, s.start));
+            vec![ConfigError { line, message: e.message().to_string() }]
+        })?;
+        let errors = cfg.check(src);
+        if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+    }
+
+    fn check(&self, src: &str) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        let mut err = |needle: &str, message: String| {
+            errs.push(ConfigError { line: find_line(src, needle), message });
+        };
+        if self.sites.is_empty() {
+            err("", "no [[site]] is configured".into());
+        }
+        let langs: HashSet<&str> = self.languages.iter().map(|l| l.code.as_str()).collect();
+        let mut site_ids = HashSet::new();
+        for site in &self.sites {
+            let sid = format!("id = \"{}\"", site.id);
+            if !valid_id(&site.id) {
+                err(&sid, format!("site id '{}' must be lowercase letters, digits and '-'", site.id));
+            }
+            if !site_ids.insert(site.id.as_str()) {
+                err(&sid, format!("site '{}' is defined twice", site.id));
+            }
+            if site.timezone.parse::<Tz>().is_err() {
+                err(&format!("timezone = \"{}\"", site.timezone), format!("unknown time zone '{}'", site.timezone));
+            }
+            for req in ["fi", "sv", "en"] {
+                if !site.languages.iter().any(|l| l == req) {
+                    err(&sid, format!("site '{}' must offer language '{req}'", site.id));
+                }
+            }
+            for l in &site.languages {
+                if !langs.contains(l.as_str()) {
+                    err(&format!("\"{l}\""), format!("language '{l}' has no [[language]] entry"));
+                }
+            }
+            if !site.always_open && site.hours.is_empty() && site.exceptions.is_empty() {
+                err(&sid, format!("site '{}' has no hours and is not always_open", site.id));
+            }
+            check_hours(&site.hours, &mut err);
+            for ex in &site.exceptions {
+                for span in &ex.hours {
+                    if parse_span(span).is_none() {
+                        err(span, format!("'{span}' is not HH:MM-HH:MM"));
+                    }
+                }
+            }
+            let mut ids = HashSet::new();
+            let units: HashSet<&str> = site.units.iter().map(|u| u.id.as_str()).collect();
+            let series: HashSet<&str> = site.series.iter().map(|s| s.letter.as_str()).collect();
+            for u in &site.units {
+                if !ids.insert(u.id.clone()) || !valid_id(&u.id) {
+                    err(&format!("id = \"{}\"", u.id), format!("unit id '{}' is invalid or used twice", u.id));
+                }
+            }
+            for s in &site.series {
+                if s.letter.is_empty() || s.letter.len() > 2 || !s.letter.chars().all(|c| c.is_ascii_uppercase()) {
+                    err(&format!("letter = \"{}\"", s.letter), format!("series letter '{}' must be 1-2 capital letters A-Z", s.letter));
+                }
+                if s.first == 0 || s.first > s.last || s.last > 9999 {
+                    err(&format!("letter = \"{}\"", s.letter), format!("series '{}' range {}..{} is invalid", s.letter, s.first, s.last));
+                }
+            }
+            let mut services = HashSet::new();
+            for s in &site.services {
+                let at = format!("id = \"{}\"", s.id);
+                if !valid_id(&s.id) || !services.insert(s.id.as_str()) {
+                    err(&at, format!("service id '{}' is invalid or used twice", s.id));
+                }
+                if !units.contains(s.unit.as_str()) {
+                    err(&format!("unit = \"{}\"", s.unit), format!("service '{}' names unknown unit '{}'", s.id, s.unit));
+                }
+                if !series.contains(s.series.as_str()) {
+                    err(&format!("series = \"{}\"", s.series), format!("service '{}' names unknown series '{}'", s.id, s.series));
+                }
+                for req in ["fi", "sv", "en"] {
+                    if !s.name.contains_key(req) {
+                        err(&at, format!("service '{}' has no name in '{req}'", s.id));
+                    }
+                }
+                if s.sensitive && s.public_name.is_none() {
+                    err(&at, format!("sensitive service '{}' needs a neutral public_name", s.id));
+                }
+                if let Some(h) = &s.hours {
+                    check_hours(h, &mut err);
+                }
+                if !(s.expected_service_minutes > 0.0) {
+                    err(&at, format!("service '{}': expected_service_minutes must be positive", s.id));
+                }
+            }
+            let zones: HashSet<&str> = site.zones.iter().map(|z| z.id.as_str()).collect();
+            for z in &site.zones {
+                if !["fi", "sv", "en", "fi+sv", "customer", "chime"].contains(&z.voice.as_str()) {
+                    err(&format!("voice = \"{}\"", z.voice), format!("zone '{}': voice '{}' is not fi, sv, en, fi+sv, customer or chime", z.id, z.voice));
+                }
+            }
+            for c in &site.counters {
+                let at = format!("id = \"{}\"", c.id);
+                if !valid_id(&c.id) || !ids.insert(c.id.clone()) {
+                    err(&at, format!("counter id '{}' is invalid or used twice", c.id));
+                }
+                if !units.contains(c.unit.as_str()) {
+                    err(&at, format!("counter '{}' names unknown unit '{}'", c.id, c.unit));
+                }
+                if c.services.is_empty() {
+                    err(&at, format!("counter '{}' serves no service", c.id));
+                }
+                for cs in &c.services {
+                    if !services.contains(cs.service.as_str()) {
+                        err(&format!("\"{}\"", cs.service), format!("counter '{}' names unknown service '{}'", c.id, cs.service));
+                    }
+                }
+                if let Some(z) = &c.zone {
+                    if !zones.contains(z.as_str()) {
+                        err(&at, format!("counter '{}' names unknown zone '{z}'", c.id));
+                    }
+                }
+            }
+            for d in &site.displays {
+                for z in &d.zones {
+                    if !zones.contains(z.as_str()) {
+                        err(&format!("id = \"{}\"", d.id), format!("display '{}' names unknown zone '{z}'", d.id));
+                    }
+                }
+            }
+        }
+        let all_units: HashSet<&str> = self.sites.iter().flat_map(|s| s.units.iter().map(|u| u.id.as_str())).collect();
+        let mut usernames = HashSet::new();
+        for u in &self.users {
+            let at = format!("username = \"{}\"", u.username);
+            if !usernames.insert(u.username.as_str()) {
+                err(&at, format!("user '{}' is defined twice", u.username));
+            }
+            if !u.password_hash.starts_with("$argon2") {
+                err(&at, format!("user '{}': password_hash must be an argon2 hash (use `vuoro hash-password`)", u.username));
+            }
+            if u.roles.is_empty() {
+                err(&at, format!("user '{}' has no role", u.username));
+            }
+            for unit in &u.units {
+                if !all_units.contains(unit.as_str()) {
+                    err(&at, format!("user '{}' names unknown unit '{unit}'", u.username));
+                }
+            }
+            if u.units.is_empty() && !u.roles.contains(&Role::Admin) {
+                err(&at, format!("user '{}' has no units (only an admin may have all)", u.username));
+            }
+        }
+        let mut devices = HashSet::new();
+        for d in &self.devices {
+            let at = format!("id = \"{}\"", d.id);
+            if !devices.insert(d.id.as_str()) {
+                err(&at, format!("device '{}' is defined twice", d.id));
+            }
+            if !self.sites.iter().any(|s| s.id == d.site) {
+                err(&at, format!("device '{}' names unknown site '{}'", d.id, d.site));
+            }
+            if !["kiosk", "display", "agent"].contains(&d.kind.as_str()) {
+                err(&at, format!("device '{}': kind must be kiosk, display or agent", d.id));
+            }
+            if d.token_sha256.len() != 64 || !d.token_sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                err(&at, format!("device '{}': token_sha256 must be 64 hex digits", d.id));
+            }
+            if d.demo_token.is_some() && !self.server.demo {
+                err(&at, format!("device '{}' has a demo_token but the config is not a demo", d.id));
+            }
+        }
+        errs
+    }
+
+    pub fn site(&self, id: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.id == id)
+    }
+
+    pub fn language(&self, code: &str) -> Option<&Language> {
+        self.languages.iter().find(|l| l.code == code)
+    }
+}
+
+fn check_hours(h: &WeekHours, err: &mut impl FnMut(&str, String)) {
+    for d in [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun] {
+        for span in h.day(d) {
+            if parse_span(span).is_none() {
+                err(span, format!("'{span}' is not HH:MM-HH:MM"));
+            }
+        }
+    }
+}
+
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    src[..offset.min(src.len())].matches('\n').count() + 1
+}
+
+fn find_line(src: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    src.find(needle).map(|i| line_of(src, i))
+}
+
+/// Parses "HH:MM-HH:MM".
+pub fn parse_span(s: &str) -> Option<(NaiveTime, NaiveTime)> {
+    let (a, b) = s.split_once('-')?;
+    let a = NaiveTime::parse_from_str(a.trim(), "%H:%M").ok()?;
+    let b = NaiveTime::parse_from_str(b.trim(), "%H:%M").ok()?;
+    (a < b).then_some((a, b))
+}
+
+impl Site {
+    pub fn tz(&self) -> Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.tz()).date_naive()
+    }
+
+    pub fn default_language(&self) -> &str {
+        self.languages.first().map(String::as_str).unwrap_or("fi")
+    }
+
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id == id)
+    }
+
+    pub fn counter(&self, id: &str) -> Option<&Counter> {
+        self.counters.iter().find(|c| c.id == id)
+    }
+
+    pub fn unit(&self, id: &str) -> Option<&Unit> {
+        self.units.iter().find(|u| u.id == id)
+    }
+
+    pub fn series(&self, letter: &str) -> Option<&Series> {
+        self.series.iter().find(|s| s.letter == letter)
+    }
+
+    /// The spans open on `date` for `hours` (a service's own, or the site's), honouring exceptions.
+    fn spans_on(&self, hours: &WeekHours, date: NaiveDate) -> Vec<(NaiveTime, NaiveTime)> {
+        if let Some(ex) = self.exceptions.iter().find(|e| e.date == date) {
+            return ex.hours.iter().filter_map(|s| parse_span(s)).collect();
+        }
+        hours.day(date.weekday()).iter().filter_map(|s| parse_span(s)).collect()
+    }
+
+    /// Whether `service` (or the site, with `None`) is open at `now`, and when it closes or next opens.
+    pub fn opening(&self, service: Option<&Service>, now: DateTime<Utc>) -> Opening {
+        if self.always_open {
+            return Opening { open: true, closes_at: None, opens_at: None };
+        }
+        let hours = service.and_then(|s| s.hours.as_ref()).unwrap_or(&self.hours);
+        let tz = self.tz();
+        let local = now.with_timezone(&tz);
+        let today = local.date_naive();
+        for (a, b) in self.spans_on(hours, today) {
+            let t = local.time();
+            if t >= a && t < b {
+                let closes = tz.from_local_datetime(&today.and_time(b)).earliest().map(|d| d.with_timezone(&Utc));
+                return Opening { open: true, closes_at: closes, opens_at: None };
+            }
+        }
+        // Next opening within two weeks.
+        for add in 0..14 {
+            let d = today + chrono::Days::new(add);
+            for (a, _) in self.spans_on(hours, d) {
+                if let Some(start) = tz.from_local_datetime(&d.and_time(a)).earliest() {
+                    let start = start.with_timezone(&Utc);
+                    if start > now {
+                        return Opening { open: false, closes_at: None, opens_at: Some(start) };
+                    }
+                }
+            }
+        }
+        Opening { open: false, closes_at: None, opens_at: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opening {
+    pub open: bool,
+    pub closes_at: Option<DateTime<Utc>>,
+    pub opens_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[[language]]
+code = "fi"
+name = "Suomi"
+[[language]]
+code = "sv"
+name = "Svenska"
+[[language]]
+code = "en"
+name = "English"
+
+[[site]]
+id = "s"
+name = { fi = "S" }
+timezone = "Europe/Helsinki"
+languages = ["fi", "sv", "en"]
+hours = { mon = ["08:00-16:00"], sat = ["10:00-14:00"] }
+exception = [{ date = "2026-12-24", hours = [] }]
+
+[[site.unit]]
+id = "u"
+name = { fi = "U" }
+
+[[site.series]]
+letter = "A"
+
+[[site.service]]
+id = "svc"
+unit = "u"
+series = "A"
+name = { fi = "P", sv = "T", en = "S" }
+
+[[site.counter]]
+id = "c1"
+unit = "u"
+name = { fi = "1" }
+services = [{ service = "svc" }]
+"#;
+
+    #[test]
+    fn minimal_config_parses() {
+        let cfg = Config::parse(MINIMAL).expect("valid");
+        assert_eq!(cfg.sites[0].services[0].id, "svc");
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_lines() {
+        let bad = MINIMAL.replace("series = \"A\"\nname", "series = \"Q\"\nname");
+        let errs = Config::parse(&bad).unwrap_err();
+        assert!(errs.iter().any(|e| e.message.contains("unknown series 'Q'") && e.line.is_some()), "{errs:?}");
+        let bad = MINIMAL.replace("timezone = \"Europe/Helsinki\"", "timezone = \"Mars/Base\"");
+        let errs = Config::parse(&bad).unwrap_err();
+        assert_eq!(errs[0].line, Some(16));
+        let syntax = MINIMAL.replace("letter = \"A\"", "letter = A");
+        let errs = Config::parse(&syntax).unwrap_err();
+        assert!(errs[0].line.is_some(), "{errs:?}");
+    }
+
+    #[test]
+    fn opening_hours_follow_local_time_and_exceptions() {
+        let cfg = Config::parse(MINIMAL).unwrap();
+        let site = &cfg.sites[0];
+        // Monday 2026-11-23 09:00 Helsinki = 07:00 UTC.
+        let mon9 = "2026-11-23T07:00:00Z".parse().unwrap();
+        assert!(site.opening(None, mon9).open);
+        let mon17 = "2026-11-23T15:00:00Z".parse().unwrap();
+        let o = site.opening(None, mon17);
+        assert!(!o.open);
+        // Next opening: Saturday 28th 10:00 local = 08:00 UTC.
+        assert_eq!(o.opens_at, Some("2026-11-28T08:00:00Z".parse().unwrap()));
+    }
+}

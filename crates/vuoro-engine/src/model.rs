@@ -1,0 +1,410 @@
+//! The engine's data: tickets, counters, commands and events.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+pub type TicketId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    Waiting,
+    Called,
+    Serving,
+    Finished,
+    NoShow,
+    Cancelled,
+    Parked,
+}
+
+impl TicketState {
+    /// A final state: the ticket's visit is over. A no-show may still be brought back within the tolerance,
+    /// after which it stays final.
+    pub fn is_final(self) -> bool {
+        matches!(self, TicketState::Finished | TicketState::NoShow | TicketState::Cancelled)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketState::Waiting => "waiting",
+            TicketState::Called => "called",
+            TicketState::Serving => "serving",
+            TicketState::Finished => "finished",
+            TicketState::NoShow => "no_show",
+            TicketState::Cancelled => "cancelled",
+            TicketState::Parked => "parked",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    #[default]
+    Normal,
+    /// The customer asked for assistance: called first, never shown as such on public screens.
+    Assist,
+}
+
+impl Priority {
+    /// Sort rank: lower is called first.
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::Assist => 0,
+            Priority::Normal => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    Front,
+    Back,
+    #[default]
+    Original,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnTo {
+    #[default]
+    Counter,
+    Queue,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ticket {
+    pub id: TicketId,
+    pub site: String,
+    pub number: String,
+    pub series: String,
+    pub seq_no: u32,
+    pub service: String,
+    pub state: TicketState,
+    pub priority: Priority,
+    pub lang: String,
+    pub token: String,
+    pub channel: String,
+    pub issued_at: DateTime<Utc>,
+    /// Queue order key: lower is earlier. Issue order, or moved by a transfer.
+    pub order: i64,
+    /// The order key it was issued with (for "original place" transfers).
+    pub original_order: i64,
+    /// When it started waiting in its current queue.
+    pub queued_at: DateTime<Utc>,
+    pub counter: Option<String>,
+    /// Only this counter may call it (a transfer to a counter).
+    pub target_counter: Option<String>,
+    pub called_at: Option<DateTime<Utc>>,
+    pub served_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub recalls: u32,
+    pub transferred_from: Option<String>,
+    pub passed_on_from: Option<String>,
+    /// Services visited before the current one in this visit (pass-ons).
+    pub visited: Vec<String>,
+    pub end_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterStatus {
+    Closed,
+    Open,
+    Calling,
+    Serving,
+}
+
+impl CounterStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CounterStatus::Closed => "closed",
+            CounterStatus::Open => "open",
+            CounterStatus::Calling => "calling",
+            CounterStatus::Serving => "serving",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct CounterState {
+    pub open: bool,
+    pub user: Option<String>,
+    pub current: Option<TicketId>,
+    pub opened_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServiceState {
+    /// False when a supervisor stopped new tickets.
+    pub accepting: bool,
+    /// Moving average of service time (seconds), from the service's finished tickets.
+    pub avg_service_secs: f64,
+    pub served_today: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SiteState {
+    pub date: NaiveDate,
+    /// Next number to try per series letter.
+    pub series_next: BTreeMap<String, u32>,
+    pub next_order: i64,
+    /// Today's tickets, all states.
+    pub tickets: BTreeMap<TicketId, Ticket>,
+    pub counters: BTreeMap<String, CounterState>,
+    pub services: BTreeMap<String, ServiceState>,
+    /// "client\u{1f}key" -> ticket, for today's Idempotency-Keys.
+    pub idempotency: BTreeMap<String, TicketId>,
+    /// Waiting tickets per service, in call order: (priority rank, order, id). Derived; rebuilt on load.
+    #[serde(skip)]
+    pub waiting: BTreeMap<String, BTreeSet<(u8, i64, TicketId)>>,
+    /// Numbers in use by non-final tickets, per series. Derived; rebuilt on load.
+    #[serde(skip)]
+    pub active_numbers: BTreeMap<String, BTreeSet<u32>>,
+}
+
+/// Who asked for a change: recorded on every event for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// `user`, `device`, `public` or `system`.
+    pub kind: String,
+    pub id: Option<String>,
+}
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor { kind: "system".into(), id: None }
+    }
+    pub fn user(name: &str) -> Actor {
+        Actor { kind: "user".into(), id: Some(name.into()) }
+    }
+    pub fn device(id: &str) -> Actor {
+        Actor { kind: "device".into(), id: Some(id.into()) }
+    }
+    pub fn public() -> Actor {
+        Actor { kind: "public".into(), id: None }
+    }
+    /// A stable key for idempotency scopes.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.kind, self.id.as_deref().unwrap_or(""))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub site: String,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    DayStarted {
+        date: NaiveDate,
+    },
+    TicketIssued {
+        ticket: TicketId,
+        number: String,
+        series: String,
+        seq_no: u32,
+        service: String,
+        lang: String,
+        priority: Priority,
+        token: String,
+        channel: String,
+        idempotency: Option<String>,
+        order: i64,
+    },
+    TicketCalled {
+        ticket: TicketId,
+        counter: String,
+    },
+    TicketRecalled {
+        ticket: TicketId,
+        counter: String,
+    },
+    TicketServed {
+        ticket: TicketId,
+        counter: String,
+    },
+    TicketFinished {
+        ticket: TicketId,
+        counter: String,
+        /// Passed on to this service in the same visit, keeping the number.
+        next_service: Option<String>,
+        order: Option<i64>,
+    },
+    TicketNoShow {
+        ticket: TicketId,
+        counter: String,
+    },
+    TicketReturned {
+        ticket: TicketId,
+        /// Back to this counter as called; None: back to its queue at `order`.
+        counter: Option<String>,
+        order: Option<i64>,
+    },
+    TicketTransferred {
+        ticket: TicketId,
+        from_counter: Option<String>,
+        from_service: String,
+        service: String,
+        target_counter: Option<String>,
+        order: i64,
+    },
+    TicketParked {
+        ticket: TicketId,
+        counter: String,
+    },
+    TicketCancelled {
+        ticket: TicketId,
+        reason: String,
+    },
+    CounterOpened {
+        counter: String,
+        user: Option<String>,
+    },
+    CounterClosed {
+        counter: String,
+    },
+    ServiceAccepting {
+        service: String,
+        accepting: bool,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::DayStarted { .. } => "day_started",
+            EventKind::TicketIssued { .. } => "ticket_issued",
+            EventKind::TicketCalled { .. } => "ticket_called",
+            EventKind::TicketRecalled { .. } => "ticket_recalled",
+            EventKind::TicketServed { .. } => "ticket_served",
+            EventKind::TicketFinished { .. } => "ticket_finished",
+            EventKind::TicketNoShow { .. } => "ticket_no_show",
+            EventKind::TicketReturned { .. } => "ticket_returned",
+            EventKind::TicketTransferred { .. } => "ticket_transferred",
+            EventKind::TicketParked { .. } => "ticket_parked",
+            EventKind::TicketCancelled { .. } => "ticket_cancelled",
+            EventKind::CounterOpened { .. } => "counter_opened",
+            EventKind::CounterClosed { .. } => "counter_closed",
+            EventKind::ServiceAccepting { .. } => "service_accepting",
+        }
+    }
+
+    /// The ticket this event is about, if any.
+    pub fn ticket(&self) -> Option<TicketId> {
+        match self {
+            EventKind::TicketIssued { ticket, .. }
+            | EventKind::TicketCalled { ticket, .. }
+            | EventKind::TicketRecalled { ticket, .. }
+            | EventKind::TicketServed { ticket, .. }
+            | EventKind::TicketFinished { ticket, .. }
+            | EventKind::TicketNoShow { ticket, .. }
+            | EventKind::TicketReturned { ticket, .. }
+            | EventKind::TicketTransferred { ticket, .. }
+            | EventKind::TicketParked { ticket, .. }
+            | EventKind::TicketCancelled { ticket, .. } => Some(*ticket),
+            _ => None,
+        }
+    }
+
+    /// The counter this event is about, if any.
+    pub fn counter(&self) -> Option<&str> {
+        match self {
+            EventKind::TicketCalled { counter, .. }
+            | EventKind::TicketRecalled { counter, .. }
+            | EventKind::TicketServed { counter, .. }
+            | EventKind::TicketFinished { counter, .. }
+            | EventKind::TicketNoShow { counter, .. }
+            | EventKind::TicketParked { counter, .. }
+            | EventKind::CounterOpened { counter, .. }
+            | EventKind::CounterClosed { counter } => Some(counter),
+            EventKind::TicketReturned { counter, .. } => counter.as_deref(),
+            EventKind::TicketTransferred { from_counter, .. } => from_counter.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// How a ticket is named in a command: by id or by its number today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TicketRef {
+    Id(TicketId),
+    Number(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferTarget {
+    Service(String),
+    Counter(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CounterVerb {
+    Open,
+    Close,
+    CallNext,
+    Call(TicketRef),
+    Recall,
+    Start,
+    Finish { next_service: Option<String>, position: Position },
+    NoShow,
+    Transfer { ticket: Option<TicketRef>, to: TransferTarget, position: Position },
+    Park,
+    Return { ticket: TicketRef, to: ReturnTo },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Issue {
+        site: String,
+        service: String,
+        lang: String,
+        priority: Priority,
+        /// A fresh random token (at least 128 bits), drawn by the caller.
+        token: String,
+        channel: String,
+        idempotency: Option<String>,
+    },
+    Counter {
+        counter: String,
+        verb: CounterVerb,
+    },
+    /// The customer cancels their own ticket.
+    Cancel {
+        token: String,
+    },
+    SetAccepting {
+        site: String,
+        service: String,
+        accepting: bool,
+    },
+    MoveWaiting {
+        site: String,
+        from: String,
+        to: String,
+    },
+    EndDay {
+        site: String,
+    },
+    /// Lets time pass: rolls sites over to a new local day.
+    Tick,
+}
+
+/// What a command produced, for the caller's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ticket { site: String, id: TicketId, created: bool },
+    Counter { site: String, counter: String, ticket: Option<TicketId> },
+    /// call-next with nobody waiting.
+    NobodyWaiting { site: String, counter: String },
+    Done,
+}

@@ -1,0 +1,313 @@
+//! Projections of the state for the API and the WebSocket topics: what a customer, a member of staff or
+//! the public may see. Public views never carry user names, tokens, priorities or sensitive service names.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{Site, Text, text_in};
+use crate::engine::Engine;
+use crate::model::*;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CounterRef {
+    pub id: String,
+    pub name: String,
+    pub location: String,
+}
+
+/// The customer's view of their ticket (the server adds token, track_url, qr_svg and print status).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TicketView {
+    pub id: TicketId,
+    pub number: String,
+    pub service: String,
+    pub service_name: String,
+    pub state: TicketState,
+    pub position: Option<u32>,
+    pub eta_minutes: Option<u32>,
+    pub issued_at: DateTime<Utc>,
+    pub lang: String,
+    pub priority: Priority,
+    pub counter: Option<CounterRef>,
+    pub site: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StaffTicket {
+    pub id: TicketId,
+    pub number: String,
+    pub service: String,
+    pub unit: String,
+    pub state: TicketState,
+    pub priority: Priority,
+    pub lang: String,
+    pub issued_at: DateTime<Utc>,
+    pub waited_seconds: i64,
+    pub counter: Option<String>,
+    pub target_counter: Option<String>,
+    pub transferred_from: Option<String>,
+    pub passed_on_from: Option<String>,
+    pub called_at: Option<DateTime<Utc>>,
+    pub served_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub recalls: u32,
+    pub channel: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CounterView {
+    pub id: String,
+    pub unit: String,
+    pub name: Text,
+    pub location: Text,
+    pub zone: Option<String>,
+    pub services: Vec<String>,
+    pub state: CounterStatus,
+    pub current: Option<StaffTicket>,
+    pub user: Option<String>,
+    pub opened_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PublicCounter {
+    pub id: String,
+    pub name: Text,
+    pub location: Text,
+    pub zone: Option<String>,
+    pub state: CounterStatus,
+    pub current: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Call {
+    pub number: String,
+    pub counter: String,
+    pub counter_name: Text,
+    pub location: Text,
+    pub zone: Option<String>,
+    pub at: DateTime<Utc>,
+    pub recall: bool,
+    pub lang: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PublicQueue {
+    pub id: String,
+    pub name: Text,
+    pub unit: Option<String>,
+    pub waiting: u32,
+    pub eta_minutes: Option<u32>,
+    pub accepting: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServiceView {
+    pub id: String,
+    pub unit: String,
+    pub unit_name: String,
+    pub name: String,
+    pub icon: Option<String>,
+    pub open: bool,
+    pub accepting: bool,
+    pub closed_reason: Option<&'static str>,
+    pub opens_at: Option<DateTime<Utc>>,
+    pub waiting: u32,
+    pub eta_minutes: Option<u32>,
+    pub remote_join: bool,
+    pub sensitive: bool,
+}
+
+/// The name a customer sees for a service: the neutral one for a sensitive service.
+pub fn customer_service_name<'a>(site: &'a Site, service: &str, lang: &str) -> &'a str {
+    match site.service(service) {
+        Some(s) if s.sensitive => text_in(s.public_name.as_ref().unwrap_or(&s.name), lang, site.default_language()),
+        Some(s) => text_in(&s.name, lang, site.default_language()),
+        None => "",
+    }
+}
+
+impl Engine {
+    pub fn ticket_view(&self, t: &Ticket, lang: Option<&str>) -> TicketView {
+        let site = self.config().site(&t.site).expect("ticket of a configured site");
+        let lang = lang.unwrap_or(&t.lang);
+        let position = self.position(t);
+        let counter = t.counter.as_ref().filter(|_| matches!(t.state, TicketState::Called | TicketState::Serving)).and_then(|c| {
+            site.counter(c).map(|c| CounterRef {
+                id: c.id.clone(),
+                name: text_in(&c.name, lang, site.default_language()).into(),
+                location: text_in(&c.location, lang, site.default_language()).into(),
+            })
+        });
+        TicketView {
+            id: t.id,
+            number: t.number.clone(),
+            service: t.service.clone(),
+            service_name: customer_service_name(site, &t.service, lang).into(),
+            state: t.state,
+            position,
+            eta_minutes: position.and_then(|p| self.eta_minutes(&t.site, &t.service, p)),
+            issued_at: t.issued_at,
+            lang: t.lang.clone(),
+            priority: t.priority,
+            counter,
+            site: t.site.clone(),
+        }
+    }
+
+    pub fn staff_ticket(&self, t: &Ticket, now: DateTime<Utc>) -> StaffTicket {
+        let unit = self.config().site(&t.site).and_then(|s| s.service(&t.service)).map(|s| s.unit.clone()).unwrap_or_default();
+        let waited_until = t.called_at.filter(|_| t.state != TicketState::Waiting).unwrap_or(now);
+        StaffTicket {
+            id: t.id,
+            number: t.number.clone(),
+            service: t.service.clone(),
+            unit,
+            state: t.state,
+            priority: t.priority,
+            lang: t.lang.clone(),
+            issued_at: t.issued_at,
+            waited_seconds: (waited_until - t.queued_at).num_seconds().max(0),
+            counter: t.counter.clone(),
+            target_counter: t.target_counter.clone(),
+            transferred_from: t.transferred_from.clone(),
+            passed_on_from: t.passed_on_from.clone(),
+            called_at: t.called_at,
+            served_at: t.served_at,
+            ended_at: t.ended_at,
+            recalls: t.recalls,
+            channel: t.channel.clone(),
+        }
+    }
+
+    pub fn counter_status(&self, site: &str, counter: &str) -> CounterStatus {
+        let Some(c) = self.site_state(site).and_then(|s| s.counters.get(counter)) else { return CounterStatus::Closed };
+        if !c.open {
+            return CounterStatus::Closed;
+        }
+        match c.current.and_then(|id| self.ticket(site, id)).map(|t| t.state) {
+            Some(TicketState::Called) => CounterStatus::Calling,
+            Some(TicketState::Serving) => CounterStatus::Serving,
+            _ => CounterStatus::Open,
+        }
+    }
+
+    pub fn counter_view(&self, site: &Site, counter: &str, now: DateTime<Utc>) -> Option<CounterView> {
+        let c = site.counter(counter)?;
+        let cs = self.site_state(&site.id)?.counters.get(counter).cloned().unwrap_or_default();
+        Some(CounterView {
+            id: c.id.clone(),
+            unit: c.unit.clone(),
+            name: c.name.clone(),
+            location: c.location.clone(),
+            zone: c.zone.clone(),
+            services: c.services.iter().map(|s| s.service.clone()).collect(),
+            state: self.counter_status(&site.id, counter),
+            current: cs.current.and_then(|id| self.ticket(&site.id, id)).map(|t| self.staff_ticket(t, now)),
+            user: cs.user,
+            opened_at: cs.opened_at,
+        })
+    }
+
+    pub fn public_counter(&self, site: &Site, counter: &str) -> Option<PublicCounter> {
+        let c = site.counter(counter)?;
+        let cs = self.site_state(&site.id)?.counters.get(counter)?;
+        let current = cs
+            .current
+            .and_then(|id| self.ticket(&site.id, id))
+            .filter(|t| t.state == TicketState::Called || t.state == TicketState::Serving)
+            .map(|t| t.number.clone());
+        Some(PublicCounter {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            location: c.location.clone(),
+            zone: c.zone.clone(),
+            state: self.counter_status(&site.id, counter),
+            current,
+        })
+    }
+
+    /// A call as the public sees it.
+    pub fn call_view(&self, site: &Site, ticket: TicketId, counter: &str, at: DateTime<Utc>, recall: bool) -> Option<Call> {
+        let t = self.ticket(&site.id, ticket)?;
+        let c = site.counter(counter)?;
+        Some(Call {
+            number: t.number.clone(),
+            counter: c.id.clone(),
+            counter_name: c.name.clone(),
+            location: c.location.clone(),
+            zone: c.zone.clone(),
+            at,
+            recall,
+            lang: t.lang.clone(),
+        })
+    }
+
+    /// Public queue figures. Sensitive services are merged under `group-<series>` with their neutral name.
+    pub fn public_queues(&self, site: &Site) -> Vec<PublicQueue> {
+        let mut out: Vec<PublicQueue> = Vec::new();
+        for s in &site.services {
+            let waiting = self.waiting(&site.id, &s.id);
+            let eta = self.eta_minutes(&site.id, &s.id, waiting);
+            let accepting = self.site_state(&site.id).and_then(|st| st.services.get(&s.id)).is_some_and(|x| x.accepting);
+            if s.sensitive {
+                let id = format!("group-{}", s.series.to_ascii_lowercase());
+                if let Some(q) = out.iter_mut().find(|q| q.id == id) {
+                    q.waiting += waiting;
+                    q.eta_minutes = q.eta_minutes.max(eta);
+                    q.accepting |= accepting;
+                    continue;
+                }
+                out.push(PublicQueue {
+                    id,
+                    name: s.public_name.clone().unwrap_or_default(),
+                    unit: None,
+                    waiting,
+                    eta_minutes: eta,
+                    accepting,
+                });
+            } else {
+                out.push(PublicQueue { id: s.id.clone(), name: s.name.clone(), unit: Some(s.unit.clone()), waiting, eta_minutes: eta, accepting });
+            }
+        }
+        out
+    }
+
+    pub fn service_views(&self, site: &Site, lang: &str, now: DateTime<Utc>) -> Vec<ServiceView> {
+        let dl = site.default_language();
+        site.services
+            .iter()
+            .map(|s| {
+                let opening = site.opening(Some(s), now);
+                let waiting = self.waiting(&site.id, &s.id);
+                let closed_reason = self.closed_reason(site, &s.id, now);
+                ServiceView {
+                    id: s.id.clone(),
+                    unit: s.unit.clone(),
+                    unit_name: site.unit(&s.unit).map(|u| text_in(&u.name, lang, dl).to_string()).unwrap_or_default(),
+                    name: customer_service_name(site, &s.id, lang).into(),
+                    icon: s.icon.clone(),
+                    open: opening.open,
+                    accepting: closed_reason.is_none(),
+                    closed_reason,
+                    opens_at: opening.opens_at,
+                    waiting,
+                    eta_minutes: self.eta_minutes(&site.id, &s.id, waiting),
+                    remote_join: s.remote_join,
+                    sensitive: s.sensitive,
+                }
+            })
+            .collect()
+    }
+
+    /// Calls of today, newest first, for the public recent list.
+    pub fn recent_calls(&self, site: &Site, limit: usize) -> Vec<Call> {
+        let Some(st) = self.site_state(&site.id) else { return Vec::new() };
+        let mut called: Vec<&Ticket> = st.tickets.values().filter(|t| t.called_at.is_some() && t.counter.is_some()).collect();
+        called.sort_by_key(|t| std::cmp::Reverse(t.called_at));
+        called
+            .into_iter()
+            .take(limit)
+            .filter_map(|t| self.call_view(site, t.id, t.counter.as_deref()?, t.called_at?, t.recalls > 0))
+            .collect()
+    }
+}
