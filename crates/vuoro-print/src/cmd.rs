@@ -79,12 +79,24 @@ pub fn status_query(n: u8) -> [u8; 3] {
 }
 
 /// `GS v 0 0 xL xH yL yH d...`: a raster image, `width_bytes` bytes per row, MSB = leftmost dot.
+///
+/// Printers execute real-time commands (`DLE EOT`, `DLE ENQ`, `DLE DC4`) even when their bytes
+/// turn up inside image data. Where the image holds `0x10` followed by `0x04`, `0x05` or
+/// `0x14`, the `0x10` (one dot) is cleared, so an image can never query, reset or power off
+/// the printer.
 pub fn raster(out: &mut Vec<u8>, width_bytes: u16, height: u16, data: &[u8]) {
     debug_assert_eq!(data.len(), usize::from(width_bytes) * usize::from(height));
     let [xl, xh] = width_bytes.to_le_bytes();
     let [yl, yh] = height.to_le_bytes();
     out.extend_from_slice(&[GS, b'v', b'0', 0, xl, xh, yl, yh]);
+    let start = out.len();
     out.extend_from_slice(data);
+    let body = &mut out[start..];
+    for i in 0..body.len().saturating_sub(1) {
+        if body[i] == DLE && matches!(body[i + 1], 0x04 | 0x05 | 0x14) {
+            body[i] = 0;
+        }
+    }
 }
 
 /// The `GS ( k` sequence that prints a QR code with the printer's own encoder: model 2, module
@@ -116,6 +128,16 @@ mod tests {
         assert_eq!(size(2, 1), [GS, b'!', 0x10]);
         assert_eq!(size(8, 8), [GS, b'!', 0x77]);
         assert_eq!(size(9, 0), [GS, b'!', 0x70]);
+    }
+
+    #[test]
+    fn raster_data_never_holds_real_time_commands() {
+        let mut out = Vec::new();
+        raster(&mut out, 4, 1, &[0x10, 0x04, 0x10, 0x14]);
+        assert_eq!(&out[8..], &[0x00, 0x04, 0x00, 0x14]);
+        let mut out = Vec::new();
+        raster(&mut out, 2, 1, &[0x10, 0x20]);
+        assert_eq!(&out[8..], &[0x10, 0x20]);
     }
 
     #[test]
