@@ -134,8 +134,9 @@ impl<'a> JobWriter<'a> {
         cmd::raster(&mut self.out, img.width_bytes(), img.height(), img.packed());
     }
 
-    /// An empty line.
+    /// An empty line at normal size (an empty line at 8x8 would feed 192 dots).
     pub fn blank(&mut self) {
+        self.set_style(LineStyle::new(self.current.align));
         self.out.push(cmd::LF);
     }
 
