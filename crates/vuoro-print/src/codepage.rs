@@ -197,7 +197,10 @@ mod tests {
 
     #[test]
     fn control_characters_become_spaces() {
-        assert_eq!(CodePage::Cp437.encode("a\x1b@b\x7f").unwrap(), b"a @b ".to_vec());
+        assert_eq!(
+            CodePage::Cp437.encode("a\x1b@b\x7f").unwrap(),
+            b"a @b ".to_vec()
+        );
     }
 
     #[test]

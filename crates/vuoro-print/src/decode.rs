@@ -174,7 +174,13 @@ impl Decoded {
     pub fn starts_with_init_sequence(&self) -> bool {
         matches!(
             self.items.as_slice(),
-            [Item::Init, Item::International(0), Item::CancelKanji, Item::CodeTable(_), ..]
+            [
+                Item::Init,
+                Item::International(0),
+                Item::CancelKanji,
+                Item::CodeTable(_),
+                ..
+            ]
         )
     }
 
@@ -368,7 +374,10 @@ impl Decoder<'_> {
         match b {
             LF => {
                 let bytes = std::mem::take(&mut self.text);
-                let text = bytes.iter().map(|&b| self.code_page.decode_byte(b)).collect();
+                let text = bytes
+                    .iter()
+                    .map(|&b| self.code_page.decode_byte(b))
+                    .collect();
                 self.items.push(Item::Line(Line {
                     text,
                     bytes,
@@ -492,8 +501,8 @@ impl Decoder<'_> {
                     .take(usize::from(wb) * usize::from(h))
                     .map_err(inc)?
                     .to_vec();
-                let bitmap = Bitmap::from_packed(wb, h, data)
-                    .ok_or_else(|| self.err(at, "raster size"))?;
+                let bitmap =
+                    Bitmap::from_packed(wb, h, data).ok_or_else(|| self.err(at, "raster size"))?;
                 self.items.push(Item::Raster(Raster { bitmap }));
             }
             b'(' => {

@@ -24,8 +24,8 @@ use crate::cmd;
 use crate::raster::Fonts;
 use crate::status::{is_completion_reply, is_status_reply};
 use crate::{
-    Connection, Fault, JobOutcome, PrintError, PrinterSettings, PrinterStatus, TicketPrint,
-    decode, render,
+    Connection, Fault, JobOutcome, PrintError, PrinterSettings, PrinterStatus, TicketPrint, decode,
+    render,
 };
 
 /// How long connecting to a network printer may take.
@@ -42,7 +42,8 @@ trait Link {
 fn query_status(link: &mut dyn Link, timeout: Duration) -> Result<PrinterStatus, Fault> {
     let mut replies = [0u8; 4];
     for (n, reply) in (1u8..=4).zip(replies.iter_mut()) {
-        link.send(&cmd::status_query(n)).map_err(|_| Fault::Offline)?;
+        link.send(&cmd::status_query(n))
+            .map_err(|_| Fault::Offline)?;
         *reply = wait_for(link, Instant::now() + timeout, is_status_reply).ok_or(Fault::Offline)?;
     }
     Ok(PrinterStatus::from_replies(replies))
@@ -137,7 +138,12 @@ impl Link for TcpLink {
                 self.pending.extend(&buf[..n]);
                 Ok(self.pending.pop_front())
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -377,7 +383,11 @@ fn append(path: &Path, job: &[u8]) -> Result<(), PrintError> {
 
 /// Writes `<n>.bin` (the bytes) and `<n>.txt` (what would be printed) into `dir`, and a PBM
 /// picture of each raster image (`<n>-<k>.pbm`). Returns the job's file stem.
-fn write_virtual(dir: &Path, job: &[u8], settings: &PrinterSettings) -> Result<PathBuf, PrintError> {
+fn write_virtual(
+    dir: &Path,
+    job: &[u8],
+    settings: &PrinterSettings,
+) -> Result<PathBuf, PrintError> {
     let ctx = |what: &str, p: &Path| format!("{what} {}", p.display());
     std::fs::create_dir_all(dir).map_err(|e| PrintError::io(ctx("creating", dir), e))?;
     let next = std::fs::read_dir(dir)

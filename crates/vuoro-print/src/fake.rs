@@ -155,7 +155,10 @@ fn accept_loop(listener: TcpListener, script: Vec<Behaviour>, cp: CodePage, shar
             .unwrap_or(Behaviour::Ok);
         next += 1;
         let index = {
-            let mut conns = shared.connections.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut conns = shared
+                .connections
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             conns.push(Vec::new());
             conns.len() - 1
         };
@@ -199,7 +202,10 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, cp: CodePage, shared: &Sha
             Err(_) => return,
         };
         // Record before answering, so a confirmed job is fully recorded.
-        shared.connections.lock().unwrap_or_else(PoisonError::into_inner)[index]
+        shared
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)[index]
             .extend_from_slice(&buf[..n]);
         unparsed.extend_from_slice(&buf[..n]);
         let Ok((decoded, used)) = decode_prefix(&unparsed, cp) else {

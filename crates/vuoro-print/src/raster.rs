@@ -80,7 +80,10 @@ impl Bitmap {
     /// Rows with at least one black dot: a crude check that something was drawn.
     pub fn ink_rows(&self) -> usize {
         let wb = usize::from(self.width / 8).max(1);
-        self.bits.chunks(wb).filter(|row| row.iter().any(|&b| b != 0)).count()
+        self.bits
+            .chunks(wb)
+            .filter(|row| row.iter().any(|&b| b != 0))
+            .count()
     }
 
     /// The leftmost and rightmost black columns, if any.
@@ -155,7 +158,12 @@ impl Fonts {
         Err(PrintError::NoFont {
             line: text.to_string(),
             missing: missing.into_iter().take(10).collect(),
-            fonts: self.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            fonts: self
+                .paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             problems: problems.join("; "),
         })
     }

@@ -150,7 +150,11 @@ impl<'a> JobWriter<'a> {
         }
         if self.settings.qr {
             self.set_style(CENTER);
-            let module = if self.settings.width.dots() >= 576 { 6 } else { 5 };
+            let module = if self.settings.width.dots() >= 576 {
+                6
+            } else {
+                5
+            };
             cmd::qr(&mut self.out, data.as_bytes(), module);
             // Some printers need a line feed to leave the symbol's line.
             self.out.push(cmd::LF);
@@ -233,7 +237,10 @@ pub fn render_ticket_with(
     if let Some(eta) = ticket.eta_minutes {
         job.line(&format!("{}: {eta} {}", l.estimated_wait, l.minutes), LEFT)?;
         if let Some(fi) = fi {
-            job.line(&format!("{}: {eta} {}", fi.estimated_wait, fi.minutes), LEFT)?;
+            job.line(
+                &format!("{}: {eta} {}", fi.estimated_wait, fi.minutes),
+                LEFT,
+            )?;
         }
     }
     job.line(&format!("{}: {}", l.issued, ticket.issued_at), LEFT)?;

@@ -4,8 +4,7 @@
 use std::fmt;
 
 use crate::{
-    CodePage, Connection, JobOutcome, PaperWidth, PrintError, Printer, PrinterSettings,
-    TicketPrint,
+    CodePage, Connection, JobOutcome, PaperWidth, PrintError, Printer, PrinterSettings, TicketPrint,
 };
 
 /// What to print with [`print_sample_with`].
@@ -61,7 +60,8 @@ pub fn print_sample(
 /// Prints a sample ticket as asked.
 pub fn print_sample_with(req: &SampleRequest) -> Result<SampleOutcome, PrintError> {
     let code_page: CodePage = req.code_page.parse()?;
-    let mut settings = PrinterSettings::new(Connection::parse(&req.target)?).with_code_page(code_page);
+    let mut settings =
+        PrinterSettings::new(Connection::parse(&req.target)?).with_code_page(code_page);
     settings.width = PaperWidth::try_from(req.width_mm)?;
     if let Some(n) = req.esc_t {
         settings.esc_t = n;
@@ -119,6 +119,8 @@ fn message(outcome: JobOutcome, cp: CodePage, esc_t: u8) -> String {
             }
             m
         }
-        JobOutcome::Failed(fault) => format!("Not printed ({}). {}", fault.code(), fault.staff_message()),
+        JobOutcome::Failed(fault) => {
+            format!("Not printed ({}). {}", fault.code(), fault.staff_message())
+        }
     }
 }

@@ -51,9 +51,10 @@ impl Connection {
             return Err(bad());
         }
         match kind {
-            "tcp" if rest.rsplit_once(':').is_some_and(|(h, p)| {
-                !h.is_empty() && p.parse::<u16>().is_ok()
-            }) =>
+            "tcp"
+                if rest
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) =>
             {
                 Ok(Connection::Tcp {
                     address: rest.to_string(),
@@ -235,11 +236,13 @@ impl TryFrom<RawSettings> for PrinterSettings {
     type Error = PrintError;
 
     fn try_from(raw: RawSettings) -> Result<Self, Self::Error> {
-        let need = |field: &str| {
-            PrintError::Settings(format!("kind = \"{}\" needs `{field}`", raw.kind))
-        };
+        let need =
+            |field: &str| PrintError::Settings(format!("kind = \"{}\" needs `{field}`", raw.kind));
         let stray = |field: &str| {
-            PrintError::Settings(format!("`{field}` does not apply to kind = \"{}\"", raw.kind))
+            PrintError::Settings(format!(
+                "`{field}` does not apply to kind = \"{}\"",
+                raw.kind
+            ))
         };
         let connection = match raw.kind.as_str() {
             "tcp" => {
@@ -281,7 +284,9 @@ impl TryFrom<RawSettings> for PrinterSettings {
             }
         };
         if raw.fonts.is_empty() {
-            return Err(PrintError::Settings("`fonts` must list at least one font".into()));
+            return Err(PrintError::Settings(
+                "`fonts` must list at least one font".into(),
+            ));
         }
         if raw.status_timeout_ms == 0 || raw.confirm_timeout_ms == 0 {
             return Err(PrintError::Settings("timeouts must be above 0 ms".into()));

@@ -110,8 +110,7 @@ pub fn shape_arabic(text: &str) -> String {
             continue;
         };
         let prev = neighbour(i, -1);
-        let joins_prev =
-            matches!(prev, Joining::Dual | Joining::Causing) && count >= 2;
+        let joins_prev = matches!(prev, Joining::Dual | Joining::Causing) && count >= 2;
         // Lam followed by an alef becomes one right-joining ligature.
         if c == '\u{0644}'
             && let Some(lig) = chars.get(i + 1).copied().and_then(lam_alef)

@@ -31,7 +31,11 @@ fn ticket(lang: &str) -> TicketPrint {
     let (site, service, hint) = match lang {
         "fi" => ("Iso Omenan palvelutori", "Kela", "Hyvää päivää, Åsa Öberg"),
         "sv" => ("Iso Omenan palvelutorg", "FPA", "Hyvää päivää, Åsa Öberg"),
-        "ru" => ("Сервисный центр Исо Омена", "Кела", "Ждите в зале Кела, зона Б"),
+        "ru" => (
+            "Сервисный центр Исо Омена",
+            "Кела",
+            "Ждите в зале Кела, зона Б",
+        ),
         "ar" => ("مركز خدمات إيسو أومينا", "كيلا", "انتظر في قاعة كيلا"),
         "zh" => ("Iso Omena 服务中心", "社保局 Kela", "请在 Kela 大厅等候"),
         _ => ("Iso Omena service centre", "Kela", "Wait in the Kela hall"),
@@ -95,7 +99,10 @@ fn golden(name: &str, bytes: &[u8], cp: CodePage) {
         return;
     }
     let want = std::fs::read(&bin).unwrap_or_else(|e| {
-        panic!("{}: {e}; run with VUORO_BLESS=1 to create it", bin.display())
+        panic!(
+            "{}: {e}; run with VUORO_BLESS=1 to create it",
+            bin.display()
+        )
     });
     if want != bytes {
         let at = want
@@ -258,7 +265,10 @@ fn russian_ticket_on_cp866_prints_cyrillic_as_text() {
     assert!(!texts.iter().any(|t| t.contains("Edell")));
     // "Edelläsi jonossa: 3" and "Odota, kunnes numerosi näkyy näytöllä".
     assert_eq!(d.rasters().len(), 2);
-    assert!(texts.contains(&"Arvioitu odotusaika: 12 min"), "ASCII Finnish stays text");
+    assert!(
+        texts.contains(&"Arvioitu odotusaika: 12 min"),
+        "ASCII Finnish stays text"
+    );
 }
 
 #[test]
@@ -268,7 +278,11 @@ fn russian_ticket_on_cp858_is_rasterised() {
     let bytes = render_ticket(&ticket("ru"), &s).unwrap();
     let d = decoded(&bytes, CodePage::Cp858);
     assert_ticket_frame(&d, 19);
-    assert!(!d.texts().iter().any(|t| t.chars().any(|c| ('А'..='я').contains(&c))));
+    assert!(
+        !d.texts()
+            .iter()
+            .any(|t| t.chars().any(|c| ('А'..='я').contains(&c)))
+    );
     assert!(d.texts().contains(&"Edelläsi jonossa: 3"));
     assert!(d.rasters().len() >= 6);
 }
@@ -283,16 +297,29 @@ fn arabic_ticket_is_rasterised_and_right_aligned() {
     assert_ticket_frame(&d, 19);
     // Finnish lines stay text; every Arabic line is an image.
     let texts = d.texts();
-    for want in ["Kela", "Vuoronumerosi", "Edelläsi jonossa: 3", "Odota Kelan aulassa"] {
+    for want in [
+        "Kela",
+        "Vuoronumerosi",
+        "Edelläsi jonossa: 3",
+        "Odota Kelan aulassa",
+    ] {
         assert!(texts.contains(&want), "{want:?} missing from {texts:#?}");
     }
-    assert!(!texts.iter().any(|t| t.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c))));
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)))
+    );
     let rasters = d.rasters();
     // site, service, your number, hint, wait-for-call, people ahead, eta, issued, follow.
     assert!(rasters.len() >= 9, "{} images", rasters.len());
     for r in &rasters {
         assert_eq!(r.width(), 576);
-        assert!(r.height() >= 24 && r.height() <= 80, "height {}", r.height());
+        assert!(
+            r.height() >= 24 && r.height() <= 80,
+            "height {}",
+            r.height()
+        );
         assert!(r.ink_rows() >= 10, "an image with almost no ink");
     }
     // People ahead, estimate and issue time are left-aligned in the layout, so in Arabic
@@ -433,24 +460,47 @@ qr = false"#,
             address: "127.0.0.1:9100".into()
         }
     );
-    assert_eq!((s.code_page, s.esc_t, s.width, s.qr), (CodePage::Cp858, 53, PaperWidth::Mm58, false));
+    assert_eq!(
+        (s.code_page, s.esc_t, s.width, s.qr),
+        (CodePage::Cp858, 53, PaperWidth::Mm58, false)
+    );
     assert_eq!(s.status_timeout, Duration::from_secs(1));
 
-    let s: PrinterSettings = toml::from_str("kind = \"file\"\npath = \"/dev/usb/lp0\"\ncode_page = \"cp866\"").unwrap();
+    let s: PrinterSettings =
+        toml::from_str("kind = \"file\"\npath = \"/dev/usb/lp0\"\ncode_page = \"cp866\"").unwrap();
     assert_eq!(s.esc_t, 17, "Epson's number by default");
     assert_eq!(s.width, PaperWidth::Mm80);
     let s: PrinterSettings = toml::from_str("kind = \"virtual\"\ndir = \"/tmp/v\"").unwrap();
-    assert_eq!(s.connection, Connection::Virtual { dir: "/tmp/v".into() });
+    assert_eq!(
+        s.connection,
+        Connection::Virtual {
+            dir: "/tmp/v".into()
+        }
+    );
 
     for (bad, why) in [
         ("kind = \"tcp\"", "needs `address`"),
         ("kind = \"usb\"", "unknown printer kind"),
-        ("kind = \"tcp\"\naddress = \"h:1\"\npath = \"/x\"", "does not apply"),
-        ("kind = \"virtual\"\ndir = \"/x\"\nwidth_mm = 76", "58 or 80"),
-        ("kind = \"virtual\"\ndir = \"/x\"\ncode_page = \"cp1252\"", "unknown code page"),
-        ("kind = \"virtual\"\ndir = \"/x\"\ncolour = true", "unknown field"),
+        (
+            "kind = \"tcp\"\naddress = \"h:1\"\npath = \"/x\"",
+            "does not apply",
+        ),
+        (
+            "kind = \"virtual\"\ndir = \"/x\"\nwidth_mm = 76",
+            "58 or 80",
+        ),
+        (
+            "kind = \"virtual\"\ndir = \"/x\"\ncode_page = \"cp1252\"",
+            "unknown code page",
+        ),
+        (
+            "kind = \"virtual\"\ndir = \"/x\"\ncolour = true",
+            "unknown field",
+        ),
     ] {
-        let err = toml::from_str::<PrinterSettings>(bad).unwrap_err().to_string();
+        let err = toml::from_str::<PrinterSettings>(bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(why), "{bad:?}: {err}");
     }
 }
@@ -468,10 +518,7 @@ fn print_on(b: Behaviour) -> (JobOutcome, Vec<Vec<u8>>, Duration) {
 }
 
 fn job_sent(conn: &[u8]) -> bool {
-    decoded(conn, CodePage::Cp858)
-        .items
-        .iter()
-        .any(|i| *i == Item::Init)
+    decoded(conn, CodePage::Cp858).items.contains(&Item::Init)
 }
 
 #[test]
@@ -518,7 +565,10 @@ fn silent_printer_is_offline_within_the_status_timeout() {
     assert_eq!(outcome, JobOutcome::Failed(Fault::Offline));
     assert!(!job_sent(&conns[0]));
     // One unanswered DLE EOT 1 is enough: 300 ms, not 4 x 300 ms.
-    assert!(took >= Duration::from_millis(290) && took < Duration::from_millis(900), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_millis(900),
+        "{took:?}"
+    );
     assert_eq!(
         decoded(&conns[0], CodePage::Cp858).items,
         vec![Item::StatusQuery(1)]
@@ -530,7 +580,10 @@ fn missing_completion_reply_is_no_confirmation() {
     let (outcome, conns, took) = print_on(Behaviour::NoConfirmation);
     assert_eq!(outcome, JobOutcome::Failed(Fault::NoConfirmation));
     assert!(job_sent(&conns[0]), "the job was sent before waiting");
-    assert!(took >= Duration::from_millis(490) && took < Duration::from_millis(1500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(490) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -553,7 +606,8 @@ fn nobody_listening_is_offline() {
 
 #[test]
 fn a_failed_job_is_never_sent_later() {
-    let fake = FakePrinter::start(vec![Behaviour::PaperOut, Behaviour::Ok], CodePage::Cp858).unwrap();
+    let fake =
+        FakePrinter::start(vec![Behaviour::PaperOut, Behaviour::Ok], CodePage::Cp858).unwrap();
     let mut printer = Printer::new(tcp_settings(&fake));
     let first = ticket("fi");
     let mut second = ticket("fi");
@@ -650,7 +704,10 @@ fn print_sample_reports_each_outcome() {
     assert!(out.message.starts_with("Printed."), "{}", out.message);
     let job = decoded(&ok.received(), CodePage::Cp858);
     let texts = job.texts();
-    assert!(texts.contains(&"Hyvää päivää, Åsa Öberg! 5 €"), "{texts:#?}");
+    assert!(
+        texts.contains(&"Hyvää päivää, Åsa Öberg! 5 €"),
+        "{texts:#?}"
+    );
     assert!(texts.contains(&"cp858 = ESC t 19, 58 mm"));
     assert!(texts.contains(&"Ditt nummer"));
 
