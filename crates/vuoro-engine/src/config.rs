@@ -139,9 +139,11 @@ impl WeekHours {
         }
     }
     fn is_empty(&self) -> bool {
-        [&self.mon, &self.tue, &self.wed, &self.thu, &self.fri, &self.sat, &self.sun]
-            .iter()
-            .all(|d| d.is_empty())
+        [
+            &self.mon, &self.tue, &self.wed, &self.thu, &self.fri, &self.sat, &self.sun,
+        ]
+        .iter()
+        .all(|d| d.is_empty())
     }
 }
 
@@ -359,16 +361,26 @@ impl Config {
     pub fn parse(src: &str) -> Result<Config, Vec<ConfigError>> {
         let cfg: Config = toml::from_str(src).map_err(|e| {
             let line = e.span().map(|s| line_of(src, s.start));
-            vec![ConfigError { line, message: e.message().to_string() }]
+            vec![ConfigError {
+                line,
+                message: e.message().to_string(),
+            }]
         })?;
         let errors = cfg.check(src);
-        if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
     }
 
     fn check(&self, src: &str) -> Vec<ConfigError> {
         let mut errs = Vec::new();
         let mut err = |needle: &str, message: String| {
-            errs.push(ConfigError { line: find_line(src, needle), message });
+            errs.push(ConfigError {
+                line: find_line(src, needle),
+                message,
+            });
         };
         if self.sites.is_empty() {
             err("", "no [[site]] is configured".into());
@@ -378,26 +390,44 @@ impl Config {
         for site in &self.sites {
             let sid = format!("id = \"{}\"", site.id);
             if !valid_id(&site.id) {
-                err(&sid, format!("site id '{}' must be lowercase letters, digits and '-'", site.id));
+                err(
+                    &sid,
+                    format!(
+                        "site id '{}' must be lowercase letters, digits and '-'",
+                        site.id
+                    ),
+                );
             }
             if !site_ids.insert(site.id.as_str()) {
                 err(&sid, format!("site '{}' is defined twice", site.id));
             }
             if site.timezone.parse::<Tz>().is_err() {
-                err(&format!("timezone = \"{}\"", site.timezone), format!("unknown time zone '{}'", site.timezone));
+                err(
+                    &format!("timezone = \"{}\"", site.timezone),
+                    format!("unknown time zone '{}'", site.timezone),
+                );
             }
             for req in ["fi", "sv", "en"] {
                 if !site.languages.iter().any(|l| l == req) {
-                    err(&sid, format!("site '{}' must offer language '{req}'", site.id));
+                    err(
+                        &sid,
+                        format!("site '{}' must offer language '{req}'", site.id),
+                    );
                 }
             }
             for l in &site.languages {
                 if !langs.contains(l.as_str()) {
-                    err(&format!("\"{l}\""), format!("language '{l}' has no [[language]] entry"));
+                    err(
+                        &format!("\"{l}\""),
+                        format!("language '{l}' has no [[language]] entry"),
+                    );
                 }
             }
             if !site.always_open && site.hours.is_empty() && site.exceptions.is_empty() {
-                err(&sid, format!("site '{}' has no hours and is not always_open", site.id));
+                err(
+                    &sid,
+                    format!("site '{}' has no hours and is not always_open", site.id),
+                );
             }
             check_hours(&site.hours, &mut err);
             for ex in &site.exceptions {
@@ -412,28 +442,55 @@ impl Config {
             let series: HashSet<&str> = site.series.iter().map(|s| s.letter.as_str()).collect();
             for u in &site.units {
                 if !ids.insert(u.id.clone()) || !valid_id(&u.id) {
-                    err(&format!("id = \"{}\"", u.id), format!("unit id '{}' is invalid or used twice", u.id));
+                    err(
+                        &format!("id = \"{}\"", u.id),
+                        format!("unit id '{}' is invalid or used twice", u.id),
+                    );
                 }
             }
             for s in &site.series {
-                if s.letter.is_empty() || s.letter.len() > 2 || !s.letter.chars().all(|c| c.is_ascii_uppercase()) {
-                    err(&format!("letter = \"{}\"", s.letter), format!("series letter '{}' must be 1-2 capital letters A-Z", s.letter));
+                if s.letter.is_empty()
+                    || s.letter.len() > 2
+                    || !s.letter.chars().all(|c| c.is_ascii_uppercase())
+                {
+                    err(
+                        &format!("letter = \"{}\"", s.letter),
+                        format!(
+                            "series letter '{}' must be 1-2 capital letters A-Z",
+                            s.letter
+                        ),
+                    );
                 }
                 if s.first == 0 || s.first > s.last || s.last > 9999 {
-                    err(&format!("letter = \"{}\"", s.letter), format!("series '{}' range {}..{} is invalid", s.letter, s.first, s.last));
+                    err(
+                        &format!("letter = \"{}\"", s.letter),
+                        format!(
+                            "series '{}' range {}..{} is invalid",
+                            s.letter, s.first, s.last
+                        ),
+                    );
                 }
             }
             let mut services = HashSet::new();
             for s in &site.services {
                 let at = format!("id = \"{}\"", s.id);
                 if !valid_id(&s.id) || !services.insert(s.id.as_str()) {
-                    err(&at, format!("service id '{}' is invalid or used twice", s.id));
+                    err(
+                        &at,
+                        format!("service id '{}' is invalid or used twice", s.id),
+                    );
                 }
                 if !units.contains(s.unit.as_str()) {
-                    err(&format!("unit = \"{}\"", s.unit), format!("service '{}' names unknown unit '{}'", s.id, s.unit));
+                    err(
+                        &format!("unit = \"{}\"", s.unit),
+                        format!("service '{}' names unknown unit '{}'", s.id, s.unit),
+                    );
                 }
                 if !series.contains(s.series.as_str()) {
-                    err(&format!("series = \"{}\"", s.series), format!("service '{}' names unknown series '{}'", s.id, s.series));
+                    err(
+                        &format!("series = \"{}\"", s.series),
+                        format!("service '{}' names unknown series '{}'", s.id, s.series),
+                    );
                 }
                 for req in ["fi", "sv", "en"] {
                     if !s.name.contains_key(req) {
@@ -441,35 +498,59 @@ impl Config {
                     }
                 }
                 if s.sensitive && s.public_name.is_none() {
-                    err(&at, format!("sensitive service '{}' needs a neutral public_name", s.id));
+                    err(
+                        &at,
+                        format!("sensitive service '{}' needs a neutral public_name", s.id),
+                    );
                 }
                 if let Some(h) = &s.hours {
                     check_hours(h, &mut err);
                 }
                 if !(s.expected_service_minutes > 0.0) {
-                    err(&at, format!("service '{}': expected_service_minutes must be positive", s.id));
+                    err(
+                        &at,
+                        format!(
+                            "service '{}': expected_service_minutes must be positive",
+                            s.id
+                        ),
+                    );
                 }
             }
             let zones: HashSet<&str> = site.zones.iter().map(|z| z.id.as_str()).collect();
             for z in &site.zones {
                 if !["fi", "sv", "en", "fi+sv", "customer", "chime"].contains(&z.voice.as_str()) {
-                    err(&format!("voice = \"{}\"", z.voice), format!("zone '{}': voice '{}' is not fi, sv, en, fi+sv, customer or chime", z.id, z.voice));
+                    err(
+                        &format!("voice = \"{}\"", z.voice),
+                        format!(
+                            "zone '{}': voice '{}' is not fi, sv, en, fi+sv, customer or chime",
+                            z.id, z.voice
+                        ),
+                    );
                 }
             }
             for c in &site.counters {
                 let at = format!("id = \"{}\"", c.id);
                 if !valid_id(&c.id) || !ids.insert(c.id.clone()) {
-                    err(&at, format!("counter id '{}' is invalid or used twice", c.id));
+                    err(
+                        &at,
+                        format!("counter id '{}' is invalid or used twice", c.id),
+                    );
                 }
                 if !units.contains(c.unit.as_str()) {
-                    err(&at, format!("counter '{}' names unknown unit '{}'", c.id, c.unit));
+                    err(
+                        &at,
+                        format!("counter '{}' names unknown unit '{}'", c.id, c.unit),
+                    );
                 }
                 if c.services.is_empty() {
                     err(&at, format!("counter '{}' serves no service", c.id));
                 }
                 for cs in &c.services {
                     if !services.contains(cs.service.as_str()) {
-                        err(&format!("\"{}\"", cs.service), format!("counter '{}' names unknown service '{}'", c.id, cs.service));
+                        err(
+                            &format!("\"{}\"", cs.service),
+                            format!("counter '{}' names unknown service '{}'", c.id, cs.service),
+                        );
                     }
                 }
                 if let Some(z) = &c.zone {
@@ -481,12 +562,19 @@ impl Config {
             for d in &site.displays {
                 for z in &d.zones {
                     if !zones.contains(z.as_str()) {
-                        err(&format!("id = \"{}\"", d.id), format!("display '{}' names unknown zone '{z}'", d.id));
+                        err(
+                            &format!("id = \"{}\"", d.id),
+                            format!("display '{}' names unknown zone '{z}'", d.id),
+                        );
                     }
                 }
             }
         }
-        let all_units: HashSet<&str> = self.sites.iter().flat_map(|s| s.units.iter().map(|u| u.id.as_str())).collect();
+        let all_units: HashSet<&str> = self
+            .sites
+            .iter()
+            .flat_map(|s| s.units.iter().map(|u| u.id.as_str()))
+            .collect();
         let mut usernames = HashSet::new();
         for u in &self.users {
             let at = format!("username = \"{}\"", u.username);
@@ -494,18 +582,33 @@ impl Config {
                 err(&at, format!("user '{}' is defined twice", u.username));
             }
             if !u.password_hash.starts_with("$argon2") {
-                err(&at, format!("user '{}': password_hash must be an argon2 hash (use `vuoro hash-password`)", u.username));
+                err(
+                    &at,
+                    format!(
+                        "user '{}': password_hash must be an argon2 hash (use `vuoro hash-password`)",
+                        u.username
+                    ),
+                );
             }
             if u.roles.is_empty() {
                 err(&at, format!("user '{}' has no role", u.username));
             }
             for unit in &u.units {
                 if !all_units.contains(unit.as_str()) {
-                    err(&at, format!("user '{}' names unknown unit '{unit}'", u.username));
+                    err(
+                        &at,
+                        format!("user '{}' names unknown unit '{unit}'", u.username),
+                    );
                 }
             }
             if u.units.is_empty() && !u.roles.contains(&Role::Admin) {
-                err(&at, format!("user '{}' has no units (only an admin may have all)", u.username));
+                err(
+                    &at,
+                    format!(
+                        "user '{}' has no units (only an admin may have all)",
+                        u.username
+                    ),
+                );
             }
         }
         let mut devices = HashSet::new();
@@ -515,16 +618,32 @@ impl Config {
                 err(&at, format!("device '{}' is defined twice", d.id));
             }
             if !self.sites.iter().any(|s| s.id == d.site) {
-                err(&at, format!("device '{}' names unknown site '{}'", d.id, d.site));
+                err(
+                    &at,
+                    format!("device '{}' names unknown site '{}'", d.id, d.site),
+                );
             }
             if !["kiosk", "display", "agent"].contains(&d.kind.as_str()) {
-                err(&at, format!("device '{}': kind must be kiosk, display or agent", d.id));
+                err(
+                    &at,
+                    format!("device '{}': kind must be kiosk, display or agent", d.id),
+                );
             }
-            if d.token_sha256.len() != 64 || !d.token_sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                err(&at, format!("device '{}': token_sha256 must be 64 hex digits", d.id));
+            if d.token_sha256.len() != 64 || !d.token_sha256.chars().all(|c| c.is_ascii_hexdigit())
+            {
+                err(
+                    &at,
+                    format!("device '{}': token_sha256 must be 64 hex digits", d.id),
+                );
             }
             if d.demo_token.is_some() && !self.server.demo {
-                err(&at, format!("device '{}' has a demo_token but the config is not a demo", d.id));
+                err(
+                    &at,
+                    format!(
+                        "device '{}' has a demo_token but the config is not a demo",
+                        d.id
+                    ),
+                );
             }
         }
         errs
@@ -540,7 +659,15 @@ impl Config {
 }
 
 fn check_hours(h: &WeekHours, err: &mut impl FnMut(&str, String)) {
-    for d in [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun] {
+    for d in [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ] {
         for span in h.day(d) {
             if parse_span(span).is_none() {
                 err(span, format!("'{span}' is not HH:MM-HH:MM"));
@@ -552,7 +679,9 @@ fn check_hours(h: &WeekHours, err: &mut impl FnMut(&str, String)) {
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
@@ -608,23 +737,40 @@ impl Site {
         if let Some(ex) = self.exceptions.iter().find(|e| e.date == date) {
             return ex.hours.iter().filter_map(|s| parse_span(s)).collect();
         }
-        hours.day(date.weekday()).iter().filter_map(|s| parse_span(s)).collect()
+        hours
+            .day(date.weekday())
+            .iter()
+            .filter_map(|s| parse_span(s))
+            .collect()
     }
 
     /// Whether `service` (or the site, with `None`) is open at `now`, and when it closes or next opens.
     pub fn opening(&self, service: Option<&Service>, now: DateTime<Utc>) -> Opening {
         if self.always_open {
-            return Opening { open: true, closes_at: None, opens_at: None };
+            return Opening {
+                open: true,
+                closes_at: None,
+                opens_at: None,
+            };
         }
-        let hours = service.and_then(|s| s.hours.as_ref()).unwrap_or(&self.hours);
+        let hours = service
+            .and_then(|s| s.hours.as_ref())
+            .unwrap_or(&self.hours);
         let tz = self.tz();
         let local = now.with_timezone(&tz);
         let today = local.date_naive();
         for (a, b) in self.spans_on(hours, today) {
             let t = local.time();
             if t >= a && t < b {
-                let closes = tz.from_local_datetime(&today.and_time(b)).earliest().map(|d| d.with_timezone(&Utc));
-                return Opening { open: true, closes_at: closes, opens_at: None };
+                let closes = tz
+                    .from_local_datetime(&today.and_time(b))
+                    .earliest()
+                    .map(|d| d.with_timezone(&Utc));
+                return Opening {
+                    open: true,
+                    closes_at: closes,
+                    opens_at: None,
+                };
             }
         }
         // Next opening within two weeks.
@@ -634,12 +780,20 @@ impl Site {
                 if let Some(start) = tz.from_local_datetime(&d.and_time(a)).earliest() {
                     let start = start.with_timezone(&Utc);
                     if start > now {
-                        return Opening { open: false, closes_at: None, opens_at: Some(start) };
+                        return Opening {
+                            open: false,
+                            closes_at: None,
+                            opens_at: Some(start),
+                        };
                     }
                 }
             }
         }
-        Opening { open: false, closes_at: None, opens_at: None }
+        Opening {
+            open: false,
+            closes_at: None,
+            opens_at: None,
+        }
     }
 }
 
@@ -703,7 +857,11 @@ services = [{ service = "svc" }]
     fn mistakes_are_reported_with_lines() {
         let bad = MINIMAL.replace("series = \"A\"\nname", "series = \"Q\"\nname");
         let errs = Config::parse(&bad).unwrap_err();
-        assert!(errs.iter().any(|e| e.message.contains("unknown series 'Q'") && e.line.is_some()), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("unknown series 'Q'") && e.line.is_some()),
+            "{errs:?}"
+        );
         let bad = MINIMAL.replace("timezone = \"Europe/Helsinki\"", "timezone = \"Mars/Base\"");
         let errs = Config::parse(&bad).unwrap_err();
         assert_eq!(errs[0].line, Some(16));

@@ -22,7 +22,10 @@ pub enum EngineError {
 }
 
 fn conflict(code: &'static str, message: impl Into<String>) -> EngineError {
-    EngineError::Conflict { code, message: message.into() }
+    EngineError::Conflict {
+        code,
+        message: message.into(),
+    }
 }
 
 /// The whole mutable state. Serializable: it is what a snapshot stores.
@@ -48,10 +51,19 @@ const EWMA_ALPHA: f64 = 0.2;
 impl Engine {
     /// A fresh engine: every site starts on the local day of `now`, with nothing issued.
     pub fn new(cfg: Arc<Config>, now: DateTime<Utc>) -> Engine {
-        let sites = cfg.sites.iter().map(|s| (s.id.clone(), fresh_site(s, s.local_date(now)))).collect();
+        let sites = cfg
+            .sites
+            .iter()
+            .map(|s| (s.id.clone(), fresh_site(s, s.local_date(now))))
+            .collect();
         Engine {
             cfg,
-            state: State { last_seq: 0, next_ticket_id: 1, sites, tokens: BTreeMap::new() },
+            state: State {
+                last_seq: 0,
+                next_ticket_id: 1,
+                sites,
+                tokens: BTreeMap::new(),
+            },
             pending: Vec::new(),
         }
     }
@@ -60,16 +72,25 @@ impl Engine {
     pub fn from_snapshot(cfg: Arc<Config>, mut state: State, now: DateTime<Utc>) -> Engine {
         state.sites.retain(|id, _| cfg.site(id).is_some());
         for s in &cfg.sites {
-            state.sites.entry(s.id.clone()).or_insert_with(|| fresh_site(s, s.local_date(now)));
+            state
+                .sites
+                .entry(s.id.clone())
+                .or_insert_with(|| fresh_site(s, s.local_date(now)));
             let st = state.sites.get_mut(&s.id).expect("just inserted");
             for c in &s.counters {
                 st.counters.entry(c.id.clone()).or_default();
             }
             for svc in &s.services {
-                st.services.entry(svc.id.clone()).or_insert_with(|| fresh_service(svc.expected_service_minutes));
+                st.services
+                    .entry(svc.id.clone())
+                    .or_insert_with(|| fresh_service(svc.expected_service_minutes));
             }
         }
-        let mut e = Engine { cfg, state, pending: Vec::new() };
+        let mut e = Engine {
+            cfg,
+            state,
+            pending: Vec::new(),
+        };
         e.rebuild_indexes();
         e
     }
@@ -97,7 +118,9 @@ impl Engine {
             site.waiting.clear();
             site.active_numbers.clear();
             for t in site.tickets.values() {
-                self.state.tokens.insert(t.token.clone(), (sid.clone(), t.id));
+                self.state
+                    .tokens
+                    .insert(t.token.clone(), (sid.clone(), t.id));
                 index_ticket(&mut site.waiting, &mut site.active_numbers, t);
             }
         }
@@ -120,7 +143,10 @@ impl Engine {
 
     /// The site a counter belongs to, with its config.
     pub fn counter_site(&self, counter: &str) -> Option<(&Site, &Counter)> {
-        self.cfg.sites.iter().find_map(|s| s.counter(counter).map(|c| (s, c)))
+        self.cfg
+            .sites
+            .iter()
+            .find_map(|s| s.counter(counter).map(|c| (s, c)))
     }
 
     /// People ahead of a waiting ticket in its service's queue.
@@ -154,12 +180,18 @@ impl Engine {
 
     /// Waiting count for a service.
     pub fn waiting(&self, site: &str, service: &str) -> u32 {
-        self.state.sites.get(site).and_then(|s| s.waiting.get(service)).map_or(0, |q| q.len() as u32)
+        self.state
+            .sites
+            .get(site)
+            .and_then(|s| s.waiting.get(service))
+            .map_or(0, |q| q.len() as u32)
     }
 
     /// The longest current wait in a service, in seconds.
     pub fn longest_wait(&self, site: &str, service: &str, now: DateTime<Utc>) -> i64 {
-        let Some(st) = self.state.sites.get(site) else { return 0 };
+        let Some(st) = self.state.sites.get(site) else {
+            return 0;
+        };
         st.waiting
             .get(service)
             .into_iter()
@@ -171,7 +203,12 @@ impl Engine {
     }
 
     /// Why a service does not accept tickets now, or None when it does.
-    pub fn closed_reason(&self, site: &Site, service: &str, now: DateTime<Utc>) -> Option<&'static str> {
+    pub fn closed_reason(
+        &self,
+        site: &Site,
+        service: &str,
+        now: DateTime<Utc>,
+    ) -> Option<&'static str> {
         let svc = site.service(service)?;
         let opening = site.opening(Some(svc), now);
         if !opening.open {
@@ -179,7 +216,9 @@ impl Engine {
         }
         if let Some(closes) = opening.closes_at {
             if svc.last_ticket_minutes_before_close > 0
-                && now >= closes - chrono::Duration::minutes(svc.last_ticket_minutes_before_close as i64)
+                && now
+                    >= closes
+                        - chrono::Duration::minutes(svc.last_ticket_minutes_before_close as i64)
             {
                 return Some("last_ticket_passed");
             }
@@ -218,7 +257,9 @@ impl Engine {
         let st = &self.state.sites[&site.id];
         let mut best: Option<((u32, u8, i64), TicketId)> = None;
         for cs in &counter.services {
-            let Some(q) = st.waiting.get(&cs.service) else { continue };
+            let Some(q) = st.waiting.get(&cs.service) else {
+                continue;
+            };
             // The first ticket in call order that is not reserved for another counter.
             for &(rank, order, id) in q {
                 let t = &st.tickets[&id];
@@ -256,7 +297,12 @@ impl Engine {
     // ---- commands ------------------------------------------------------------------------------
 
     /// Handles one command at `now` on behalf of `actor`. Events are collected for `take_events`.
-    pub fn handle(&mut self, cmd: Command, now: DateTime<Utc>, actor: &Actor) -> Result<Outcome, EngineError> {
+    pub fn handle(
+        &mut self,
+        cmd: Command,
+        now: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<Outcome, EngineError> {
         match cmd {
             Command::Tick => {
                 let ids: Vec<String> = self.cfg.sites.iter().map(|s| s.id.clone()).collect();
@@ -265,9 +311,25 @@ impl Engine {
                 }
                 Ok(Outcome::Done)
             }
-            Command::Issue { site, service, lang, priority, token, channel, idempotency } => {
-                self.issue(&site, &service, &lang, priority, token, channel, idempotency, now, actor)
-            }
+            Command::Issue {
+                site,
+                service,
+                lang,
+                priority,
+                token,
+                channel,
+                idempotency,
+            } => self.issue(
+                &site,
+                &service,
+                &lang,
+                priority,
+                token,
+                channel,
+                idempotency,
+                now,
+                actor,
+            ),
             Command::Counter { counter, verb } => self.counter_verb(&counter, verb, now, actor),
             Command::Cancel { token } => {
                 let (site, id) = self
@@ -277,27 +339,63 @@ impl Engine {
                     .cloned()
                     .ok_or_else(|| EngineError::NotFound("no such ticket".into()))?;
                 self.roll_day(&site, now);
-                let t = self.ticket(&site, id).ok_or_else(|| EngineError::NotFound("no such ticket".into()))?;
+                let t = self
+                    .ticket(&site, id)
+                    .ok_or_else(|| EngineError::NotFound("no such ticket".into()))?;
                 if !matches!(t.state, TicketState::Waiting | TicketState::Parked) {
-                    return Err(conflict("conflict", format!("Ticket {} is {}, it can no longer be cancelled.", t.number, t.state.as_str())));
+                    return Err(conflict(
+                        "conflict",
+                        format!(
+                            "Ticket {} is {}, it can no longer be cancelled.",
+                            t.number,
+                            t.state.as_str()
+                        ),
+                    ));
                 }
-                self.emit(&site, now, actor, EventKind::TicketCancelled { ticket: id, reason: "customer".into() });
-                Ok(Outcome::Ticket { site, id, created: false })
+                self.emit(
+                    &site,
+                    now,
+                    actor,
+                    EventKind::TicketCancelled {
+                        ticket: id,
+                        reason: "customer".into(),
+                    },
+                );
+                Ok(Outcome::Ticket {
+                    site,
+                    id,
+                    created: false,
+                })
             }
-            Command::SetAccepting { site, service, accepting } => {
-                self.site_cfg(&site)?.service(&service).ok_or_else(|| EngineError::NotFound(format!("no service '{service}'")))?;
+            Command::SetAccepting {
+                site,
+                service,
+                accepting,
+            } => {
+                self.site_cfg(&site)?
+                    .service(&service)
+                    .ok_or_else(|| EngineError::NotFound(format!("no service '{service}'")))?;
                 self.roll_day(&site, now);
                 if self.state.sites[&site].services[&service].accepting != accepting {
-                    self.emit(&site, now, actor, EventKind::ServiceAccepting { service, accepting });
+                    self.emit(
+                        &site,
+                        now,
+                        actor,
+                        EventKind::ServiceAccepting { service, accepting },
+                    );
                 }
                 Ok(Outcome::Done)
             }
             Command::MoveWaiting { site, from, to } => {
                 let s = self.site_cfg(&site)?;
-                s.service(&from).ok_or_else(|| EngineError::NotFound(format!("no service '{from}'")))?;
-                s.service(&to).ok_or_else(|| EngineError::Invalid(format!("no service '{to}'")))?;
+                s.service(&from)
+                    .ok_or_else(|| EngineError::NotFound(format!("no service '{from}'")))?;
+                s.service(&to)
+                    .ok_or_else(|| EngineError::Invalid(format!("no service '{to}'")))?;
                 if from == to {
-                    return Err(EngineError::Invalid("a service cannot be moved to itself".into()));
+                    return Err(EngineError::Invalid(
+                        "a service cannot be moved to itself".into(),
+                    ));
                 }
                 self.roll_day(&site, now);
                 let ids: Vec<(TicketId, i64)> = self.state.sites[&site]
@@ -308,14 +406,82 @@ impl Engine {
                     .map(|&(_, o, id)| (id, o))
                     .collect();
                 for (id, order) in ids {
-                    self.emit(&site, now, actor, EventKind::TicketTransferred {
-                        ticket: id,
-                        from_counter: None,
-                        from_service: from.clone(),
-                        service: to.clone(),
-                        target_counter: None,
-                        order,
-                    });
+                    self.emit(
+                        &site,
+                        now,
+                        actor,
+                        EventKind::TicketTransferred {
+                            ticket: id,
+                            from_counter: None,
+                            from_service: from.clone(),
+                            service: to.clone(),
+                            target_counter: None,
+                            order,
+                        },
+                    );
+                }
+                Ok(Outcome::Done)
+            }
+            Command::RaiseAlert {
+                site,
+                kind,
+                device,
+                service,
+                message,
+            } => {
+                self.site_cfg(&site)?;
+                self.roll_day(&site, now);
+                let open = self.state.sites[&site]
+                    .alerts
+                    .values()
+                    .any(|a| a.kind == kind && a.device == device && a.service == service);
+                if !open {
+                    let alert = self.state.last_seq + 1;
+                    self.emit(
+                        &site,
+                        now,
+                        actor,
+                        EventKind::AlertRaised {
+                            alert,
+                            alert_kind: kind,
+                            device,
+                            service,
+                            message,
+                        },
+                    );
+                }
+                Ok(Outcome::Done)
+            }
+            Command::ClearAlert { site, alert } => {
+                self.site_cfg(&site)?;
+                if !self.state.sites[&site].alerts.contains_key(&alert) {
+                    return Err(EngineError::NotFound(format!("no open alert {alert}")));
+                }
+                self.emit(&site, now, actor, EventKind::AlertCleared { alert });
+                Ok(Outcome::Done)
+            }
+            Command::PrinterStatus {
+                site,
+                device,
+                status,
+                detail,
+            } => {
+                self.site_cfg(&site)?;
+                let same = self.state.sites[&site]
+                    .printers
+                    .get(&device)
+                    .is_some_and(|p| p.status == status && p.detail == detail);
+                if !same {
+                    self.emit(
+                        &site,
+                        now,
+                        actor,
+                        EventKind::PrinterStatus {
+                            device,
+                            status,
+                            detail,
+                        },
+                    );
                 }
                 Ok(Outcome::Done)
             }
@@ -329,7 +495,9 @@ impl Engine {
     }
 
     fn site_cfg(&self, site: &str) -> Result<&Site, EngineError> {
-        self.cfg.site(site).ok_or_else(|| EngineError::NotFound(format!("no site '{site}'")))
+        self.cfg
+            .site(site)
+            .ok_or_else(|| EngineError::NotFound(format!("no site '{site}'")))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -346,55 +514,103 @@ impl Engine {
         actor: &Actor,
     ) -> Result<Outcome, EngineError> {
         let cfg = self.cfg.clone();
-        let s = cfg.site(site).ok_or_else(|| EngineError::NotFound(format!("no site '{site}'")))?;
-        let svc = s.service(service).ok_or_else(|| EngineError::Invalid(format!("no service '{service}' at this site")))?;
+        let s = cfg
+            .site(site)
+            .ok_or_else(|| EngineError::NotFound(format!("no site '{site}'")))?;
+        let svc = s
+            .service(service)
+            .ok_or_else(|| EngineError::Invalid(format!("no service '{service}' at this site")))?;
         if !s.languages.iter().any(|l| l == lang) {
-            return Err(EngineError::Invalid(format!("language '{lang}' is not offered here")));
+            return Err(EngineError::Invalid(format!(
+                "language '{lang}' is not offered here"
+            )));
         }
         if token.len() < 32 || self.state.tokens.contains_key(&token) {
-            return Err(EngineError::Invalid("ticket token must be fresh and at least 128 bits".into()));
+            return Err(EngineError::Invalid(
+                "ticket token must be fresh and at least 128 bits".into(),
+            ));
         }
         self.roll_day(site, now);
-        let idem_key = idempotency.as_ref().map(|k| format!("{}\u{1f}{k}", actor.key()));
+        let idem_key = idempotency
+            .as_ref()
+            .map(|k| format!("{}\u{1f}{k}", actor.key()));
         if let Some(k) = &idem_key {
             if let Some(&id) = self.state.sites[site].idempotency.get(k) {
-                return Ok(Outcome::Ticket { site: site.into(), id, created: false });
+                return Ok(Outcome::Ticket {
+                    site: site.into(),
+                    id,
+                    created: false,
+                });
             }
         }
         if let Some(reason) = self.closed_reason(s, service, now) {
-            let code = if reason == "queue_full" { "queue_full" } else { "service_closed" };
-            return Err(conflict(code, format!("{} is not taking tickets now ({reason}).", config_name(&svc.name))));
+            let code = if reason == "queue_full" {
+                "queue_full"
+            } else {
+                "service_closed"
+            };
+            return Err(conflict(
+                code,
+                format!(
+                    "{} is not taking tickets now ({reason}).",
+                    config_name(&svc.name)
+                ),
+            ));
         }
         let series = s.series(&svc.series).expect("checked config");
         let st = &self.state.sites[site];
         let span = series.last - series.first + 1;
-        let start = st.series_next.get(&series.letter).copied().unwrap_or(series.first);
+        let start = st
+            .series_next
+            .get(&series.letter)
+            .copied()
+            .unwrap_or(series.first);
         let used = st.active_numbers.get(&series.letter);
         let seq_no = (0..span)
             .map(|i| series.first + (start - series.first + i) % span)
             .find(|n| !used.is_some_and(|u| u.contains(n)))
-            .ok_or_else(|| conflict("series_exhausted", format!("Every number of series {} is in use.", series.letter)))?;
+            .ok_or_else(|| {
+                conflict(
+                    "series_exhausted",
+                    format!("Every number of series {} is in use.", series.letter),
+                )
+            })?;
         let width = series.last.to_string().len().max(3);
         let number = format!("{}{:0width$}", series.letter, seq_no);
         let id = self.state.next_ticket_id;
         let order = st.next_order;
-        self.emit(site, now, actor, EventKind::TicketIssued {
-            ticket: id,
-            number,
-            series: series.letter.clone(),
-            seq_no,
-            service: service.into(),
-            lang: lang.into(),
-            priority,
-            token,
-            channel,
-            idempotency: idem_key,
-            order,
-        });
-        Ok(Outcome::Ticket { site: site.into(), id, created: true })
+        self.emit(
+            site,
+            now,
+            actor,
+            EventKind::TicketIssued {
+                ticket: id,
+                number,
+                series: series.letter.clone(),
+                seq_no,
+                service: service.into(),
+                lang: lang.into(),
+                priority,
+                token,
+                channel,
+                idempotency: idem_key,
+                order,
+            },
+        );
+        Ok(Outcome::Ticket {
+            site: site.into(),
+            id,
+            created: true,
+        })
     }
 
-    fn counter_verb(&mut self, counter: &str, verb: CounterVerb, now: DateTime<Utc>, actor: &Actor) -> Result<Outcome, EngineError> {
+    fn counter_verb(
+        &mut self,
+        counter: &str,
+        verb: CounterVerb,
+        now: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<Outcome, EngineError> {
         let cfg = self.cfg.clone();
         let (site, c) = cfg
             .sites
@@ -403,31 +619,67 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound(format!("no counter '{counter}'")))?;
         let sid = site.id.as_str();
         self.roll_day(sid, now);
-        let cs = self.state.sites[sid].counters.get(counter).cloned().unwrap_or_default();
+        let cs = self.state.sites[sid]
+            .counters
+            .get(counter)
+            .cloned()
+            .unwrap_or_default();
         let current = cs.current.and_then(|id| self.ticket(sid, id).cloned());
         let out = |e: &Engine| Outcome::Counter {
             site: sid.into(),
             counter: counter.into(),
-            ticket: e.state.sites[sid].counters.get(counter).and_then(|c| c.current),
+            ticket: e.state.sites[sid]
+                .counters
+                .get(counter)
+                .and_then(|c| c.current),
         };
         let user = actor.id.clone();
         let need_open = |cs: &CounterState| {
-            if cs.open { Ok(()) } else { Err(conflict("counter_closed", format!("Counter {} is closed: open it first.", config_name(&c.name)))) }
+            if cs.open {
+                Ok(())
+            } else {
+                Err(conflict(
+                    "counter_closed",
+                    format!("Counter {} is closed: open it first.", config_name(&c.name)),
+                ))
+            }
         };
-        let need_current = || current.clone().ok_or_else(|| conflict("conflict", "This counter has no current ticket."));
+        let need_current = || {
+            current
+                .clone()
+                .ok_or_else(|| conflict("conflict", "This counter has no current ticket."))
+        };
         match verb {
             CounterVerb::Open => {
                 if !cs.open || cs.user != user {
-                    self.emit(sid, now, actor, EventKind::CounterOpened { counter: counter.into(), user });
+                    self.emit(
+                        sid,
+                        now,
+                        actor,
+                        EventKind::CounterOpened {
+                            counter: counter.into(),
+                            user,
+                        },
+                    );
                 }
                 Ok(out(self))
             }
             CounterVerb::Close => {
                 if current.is_some() {
-                    return Err(conflict("counter_busy", "Finish, park or transfer the current ticket before closing."));
+                    return Err(conflict(
+                        "counter_busy",
+                        "Finish, park or transfer the current ticket before closing.",
+                    ));
                 }
                 if cs.open {
-                    self.emit(sid, now, actor, EventKind::CounterClosed { counter: counter.into() });
+                    self.emit(
+                        sid,
+                        now,
+                        actor,
+                        EventKind::CounterClosed {
+                            counter: counter.into(),
+                        },
+                    );
                 }
                 Ok(out(self))
             }
@@ -437,86 +689,207 @@ impl Engine {
                     if let Some(cur) = &current {
                         self.finish_current(sid, counter, cur, now, actor);
                     }
-                    return Ok(Outcome::NobodyWaiting { site: sid.into(), counter: counter.into() });
+                    return Ok(Outcome::NobodyWaiting {
+                        site: sid.into(),
+                        counter: counter.into(),
+                    });
                 };
                 if let Some(cur) = &current {
                     self.finish_current(sid, counter, cur, now, actor);
                 }
-                self.emit(sid, now, actor, EventKind::TicketCalled { ticket: next, counter: counter.into() });
+                self.emit(
+                    sid,
+                    now,
+                    actor,
+                    EventKind::TicketCalled {
+                        ticket: next,
+                        counter: counter.into(),
+                    },
+                );
                 Ok(out(self))
             }
             CounterVerb::Call(r) => {
                 need_open(&cs)?;
-                let t = self.find_ticket(sid, &r).ok_or_else(|| EngineError::NotFound("no such ticket today".into()))?.clone();
+                let t = self
+                    .find_ticket(sid, &r)
+                    .ok_or_else(|| EngineError::NotFound("no such ticket today".into()))?
+                    .clone();
                 if t.state != TicketState::Waiting {
-                    return Err(conflict("ticket_not_waiting", format!("Ticket {} is {}, not waiting.", t.number, t.state.as_str())));
+                    return Err(conflict(
+                        "ticket_not_waiting",
+                        format!("Ticket {} is {}, not waiting.", t.number, t.state.as_str()),
+                    ));
                 }
-                let serves = c.services.iter().any(|s| s.service == t.service) || t.target_counter.as_deref() == Some(counter);
+                let serves = c.services.iter().any(|s| s.service == t.service)
+                    || t.target_counter.as_deref() == Some(counter);
                 if !serves {
-                    return Err(conflict("conflict", format!("Ticket {} is not in a queue this counter serves.", t.number)));
+                    return Err(conflict(
+                        "conflict",
+                        format!("Ticket {} is not in a queue this counter serves.", t.number),
+                    ));
                 }
                 if let Some(tc) = &t.target_counter {
                     if tc != counter {
-                        return Err(conflict("conflict", format!("Ticket {} was sent to another counter.", t.number)));
+                        return Err(conflict(
+                            "conflict",
+                            format!("Ticket {} was sent to another counter.", t.number),
+                        ));
                     }
                 }
                 if let Some(cur) = &current {
                     self.finish_current(sid, counter, cur, now, actor);
                 }
-                self.emit(sid, now, actor, EventKind::TicketCalled { ticket: t.id, counter: counter.into() });
+                self.emit(
+                    sid,
+                    now,
+                    actor,
+                    EventKind::TicketCalled {
+                        ticket: t.id,
+                        counter: counter.into(),
+                    },
+                );
                 Ok(out(self))
             }
             CounterVerb::Recall => {
                 let t = need_current()?;
                 if t.state != TicketState::Called {
-                    return Err(conflict("conflict", format!("Ticket {} is {}, only a called ticket can be recalled.", t.number, t.state.as_str())));
+                    return Err(conflict(
+                        "conflict",
+                        format!(
+                            "Ticket {} is {}, only a called ticket can be recalled.",
+                            t.number,
+                            t.state.as_str()
+                        ),
+                    ));
                 }
-                self.emit(sid, now, actor, EventKind::TicketRecalled { ticket: t.id, counter: counter.into() });
+                self.emit(
+                    sid,
+                    now,
+                    actor,
+                    EventKind::TicketRecalled {
+                        ticket: t.id,
+                        counter: counter.into(),
+                    },
+                );
                 Ok(out(self))
             }
             CounterVerb::Start => {
                 let t = need_current()?;
                 if t.state != TicketState::Called {
-                    return Err(conflict("conflict", format!("Ticket {} is {}, not called.", t.number, t.state.as_str())));
+                    return Err(conflict(
+                        "conflict",
+                        format!("Ticket {} is {}, not called.", t.number, t.state.as_str()),
+                    ));
                 }
-                self.emit(sid, now, actor, EventKind::TicketServed { ticket: t.id, counter: counter.into() });
+                self.emit(
+                    sid,
+                    now,
+                    actor,
+                    EventKind::TicketServed {
+                        ticket: t.id,
+                        counter: counter.into(),
+                    },
+                );
                 Ok(out(self))
             }
-            CounterVerb::Finish { next_service, position } => {
+            CounterVerb::Finish {
+                next_service,
+                position,
+            } => {
                 let t = need_current()?;
                 let order = match &next_service {
                     Some(ns) => {
-                        site.service(ns).ok_or_else(|| EngineError::Invalid(format!("no service '{ns}' at this site")))?;
+                        site.service(ns).ok_or_else(|| {
+                            EngineError::Invalid(format!("no service '{ns}' at this site"))
+                        })?;
                         if ns == &t.service {
-                            return Err(EngineError::Invalid("a ticket cannot be passed on to the service it is in".into()));
+                            return Err(EngineError::Invalid(
+                                "a ticket cannot be passed on to the service it is in".into(),
+                            ));
                         }
                         Some(self.order_for(sid, ns, &t, position))
                     }
                     None => None,
                 };
-                self.emit(sid, now, actor, EventKind::TicketFinished { ticket: t.id, counter: counter.into(), next_service, order });
-                Ok(Outcome::Counter { site: sid.into(), counter: counter.into(), ticket: Some(t.id) })
+                self.emit(
+                    sid,
+                    now,
+                    actor,
+                    EventKind::TicketFinished {
+                        ticket: t.id,
+                        counter: counter.into(),
+                        next_service,
+                        order,
+                    },
+                );
+                Ok(Outcome::Counter {
+                    site: sid.into(),
+                    counter: counter.into(),
+                    ticket: Some(t.id),
+                })
             }
             CounterVerb::NoShow => {
                 let t = need_current()?;
                 if t.state != TicketState::Called {
-                    return Err(conflict("conflict", format!("Ticket {} is being served; finish it instead.", t.number)));
+                    return Err(conflict(
+                        "conflict",
+                        format!("Ticket {} is being served; finish it instead.", t.number),
+                    ));
                 }
-                self.emit(sid, now, actor, EventKind::TicketNoShow { ticket: t.id, counter: counter.into() });
-                Ok(Outcome::Counter { site: sid.into(), counter: counter.into(), ticket: Some(t.id) })
+                self.emit(
+                    sid,
+                    now,
+                    actor,
+                    EventKind::TicketNoShow {
+                        ticket: t.id,
+                        counter: counter.into(),
+                    },
+                );
+                Ok(Outcome::Counter {
+                    site: sid.into(),
+                    counter: counter.into(),
+                    ticket: Some(t.id),
+                })
             }
             CounterVerb::Park => {
                 let t = need_current()?;
-                self.emit(sid, now, actor, EventKind::TicketParked { ticket: t.id, counter: counter.into() });
-                Ok(Outcome::Counter { site: sid.into(), counter: counter.into(), ticket: Some(t.id) })
+                self.emit(
+                    sid,
+                    now,
+                    actor,
+                    EventKind::TicketParked {
+                        ticket: t.id,
+                        counter: counter.into(),
+                    },
+                );
+                Ok(Outcome::Counter {
+                    site: sid.into(),
+                    counter: counter.into(),
+                    ticket: Some(t.id),
+                })
             }
-            CounterVerb::Transfer { ticket, to, position } => {
+            CounterVerb::Transfer {
+                ticket,
+                to,
+                position,
+            } => {
                 let t = match &ticket {
                     Some(r) => {
-                        let t = self.find_ticket(sid, r).ok_or_else(|| EngineError::NotFound("no such ticket today".into()))?.clone();
-                        let here = t.counter.as_deref() == Some(counter) && matches!(t.state, TicketState::Called | TicketState::Serving);
+                        let t = self
+                            .find_ticket(sid, r)
+                            .ok_or_else(|| EngineError::NotFound("no such ticket today".into()))?
+                            .clone();
+                        let here = t.counter.as_deref() == Some(counter)
+                            && matches!(t.state, TicketState::Called | TicketState::Serving);
                         if t.state != TicketState::Waiting && !here {
-                            return Err(conflict("conflict", format!("Ticket {} is {}: only a waiting ticket or this counter's own can be transferred.", t.number, t.state.as_str())));
+                            return Err(conflict(
+                                "conflict",
+                                format!(
+                                    "Ticket {} is {}: only a waiting ticket or this counter's own can be transferred.",
+                                    t.number,
+                                    t.state.as_str()
+                                ),
+                            ));
                         }
                         t
                     }
@@ -524,67 +897,149 @@ impl Engine {
                 };
                 let (service, target) = match to {
                     TransferTarget::Service(s) => {
-                        site.service(&s).ok_or_else(|| EngineError::Invalid(format!("no service '{s}' at this site")))?;
+                        site.service(&s).ok_or_else(|| {
+                            EngineError::Invalid(format!("no service '{s}' at this site"))
+                        })?;
                         (s, None)
                     }
                     TransferTarget::Counter(tc) => {
                         if site.counter(&tc).is_none() {
-                            return Err(EngineError::Invalid(format!("no counter '{tc}' at this site")));
+                            return Err(EngineError::Invalid(format!(
+                                "no counter '{tc}' at this site"
+                            )));
                         }
                         if tc == counter {
-                            return Err(EngineError::Invalid("a ticket cannot be transferred to its own counter".into()));
+                            return Err(EngineError::Invalid(
+                                "a ticket cannot be transferred to its own counter".into(),
+                            ));
                         }
                         (t.service.clone(), Some(tc))
                     }
                 };
                 let order = self.order_for(sid, &service, &t, position);
-                let from_counter = t.counter.clone().filter(|_| matches!(t.state, TicketState::Called | TicketState::Serving));
-                self.emit(sid, now, actor, EventKind::TicketTransferred {
-                    ticket: t.id,
-                    from_counter,
-                    from_service: t.service.clone(),
-                    service,
-                    target_counter: target,
-                    order,
-                });
-                Ok(Outcome::Counter { site: sid.into(), counter: counter.into(), ticket: Some(t.id) })
+                let from_counter = t
+                    .counter
+                    .clone()
+                    .filter(|_| matches!(t.state, TicketState::Called | TicketState::Serving));
+                self.emit(
+                    sid,
+                    now,
+                    actor,
+                    EventKind::TicketTransferred {
+                        ticket: t.id,
+                        from_counter,
+                        from_service: t.service.clone(),
+                        service,
+                        target_counter: target,
+                        order,
+                    },
+                );
+                Ok(Outcome::Counter {
+                    site: sid.into(),
+                    counter: counter.into(),
+                    ticket: Some(t.id),
+                })
             }
             CounterVerb::Return { ticket, to } => {
-                let t = self.find_ticket(sid, &ticket).ok_or_else(|| EngineError::NotFound("no such ticket today".into()))?.clone();
+                let t = self
+                    .find_ticket(sid, &ticket)
+                    .ok_or_else(|| EngineError::NotFound("no such ticket today".into()))?
+                    .clone();
                 match t.state {
                     TicketState::Parked => {}
                     TicketState::NoShow => {
                         let limit = chrono::Duration::minutes(site.no_show_return_minutes as i64);
                         if t.ended_at.is_some_and(|at| now - at > limit) {
-                            return Err(conflict("conflict", format!("Ticket {} was a no-show more than {} minutes ago.", t.number, site.no_show_return_minutes)));
+                            return Err(conflict(
+                                "conflict",
+                                format!(
+                                    "Ticket {} was a no-show more than {} minutes ago.",
+                                    t.number, site.no_show_return_minutes
+                                ),
+                            ));
                         }
                     }
-                    s => return Err(conflict("conflict", format!("Ticket {} is {}: only a parked ticket or a recent no-show can return.", t.number, s.as_str()))),
+                    s => {
+                        return Err(conflict(
+                            "conflict",
+                            format!(
+                                "Ticket {} is {}: only a parked ticket or a recent no-show can return.",
+                                t.number,
+                                s.as_str()
+                            ),
+                        ));
+                    }
                 }
-                let serves = c.services.iter().any(|s| s.service == t.service) || t.counter.as_deref() == Some(counter);
+                let serves = c.services.iter().any(|s| s.service == t.service)
+                    || t.counter.as_deref() == Some(counter);
                 if !serves {
-                    return Err(conflict("conflict", format!("Ticket {} is not in a queue this counter serves.", t.number)));
+                    return Err(conflict(
+                        "conflict",
+                        format!("Ticket {} is not in a queue this counter serves.", t.number),
+                    ));
                 }
                 match to {
                     ReturnTo::Counter => {
                         need_open(&cs)?;
                         if current.is_some() {
-                            return Err(conflict("counter_busy", "This counter already has a current ticket."));
+                            return Err(conflict(
+                                "counter_busy",
+                                "This counter already has a current ticket.",
+                            ));
                         }
-                        self.emit(sid, now, actor, EventKind::TicketReturned { ticket: t.id, counter: Some(counter.into()), order: None });
+                        self.emit(
+                            sid,
+                            now,
+                            actor,
+                            EventKind::TicketReturned {
+                                ticket: t.id,
+                                counter: Some(counter.into()),
+                                order: None,
+                            },
+                        );
                     }
                     ReturnTo::Queue => {
                         let order = self.order_for(sid, &t.service, &t, Position::Front);
-                        self.emit(sid, now, actor, EventKind::TicketReturned { ticket: t.id, counter: None, order: Some(order) });
+                        self.emit(
+                            sid,
+                            now,
+                            actor,
+                            EventKind::TicketReturned {
+                                ticket: t.id,
+                                counter: None,
+                                order: Some(order),
+                            },
+                        );
                     }
                 }
-                Ok(Outcome::Counter { site: sid.into(), counter: counter.into(), ticket: Some(t.id) })
+                Ok(Outcome::Counter {
+                    site: sid.into(),
+                    counter: counter.into(),
+                    ticket: Some(t.id),
+                })
             }
         }
     }
 
-    fn finish_current(&mut self, site: &str, counter: &str, t: &Ticket, now: DateTime<Utc>, actor: &Actor) {
-        self.emit(site, now, actor, EventKind::TicketFinished { ticket: t.id, counter: counter.into(), next_service: None, order: None });
+    fn finish_current(
+        &mut self,
+        site: &str,
+        counter: &str,
+        t: &Ticket,
+        now: DateTime<Utc>,
+        actor: &Actor,
+    ) {
+        self.emit(
+            site,
+            now,
+            actor,
+            EventKind::TicketFinished {
+                ticket: t.id,
+                counter: counter.into(),
+                next_service: None,
+                order: None,
+            },
+        );
     }
 
     /// The order key for placing `t` in `service`'s queue at `position`.
@@ -594,13 +1049,17 @@ impl Engine {
         match position {
             Position::Original => t.original_order,
             Position::Back => st.next_order,
-            Position::Front => q.and_then(|q| q.iter().map(|&(_, o, _)| o).min()).map_or(t.original_order, |m| (m - 1).min(t.original_order)),
+            Position::Front => q
+                .and_then(|q| q.iter().map(|&(_, o, _)| o).min())
+                .map_or(t.original_order, |m| (m - 1).min(t.original_order)),
         }
     }
 
     /// Starts a new local day for `site` if `now` is past midnight there: open tickets end, counters close.
     fn roll_day(&mut self, site: &str, now: DateTime<Utc>) {
-        let Some(cfg_site) = self.cfg.site(site) else { return };
+        let Some(cfg_site) = self.cfg.site(site) else {
+            return;
+        };
         let today = cfg_site.local_date(now);
         if self.state.sites[site].date >= today {
             return;
@@ -611,20 +1070,42 @@ impl Engine {
     }
 
     fn end_day(&mut self, site: &str, now: DateTime<Utc>, actor: &Actor) {
-        let open: Vec<TicketId> =
-            self.state.sites[site].tickets.values().filter(|t| !t.state.is_final()).map(|t| t.id).collect();
+        let open: Vec<TicketId> = self.state.sites[site]
+            .tickets
+            .values()
+            .filter(|t| !t.state.is_final())
+            .map(|t| t.id)
+            .collect();
         for id in open {
-            self.emit(site, now, actor, EventKind::TicketCancelled { ticket: id, reason: "day_ended".into() });
+            self.emit(
+                site,
+                now,
+                actor,
+                EventKind::TicketCancelled {
+                    ticket: id,
+                    reason: "day_ended".into(),
+                },
+            );
         }
-        let counters: Vec<String> =
-            self.state.sites[site].counters.iter().filter(|(_, c)| c.open).map(|(id, _)| id.clone()).collect();
+        let counters: Vec<String> = self.state.sites[site]
+            .counters
+            .iter()
+            .filter(|(_, c)| c.open)
+            .map(|(id, _)| id.clone())
+            .collect();
         for counter in counters {
             self.emit(site, now, actor, EventKind::CounterClosed { counter });
         }
     }
 
     fn emit(&mut self, site: &str, at: DateTime<Utc>, actor: &Actor, kind: EventKind) {
-        let ev = Event { seq: self.state.last_seq + 1, at, site: site.into(), actor: actor.clone(), kind };
+        let ev = Event {
+            seq: self.state.last_seq + 1,
+            at,
+            site: site.into(),
+            actor: actor.clone(),
+            kind,
+        };
         self.apply(&ev);
         self.pending.push(ev);
     }
@@ -633,9 +1114,15 @@ impl Engine {
 
     /// Applies a committed (or just emitted) event. Deterministic: the same events give the same state.
     pub fn apply(&mut self, ev: &Event) {
-        debug_assert_eq!(ev.seq, self.state.last_seq + 1, "events must be applied in order");
+        debug_assert_eq!(
+            ev.seq,
+            self.state.last_seq + 1,
+            "events must be applied in order"
+        );
         self.state.last_seq = ev.seq;
-        let Some(st) = self.state.sites.get_mut(&ev.site) else { return };
+        let Some(st) = self.state.sites.get_mut(&ev.site) else {
+            return;
+        };
         let at = ev.at;
         match &ev.kind {
             EventKind::DayStarted { date } => {
@@ -652,7 +1139,19 @@ impl Engine {
                     s.served_today = 0;
                 }
             }
-            EventKind::TicketIssued { ticket, number, series, seq_no, service, lang, priority, token, channel, idempotency, order } => {
+            EventKind::TicketIssued {
+                ticket,
+                number,
+                series,
+                seq_no,
+                service,
+                lang,
+                priority,
+                token,
+                channel,
+                idempotency,
+                order,
+            } => {
                 let t = Ticket {
                     id: *ticket,
                     site: ev.site.clone(),
@@ -686,12 +1185,21 @@ impl Engine {
                 if let Some(k) = idempotency {
                     st.idempotency.insert(k.clone(), *ticket);
                 }
-                self.state.tokens.insert(token.clone(), (ev.site.clone(), *ticket));
+                self.state
+                    .tokens
+                    .insert(token.clone(), (ev.site.clone(), *ticket));
                 index_ticket(&mut st.waiting, &mut st.active_numbers, &t);
                 st.tickets.insert(*ticket, t);
             }
-            EventKind::TicketCalled { ticket, counter } | EventKind::TicketReturned { ticket, counter: Some(counter), .. } => {
-                let Some(t) = take_out(st, *ticket) else { return };
+            EventKind::TicketCalled { ticket, counter }
+            | EventKind::TicketReturned {
+                ticket,
+                counter: Some(counter),
+                ..
+            } => {
+                let Some(t) = take_out(st, *ticket) else {
+                    return;
+                };
                 t.state = TicketState::Called;
                 t.counter = Some(counter.clone());
                 t.target_counter = None;
@@ -714,8 +1222,15 @@ impl Engine {
                     t.served_at = Some(at);
                 }
             }
-            EventKind::TicketFinished { ticket, counter, next_service, order } => {
-                let Some(t) = take_out(st, *ticket) else { return };
+            EventKind::TicketFinished {
+                ticket,
+                counter,
+                next_service,
+                order,
+            } => {
+                let Some(t) = take_out(st, *ticket) else {
+                    return;
+                };
                 let started = t.served_at.or(t.called_at).unwrap_or(at);
                 let secs = (at - started).num_milliseconds() as f64 / 1000.0;
                 let service = t.service.clone();
@@ -742,7 +1257,8 @@ impl Engine {
                 if let Some(s) = st.services.get_mut(&service) {
                     // Ignore absurd durations (a ticket left open over lunch) in the estimate.
                     if secs > 5.0 && secs < 4.0 * 3600.0 {
-                        s.avg_service_secs = EWMA_ALPHA * secs + (1.0 - EWMA_ALPHA) * s.avg_service_secs;
+                        s.avg_service_secs =
+                            EWMA_ALPHA * secs + (1.0 - EWMA_ALPHA) * s.avg_service_secs;
                     }
                     s.served_today += 1;
                 }
@@ -757,8 +1273,14 @@ impl Engine {
                 }
                 release_counter(st, counter, *ticket);
             }
-            EventKind::TicketReturned { ticket, counter: None, order } => {
-                let Some(t) = take_out(st, *ticket) else { return };
+            EventKind::TicketReturned {
+                ticket,
+                counter: None,
+                order,
+            } => {
+                let Some(t) = take_out(st, *ticket) else {
+                    return;
+                };
                 let from_counter = t.counter.take();
                 t.state = TicketState::Waiting;
                 t.order = order.unwrap_or(t.original_order);
@@ -770,7 +1292,14 @@ impl Engine {
                     release_counter(st, &c, *ticket);
                 }
             }
-            EventKind::TicketTransferred { ticket, from_counter, from_service, service, target_counter, order } => {
+            EventKind::TicketTransferred {
+                ticket,
+                from_counter,
+                from_service,
+                service,
+                target_counter,
+                order,
+            } => {
                 if let Some(t) = take_out(st, *ticket) {
                     t.transferred_from = Some(match from_counter {
                         Some(c) => format!("counter:{c}"),
@@ -830,6 +1359,42 @@ impl Engine {
                     s.accepting = *accepting;
                 }
             }
+            EventKind::AlertRaised {
+                alert,
+                alert_kind,
+                device,
+                service,
+                message,
+            } => {
+                st.alerts.insert(
+                    *alert,
+                    Alert {
+                        id: *alert,
+                        kind: alert_kind.clone(),
+                        device: device.clone(),
+                        service: service.clone(),
+                        message: message.clone(),
+                        at,
+                    },
+                );
+            }
+            EventKind::AlertCleared { alert } => {
+                st.alerts.remove(alert);
+            }
+            EventKind::PrinterStatus {
+                device,
+                status,
+                detail,
+            } => {
+                st.printers.insert(
+                    device.clone(),
+                    PrinterState {
+                        status: status.clone(),
+                        detail: detail.clone(),
+                        at,
+                    },
+                );
+            }
         }
     }
 }
@@ -859,7 +1424,10 @@ fn index_ticket(
     t: &Ticket,
 ) {
     if t.state == TicketState::Waiting {
-        waiting.entry(t.service.clone()).or_default().insert((t.priority.rank(), t.order, t.id));
+        waiting
+            .entry(t.service.clone())
+            .or_default()
+            .insert((t.priority.rank(), t.order, t.id));
     }
     if !t.state.is_final() {
         active.entry(t.series.clone()).or_default().insert(t.seq_no);
@@ -875,17 +1443,31 @@ fn release_counter(st: &mut SiteState, counter: &str, ticket: TicketId) {
 }
 
 fn fresh_service(expected_minutes: f64) -> ServiceState {
-    ServiceState { accepting: true, avg_service_secs: expected_minutes * 60.0, served_today: 0 }
+    ServiceState {
+        accepting: true,
+        avg_service_secs: expected_minutes * 60.0,
+        served_today: 0,
+    }
 }
 
 fn fresh_site(s: &Site, date: NaiveDate) -> SiteState {
     SiteState {
         date,
+        alerts: BTreeMap::new(),
+        printers: BTreeMap::new(),
         series_next: BTreeMap::new(),
         next_order: 0,
         tickets: BTreeMap::new(),
-        counters: s.counters.iter().map(|c| (c.id.clone(), CounterState::default())).collect(),
-        services: s.services.iter().map(|svc| (svc.id.clone(), fresh_service(svc.expected_service_minutes))).collect(),
+        counters: s
+            .counters
+            .iter()
+            .map(|c| (c.id.clone(), CounterState::default()))
+            .collect(),
+        services: s
+            .services
+            .iter()
+            .map(|svc| (svc.id.clone(), fresh_service(svc.expected_service_minutes)))
+            .collect(),
         idempotency: BTreeMap::new(),
         waiting: BTreeMap::new(),
         active_numbers: BTreeMap::new(),

@@ -7,6 +7,7 @@
 
 pub mod config;
 mod engine;
+pub use engine::State;
 mod model;
 pub mod view;
 

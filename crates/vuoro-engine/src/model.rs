@@ -23,7 +23,10 @@ impl TicketState {
     /// A final state: the ticket's visit is over. A no-show may still be brought back within the tolerance,
     /// after which it stays final.
     pub fn is_final(self) -> bool {
-        matches!(self, TicketState::Finished | TicketState::NoShow | TicketState::Cancelled)
+        matches!(
+            self,
+            TicketState::Finished | TicketState::NoShow | TicketState::Cancelled
+        )
     }
     pub fn as_str(self) -> &'static str {
         match self {
@@ -148,6 +151,12 @@ pub struct ServiceState {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SiteState {
     pub date: NaiveDate,
+    /// Alerts not yet cleared, by id (the seq that raised them).
+    #[serde(default)]
+    pub alerts: BTreeMap<u64, Alert>,
+    /// Latest status per printing device.
+    #[serde(default)]
+    pub printers: BTreeMap<String, PrinterState>,
     /// Next number to try per series letter.
     pub series_next: BTreeMap<String, u32>,
     pub next_order: i64,
@@ -165,6 +174,23 @@ pub struct SiteState {
     pub active_numbers: BTreeMap<String, BTreeSet<u32>>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Alert {
+    pub id: u64,
+    pub kind: String,
+    pub device: Option<String>,
+    pub service: Option<String>,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrinterState {
+    pub status: String,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 /// Who asked for a change: recorded on every event for the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
@@ -175,16 +201,28 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Actor {
-        Actor { kind: "system".into(), id: None }
+        Actor {
+            kind: "system".into(),
+            id: None,
+        }
     }
     pub fn user(name: &str) -> Actor {
-        Actor { kind: "user".into(), id: Some(name.into()) }
+        Actor {
+            kind: "user".into(),
+            id: Some(name.into()),
+        }
     }
     pub fn device(id: &str) -> Actor {
-        Actor { kind: "device".into(), id: Some(id.into()) }
+        Actor {
+            kind: "device".into(),
+            id: Some(id.into()),
+        }
     }
     pub fn public() -> Actor {
-        Actor { kind: "public".into(), id: None }
+        Actor {
+            kind: "public".into(),
+            id: None,
+        }
     }
     /// A stable key for idempotency scopes.
     pub fn key(&self) -> String {
@@ -277,6 +315,23 @@ pub enum EventKind {
         service: String,
         accepting: bool,
     },
+    /// Something staff should see: a kiosk's "Ask staff", a printer fault, a long wait.
+    AlertRaised {
+        alert: u64,
+        alert_kind: String,
+        device: Option<String>,
+        service: Option<String>,
+        message: String,
+    },
+    AlertCleared {
+        alert: u64,
+    },
+    /// A printer's status changed (see vuoro-print).
+    PrinterStatus {
+        device: String,
+        status: String,
+        detail: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -296,6 +351,9 @@ impl EventKind {
             EventKind::CounterOpened { .. } => "counter_opened",
             EventKind::CounterClosed { .. } => "counter_closed",
             EventKind::ServiceAccepting { .. } => "service_accepting",
+            EventKind::AlertRaised { .. } => "alert",
+            EventKind::AlertCleared { .. } => "alert_cleared",
+            EventKind::PrinterStatus { .. } => "printer_status",
         }
     }
 
@@ -355,11 +413,21 @@ pub enum CounterVerb {
     Call(TicketRef),
     Recall,
     Start,
-    Finish { next_service: Option<String>, position: Position },
+    Finish {
+        next_service: Option<String>,
+        position: Position,
+    },
     NoShow,
-    Transfer { ticket: Option<TicketRef>, to: TransferTarget, position: Position },
+    Transfer {
+        ticket: Option<TicketRef>,
+        to: TransferTarget,
+        position: Position,
+    },
     Park,
-    Return { ticket: TicketRef, to: ReturnTo },
+    Return {
+        ticket: TicketRef,
+        to: ReturnTo,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -397,14 +465,42 @@ pub enum Command {
     },
     /// Lets time pass: rolls sites over to a new local day.
     Tick,
+    RaiseAlert {
+        site: String,
+        kind: String,
+        device: Option<String>,
+        service: Option<String>,
+        message: String,
+    },
+    ClearAlert {
+        site: String,
+        alert: u64,
+    },
+    PrinterStatus {
+        site: String,
+        device: String,
+        status: String,
+        detail: Option<String>,
+    },
 }
 
 /// What a command produced, for the caller's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Ticket { site: String, id: TicketId, created: bool },
-    Counter { site: String, counter: String, ticket: Option<TicketId> },
+    Ticket {
+        site: String,
+        id: TicketId,
+        created: bool,
+    },
+    Counter {
+        site: String,
+        counter: String,
+        ticket: Option<TicketId>,
+    },
     /// call-next with nobody waiting.
-    NobodyWaiting { site: String, counter: String },
+    NobodyWaiting {
+        site: String,
+        counter: String,
+    },
     Done,
 }

@@ -120,7 +120,11 @@ pub struct ServiceView {
 /// The name a customer sees for a service: the neutral one for a sensitive service.
 pub fn customer_service_name<'a>(site: &'a Site, service: &str, lang: &str) -> &'a str {
     match site.service(service) {
-        Some(s) if s.sensitive => text_in(s.public_name.as_ref().unwrap_or(&s.name), lang, site.default_language()),
+        Some(s) if s.sensitive => text_in(
+            s.public_name.as_ref().unwrap_or(&s.name),
+            lang,
+            site.default_language(),
+        ),
         Some(s) => text_in(&s.name, lang, site.default_language()),
         None => "",
     }
@@ -128,16 +132,23 @@ pub fn customer_service_name<'a>(site: &'a Site, service: &str, lang: &str) -> &
 
 impl Engine {
     pub fn ticket_view(&self, t: &Ticket, lang: Option<&str>) -> TicketView {
-        let site = self.config().site(&t.site).expect("ticket of a configured site");
+        let site = self
+            .config()
+            .site(&t.site)
+            .expect("ticket of a configured site");
         let lang = lang.unwrap_or(&t.lang);
         let position = self.position(t);
-        let counter = t.counter.as_ref().filter(|_| matches!(t.state, TicketState::Called | TicketState::Serving)).and_then(|c| {
-            site.counter(c).map(|c| CounterRef {
-                id: c.id.clone(),
-                name: text_in(&c.name, lang, site.default_language()).into(),
-                location: text_in(&c.location, lang, site.default_language()).into(),
-            })
-        });
+        let counter = t
+            .counter
+            .as_ref()
+            .filter(|_| matches!(t.state, TicketState::Called | TicketState::Serving))
+            .and_then(|c| {
+                site.counter(c).map(|c| CounterRef {
+                    id: c.id.clone(),
+                    name: text_in(&c.name, lang, site.default_language()).into(),
+                    location: text_in(&c.location, lang, site.default_language()).into(),
+                })
+            });
         TicketView {
             id: t.id,
             number: t.number.clone(),
@@ -155,8 +166,16 @@ impl Engine {
     }
 
     pub fn staff_ticket(&self, t: &Ticket, now: DateTime<Utc>) -> StaffTicket {
-        let unit = self.config().site(&t.site).and_then(|s| s.service(&t.service)).map(|s| s.unit.clone()).unwrap_or_default();
-        let waited_until = t.called_at.filter(|_| t.state != TicketState::Waiting).unwrap_or(now);
+        let unit = self
+            .config()
+            .site(&t.site)
+            .and_then(|s| s.service(&t.service))
+            .map(|s| s.unit.clone())
+            .unwrap_or_default();
+        let waited_until = t
+            .called_at
+            .filter(|_| t.state != TicketState::Waiting)
+            .unwrap_or(now);
         StaffTicket {
             id: t.id,
             number: t.number.clone(),
@@ -180,20 +199,36 @@ impl Engine {
     }
 
     pub fn counter_status(&self, site: &str, counter: &str) -> CounterStatus {
-        let Some(c) = self.site_state(site).and_then(|s| s.counters.get(counter)) else { return CounterStatus::Closed };
+        let Some(c) = self.site_state(site).and_then(|s| s.counters.get(counter)) else {
+            return CounterStatus::Closed;
+        };
         if !c.open {
             return CounterStatus::Closed;
         }
-        match c.current.and_then(|id| self.ticket(site, id)).map(|t| t.state) {
+        match c
+            .current
+            .and_then(|id| self.ticket(site, id))
+            .map(|t| t.state)
+        {
             Some(TicketState::Called) => CounterStatus::Calling,
             Some(TicketState::Serving) => CounterStatus::Serving,
             _ => CounterStatus::Open,
         }
     }
 
-    pub fn counter_view(&self, site: &Site, counter: &str, now: DateTime<Utc>) -> Option<CounterView> {
+    pub fn counter_view(
+        &self,
+        site: &Site,
+        counter: &str,
+        now: DateTime<Utc>,
+    ) -> Option<CounterView> {
         let c = site.counter(counter)?;
-        let cs = self.site_state(&site.id)?.counters.get(counter).cloned().unwrap_or_default();
+        let cs = self
+            .site_state(&site.id)?
+            .counters
+            .get(counter)
+            .cloned()
+            .unwrap_or_default();
         Some(CounterView {
             id: c.id.clone(),
             unit: c.unit.clone(),
@@ -202,7 +237,10 @@ impl Engine {
             zone: c.zone.clone(),
             services: c.services.iter().map(|s| s.service.clone()).collect(),
             state: self.counter_status(&site.id, counter),
-            current: cs.current.and_then(|id| self.ticket(&site.id, id)).map(|t| self.staff_ticket(t, now)),
+            current: cs
+                .current
+                .and_then(|id| self.ticket(&site.id, id))
+                .map(|t| self.staff_ticket(t, now)),
             user: cs.user,
             opened_at: cs.opened_at,
         })
@@ -227,7 +265,14 @@ impl Engine {
     }
 
     /// A call as the public sees it.
-    pub fn call_view(&self, site: &Site, ticket: TicketId, counter: &str, at: DateTime<Utc>, recall: bool) -> Option<Call> {
+    pub fn call_view(
+        &self,
+        site: &Site,
+        ticket: TicketId,
+        counter: &str,
+        at: DateTime<Utc>,
+        recall: bool,
+    ) -> Option<Call> {
         let t = self.ticket(&site.id, ticket)?;
         let c = site.counter(counter)?;
         Some(Call {
@@ -248,7 +293,10 @@ impl Engine {
         for s in &site.services {
             let waiting = self.waiting(&site.id, &s.id);
             let eta = self.eta_minutes(&site.id, &s.id, waiting);
-            let accepting = self.site_state(&site.id).and_then(|st| st.services.get(&s.id)).is_some_and(|x| x.accepting);
+            let accepting = self
+                .site_state(&site.id)
+                .and_then(|st| st.services.get(&s.id))
+                .is_some_and(|x| x.accepting);
             if s.sensitive {
                 let id = format!("group-{}", s.series.to_ascii_lowercase());
                 if let Some(q) = out.iter_mut().find(|q| q.id == id) {
@@ -266,7 +314,14 @@ impl Engine {
                     accepting,
                 });
             } else {
-                out.push(PublicQueue { id: s.id.clone(), name: s.name.clone(), unit: Some(s.unit.clone()), waiting, eta_minutes: eta, accepting });
+                out.push(PublicQueue {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    unit: Some(s.unit.clone()),
+                    waiting,
+                    eta_minutes: eta,
+                    accepting,
+                });
             }
         }
         out
@@ -283,7 +338,10 @@ impl Engine {
                 ServiceView {
                     id: s.id.clone(),
                     unit: s.unit.clone(),
-                    unit_name: site.unit(&s.unit).map(|u| text_in(&u.name, lang, dl).to_string()).unwrap_or_default(),
+                    unit_name: site
+                        .unit(&s.unit)
+                        .map(|u| text_in(&u.name, lang, dl).to_string())
+                        .unwrap_or_default(),
                     name: customer_service_name(site, &s.id, lang).into(),
                     icon: s.icon.clone(),
                     open: opening.open,
@@ -301,13 +359,27 @@ impl Engine {
 
     /// Calls of today, newest first, for the public recent list.
     pub fn recent_calls(&self, site: &Site, limit: usize) -> Vec<Call> {
-        let Some(st) = self.site_state(&site.id) else { return Vec::new() };
-        let mut called: Vec<&Ticket> = st.tickets.values().filter(|t| t.called_at.is_some() && t.counter.is_some()).collect();
+        let Some(st) = self.site_state(&site.id) else {
+            return Vec::new();
+        };
+        let mut called: Vec<&Ticket> = st
+            .tickets
+            .values()
+            .filter(|t| t.called_at.is_some() && t.counter.is_some())
+            .collect();
         called.sort_by_key(|t| std::cmp::Reverse(t.called_at));
         called
             .into_iter()
             .take(limit)
-            .filter_map(|t| self.call_view(site, t.id, t.counter.as_deref()?, t.called_at?, t.recalls > 0))
+            .filter_map(|t| {
+                self.call_view(
+                    site,
+                    t.id,
+                    t.counter.as_deref()?,
+                    t.called_at?,
+                    t.recalls > 0,
+                )
+            })
             .collect()
     }
 }

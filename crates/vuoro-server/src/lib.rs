@@ -1,1 +1,225 @@
-//! placeholder
+//! Vuoro's daemon: the HTTP API, the WebSocket hub, authentication and the web clients, around the engine
+//! (vuoro-engine) and the store (vuoro-store).
+//!
+//! `serve` takes settings, a bound listener and a shutdown future: production binds the configured
+//! address, tests bind port 0.
+
+pub mod api;
+pub mod auth;
+pub mod core;
+pub mod error;
+pub mod hub;
+mod metrics;
+mod web;
+pub mod ws;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use vuoro_engine::config::Config;
+use vuoro_engine::{Actor, Command, Engine, Ticket};
+
+use crate::auth::Auth;
+use crate::core::{Shared, Writer};
+use crate::hub::Hub;
+
+pub struct Settings {
+    pub config: Arc<Config>,
+    pub data_dir: PathBuf,
+}
+
+/// Everything a request handler needs.
+pub struct App {
+    pub cfg: Arc<Config>,
+    pub shared: Arc<Shared>,
+    pub writer: Writer,
+    pub auth: Auth,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub ready: AtomicBool,
+    pub started: Instant,
+    remote_joins: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    /// Print outcome per ticket id, for the kiosk's answer and reprints.
+    pub print_status: Mutex<HashMap<u64, Value>>,
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub startup_ms: AtomicU64,
+}
+
+impl App {
+    /// A command through the writer: answered after commit.
+    pub async fn submit(
+        &self,
+        cmd: Command,
+        actor: Actor,
+    ) -> Result<vuoro_engine::Outcome, error::ApiError> {
+        self.writer.submit(cmd, actor).await
+    }
+
+    pub fn track_url(&self, token: &str) -> String {
+        format!("{}/kiosk/track.html#t={token}", self.public_url)
+    }
+
+    /// The customer's ticket as JSON. `creation` adds the token (only ever in the answer to the kiosk).
+    pub fn ticket_json(&self, engine: &Engine, t: &Ticket, creation: bool) -> Value {
+        let mut v = json!(engine.ticket_view(t, None));
+        if creation {
+            v["token"] = json!(t.token);
+        }
+        v["track_url"] = json!(self.track_url(&t.token));
+        v["print"] = self
+            .print_status
+            .lock()
+            .expect("lock")
+            .get(&t.id)
+            .cloned()
+            .unwrap_or(json!({"status": "none", "fault": null}));
+        v
+    }
+
+    /// At most 5 remote joins per client address in 10 minutes.
+    pub fn remote_join_allowed(&self, ip: IpAddr) -> bool {
+        let mut m = self.remote_joins.lock().expect("lock");
+        let q = m.entry(ip).or_default();
+        while q
+            .front()
+            .is_some_and(|t| t.elapsed() > Duration::from_secs(600))
+        {
+            q.pop_front();
+        }
+        if q.len() >= 5 {
+            return false;
+        }
+        q.push_back(Instant::now());
+        true
+    }
+}
+
+/// Loads the state (snapshot + later events), starts the writer and serves until `shutdown` resolves.
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let cfg = settings.config;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        if cfg.server.demo {
+            anyhow::bail!(
+                "the demo configuration (demo users and devices) is refused on {addr}: listen on 127.0.0.1 or use a real configuration"
+            );
+        }
+        let cfg2 = cfg.clone();
+        let demo_user = tokio::task::spawn_blocking(move || {
+            cfg2.users
+                .iter()
+                .find(|u| auth::verify_password(&u.password_hash, "demo"))
+                .map(|u| u.username.clone())
+        })
+        .await?;
+        if let Some(u) = demo_user {
+            anyhow::bail!("user '{u}' has the demo password; it is refused on {addr}");
+        }
+    }
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    let db = settings.data_dir.join("vuoro.sqlite");
+    let store = vuoro_store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let loaded = store.load()?;
+    let now = Utc::now();
+    let mut engine = match &loaded.snapshot {
+        Some((_, state)) => {
+            let state: vuoro_engine::State =
+                serde_json::from_str(state).context("snapshot is unreadable")?;
+            Engine::from_snapshot(cfg.clone(), state, now)
+        }
+        None => Engine::new(cfg.clone(), now),
+    };
+    let replayed = loaded.events.len();
+    for ev in &loaded.events {
+        if ev.seq != engine.last_seq() + 1 {
+            anyhow::bail!(
+                "event log has a gap at {} (state at {})",
+                ev.seq,
+                engine.last_seq()
+            );
+        }
+        engine.apply(ev);
+    }
+    drop(loaded);
+    let last_seq = engine.last_seq();
+    let shared = Arc::new(Shared {
+        core: Mutex::new(core::Core {
+            engine: engine.clone(),
+            hub: Hub::new(last_seq),
+        }),
+        last_seq: AtomicU64::new(last_seq),
+        events_total: AtomicU64::new(0),
+        announcer: None,
+    });
+    let writer = core::start_writer(store, engine, shared.clone());
+    let sessions = vuoro_store::Sessions::open(&db)?;
+    let public_url = cfg
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let (shutdown_tx, _) = tokio::sync::watch::channel(false);
+    let app = Arc::new(App {
+        auth: Auth::new(&cfg, sessions),
+        cfg: cfg.clone(),
+        shared,
+        writer,
+        public_url,
+        data_dir: settings.data_dir.clone(),
+        ready: AtomicBool::new(false),
+        started: Instant::now(),
+        remote_joins: Mutex::new(HashMap::new()),
+        print_status: Mutex::new(HashMap::new()),
+        shutdown: shutdown_tx,
+        startup_ms: AtomicU64::new(0),
+    });
+    // Roll days over at local midnight even when nobody does anything, and forget expired sessions.
+    {
+        let app = app.clone();
+        let mut stop = app.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => break,
+                }
+                let _ = app.submit(Command::Tick, Actor::system()).await;
+                api::check_long_waits(&app).await;
+                app.auth.purge_sessions();
+            }
+        });
+    }
+    let router = api::router(app.clone());
+    app.ready.store(true, Ordering::Release);
+    let ms = t0.elapsed().as_millis() as u64;
+    app.startup_ms.store(ms, Ordering::Relaxed);
+    tracing::info!(%addr, replayed, last_seq, startup_ms = ms, "ready");
+    let app2 = app.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // WebSocket tasks end on this signal, so the graceful shutdown does not wait for them forever.
+        let _ = app2.shutdown.send(true);
+    };
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}

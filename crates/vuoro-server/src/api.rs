@@ -1,0 +1,909 @@
+//! The HTTP API under `/api/v1` (docs/api.md is its contract), health, metrics and the web clients.
+//! Handlers check who is calling and what they may do, turn the request into an engine command, and
+//! answer from the committed state.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{Timelike, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vuoro_engine::config::{Site, text_in};
+use vuoro_engine::{
+    Actor, Command, CounterVerb, Outcome, Position, Priority, ReturnTo, TicketRef, TransferTarget,
+};
+
+use crate::App;
+use crate::auth::{Principal, SESSION_COOKIE, UserCtx, random_token};
+use crate::error::{ApiError, JsonBody};
+
+type AppState = State<Arc<App>>;
+type ApiResult = Result<Response, ApiError>;
+
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+        .route("/sites", get(sites))
+        .route("/sites/{site}/services", get(services))
+        .route("/sites/{site}/units", get(units))
+        .route("/sites/{site}/languages", get(languages))
+        .route("/sites/{site}/counters", get(counters))
+        .route("/sites/{site}/displays/{display}", get(display))
+        .route("/sites/{site}/tickets", post(issue).get(list_tickets))
+        .route(
+            "/sites/{site}/services/{service}/accepting",
+            post(set_accepting),
+        )
+        .route("/sites/{site}/services/{service}/move", post(move_waiting))
+        .route("/sites/{site}/end-day", post(end_day))
+        .route("/sites/{site}/help-requests", post(help_request))
+        .route("/sites/{site}/alerts/{alert}/ack", post(ack_alert))
+        .route("/sites/{site}/stats/today", get(stats_today))
+        .route("/tickets/{token}", get(get_ticket).delete(cancel_ticket))
+        .route("/counters/{counter}/{verb}", post(counter_verb))
+        .route("/devices/me", get(device_me))
+        .route("/demo/device-token", get(demo_device_token))
+        .route("/openapi.json", get(openapi))
+        .route("/ws", get(crate::ws::upgrade))
+        .fallback(|| async { ApiError::not_found("no such API path") });
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::metrics))
+        .merge(crate::web::router())
+        .with_state(app)
+}
+
+fn site<'a>(app: &'a App, id: &str) -> Result<&'a Site, ApiError> {
+    app.cfg
+        .site(id)
+        .ok_or_else(|| ApiError::not_found(format!("no site '{id}'")))
+}
+
+fn json_response(status: StatusCode, v: Value) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+async fn readyz(State(app): AppState) -> Response {
+    if app.ready.load(Ordering::Acquire) {
+        "ready".into_response()
+    } else {
+        ApiError::unavailable("starting").into_response()
+    }
+}
+
+// ---- auth ----------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(app): AppState,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    JsonBody(b): JsonBody<LoginBody>,
+) -> ApiResult {
+    if app.auth.login_blocked(peer.ip()) {
+        return Err(ApiError::rate_limited());
+    }
+    let app2 = app.clone();
+    let (token, user) =
+        tokio::task::spawn_blocking(move || app2.auth.login(peer.ip(), &b.username, &b.password))
+            .await
+            .map_err(|_| ApiError::unavailable("login failed"))??;
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200");
+    let mut res = json_response(StatusCode::OK, json!({"token": token, "user": user.json()}));
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("ascii"),
+    );
+    Ok(res)
+}
+
+async fn logout(State(app): AppState, headers: HeaderMap) -> ApiResult {
+    if let Some(t) = crate::auth::token_from_headers(&headers) {
+        app.auth.logout(&t);
+    }
+    let mut res = json_response(StatusCode::OK, json!({"ok": true}));
+    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&clear).expect("ascii"),
+    );
+    Ok(res)
+}
+
+async fn me(p: Principal) -> ApiResult {
+    let u = p.user()?;
+    Ok(json_response(StatusCode::OK, json!({"user": u.json()})))
+}
+
+// ---- sites -----------------------------------------------------------------------------------------
+
+async fn sites(State(app): AppState) -> ApiResult {
+    let now = Utc::now();
+    let list: Vec<Value> = app
+        .cfg
+        .sites
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "name": s.name, "timezone": s.timezone, "languages": s.languages,
+                   "default_language": s.default_language(), "open": s.opening(None, now).open})
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, json!({"sites": list})))
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+fn lang_for(site: &Site, lang: Option<&str>) -> Result<String, ApiError> {
+    match lang {
+        None => Ok(site.default_language().to_string()),
+        Some(l) if site.languages.iter().any(|x| x == l) => Ok(l.to_string()),
+        Some(l) => Err(ApiError::invalid(format!(
+            "language '{l}' is not offered at this site"
+        ))),
+    }
+}
+
+async fn services(
+    State(app): AppState,
+    Path(sid): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> ApiResult {
+    let s = site(&app, &sid)?;
+    let lang = lang_for(s, q.lang.as_deref())?;
+    let core = app.shared.core.lock().expect("lock");
+    let list = core.engine.service_views(s, &lang, Utc::now());
+    Ok(json_response(StatusCode::OK, json!({"services": list})))
+}
+
+async fn units(State(app): AppState, Path(sid): Path<String>) -> ApiResult {
+    let s = site(&app, &sid)?;
+    let list: Vec<Value> = s
+        .units
+        .iter()
+        .map(|u| json!({"id": u.id, "name": u.name}))
+        .collect();
+    Ok(json_response(StatusCode::OK, json!({"units": list})))
+}
+
+async fn languages(State(app): AppState, Path(sid): Path<String>) -> ApiResult {
+    let s = site(&app, &sid)?;
+    let list: Vec<Value> = s
+        .languages
+        .iter()
+        .filter_map(|l| app.cfg.language(l))
+        .map(|l| json!({"code": l.code, "name": l.name, "dir": l.dir}))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"languages": list, "default": s.default_language()}),
+    ))
+}
+
+async fn counters(State(app): AppState, Path(sid): Path<String>, p: Principal) -> ApiResult {
+    let u = p.user()?;
+    let s = site(&app, &sid)?;
+    let now = Utc::now();
+    let core = app.shared.core.lock().expect("lock");
+    let list: Vec<_> = s
+        .counters
+        .iter()
+        .filter(|c| u.may_unit(&c.unit))
+        .filter_map(|c| core.engine.counter_view(s, &c.id, now))
+        .collect();
+    Ok(json_response(StatusCode::OK, json!({"counters": list})))
+}
+
+async fn display(State(app): AppState, Path((sid, did)): Path<(String, String)>) -> ApiResult {
+    let s = site(&app, &sid)?;
+    let d = s
+        .displays
+        .iter()
+        .find(|d| d.id == did)
+        .ok_or_else(|| ApiError::not_found(format!("no display '{did}'")))?;
+    let zones: Vec<Value> = s
+        .zones
+        .iter()
+        .filter(|z| d.zones.is_empty() || d.zones.contains(&z.id))
+        .map(|z| json!({"id": z.id, "name": z.name, "voice": z.voice, "volume": z.volume, "max_backlog_seconds": z.max_backlog_seconds}))
+        .collect();
+    let languages = if d.languages.is_empty() {
+        s.languages.clone()
+    } else {
+        d.languages.clone()
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"display": {"id": d.id, "zones": d.zones, "languages": languages, "layout": d.layout,
+                           "viewing_distance_m": d.viewing_distance_m, "audio": d.audio},
+               "zones": zones,
+               "site": {"id": s.id, "name": s.name, "languages": s.languages, "timezone": s.timezone}}),
+    ))
+}
+
+// ---- tickets ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueBody {
+    service: String,
+    lang: Option<String>,
+    priority: Option<String>,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let s = v
+        .to_str()
+        .map_err(|_| ApiError::malformed("Idempotency-Key must be printable ASCII"))?;
+    if s.is_empty() || s.len() > 100 || !s.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(ApiError::malformed(
+            "Idempotency-Key must be 1 to 100 printable ASCII characters",
+        ));
+    }
+    Ok(Some(s.to_string()))
+}
+
+async fn issue(
+    State(app): AppState,
+    Path(sid): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    p: Principal,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<IssueBody>,
+) -> ApiResult {
+    let s = site(&app, &sid)?;
+    let svc = s
+        .service(&b.service)
+        .ok_or_else(|| ApiError::invalid(format!("no service '{}' at this site", b.service)))?;
+    let lang = lang_for(s, b.lang.as_deref())?;
+    let priority = match b.priority.as_deref() {
+        None | Some("normal") => Priority::Normal,
+        Some("assist") => Priority::Assist,
+        Some(x) => {
+            return Err(ApiError::invalid(format!(
+                "priority '{x}' is not normal or assist"
+            )));
+        }
+    };
+    let idem = idempotency_key(&headers)?;
+    let channel = match &p {
+        Principal::Device(d) => {
+            if d.kind != "kiosk" || d.site != s.id {
+                return Err(ApiError::forbidden(
+                    "This device may not issue tickets here.",
+                ));
+            }
+            if !d.services.is_empty() && !d.services.contains(&svc.id) {
+                return Err(ApiError::forbidden(
+                    "This kiosk does not offer that service.",
+                ));
+            }
+            "kiosk"
+        }
+        Principal::User(u) => {
+            if !u.may_unit(&svc.unit) {
+                return Err(ApiError::forbidden(
+                    "That service belongs to a unit you do not work for.",
+                ));
+            }
+            "staff"
+        }
+        Principal::Anonymous => {
+            if !svc.remote_join {
+                return Err(ApiError::unauthenticated());
+            }
+            if !app.remote_join_allowed(peer.ip()) {
+                return Err(ApiError::rate_limited());
+            }
+            "remote"
+        }
+    };
+    let cmd = Command::Issue {
+        site: s.id.clone(),
+        service: svc.id.clone(),
+        lang,
+        priority,
+        token: random_token(16),
+        channel: channel.into(),
+        idempotency: idem,
+    };
+    let Outcome::Ticket { id, created, .. } = app.submit(cmd, p.actor()).await? else {
+        return Err(ApiError::unavailable("unexpected outcome"));
+    };
+    let device = if let Principal::Device(d) = &p {
+        Some(d.clone())
+    } else {
+        None
+    };
+    if created {
+        if let Some(d) = &device {
+            crate::api::print_ticket(&app, d, id).await;
+        }
+    }
+    let core = app.shared.core.lock().expect("lock");
+    let t = core
+        .engine
+        .ticket(&s.id, id)
+        .ok_or_else(|| ApiError::not_found("ticket vanished"))?;
+    let mut v = app.ticket_json(&core.engine, t, true);
+    v["qr_svg"] = json!(qr_svg(&app.track_url(&t.token)));
+    Ok(json_response(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        v,
+    ))
+}
+
+/// Printing a newly issued ticket on the kiosk's printer; records the outcome for the answer.
+pub async fn print_ticket(app: &Arc<App>, device: &vuoro_engine::config::Device, ticket: u64) {
+    if device.printer.is_none() {
+        return;
+    }
+    app.print_status
+        .lock()
+        .expect("lock")
+        .insert(ticket, json!({"status": "pending", "fault": null}));
+}
+
+pub fn qr_svg(data: &str) -> String {
+    match qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .dark_color(qrcode::render::svg::Color("#000000"))
+            .light_color(qrcode::render::svg::Color("#ffffff"))
+            .build(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn get_ticket(State(app): AppState, Path(token): Path<String>) -> ApiResult {
+    let core = app.shared.core.lock().expect("lock");
+    let t = core
+        .engine
+        .ticket_by_token(&token)
+        .ok_or_else(|| ApiError::not_found("no such ticket (tickets end with the day)"))?;
+    let mut v = app.ticket_json(&core.engine, t, false);
+    v["qr_svg"] = json!(qr_svg(&app.track_url(&t.token)));
+    Ok(json_response(StatusCode::OK, v))
+}
+
+async fn cancel_ticket(State(app): AppState, Path(token): Path<String>) -> ApiResult {
+    app.submit(
+        Command::Cancel {
+            token: token.clone(),
+        },
+        Actor::public(),
+    )
+    .await?;
+    let core = app.shared.core.lock().expect("lock");
+    let t = core
+        .engine
+        .ticket_by_token(&token)
+        .ok_or_else(|| ApiError::not_found("no such ticket"))?;
+    Ok(json_response(
+        StatusCode::OK,
+        app.ticket_json(&core.engine, t, false),
+    ))
+}
+
+#[derive(Deserialize)]
+struct TicketQuery {
+    service: Option<String>,
+    state: Option<String>,
+}
+
+async fn list_tickets(
+    State(app): AppState,
+    Path(sid): Path<String>,
+    p: Principal,
+    Query(q): Query<TicketQuery>,
+) -> ApiResult {
+    let u = p.user()?;
+    let s = site(&app, &sid)?;
+    let now = Utc::now();
+    let core = app.shared.core.lock().expect("lock");
+    let st = core
+        .engine
+        .site_state(&s.id)
+        .ok_or_else(|| ApiError::not_found("no site state"))?;
+    let list: Vec<_> = st
+        .tickets
+        .values()
+        .filter(|t| {
+            s.service(&t.service)
+                .is_some_and(|svc| u.may_unit(&svc.unit))
+        })
+        .filter(|t| q.service.as_ref().is_none_or(|x| x == &t.service))
+        .filter(|t| q.state.as_ref().is_none_or(|x| x == t.state.as_str()))
+        .map(|t| core.engine.staff_ticket(t, now))
+        .collect();
+    Ok(json_response(StatusCode::OK, json!({"tickets": list})))
+}
+
+// ---- counters --------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VerbBody {
+    ticket: Option<u64>,
+    number: Option<String>,
+    next_service: Option<String>,
+    position: Option<String>,
+    service: Option<String>,
+    counter: Option<String>,
+    to: Option<String>,
+    device: Option<String>,
+}
+
+fn ticket_ref(b: &VerbBody) -> Option<TicketRef> {
+    b.ticket
+        .map(TicketRef::Id)
+        .or_else(|| b.number.clone().map(TicketRef::Number))
+}
+
+fn position(p: Option<&str>) -> Result<Position, ApiError> {
+    match p {
+        None | Some("original") => Ok(Position::Original),
+        Some("front") => Ok(Position::Front),
+        Some("back") => Ok(Position::Back),
+        Some(x) => Err(ApiError::invalid(format!(
+            "position '{x}' is not front, back or original"
+        ))),
+    }
+}
+
+/// Checks that the user may act on a ticket named in a body (its service's unit).
+fn check_ticket_scope(
+    app: &App,
+    u: &UserCtx,
+    site: &Site,
+    r: &Option<TicketRef>,
+) -> Result<(), ApiError> {
+    let Some(r) = r else { return Ok(()) };
+    let core = app.shared.core.lock().expect("lock");
+    let Some(t) = core.engine.find_ticket(&site.id, r) else {
+        return Ok(());
+    };
+    match site.service(&t.service) {
+        Some(svc) if !u.may_unit(&svc.unit) && t.target_counter.is_none() => Err(
+            ApiError::forbidden("That ticket is in another unit's queue."),
+        ),
+        _ => Ok(()),
+    }
+}
+
+async fn counter_verb(
+    State(app): AppState,
+    Path((counter, verb)): Path<(String, String)>,
+    p: Principal,
+    JsonBody(b): JsonBody<VerbBody>,
+) -> ApiResult {
+    let (s, c) = app
+        .cfg
+        .sites
+        .iter()
+        .find_map(|s| s.counter(&counter).map(|c| (s, c)))
+        .ok_or_else(|| ApiError::not_found(format!("no counter '{counter}'")))?;
+    let u = p.user()?;
+    if !u.may_unit(&c.unit) {
+        return Err(ApiError::forbidden(
+            "This counter belongs to a unit you do not work for.",
+        ));
+    }
+    let tref = ticket_ref(&b);
+    let verb = match verb.as_str() {
+        "open" => CounterVerb::Open,
+        "close" => CounterVerb::Close,
+        "call-next" => CounterVerb::CallNext,
+        "call" => CounterVerb::Call(tref.clone().ok_or_else(|| {
+            ApiError::invalid("name the ticket: {\"ticket\": id} or {\"number\": \"A042\"}")
+        })?),
+        "recall" => CounterVerb::Recall,
+        "start" => CounterVerb::Start,
+        "finish" => CounterVerb::Finish {
+            next_service: b.next_service.clone(),
+            position: position(b.position.as_deref())?,
+        },
+        "no-show" => CounterVerb::NoShow,
+        "transfer" => {
+            let to = match (&b.service, &b.counter) {
+                (Some(svc), None) => TransferTarget::Service(svc.clone()),
+                (None, Some(c)) => TransferTarget::Counter(c.clone()),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "name exactly one target: \"service\" or \"counter\"",
+                    ));
+                }
+            };
+            CounterVerb::Transfer {
+                ticket: tref.clone(),
+                to,
+                position: position(b.position.as_deref())?,
+            }
+        }
+        "park" => CounterVerb::Park,
+        "return" => CounterVerb::Return {
+            ticket: tref
+                .clone()
+                .ok_or_else(|| ApiError::invalid("name the ticket to bring back"))?,
+            to: match b.to.as_deref() {
+                None | Some("counter") => ReturnTo::Counter,
+                Some("queue") => ReturnTo::Queue,
+                Some(x) => {
+                    return Err(ApiError::invalid(format!(
+                        "'to' is '{x}', not counter or queue"
+                    )));
+                }
+            },
+        },
+        "reprint" => return reprint(&app, s, u, tref, b.device.as_deref()).await,
+        other => return Err(ApiError::not_found(format!("no counter verb '{other}'"))),
+    };
+    check_ticket_scope(&app, u, s, &tref)?;
+    let out = app
+        .submit(
+            Command::Counter {
+                counter: counter.clone(),
+                verb,
+            },
+            p.actor(),
+        )
+        .await?;
+    let now = Utc::now();
+    let core = app.shared.core.lock().expect("lock");
+    match out {
+        Outcome::NobodyWaiting { .. } => Ok(StatusCode::NO_CONTENT.into_response()),
+        Outcome::Counter { ticket, .. } => {
+            let t = ticket
+                .and_then(|id| core.engine.ticket(&s.id, id))
+                .map(|t| core.engine.staff_ticket(t, now));
+            Ok(json_response(
+                StatusCode::OK,
+                json!({"counter": core.engine.counter_view(s, &counter, now), "ticket": t}),
+            ))
+        }
+        _ => Ok(json_response(
+            StatusCode::OK,
+            json!({"counter": core.engine.counter_view(s, &counter, now), "ticket": null}),
+        )),
+    }
+}
+
+async fn reprint(
+    app: &Arc<App>,
+    s: &Site,
+    u: &UserCtx,
+    tref: Option<TicketRef>,
+    device: Option<&str>,
+) -> ApiResult {
+    let tref = tref.ok_or_else(|| ApiError::invalid("name the ticket to reprint"))?;
+    let dev = device.ok_or_else(|| {
+        ApiError::invalid("name the kiosk to print on: {\"device\": \"kiosk-1\"}")
+    })?;
+    let d = app
+        .auth
+        .device(dev)
+        .filter(|d| d.site == s.id && d.printer.is_some())
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::invalid(format!("'{dev}' is not a printing device of this site"))
+        })?;
+    let id = {
+        let core = app.shared.core.lock().expect("lock");
+        let t = core
+            .engine
+            .find_ticket(&s.id, &tref)
+            .ok_or_else(|| ApiError::not_found("no such ticket today"))?;
+        let unit = s
+            .service(&t.service)
+            .map(|x| x.unit.clone())
+            .unwrap_or_default();
+        if !u.may_unit(&unit) {
+            return Err(ApiError::forbidden(
+                "That ticket is in another unit's queue.",
+            ));
+        }
+        t.id
+    };
+    print_ticket(app, &d, id).await;
+    let status = app.print_status.lock().expect("lock").get(&id).cloned();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"ticket": id, "print": status}),
+    ))
+}
+
+// ---- supervisor ------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptingBody {
+    accepting: bool,
+}
+
+fn supervisor_for_service<'a>(
+    p: &'a Principal,
+    s: &Site,
+    service: &str,
+) -> Result<&'a UserCtx, ApiError> {
+    let u = p.supervisor()?;
+    let svc = s
+        .service(service)
+        .ok_or_else(|| ApiError::not_found(format!("no service '{service}'")))?;
+    if !u.may_unit(&svc.unit) {
+        return Err(ApiError::forbidden(
+            "That service belongs to a unit you do not supervise.",
+        ));
+    }
+    Ok(u)
+}
+
+async fn set_accepting(
+    State(app): AppState,
+    Path((sid, service)): Path<(String, String)>,
+    p: Principal,
+    JsonBody(b): JsonBody<AcceptingBody>,
+) -> ApiResult {
+    let s = site(&app, &sid)?;
+    supervisor_for_service(&p, s, &service)?;
+    app.submit(
+        Command::SetAccepting {
+            site: s.id.clone(),
+            service: service.clone(),
+            accepting: b.accepting,
+        },
+        p.actor(),
+    )
+    .await?;
+    let core = app.shared.core.lock().expect("lock");
+    let accepting = core
+        .engine
+        .site_state(&s.id)
+        .and_then(|st| st.services.get(&service))
+        .is_some_and(|x| x.accepting);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"service": service, "accepting": accepting}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    to: String,
+}
+
+async fn move_waiting(
+    State(app): AppState,
+    Path((sid, service)): Path<(String, String)>,
+    p: Principal,
+    JsonBody(b): JsonBody<MoveBody>,
+) -> ApiResult {
+    let s = site(&app, &sid)?;
+    supervisor_for_service(&p, s, &service)?;
+    if s.service(&b.to).is_none() {
+        return Err(ApiError::invalid(format!("no service '{}'", b.to)));
+    }
+    supervisor_for_service(&p, s, &b.to)?;
+    let before = app
+        .shared
+        .core
+        .lock()
+        .expect("lock")
+        .engine
+        .waiting(&s.id, &service);
+    app.submit(
+        Command::MoveWaiting {
+            site: s.id.clone(),
+            from: service,
+            to: b.to.clone(),
+        },
+        p.actor(),
+    )
+    .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"moved": before, "to": b.to}),
+    ))
+}
+
+async fn end_day(State(app): AppState, Path(sid): Path<String>, p: Principal) -> ApiResult {
+    let s = site(&app, &sid)?;
+    let u = p.supervisor()?;
+    if !s.units.iter().all(|unit| u.may_unit(&unit.id)) {
+        return Err(ApiError::forbidden(
+            "Ending the day needs a supervisor of every unit of the site.",
+        ));
+    }
+    app.submit(Command::EndDay { site: s.id.clone() }, p.actor())
+        .await?;
+    Ok(json_response(StatusCode::OK, json!({"ended": true})))
+}
+
+// ---- alerts, devices -------------------------------------------------------------------------------
+
+async fn help_request(State(app): AppState, Path(sid): Path<String>, p: Principal) -> ApiResult {
+    let s = site(&app, &sid)?;
+    let Principal::Device(d) = &p else {
+        return Err(ApiError::forbidden("Only a kiosk can ask for staff."));
+    };
+    if d.site != s.id {
+        return Err(ApiError::forbidden("This device belongs to another site."));
+    }
+    let cmd = Command::RaiseAlert {
+        site: s.id.clone(),
+        kind: "help_request".into(),
+        device: Some(d.id.clone()),
+        service: None,
+        message: format!("A customer at {} asks for help.", d.id),
+    };
+    app.submit(cmd, p.actor()).await?;
+    Ok(json_response(StatusCode::CREATED, json!({"ok": true})))
+}
+
+async fn ack_alert(
+    State(app): AppState,
+    Path((sid, alert)): Path<(String, u64)>,
+    p: Principal,
+) -> ApiResult {
+    let s = site(&app, &sid)?;
+    p.user()?;
+    app.submit(
+        Command::ClearAlert {
+            site: s.id.clone(),
+            alert,
+        },
+        p.actor(),
+    )
+    .await?;
+    Ok(json_response(StatusCode::OK, json!({"cleared": alert})))
+}
+
+/// Raises an alert for each service whose longest wait is over its target (once per service until cleared).
+pub async fn check_long_waits(app: &Arc<App>) {
+    let now = Utc::now();
+    let mut raise = Vec::new();
+    {
+        let core = app.shared.core.lock().expect("lock");
+        for s in &app.cfg.sites {
+            for svc in &s.services {
+                let longest = core.engine.longest_wait(&s.id, &svc.id, now);
+                if longest > svc.target_wait_minutes as i64 * 60 {
+                    raise.push(Command::RaiseAlert {
+                        site: s.id.clone(),
+                        kind: "long_wait".into(),
+                        device: None,
+                        service: Some(svc.id.clone()),
+                        message: format!(
+                            "Longest wait in {} is {} min (target {} min).",
+                            text_in(&svc.name, "en", "fi"),
+                            longest / 60,
+                            svc.target_wait_minutes
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    for cmd in raise {
+        let _ = app.submit(cmd, Actor::system()).await;
+    }
+}
+
+async fn device_me(p: Principal) -> ApiResult {
+    let Principal::Device(d) = &p else {
+        return Err(ApiError::unauthenticated());
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"device": {"id": d.id, "site": d.site, "kind": d.kind, "services": d.services, "has_printer": d.printer.is_some()}}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct DeviceQuery {
+    device: Option<String>,
+}
+
+/// Demo only, loopback only: hands the demo device's token to a browser on this machine, so the demo
+/// kiosk works out of the box. A real configuration has no demo tokens and this answers 404.
+async fn demo_device_token(
+    State(app): AppState,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<DeviceQuery>,
+) -> ApiResult {
+    if !app.cfg.server.demo || !peer.ip().is_loopback() {
+        return Err(ApiError::not_found("no demo here"));
+    }
+    let id = q.device.unwrap_or_else(|| "kiosk-1".into());
+    let d = app
+        .cfg
+        .devices
+        .iter()
+        .find(|d| d.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no device '{id}'")))?;
+    let token = d
+        .demo_token
+        .clone()
+        .ok_or_else(|| ApiError::not_found("that device has no demo token"))?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"token": token, "device": d.id}),
+    ))
+}
+
+// ---- stats -----------------------------------------------------------------------------------------
+
+async fn stats_today(State(app): AppState, Path(sid): Path<String>, p: Principal) -> ApiResult {
+    let u = p.user()?;
+    let s = site(&app, &sid)?;
+    let tz = s.tz();
+    let core = app.shared.core.lock().expect("lock");
+    let st = core
+        .engine
+        .site_state(&s.id)
+        .ok_or_else(|| ApiError::not_found("no state"))?;
+    // (hour, service) -> (arrivals, waits seen, total wait seconds)
+    let mut acc: BTreeMap<(u32, String), (u32, u32, i64)> = BTreeMap::new();
+    for t in st.tickets.values() {
+        if !s
+            .service(&t.service)
+            .is_some_and(|svc| u.may_unit(&svc.unit))
+        {
+            continue;
+        }
+        let hour = t.issued_at.with_timezone(&tz).hour();
+        let e = acc.entry((hour, t.service.clone())).or_default();
+        e.0 += 1;
+        if let Some(called) = t.called_at {
+            e.1 += 1;
+            e.2 += (called - t.issued_at).num_seconds().max(0);
+        }
+    }
+    let hours: Vec<Value> = acc
+        .into_iter()
+        .map(|((hour, service), (arrivals, n, total))| {
+            json!({"hour": hour, "service": service, "arrivals": arrivals,
+                   "mean_wait_seconds": if n > 0 { Some(total / n as i64) } else { None }})
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"date": st.date, "hours": hours}),
+    ))
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../openapi.json"),
+    )
+        .into_response()
+}

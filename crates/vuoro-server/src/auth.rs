@@ -1,0 +1,287 @@
+//! Who is calling: staff users (argon2 passwords, server-side sessions), devices (hashed bearer tokens),
+//! or the anonymous public. Secrets travel only in headers and cookies, never in URLs, and are never logged.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use vuoro_engine::Actor;
+use vuoro_engine::config::{Config, Device, Role, User};
+use vuoro_store::Sessions;
+
+use crate::App;
+use crate::error::ApiError;
+
+pub const SESSION_COOKIE: &str = "vuoro_session";
+const SESSION_HOURS: i64 = 12;
+
+#[derive(Debug, Clone)]
+pub struct UserCtx {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<Role>,
+    /// None: every unit (an admin without a unit list).
+    pub units: Option<HashSet<String>>,
+}
+
+impl UserCtx {
+    pub fn may_unit(&self, unit: &str) -> bool {
+        self.units.as_ref().is_none_or(|u| u.contains(unit))
+    }
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+    pub fn is_supervisor(&self) -> bool {
+        self.has(Role::Supervisor)
+    }
+    pub fn json(&self) -> serde_json::Value {
+        let mut units: Vec<&String> = self.units.iter().flatten().collect();
+        units.sort();
+        serde_json::json!({
+            "username": self.username,
+            "display_name": self.display_name,
+            "roles": self.roles,
+            "units": units,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Anonymous,
+    User(UserCtx),
+    Device(Device),
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Anonymous => Actor::public(),
+            Principal::User(u) => Actor::user(&u.username),
+            Principal::Device(d) => Actor::device(&d.id),
+        }
+    }
+    pub fn user(&self) -> Result<&UserCtx, ApiError> {
+        match self {
+            Principal::User(u) => Ok(u),
+            Principal::Anonymous => Err(ApiError::unauthenticated()),
+            Principal::Device(_) => Err(ApiError::forbidden("Devices may not do this.")),
+        }
+    }
+    pub fn supervisor(&self) -> Result<&UserCtx, ApiError> {
+        let u = self.user()?;
+        if u.is_supervisor() {
+            Ok(u)
+        } else {
+            Err(ApiError::forbidden("Only a supervisor may do this."))
+        }
+    }
+}
+
+pub struct Auth {
+    users: HashMap<String, User>,
+    devices: HashMap<String, Device>,
+    sessions: Mutex<Sessions>,
+    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    let d = Sha256::digest(s.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh random token of 128 bits or more, as hex.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Auth {
+    pub fn new(cfg: &Config, sessions: Sessions) -> Auth {
+        Auth {
+            users: cfg
+                .users
+                .iter()
+                .map(|u| (u.username.clone(), u.clone()))
+                .collect(),
+            devices: cfg
+                .devices
+                .iter()
+                .map(|d| (d.token_sha256.to_ascii_lowercase(), d.clone()))
+                .collect(),
+            sessions: Mutex::new(sessions),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn user_ctx(&self, username: &str) -> Option<UserCtx> {
+        let u = self.users.get(username)?;
+        let all = u.units.is_empty() && u.roles.contains(&Role::Admin);
+        Some(UserCtx {
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            roles: u.roles.clone(),
+            units: (!all).then(|| u.units.iter().cloned().collect()),
+        })
+    }
+
+    /// Too many failed logins from one address in 5 minutes.
+    pub fn login_blocked(&self, ip: IpAddr) -> bool {
+        let mut f = self.failures.lock().expect("lock");
+        let q = f.entry(ip).or_default();
+        while q
+            .front()
+            .is_some_and(|t| t.elapsed() > Duration::from_secs(300))
+        {
+            q.pop_front();
+        }
+        q.len() >= 10
+    }
+
+    fn note_failure(&self, ip: IpAddr) {
+        self.failures
+            .lock()
+            .expect("lock")
+            .entry(ip)
+            .or_default()
+            .push_back(Instant::now());
+    }
+
+    /// Checks a password (slow by design: run it off the async threads) and opens a session.
+    pub fn login(
+        &self,
+        ip: IpAddr,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, UserCtx), ApiError> {
+        let ok = self
+            .users
+            .get(username)
+            .is_some_and(|u| verify_password(&u.password_hash, password));
+        if !ok {
+            self.note_failure(ip);
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Wrong username or password.",
+            ));
+        }
+        let token = random_token(32);
+        let now = Utc::now();
+        self.sessions
+            .lock()
+            .expect("lock")
+            .create(
+                &sha256_hex(&token),
+                username,
+                now,
+                now + chrono::Duration::hours(SESSION_HOURS),
+            )
+            .map_err(|e| ApiError::unavailable(format!("cannot store the session: {e}")))?;
+        Ok((token, self.user_ctx(username).expect("user exists")))
+    }
+
+    pub fn logout(&self, token: &str) {
+        let _ = self
+            .sessions
+            .lock()
+            .expect("lock")
+            .delete(&sha256_hex(token));
+    }
+
+    /// Resolves a bearer or session token: a device first, then a staff session.
+    pub fn resolve(&self, token: &str) -> Option<Principal> {
+        let h = sha256_hex(token);
+        if let Some(d) = self.devices.get(&h) {
+            return Some(Principal::Device(d.clone()));
+        }
+        let user = self
+            .sessions
+            .lock()
+            .expect("lock")
+            .find(&h, Utc::now())
+            .ok()
+            .flatten()?;
+        self.user_ctx(&user).map(Principal::User)
+    }
+
+    pub fn device(&self, id: &str) -> Option<&Device> {
+        self.devices.values().find(|d| d.id == id)
+    }
+
+    pub fn purge_sessions(&self) {
+        let _ = self
+            .sessions
+            .lock()
+            .expect("lock")
+            .purge_expired(Utc::now());
+    }
+}
+
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Makes an argon2id hash for the config file.
+pub fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("random");
+    let salt = SaltString::encode_b64(&salt).expect("salt");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("hash")
+        .to_string()
+}
+
+/// The token a request carries: `Authorization: Bearer`, else the session cookie.
+pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(t) = v.strip_prefix("Bearer ") {
+            return Some(t.trim().to_string());
+        }
+    }
+    let cookies = headers.get_all(axum::http::header::COOKIE);
+    for c in cookies.iter().filter_map(|v| v.to_str().ok()) {
+        for part in c.split(';') {
+            if let Some(v) = part
+                .trim()
+                .strip_prefix(SESSION_COOKIE)
+                .and_then(|r| r.strip_prefix('='))
+            {
+                return Some(v.to_string());
+            }
+        }
+    }
+    None
+}
+
+impl FromRequestParts<Arc<App>> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        match token_from_headers(&parts.headers) {
+            None => Ok(Principal::Anonymous),
+            // A token that is present but unknown or expired is an error, not silently "public".
+            Some(t) => app.auth.resolve(&t).ok_or_else(ApiError::unauthenticated),
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The write path and the read model.
+//!
+//! One writer thread owns the SQLite write connection and its own copy of the engine. It drains queued
+//! commands into one batch, lets the engine handle each, commits all resulting events in one transaction
+//! (group commit), and only then applies them to the shared read model, publishes them to the hub and
+//! answers the callers. So nothing is heard of before it is durable, and an error changes nothing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use vuoro_engine::config::{Config, Site};
+use vuoro_engine::{Actor, Command, Engine, Event, EventKind, Outcome, TicketState};
+
+use crate::error::ApiError;
+use crate::hub::Hub;
+
+/// Events between snapshots: start-up replays at most this many.
+const SNAPSHOT_EVERY: u64 = 20_000;
+/// Commands in one group commit at most.
+const MAX_BATCH: usize = 2048;
+
+/// The committed state everyone reads, and the hub that tells about it. Held under one std mutex, only
+/// for short non-async sections (never across an `.await`), so that taking a snapshot and subscribing
+/// happen atomically with respect to publishing.
+pub struct Core {
+    pub engine: Engine,
+    pub hub: Hub,
+}
+
+pub type Announcer =
+    dyn Fn(&Engine, &Site, &vuoro_engine::view::Call, DateTime<Utc>) -> Value + Send + Sync;
+
+pub struct Shared {
+    pub core: Mutex<Core>,
+    pub last_seq: AtomicU64,
+    pub events_total: AtomicU64,
+    pub announcer: Option<Box<Announcer>>,
+}
+
+struct Request {
+    cmd: Command,
+    actor: Actor,
+    reply: oneshot::Sender<Result<Outcome, ApiError>>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Submits a command; answers once its events are committed and published.
+    pub async fn submit(&self, cmd: Command, actor: Actor) -> Result<Outcome, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request { cmd, actor, reply })
+            .await
+            .map_err(|_| ApiError::unavailable("the daemon is shutting down"))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the store failed; nothing was changed"))?
+    }
+}
+
+/// Starts the writer thread. It ends when every `Writer` handle is dropped.
+pub fn start_writer(
+    mut store: vuoro_store::Writer,
+    mut engine: Engine,
+    shared: Arc<Shared>,
+) -> Writer {
+    let (tx, mut rx) = mpsc::channel::<Request>(8192);
+    std::thread::Builder::new()
+        .name("vuoro-writer".into())
+        .spawn(move || {
+            let mut since_snapshot = 0u64;
+            while let Some(first) = rx.blocking_recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
+                let before = engine.last_seq();
+                let now = Utc::now();
+                let mut results = Vec::with_capacity(batch.len());
+                for r in &batch {
+                    results.push(engine.handle(r.cmd.clone(), now, &r.actor).map_err(ApiError::from));
+                }
+                let events = engine.take_events();
+                if !events.is_empty() {
+                    since_snapshot += events.len() as u64;
+                    let snapshot = (since_snapshot >= SNAPSHOT_EVERY)
+                        .then(|| serde_json::to_string(engine.state()).expect("state serializes"));
+                    let seq = engine.last_seq();
+                    if let Err(e) = store.append(before, &events, snapshot.as_deref().map(|s| (seq, s))) {
+                        tracing::error!(error = %e, "commit failed; the batch is refused and nothing changes");
+                        engine = shared.core.lock().expect("lock").engine.clone();
+                        for r in batch {
+                            let _ = r.reply.send(Err(ApiError::unavailable("the store failed; nothing was changed")));
+                        }
+                        continue;
+                    }
+                    if snapshot.is_some() {
+                        since_snapshot = 0;
+                    }
+                    let mut core = shared.core.lock().expect("lock");
+                    for ev in &events {
+                        core.engine.apply(ev);
+                    }
+                    publish(&mut core, &events, shared.announcer.as_deref());
+                    shared.last_seq.store(seq, Ordering::Release);
+                    shared.events_total.fetch_add(events.len() as u64, Ordering::Relaxed);
+                }
+                for (r, res) in batch.into_iter().zip(results) {
+                    let _ = r.reply.send(res);
+                }
+            }
+            // A last snapshot on a clean shutdown keeps the next start-up short.
+            if since_snapshot > 0 {
+                let state = serde_json::to_string(engine.state()).expect("state serializes");
+                let seq = engine.last_seq();
+                if let Err(e) = store.append(seq, &[], Some((seq, &state))) {
+                    tracing::warn!(error = %e, "final snapshot failed");
+                }
+            }
+            tracing::info!("writer stopped");
+        })
+        .expect("spawn writer thread");
+    Writer { tx }
+}
+
+fn msg(topic: &str, seq: u64, event: Value) -> Arc<str> {
+    Arc::from(json!({"type": "event", "topic": topic, "seq": seq, "event": event}).to_string())
+}
+
+/// What a staff topic says about an event: the event's own fields plus the ticket and counter as they are now.
+pub fn staff_event(engine: &Engine, site: &Site, ev: &Event, now: DateTime<Utc>) -> Value {
+    let mut v = serde_json::to_value(&ev.kind).expect("event serializes");
+    v["at"] = json!(ev.at);
+    v["seq"] = json!(ev.seq);
+    if let Some(id) = ev.kind.ticket() {
+        v["ticket_id"] = json!(id);
+        if let Some(t) = engine.ticket(&site.id, id) {
+            v["ticket"] = json!(engine.staff_ticket(t, now));
+        }
+    }
+    if let Some(c) = ev.kind.counter() {
+        if let Some(cv) = engine.counter_view(site, c, now) {
+            v["counter_state"] = json!(cv);
+        }
+    }
+    if let EventKind::TicketTransferred {
+        from_counter: Some(c),
+        ..
+    } = &ev.kind
+    {
+        v["counter"] = json!(c);
+    }
+    if let Some(u) = &ev.actor.id {
+        if ev.actor.kind == "user" {
+            v["by"] = json!(u);
+        }
+    }
+    v
+}
+
+/// The unit a staff message belongs to (for scoping), None for site-wide messages.
+fn event_unit(engine: &Engine, site: &Site, ev: &Event) -> Option<String> {
+    if let Some(id) = ev.kind.ticket() {
+        let svc = engine.ticket(&site.id, id).map(|t| t.service.clone())?;
+        return site.service(&svc).map(|s| s.unit.clone());
+    }
+    match &ev.kind {
+        EventKind::CounterOpened { counter, .. } | EventKind::CounterClosed { counter } => {
+            site.counter(counter).map(|c| c.unit.clone())
+        }
+        EventKind::ServiceAccepting { service, .. } => {
+            site.service(service).map(|s| s.unit.clone())
+        }
+        EventKind::AlertRaised {
+            service: Some(s), ..
+        } => site.service(s).map(|s| s.unit.clone()),
+        _ => None,
+    }
+}
+
+/// Publishes committed events to every topic that should hear of them.
+pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>) {
+    let now = Utc::now();
+    let Core { engine, hub } = core;
+    let cfg = engine.config().clone();
+    let mut touched_sites: Vec<(&str, u64)> = Vec::new();
+    let mut touched_services: Vec<(String, String)> = Vec::new();
+    let mut touched_tickets: Vec<u64> = Vec::new();
+    for ev in events {
+        let Some(site) = cfg.site(&ev.site) else {
+            continue;
+        };
+        match touched_sites.iter_mut().find(|(s, _)| *s == site.id) {
+            Some(t) => t.1 = ev.seq,
+            None => touched_sites.push((&site.id, ev.seq)),
+        }
+        if let Some(id) = ev.kind.ticket() {
+            touched_tickets.push(id);
+            if let Some(t) = engine.ticket(&site.id, id) {
+                touched_services.push((site.id.clone(), t.service.clone()));
+            }
+            if let EventKind::TicketTransferred { from_service, .. } = &ev.kind {
+                touched_services.push((site.id.clone(), from_service.clone()));
+            }
+        }
+        if let Some(c) = ev.kind.counter().and_then(|c| site.counter(c)) {
+            for cs in &c.services {
+                touched_services.push((site.id.clone(), cs.service.clone()));
+            }
+        }
+        // Public calls.
+        let calls = format!("calls:{}", site.id);
+        let public = match &ev.kind {
+            EventKind::TicketCalled { ticket, counter }
+            | EventKind::TicketRecalled { ticket, counter } => {
+                let recall = matches!(ev.kind, EventKind::TicketRecalled { .. });
+                engine
+                    .call_view(site, *ticket, counter, ev.at, recall)
+                    .map(|call| {
+                        let mut v = json!(call);
+                        v["kind"] = json!(ev.kind.name());
+                        if let Some(a) = announcer {
+                            if let (Some(obj), Value::Object(extra)) =
+                                (v.as_object_mut(), a(engine, site, &call, ev.at))
+                            {
+                                obj.extend(extra);
+                            }
+                        }
+                        v
+                    })
+            }
+            EventKind::TicketReturned {
+                counter: Some(counter),
+                ticket,
+                ..
+            } => engine
+                .call_view(site, *ticket, counter, ev.at, false)
+                .map(|call| {
+                    let mut v = json!(call);
+                    v["kind"] = json!("ticket_called");
+                    if let Some(a) = announcer {
+                        if let (Some(obj), Value::Object(extra)) =
+                            (v.as_object_mut(), a(engine, site, &call, ev.at))
+                        {
+                            obj.extend(extra);
+                        }
+                    }
+                    v
+                }),
+            kind => kind
+                .counter()
+                .and_then(|c| engine.public_counter(site, c))
+                .map(|pc| {
+                    let name = match kind {
+                        EventKind::CounterOpened { .. } | EventKind::CounterClosed { .. } => {
+                            kind.name()
+                        }
+                        EventKind::TicketFinished { .. } => "ticket_finished",
+                        EventKind::TicketNoShow { .. } => "ticket_no_show",
+                        _ => "counter_changed",
+                    };
+                    json!({"kind": name, "at": ev.at, "counter": pc})
+                }),
+        };
+        if let Some(v) = public {
+            hub.publish(&calls, ev.seq, None, msg(&calls, ev.seq, v), true);
+        }
+        // Staff: the site and the counters concerned.
+        let unit = event_unit(engine, site, ev);
+        let staff = staff_event(engine, site, ev, now);
+        let site_topic = format!("site:{}", site.id);
+        hub.publish(
+            &site_topic,
+            ev.seq,
+            unit.as_deref(),
+            msg(&site_topic, ev.seq, staff.clone()),
+            true,
+        );
+        let ticket_service = ev
+            .kind
+            .ticket()
+            .and_then(|id| engine.ticket(&site.id, id))
+            .map(|t| (t.service.clone(), t.target_counter.clone()));
+        for c in &site.counters {
+            let topic = format!("counter:{}", c.id);
+            if !hub.has_subscribers(&topic) {
+                continue;
+            }
+            let concerned = ev.kind.counter() == Some(c.id.as_str())
+                || ticket_service.as_ref().is_some_and(|(s, tc)| {
+                    c.services.iter().any(|cs| &cs.service == s)
+                        || tc.as_deref() == Some(c.id.as_str())
+                })
+                || matches!(&ev.kind, EventKind::TicketTransferred { from_service, target_counter, .. }
+                    if c.services.iter().any(|cs| &cs.service == from_service) || target_counter.as_deref() == Some(c.id.as_str()))
+                || matches!(&ev.kind, EventKind::ServiceAccepting { service, .. } if c.services.iter().any(|cs| &cs.service == service));
+            if concerned {
+                hub.publish(
+                    &topic,
+                    ev.seq,
+                    None,
+                    msg(&topic, ev.seq, staff.clone()),
+                    true,
+                );
+            }
+        }
+    }
+    // Queue figures: once per site per batch.
+    for (site_id, seq) in touched_sites {
+        let Some(site) = cfg.site(site_id) else {
+            continue;
+        };
+        let topic = format!("queues:{}", site.id);
+        let v = json!({"kind": "queue_changed", "services": engine.public_queues(site)});
+        hub.publish(&topic, seq, None, msg(&topic, seq, v), true);
+        // Customers following a ticket whose position, estimate or state may have changed.
+        let prefix = "ticket:";
+        let tokens: Vec<String> = hub
+            .topics_with_prefix(prefix)
+            .map(|t| t[prefix.len()..].to_string())
+            .collect();
+        for token in tokens {
+            let Some(t) = engine.ticket_by_token(&token) else {
+                continue;
+            };
+            if t.site != site.id {
+                continue;
+            }
+            let affected = touched_tickets.contains(&t.id)
+                || (t.state == TicketState::Waiting
+                    && touched_services
+                        .iter()
+                        .any(|(s, svc)| s == &site.id && svc == &t.service));
+            if affected {
+                let topic = format!("ticket:{token}");
+                let v = json!({"kind": "ticket_updated", "ticket": engine.ticket_view(t, None)});
+                hub.publish(&topic, seq, None, msg(&topic, seq, v), false);
+            }
+        }
+    }
+}
+
+/// Snapshot data of a topic, or None when the topic does not exist.
+pub fn topic_snapshot(
+    engine: &Engine,
+    cfg: &Config,
+    topic: &str,
+    units: Option<&std::collections::HashSet<String>>,
+) -> Option<Value> {
+    let now = Utc::now();
+    let (kind, id) = topic.split_once(':')?;
+    match kind {
+        "calls" => {
+            let site = cfg.site(id)?;
+            let counters: Vec<_> = site
+                .counters
+                .iter()
+                .filter_map(|c| engine.public_counter(site, &c.id))
+                .collect();
+            Some(json!({"counters": counters, "recent": engine.recent_calls(site, 50)}))
+        }
+        "queues" => {
+            let site = cfg.site(id)?;
+            Some(json!({"services": engine.public_queues(site)}))
+        }
+        "site" => {
+            let site = cfg.site(id)?;
+            Some(site_snapshot(engine, site, units, now))
+        }
+        "counter" => {
+            let (site, c) = engine.counter_site(id)?;
+            let st = engine.site_state(&site.id)?;
+            let mut queue: Vec<_> = st
+                .tickets
+                .values()
+                .filter(|t| t.state == TicketState::Waiting)
+                .filter(|t| match &t.target_counter {
+                    Some(tc) => tc == &c.id,
+                    None => c.services.iter().any(|cs| cs.service == t.service),
+                })
+                .collect();
+            queue.sort_by_key(|t| {
+                let tier = if t.target_counter.is_some() {
+                    0
+                } else {
+                    c.services
+                        .iter()
+                        .find(|cs| cs.service == t.service)
+                        .map_or(9, |cs| cs.tier)
+                };
+                (tier, t.priority.rank(), t.order)
+            });
+            let serves = |t: &&vuoro_engine::Ticket| {
+                c.services.iter().any(|cs| cs.service == t.service)
+                    || t.counter.as_deref() == Some(c.id.as_str())
+            };
+            let parked: Vec<_> = st
+                .tickets
+                .values()
+                .filter(|t| t.state == TicketState::Parked)
+                .filter(serves)
+                .map(|t| engine.staff_ticket(t, now))
+                .collect();
+            let tolerance = chrono::Duration::minutes(site.no_show_return_minutes as i64);
+            let no_shows: Vec<_> = st
+                .tickets
+                .values()
+                .filter(|t| {
+                    t.state == TicketState::NoShow
+                        && t.ended_at.is_some_and(|e| now - e <= tolerance)
+                })
+                .filter(serves)
+                .map(|t| engine.staff_ticket(t, now))
+                .collect();
+            Some(json!({
+                "counter": engine.counter_view(site, &c.id, now),
+                "queue": queue.into_iter().map(|t| engine.staff_ticket(t, now)).collect::<Vec<_>>(),
+                "parked": parked,
+                "no_shows": no_shows,
+            }))
+        }
+        _ => None,
+    }
+}
+
+pub fn site_snapshot(
+    engine: &Engine,
+    site: &Site,
+    units: Option<&std::collections::HashSet<String>>,
+    now: DateTime<Utc>,
+) -> Value {
+    let may = |unit: &str| units.is_none_or(|u| u.contains(unit));
+    let st = engine.site_state(&site.id).expect("configured site");
+    let services: Vec<Value> = site
+        .services
+        .iter()
+        .filter(|s| may(&s.unit))
+        .map(|s| {
+            let waiting = engine.waiting(&site.id, &s.id);
+            let longest = engine.longest_wait(&site.id, &s.id, now);
+            json!({
+                "id": s.id, "unit": s.unit, "name": s.name, "sensitive": s.sensitive,
+                "waiting": waiting,
+                "eta_minutes": engine.eta_minutes(&site.id, &s.id, waiting),
+                "longest_wait_seconds": longest,
+                "target_wait_minutes": s.target_wait_minutes,
+                "over_target": longest > s.target_wait_minutes as i64 * 60,
+                "accepting": st.services.get(&s.id).is_some_and(|x| x.accepting),
+                "closed_reason": engine.closed_reason(site, &s.id, now),
+                "served_today": st.services.get(&s.id).map_or(0, |x| x.served_today),
+                "avg_service_seconds": st.services.get(&s.id).map_or(0.0, |x| x.avg_service_secs).round(),
+            })
+        })
+        .collect();
+    let counters: Vec<_> = site
+        .counters
+        .iter()
+        .filter(|c| may(&c.unit))
+        .filter_map(|c| engine.counter_view(site, &c.id, now))
+        .collect();
+    let tickets: Vec<_> = st
+        .tickets
+        .values()
+        .filter(|t| site.service(&t.service).is_some_and(|s| may(&s.unit)))
+        .map(|t| engine.staff_ticket(t, now))
+        .collect();
+    let alerts: Vec<_> = st
+        .alerts
+        .values()
+        .filter(|a| {
+            a.service
+                .as_deref()
+                .and_then(|s| site.service(s))
+                .is_none_or(|s| may(&s.unit))
+        })
+        .collect();
+    let printers: Vec<Value> = st
+        .printers
+        .iter()
+        .map(|(d, p)| json!({"device": d, "status": p.status, "detail": p.detail, "at": p.at}))
+        .collect();
+    json!({
+        "site": {"id": site.id, "name": site.name, "date": st.date},
+        "services": services,
+        "counters": counters,
+        "tickets": tickets,
+        "alerts": alerts,
+        "printers": printers,
+    })
+}

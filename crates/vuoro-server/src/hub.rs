@@ -1,0 +1,224 @@
+//! The WebSocket hub: who listens to which topic, a ring of recent messages for resuming, and delivery
+//! into each client's own bounded queue. A client whose queue is full is never waited for: it is marked
+//! lagged and gets fresh snapshots instead (see ws.rs). Messages are serialized once and shared.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::mpsc;
+
+/// One message to a client: the text and the seq it stands for (0 for control messages).
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub seq: u64,
+    pub topic: Option<Arc<str>>,
+    pub text: Arc<str>,
+}
+
+pub const CLIENT_QUEUE: usize = 256;
+/// Messages kept for resuming (about the last 4,096 events' worth on a busy site).
+const RING_MESSAGES: usize = 16_384;
+
+pub struct Client {
+    pub id: u64,
+    tx: mpsc::Sender<Out>,
+    lagged: AtomicBool,
+    /// Units whose staff messages this client may get. None: all units.
+    pub units: std::sync::Mutex<Option<HashSet<String>>>,
+}
+
+impl Client {
+    pub fn new(id: u64, tx: mpsc::Sender<Out>) -> Client {
+        Client {
+            id,
+            tx,
+            lagged: AtomicBool::new(false),
+            units: std::sync::Mutex::new(Some(HashSet::new())),
+        }
+    }
+
+    /// Queues a message without waiting; a full queue marks the client lagged.
+    pub fn offer(&self, out: Out) {
+        if self.tx.try_send(out).is_err() {
+            self.lagged.store(true, Ordering::Release);
+        }
+    }
+
+    pub fn take_lagged(&self) -> bool {
+        self.lagged.swap(false, Ordering::AcqRel)
+    }
+
+    fn may(&self, unit: Option<&str>) -> bool {
+        match unit {
+            None => true,
+            Some(u) => self
+                .units
+                .lock()
+                .expect("lock")
+                .as_ref()
+                .is_none_or(|s| s.contains(u)),
+        }
+    }
+}
+
+struct Ringed {
+    seq: u64,
+    topic: Arc<str>,
+    unit: Option<String>,
+    text: Arc<str>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    topics: HashMap<Arc<str>, Vec<Arc<Client>>>,
+    ring: VecDeque<Ringed>,
+    /// Resuming from a seq below this is impossible (messages were dropped or predate start-up).
+    floor: u64,
+    clients: usize,
+}
+
+impl Hub {
+    pub fn new(last_seq: u64) -> Hub {
+        Hub {
+            floor: last_seq,
+            ..Hub::default()
+        }
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients
+    }
+
+    pub fn connected(&mut self) {
+        self.clients += 1;
+    }
+
+    pub fn disconnected(&mut self, client: &Client) {
+        self.clients = self.clients.saturating_sub(1);
+        self.topics.retain(|_, subs| {
+            subs.retain(|c| c.id != client.id);
+            !subs.is_empty()
+        });
+    }
+
+    pub fn subscribe(&mut self, topic: &str, client: &Arc<Client>) {
+        let subs = self.topics.entry(Arc::from(topic)).or_default();
+        if !subs.iter().any(|c| c.id == client.id) {
+            subs.push(client.clone());
+        }
+    }
+
+    pub fn unsubscribe(&mut self, topic: &str, client: &Client) {
+        if let Some(subs) = self.topics.get_mut(topic) {
+            subs.retain(|c| c.id != client.id);
+            if subs.is_empty() {
+                self.topics.remove(topic);
+            }
+        }
+    }
+
+    pub fn has_subscribers(&self, topic: &str) -> bool {
+        self.topics.contains_key(topic)
+    }
+
+    /// Topics with subscribers that start with `prefix`.
+    pub fn topics_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.topics
+            .keys()
+            .map(|k| &**k)
+            .filter(move |k| k.starts_with(prefix))
+    }
+
+    /// Delivers a committed event's message on `topic` (only to clients allowed `unit`) and keeps it for
+    /// resuming when `ring` is set.
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        seq: u64,
+        unit: Option<&str>,
+        text: Arc<str>,
+        ring: bool,
+    ) {
+        let topic_arc: Arc<str> = self
+            .topics
+            .get_key_value(topic)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| Arc::from(topic));
+        if let Some(subs) = self.topics.get(topic) {
+            for c in subs {
+                if c.may(unit) {
+                    c.offer(Out {
+                        seq,
+                        topic: Some(topic_arc.clone()),
+                        text: text.clone(),
+                    });
+                }
+            }
+        }
+        if ring {
+            self.ring.push_back(Ringed {
+                seq,
+                topic: topic_arc,
+                unit: unit.map(str::to_string),
+                text,
+            });
+            while self.ring.len() > RING_MESSAGES {
+                if let Some(old) = self.ring.pop_front() {
+                    self.floor = self.floor.max(old.seq);
+                }
+            }
+        }
+    }
+
+    /// The messages on `topic` after `after`, or None when they are no longer all kept.
+    pub fn replay(&self, topic: &str, after: u64, client: &Client) -> Option<Vec<Out>> {
+        if after < self.floor {
+            return None;
+        }
+        Some(
+            self.ring
+                .iter()
+                .filter(|r| r.seq > after && &*r.topic == topic && client.may(r.unit.as_deref()))
+                .map(|r| Out {
+                    seq: r.seq,
+                    topic: Some(r.topic.clone()),
+                    text: r.text.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_queue_marks_lagged_and_never_blocks() {
+        let (tx, _rx) = mpsc::channel(2);
+        let c = Arc::new(Client::new(1, tx));
+        *c.units.lock().unwrap() = None;
+        let mut hub = Hub::new(0);
+        hub.subscribe("calls:s", &c);
+        for seq in 1..=5 {
+            hub.publish("calls:s", seq, None, Arc::from("x"), true);
+        }
+        assert!(c.take_lagged());
+        assert!(!c.take_lagged());
+    }
+
+    #[test]
+    fn replay_respects_floor_topic_and_units() {
+        let (tx, _rx) = mpsc::channel(100);
+        let c = Arc::new(Client::new(1, tx));
+        *c.units.lock().unwrap() = Some(["kela".to_string()].into());
+        let mut hub = Hub::new(10);
+        hub.publish("site:s", 11, Some("kela"), Arc::from("a"), true);
+        hub.publish("site:s", 12, Some("hus"), Arc::from("b"), true);
+        hub.publish("calls:s", 13, None, Arc::from("c"), true);
+        let got = hub.replay("site:s", 10, &c).unwrap();
+        assert_eq!(got.iter().map(|o| o.seq).collect::<Vec<_>>(), vec![11]);
+        assert!(hub.replay("site:s", 9, &c).is_none());
+    }
+}

@@ -1,0 +1,271 @@
+//! `GET /api/v1/ws`: one WebSocket for every client. Subscribe to topics, get a snapshot (or a replay of
+//! what was missed), then events in order. Small buffers per socket; a client that does not read is not
+//! waited for and gets fresh snapshots when it catches up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::App;
+use crate::auth::{Principal, token_from_headers};
+use crate::core::topic_snapshot;
+use crate::error::ApiError;
+use crate::hub::{CLIENT_QUEUE, Client, Out};
+
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+pub async fn upgrade(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(origin) = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let own = [format!("http://{host}"), format!("https://{host}")];
+        if !own.iter().any(|o| o == origin)
+            && !app.cfg.server.allowed_origins.iter().any(|o| o == origin)
+        {
+            return ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "This origin may not connect.",
+            )
+            .into_response();
+        }
+    }
+    let principal = match token_from_headers(&headers) {
+        None => Principal::Anonymous,
+        Some(t) => match app.auth.resolve(&t) {
+            Some(p) => p,
+            None => return ApiError::unauthenticated().into_response(),
+        },
+    };
+    ws.read_buffer_size(4096)
+        .write_buffer_size(4096)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(16 * 1024)
+        .max_frame_size(16 * 1024)
+        .on_upgrade(move |socket| run(socket, app, principal))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMsg {
+    Subscribe { topic: String, after: Option<u64> },
+    Unsubscribe { topic: String },
+    Auth { token: String },
+    Ping,
+}
+
+fn units_of(p: &Principal) -> Option<std::collections::HashSet<String>> {
+    match p {
+        Principal::User(u) => u.units.clone(),
+        _ => Some(Default::default()),
+    }
+}
+
+/// May this principal hear this topic? Err with a code for the client.
+fn authorize(app: &App, p: &Principal, topic: &str) -> Result<(), (&'static str, String)> {
+    let (kind, id) = topic
+        .split_once(':')
+        .ok_or(("malformed", "a topic looks like kind:id".to_string()))?;
+    let not_found = || ("not_found", format!("no topic '{kind}:…'"));
+    match kind {
+        "calls" | "queues" => app.cfg.site(id).map(|_| ()).ok_or_else(not_found),
+        "site" => {
+            app.cfg.site(id).ok_or_else(not_found)?;
+            match p {
+                Principal::User(_) => Ok(()),
+                _ => Err(("forbidden", "staff only".into())),
+            }
+        }
+        "counter" => {
+            let unit = app
+                .cfg
+                .sites
+                .iter()
+                .find_map(|s| s.counter(id))
+                .map(|c| c.unit.clone())
+                .ok_or_else(not_found)?;
+            match p {
+                Principal::User(u) if u.may_unit(&unit) => Ok(()),
+                _ => Err(("forbidden", "staff of this counter's unit only".into())),
+            }
+        }
+        "ticket" => {
+            let core = app.shared.core.lock().expect("lock");
+            core.engine
+                .ticket_by_token(id)
+                .map(|_| ())
+                .ok_or(("not_found", "no such ticket".into()))
+        }
+        "device" => match p {
+            Principal::Device(d) if d.id == id => Ok(()),
+            _ => Err(("forbidden", "that device only".into())),
+        },
+        _ => Err(not_found()),
+    }
+}
+
+fn snapshot_msg(topic: &str, seq: u64, data: serde_json::Value) -> Arc<str> {
+    Arc::from(json!({"type": "snapshot", "topic": topic, "seq": seq, "data": data}).to_string())
+}
+
+/// Under the core lock: the snapshot (or the replay after `after`) and the subscription, atomically.
+fn subscribe(app: &App, client: &Arc<Client>, topic: &str, after: Option<u64>) -> Option<Vec<Out>> {
+    let mut core = app.shared.core.lock().expect("lock");
+    let seq = core.engine.last_seq();
+    let replay = after.and_then(|a| {
+        if topic.starts_with("ticket:") {
+            None
+        } else {
+            core.hub.replay(topic, a, client)
+        }
+    });
+    let out = match replay {
+        Some(r) => r,
+        None => {
+            let units = client.units.lock().expect("lock").clone();
+            let data = if let Some(token) = topic.strip_prefix("ticket:") {
+                let t = core.engine.ticket_by_token(token)?;
+                app.ticket_json(&core.engine, t, false)
+            } else if let Some(dev) = topic.strip_prefix("device:") {
+                json!({"device": dev})
+            } else {
+                topic_snapshot(&core.engine, &app.cfg, topic, units.as_ref())?
+            };
+            vec![Out {
+                seq,
+                topic: Some(Arc::from(topic)),
+                text: snapshot_msg(topic, seq, data),
+            }]
+        }
+    };
+    core.hub.subscribe(topic, client);
+    Some(out)
+}
+
+async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
+    let (tx, mut rx) = mpsc::channel::<Out>(CLIENT_QUEUE);
+    let client = Arc::new(Client::new(NEXT_CLIENT.fetch_add(1, Ordering::Relaxed), tx));
+    *client.units.lock().expect("lock") = units_of(&principal);
+    app.shared.core.lock().expect("lock").hub.connected();
+    let (mut sink, mut stream) = socket.split();
+    let mut topics: Vec<String> = Vec::new();
+    // After a resync, queued messages at or below the snapshot's seq are stale.
+    let mut skip_until: HashMap<String, u64> = HashMap::new();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    let mut stop = app.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => {
+                let _ = sink.send(Message::Close(None)).await;
+                break;
+            }
+            incoming = stream.next() => {
+                let Some(Ok(m)) = incoming else { break };
+                let text = match m {
+                    Message::Text(t) => t,
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                let reply = match serde_json::from_str::<ClientMsg>(&text) {
+                    Err(e) => Some(json!({"type": "error", "topic": null, "code": "malformed", "message": format!("{e}")})),
+                    Ok(ClientMsg::Ping) => Some(json!({"type": "pong"})),
+                    Ok(ClientMsg::Auth { token }) => match app.auth.resolve(&token) {
+                        Some(p) => {
+                            *client.units.lock().expect("lock") = units_of(&p);
+                            principal = p;
+                            None
+                        }
+                        None => Some(json!({"type": "error", "topic": null, "code": "unauthenticated", "message": "unknown or expired token"})),
+                    },
+                    Ok(ClientMsg::Unsubscribe { topic }) => {
+                        app.shared.core.lock().expect("lock").hub.unsubscribe(&topic, &client);
+                        topics.retain(|t| t != &topic);
+                        None
+                    }
+                    Ok(ClientMsg::Subscribe { topic, after }) => match authorize(&app, &principal, &topic) {
+                        Err((code, message)) => Some(json!({"type": "error", "topic": topic, "code": code, "message": message})),
+                        Ok(()) => match subscribe(&app, &client, &topic, after) {
+                            None => Some(json!({"type": "error", "topic": topic, "code": "not_found", "message": "no such topic"})),
+                            Some(outs) => {
+                                if !topics.contains(&topic) {
+                                    topics.push(topic.clone());
+                                }
+                                for o in outs {
+                                    client.offer(o);
+                                }
+                                None
+                            }
+                        },
+                    },
+                };
+                if let Some(r) = reply {
+                    if sink.send(Message::Text(Utf8Bytes::from(r.to_string()))).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            out = rx.recv() => {
+                let Some(out) = out else { break };
+                if client.take_lagged() {
+                    // Fell behind: drop what is queued and start again from fresh snapshots.
+                    while rx.try_recv().is_ok() {}
+                    let mut ok = true;
+                    for topic in topics.clone() {
+                        if let Some(outs) = subscribe(&app, &client, &topic, None) {
+                            for o in outs {
+                                skip_until.insert(topic.clone(), o.seq);
+                                if sink.send(Message::Text(Utf8Bytes::from(&*o.text))).await.is_err() {
+                                    ok = false;
+                                }
+                            }
+                        }
+                    }
+                    if !ok { break }
+                    continue;
+                }
+                if let Some(t) = &out.topic {
+                    if skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.text.starts_with("{\"type\":\"snapshot\"")) {
+                        continue;
+                    }
+                }
+                if sink.send(Message::Text(Utf8Bytes::from(&*out.text))).await.is_err() {
+                    break;
+                }
+            }
+            _ = heartbeat.tick() => {
+                let seq = app.shared.last_seq.load(Ordering::Acquire);
+                let hb = json!({"type": "heartbeat", "seq": seq}).to_string();
+                if sink.send(Message::Text(Utf8Bytes::from(hb))).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    app.shared
+        .core
+        .lock()
+        .expect("lock")
+        .hub
+        .disconnected(&client);
+}
