@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test of Vuoro: the Rust unit and end-to-end tests, then the browser tests in headless
+# Chromium. Installs what is missing first (Debian packages, npm packages for the browser tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is missing: install Rust 1.88 or newer (https://rustup.rs) and run this again." >&2
+  exit 1
+fi
+
+# Debian packages: Chromium for the browser tests, espeak-ng and sox for speech, fonts for printing.
+pkgs=()
+command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || pkgs+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || pkgs+=(sox)
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || pkgs+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || pkgs+=(fonts-droid-fallback)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  say "installing ${pkgs[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+fi
+
+# npm packages for the browser tests (no browser download: Debian's Chromium is used).
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+  say "installing npm packages for the browser tests"
+  (cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund)
+fi
+
+say "building"
+cargo build --workspace --all-targets
+
+say "Rust tests"
+VUORO_REQUIRE_ESPEAK=1 cargo test --workspace
+
+say "browser tests"
+cd tests/browser
+node --test --test-concurrency=1 --test-timeout=600000 ./*.test.mjs
