@@ -152,25 +152,34 @@ impl Link for TcpLink {
 }
 
 /// A character device (`/dev/usb/lp0`) opened read-write, with a thread that reads its replies
-/// (a file has no read timeout; the thread ends when the device goes away).
+/// (a file has no read timeout). The link stays open across jobs, so a printer that is powered
+/// but silent does not cost a new thread per job; it is reopened only once it is `broken`
+/// (unplugged: writes or reads fail).
 struct DeviceLink {
     file: File,
     replies: Receiver<Vec<u8>>,
     pending: VecDeque<u8>,
+    broken: bool,
 }
 
 impl DeviceLink {
     fn open(path: &Path) -> io::Result<DeviceLink> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let mut reader = file.try_clone()?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
         std::thread::Builder::new()
             .name("vuoro-print-device-reader".into())
             .spawn(move || {
                 let mut buf = [0u8; 64];
                 loop {
                     match reader.read(&mut buf) {
-                        Ok(0) => std::thread::sleep(Duration::from_millis(20)),
+                        // Nothing to read: make sure someone still listens, then poll again.
+                        Ok(0) => {
+                            if tx.send(Vec::new()).is_err() {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
                         Ok(n) => {
                             if tx.send(buf[..n].to_vec()).is_err() {
                                 return;
@@ -185,6 +194,7 @@ impl DeviceLink {
             file,
             replies: rx,
             pending: VecDeque::new(),
+            broken: false,
         })
     }
 
@@ -197,22 +207,28 @@ impl DeviceLink {
 
 impl Link for DeviceLink {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes)?;
-        self.file.flush()
+        let result = self.file.write_all(bytes).and_then(|()| self.file.flush());
+        self.broken |= result.is_err();
+        result
     }
 
     fn recv(&mut self, deadline: Instant) -> io::Result<Option<u8>> {
-        if let Some(b) = self.pending.pop_front() {
-            return Ok(Some(b));
-        }
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match self.replies.recv_timeout(wait) {
-            Ok(chunk) => {
-                self.pending.extend(chunk);
-                Ok(self.pending.pop_front())
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Ok(Some(b));
             }
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => Err(io::ErrorKind::BrokenPipe.into()),
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                return Ok(None);
+            }
+            match self.replies.recv_timeout(wait) {
+                Ok(chunk) => self.pending.extend(chunk),
+                Err(RecvTimeoutError::Timeout) => return Ok(None),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.broken = true;
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
+            }
         }
     }
 }
@@ -308,10 +324,16 @@ impl Printer {
                 Ok(mut link) => query_status(&mut link, timeout).unwrap_or(PrinterStatus::OFFLINE),
                 Err(_) => PrinterStatus::OFFLINE,
             },
-            Connection::File { path } if is_char_device(&path) => match self.device(&path) {
-                Some(link) => query_status(link, timeout).unwrap_or(PrinterStatus::OFFLINE),
-                None => PrinterStatus::OFFLINE,
-            },
+            Connection::File { path } if is_char_device(&path) => {
+                let Some(link) = self.device(&path) else {
+                    return PrinterStatus::OFFLINE;
+                };
+                let status = query_status(link, timeout).unwrap_or(PrinterStatus::OFFLINE);
+                if link.broken {
+                    self.device = None;
+                }
+                status
+            }
             Connection::File { .. } | Connection::Virtual { .. } => PrinterStatus::ASSUMED_OK,
         }
     }
@@ -363,8 +385,8 @@ impl Printer {
                 Err(_) => JobOutcome::Failed(Fault::Offline),
             }
         };
-        if outcome == JobOutcome::Failed(Fault::Offline) {
-            // Unplugged or powered off: open it afresh next time.
+        if link.broken {
+            // Unplugged: open it afresh next time.
             self.device = None;
         }
         outcome

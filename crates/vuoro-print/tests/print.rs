@@ -136,6 +136,20 @@ fn assert_no_utf8(bytes: &[u8]) {
     }
 }
 
+/// Every text line is exactly the code page's encoding of its text: bytes from 0x80 up are
+/// letters of that page, not pieces of UTF-8 or of another page.
+fn assert_lines_round_trip(d: &Decoded, cp: CodePage) {
+    for line in d.lines() {
+        assert_eq!(
+            cp.encode(&line.text).as_ref(),
+            Some(&line.bytes),
+            "{:?}",
+            line.text
+        );
+        assert!(line.bytes.iter().all(|&b| b >= 0x20 && b != 0x7F));
+    }
+}
+
 /// The parts every ticket job has, whatever its language.
 fn assert_ticket_frame(d: &Decoded, esc_t: u8) {
     assert!(d.starts_with_init_sequence(), "{:?}", &d.items[..4]);
@@ -159,6 +173,7 @@ fn finnish_ticket_on_cp858_80mm() {
     let bytes = render_ticket(&ticket("fi"), &s).unwrap();
     golden("fi-cp858-80", &bytes, CodePage::Cp858);
     let d = decoded(&bytes, CodePage::Cp858);
+    assert_lines_round_trip(&d, CodePage::Cp858);
     assert_ticket_frame(&d, 19);
     assert_eq!(
         d.texts(),
@@ -214,6 +229,7 @@ fn swedish_ticket_on_cp865_58mm_has_finnish_lines_too() {
     let bytes = render_ticket(&ticket("sv"), &s).unwrap();
     golden("sv-cp865-58", &bytes, CodePage::Cp865);
     let d = decoded(&bytes, CodePage::Cp865);
+    assert_lines_round_trip(&d, CodePage::Cp865);
     assert_ticket_frame(&d, 5);
     let texts = d.texts();
     for want in [
@@ -245,6 +261,7 @@ fn russian_ticket_on_cp866_prints_cyrillic_as_text() {
     let bytes = render_ticket(&ticket("ru"), &s).unwrap();
     golden("ru-cp866-80", &bytes, CodePage::Cp866);
     let d = decoded(&bytes, CodePage::Cp866);
+    assert_lines_round_trip(&d, CodePage::Cp866);
     assert_ticket_frame(&d, 17);
     let texts = d.texts();
     for want in [
@@ -669,6 +686,36 @@ fn plain_file_gets_every_job_appended() {
     assert_eq!(d.jobs().len(), 2);
     assert_eq!(d.cuts(), 2);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_device_that_never_answers_is_offline() {
+    // /dev/null is a character device: opened read-write, it takes the bytes and never answers.
+    let mut s = settings(CodePage::Cp858, PaperWidth::Mm80);
+    s.connection = Connection::File {
+        path: "/dev/null".into(),
+    };
+    s.status_timeout = Duration::from_millis(200);
+    let mut printer = Printer::new(s.clone());
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert_eq!(
+            printer.print_ticket(&ticket("fi")).unwrap(),
+            JobOutcome::Failed(Fault::Offline)
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(190) && took < Duration::from_millis(800),
+            "{took:?}"
+        );
+    }
+    assert_eq!(printer.status(), vuoro_print::PrinterStatus::OFFLINE);
+    // A one-way device with status off: a written job counts as printed.
+    s.status = false;
+    assert_eq!(
+        Printer::new(s).print_ticket(&ticket("fi")).unwrap(),
+        JobOutcome::Printed { near_end: false }
+    );
 }
 
 #[test]
