@@ -253,6 +253,12 @@ pub struct Printer {
     device: Option<DeviceLink>,
 }
 
+// A printer is moved to its own thread by the daemon.
+const _: fn() = || {
+    fn is_send<T: Send + 'static>() {}
+    is_send::<Printer>();
+};
+
 impl std::fmt::Debug for Printer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Printer")
