@@ -1,0 +1,63 @@
+// Small inline-SVG bar charts for the supervisor view: no library, no requests. Each chart is an image
+// with a title and a description for screen readers; the page also offers the same numbers as a table.
+
+const NS = 'http://www.w3.org/2000/svg';
+
+function svgEl(tag, attrs = {}, text) {
+  const e = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten, at least `max`. */
+export function niceMax(max) {
+  if (!(max > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(max));
+  for (const m of [1, 2, 5, 10]) if (m * p >= max) return m * p;
+  return 10 * p;
+}
+
+/**
+ * A bar chart of values by hour.
+ *   id: unique id prefix; title, desc: text for the image; hours: [8, 9, ...]; values: numbers (null = none);
+ *   format(v): axis and label text; target: optional value drawn as a dashed line, with targetLabel.
+ * Returns an <svg> element (role img).
+ */
+export function barChart({ id, title, desc, hours, values, format = String, target = null, targetLabel = '', color = '#005a9c', overColor = '#b3261e' }) {
+  const W = 640;
+  const H = 280;
+  const m = { l: 56, r: 16, t: 16, b: 40 };
+  const iw = W - m.l - m.r;
+  const ih = H - m.t - m.b;
+  const max = niceMax(Math.max(1, ...values.filter((v) => v !== null), target || 0));
+  const y = (v) => m.t + ih - (v / max) * ih;
+  const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': `${id}-title ${id}-desc`, focusable: 'false' });
+  svg.append(svgEl('title', { id: `${id}-title` }, title), svgEl('desc', { id: `${id}-desc` }, desc));
+  // Grid and y axis labels.
+  const ticks = 4;
+  for (let i = 0; i <= ticks; i++) {
+    const v = (max / ticks) * i;
+    const yy = y(v);
+    svg.append(svgEl('line', { x1: m.l, x2: W - m.r, y1: yy, y2: yy, stroke: i === 0 ? '#1a1f24' : '#d0d7de', 'stroke-width': i === 0 ? 1.5 : 1 }));
+    svg.append(svgEl('text', { x: m.l - 8, y: yy + 5, 'text-anchor': 'end', 'font-size': 14, fill: '#3d454d' }, format(v)));
+  }
+  const n = Math.max(1, hours.length);
+  const slot = iw / n;
+  const bw = Math.max(4, Math.min(40, slot * 0.7));
+  hours.forEach((h, i) => {
+    const cx = m.l + slot * i + slot / 2;
+    const v = values[i];
+    if (v !== null && v !== undefined && v > 0) {
+      const over = target !== null && v > target;
+      svg.append(svgEl('rect', { x: cx - bw / 2, y: y(v), width: bw, height: m.t + ih - y(v), fill: over ? overColor : color, rx: 2 }));
+    }
+    if (n <= 16 || i % 2 === 0) svg.append(svgEl('text', { x: cx, y: H - m.b + 20, 'text-anchor': 'middle', 'font-size': 14, fill: '#3d454d' }, String(h).padStart(2, '0')));
+  });
+  if (target !== null && target > 0) {
+    const yy = y(target);
+    svg.append(svgEl('line', { x1: m.l, x2: W - m.r, y1: yy, y2: yy, stroke: '#1a1f24', 'stroke-width': 2, 'stroke-dasharray': '8 5' }));
+    svg.append(svgEl('text', { x: W - m.r - 4, y: yy - 6, 'text-anchor': 'end', 'font-size': 14, 'font-weight': 700, fill: '#1a1f24' }, targetLabel));
+  }
+  return svg;
+}

@@ -1,0 +1,1064 @@
+// The desk: one counter, one member of staff. Signs in, chooses a counter of the user's units, opens it,
+// and then calls, serves, passes on, transfers, parks and brings back customers. The daemon holds the
+// state: this page shows the counter:{counter} topic live and resynchronises after any gap.
+import { Live, numberHtml } from '/shared/vuoro.js';
+import {
+  t, lang, initLang, applyStrings, el, clock, minutes, announce, showMessage, errorText, pick,
+  session, whoAmI, staffApi, showLogin, setUser, signOut, isSupervisor, hasUnit, idleLock, queryNumber,
+  loadSite, loadServices, ApiError, alertOf,
+} from '/desk/common.js';
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  site: null, // {id, name, languages, ...}
+  services: new Map(), // id -> service (names in the UI language)
+  counters: [], // GET /counters
+  units: new Map(), // id -> name object or string
+  languages: [], // customer languages of the site
+  counterId: null,
+  counter: null, // Counter view from the daemon
+  queue: [],
+  parked: [],
+  noShows: [],
+  alerts: new Map(), // id -> alert
+  printers: new Map(), // device -> status object
+  live: null,
+  liveStatus: 'connecting',
+  clockOffset: 0, // server time - local time, ms
+  noShowMinutes: 15,
+  pending: null, // an action that failed with 401: retried after signing in again, if still apt
+  busy: false,
+  resyncTimer: null,
+};
+
+const KEYS_KEY = 'vuoro.desk.keys';
+const DEVICE_KEY = 'vuoro.desk.device';
+
+// ---- time ---------------------------------------------------------------------------------------
+
+const serverNow = () => Date.now() + state.clockOffset;
+function noteServerTime(at) {
+  const ms = Date.parse(at);
+  if (Number.isFinite(ms)) {
+    const off = ms - Date.now();
+    // Only move the offset forward (an event can be delivered late, never early).
+    if (off > state.clockOffset || Math.abs(off - state.clockOffset) > 60000) state.clockOffset = off;
+  }
+}
+
+/** A ticket as the page keeps it: `base` is when (local clock) its wait started, for the live timer. */
+function keep(tk) {
+  const ticket = { ...tk };
+  ticket._base = Date.now() - (Number(tk.waited_seconds) || 0) * 1000;
+  return ticket;
+}
+
+// ---- names --------------------------------------------------------------------------------------
+
+function serviceName(id) {
+  const s = state.services.get(id);
+  if (!s) return id || '';
+  // The site topic names services as staff know them; the public list uses a neutral name for sensitive ones.
+  return (s._names && pick(s._names, lang)) || s.staff_name || s.name || id;
+}
+function counterById(id) {
+  return state.counters.find((c) => c.id === id);
+}
+function counterName(id) {
+  const c = counterById(id);
+  return c ? pick(c.name, lang) : id;
+}
+function unitName(id) {
+  const u = state.units.get(id);
+  if (!u) return id;
+  return typeof u === 'string' ? u : pick(u, lang);
+}
+
+/** "Transferred from Counter 5" / "from Kela benefits"; the daemon sends "counter:c5" or "service:x". */
+function fromText(v) {
+  if (!v) return null;
+  let kind;
+  let id;
+  if (typeof v === 'object') {
+    kind = v.counter ? 'counter' : 'service';
+    id = v.counter || v.service;
+  } else {
+    const i = v.indexOf(':');
+    kind = i > 0 ? v.slice(0, i) : 'service';
+    id = i > 0 ? v.slice(i + 1) : v;
+  }
+  return kind === 'counter' ? counterName(id) : serviceName(id);
+}
+
+/** The notes of a ticket: needs assistance, transferred, passed on, sent to this counter. */
+function notes(tk) {
+  const out = [];
+  if (tk.priority === 'assist') out.push(el('span', { class: 'badge assist' }, t('needs_assistance')));
+  if (tk.target_counter && tk.target_counter === state.counterId) out.push(el('span', { class: 'badge' }, t('sent_here')));
+  const tf = fromText(tk.transferred_from);
+  if (tf) out.push(el('span', { class: 'badge info' }, t('transferred_from', { from: tf })));
+  if (tk.passed_on_from) out.push(el('span', { class: 'badge info' }, t('passed_on_from', { from: serviceName(tk.passed_on_from) })));
+  if (tk.channel === 'staff') out.push(el('span', { class: 'badge plain' }, t('issued_by_staff')));
+  return out;
+}
+
+// ---- screens ------------------------------------------------------------------------------------
+
+function showScreen(name) {
+  for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== name;
+  $('change-counter').hidden = name !== 'desk';
+  $('close-counter').hidden = name !== 'desk';
+  $('where').textContent = name === 'desk' && state.counter ? '· ' + counterName(state.counterId) : '';
+}
+
+function hashParams() {
+  return new URLSearchParams(location.hash.slice(1));
+}
+function setHash(counter) {
+  const p = new URLSearchParams();
+  if (state.site) p.set('site', state.site.id);
+  if (counter) p.set('counter', counter);
+  history.replaceState(null, '', location.pathname + location.search + '#' + p.toString());
+}
+
+// ---- start --------------------------------------------------------------------------------------
+
+async function boot() {
+  await initLang($('lang'), onLangChange);
+  wireStatic();
+  session.onSignedIn = afterSignIn;
+  session.onSignedOut = () => {
+    if (state.live) state.live.stop();
+    state.live = null;
+    setConn(null);
+    for (const d of document.querySelectorAll('dialog[open]')) if (d.id !== 'idle-dialog') d.close();
+  };
+  idleLock({
+    idleSecs: queryNumber('idle', 600),
+    warnSecs: queryNumber('warn', Math.min(60, Math.max(5, Math.floor(queryNumber('idle', 600) / 4)))),
+    isActive: () => !!session.user,
+  });
+  setInterval(tick, 1000);
+  let user = null;
+  try {
+    user = await whoAmI();
+  } catch (e) {
+    showMessage(errorText(e), 'error');
+  }
+  if (!user) {
+    showLogin(null);
+    return;
+  }
+  setUser(user);
+  await afterSignIn(user, { relogin: null });
+}
+
+async function afterSignIn(user, { relogin }) {
+  showMessage('');
+  $('supervisor-link').hidden = !isSupervisor(user);
+  try {
+    await loadSiteData();
+  } catch (e) {
+    showMessage(errorText(e), 'error');
+    return;
+  }
+  const wanted = state.counterId || hashParams().get('counter');
+  if (wanted) {
+    const ok = await openCounter(wanted, { relogin });
+    if (ok) return;
+  }
+  showChooser();
+}
+
+async function loadSiteData() {
+  const wantedSite = hashParams().get('site');
+  state.site = await loadSite(wantedSite);
+  const sid = encodeURIComponent(state.site.id);
+  const [services, counters, units, languages] = await Promise.all([
+    loadServices(state.site.id),
+    staffApi(`/api/v1/sites/${sid}/counters`),
+    staffApi(`/api/v1/sites/${sid}/units`).catch(() => ({ units: [] })),
+    staffApi(`/api/v1/sites/${sid}/languages`).catch(() => ({ languages: [] })),
+  ]);
+  state.services = new Map(services.map((s) => [s.id, s]));
+  state.counters = counters.counters || [];
+  state.units = new Map((units.units || []).map((u) => [u.id, u.name]));
+  state.languages = languages.languages || [];
+  if (state.site.no_show_return_minutes) state.noShowMinutes = state.site.no_show_return_minutes;
+}
+
+async function onLangChange() {
+  if (!session.user || !state.site) return;
+  try {
+    const services = await loadServices(state.site.id);
+    state.services = new Map(services.map((s) => [s.id, s]));
+  } catch (e) {
+    // Names stay in the previous language until the next load.
+  }
+  if (!$('counter-list').closest('[data-screen]').hidden) showChooser();
+  renderAll();
+}
+
+// ---- choosing a counter -------------------------------------------------------------------------
+
+function myCounters() {
+  return state.counters.filter((c) => hasUnit(session.user, c.unit));
+}
+
+function showChooser(note) {
+  if (state.live) state.live.stop();
+  state.live = null;
+  setConn(null);
+  state.counterId = null;
+  state.counter = null;
+  setHash(null);
+  const list = $('counter-list');
+  list.replaceChildren();
+  const mine = myCounters();
+  const byUnit = new Map();
+  for (const c of mine) {
+    if (!byUnit.has(c.unit)) byUnit.set(c.unit, []);
+    byUnit.get(c.unit).push(c);
+  }
+  for (const [unit, counters] of byUnit) {
+    const hid = 'unit-' + unit;
+    list.append(
+      el('section', { class: 'unit', 'aria-labelledby': hid },
+        el('h2', { id: hid }, unitName(unit)),
+        el('ul', { class: 'counter-buttons' },
+          counters.map((c) =>
+            el('li', {},
+              el('button', { type: 'button', class: 'counter-choice', dataset: { counter: c.id }, onclick: () => openCounter(c.id, {}) },
+                el('span', { class: 'name' }, pick(c.name, lang)),
+                el('span', { class: 'loc' }, pick(c.location, lang)),
+                el('span', { class: 'state state-' + c.state }, counterStateText(c)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  if (!mine.length) list.append(el('p', { class: 'empty' }, t('no_counters')));
+  showScreen('choose');
+  if (note) showMessage(note, 'error');
+  $('choose-heading').focus?.();
+}
+
+function counterStateText(c) {
+  if (c.state === 'closed' || !c.state) return t('state_closed');
+  const who = c.user ? t('by_user', { user: c.user }) : '';
+  return (t('state_' + c.state) + ' ' + who).trim();
+}
+
+/** Opens a counter (records this user on it) and shows the desk. Returns false when not allowed. */
+async function openCounter(id, { relogin } = {}) {
+  const c = counterById(id);
+  if (!c || !hasUnit(session.user, c.unit)) {
+    showChooser(t('not_your_counter', { counter: c ? pick(c.name, lang) : id }));
+    return true;
+  }
+  let res;
+  try {
+    res = await staffApi(`/api/v1/counters/${encodeURIComponent(id)}/open`, { method: 'POST', body: {} });
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return true; // the login form is back
+    if (e instanceof ApiError && e.status === 403) {
+      showChooser(t('not_your_counter', { counter: pick(c.name, lang) }));
+      return true;
+    }
+    showMessage(errorText(e), 'error');
+    return false;
+  }
+  const changed = state.counterId !== id;
+  state.counterId = id;
+  setHash(id);
+  if (changed) {
+    state.queue = [];
+    state.parked = [];
+    state.noShows = [];
+  }
+  setCounter(res.counter);
+  showScreen('desk');
+  renderAll();
+  startLive();
+  if (!relogin) showMessage('');
+  else showMessage(t('welcome_back', { counter: counterName(id) }), 'info');
+  // Something that failed because the session had ended: do it now if the counter is as it was.
+  const p = state.pending;
+  state.pending = null;
+  if (p && p.counter === id && (currentTicket()?.id ?? null) === p.current) await act(p.verb, p.body, p.label);
+  $('btn-next').focus();
+  return true;
+}
+
+// ---- live ---------------------------------------------------------------------------------------
+
+function startLive() {
+  if (state.live) state.live.stop();
+  const live = new Live({
+    onSnapshot: (topic, data) => onSnapshot(topic, data),
+    onEvent: (topic, event) => onEvent(topic, event),
+    onStatus: (s) => setConn(s),
+    onError: (msg) => onLiveError(msg),
+  });
+  state.live = live;
+  live.subscribe(`counter:${state.counterId}`);
+  live.subscribe(`site:${state.site.id}`);
+  setConn('connecting');
+  live.start();
+}
+
+function resync() {
+  clearTimeout(state.resyncTimer);
+  state.resyncTimer = null;
+  if (!state.live) return;
+  const topic = `counter:${state.counterId}`;
+  state.live.unsubscribe(topic);
+  state.live.subscribe(topic);
+}
+function resyncSoon() {
+  if (!state.resyncTimer) state.resyncTimer = setTimeout(resync, 800);
+}
+
+let authCheck = null;
+async function checkSession() {
+  if (authCheck) return authCheck;
+  authCheck = (async () => {
+    try {
+      const u = await whoAmI();
+      if (!u && session.user) showLogin('session_expired');
+    } catch (e) {
+      // The daemon is away: keep waiting, the client reconnects by itself.
+    } finally {
+      setTimeout(() => (authCheck = null), 3000);
+    }
+  })();
+  return authCheck;
+}
+
+function onLiveError(msg) {
+  if (msg.code === 'forbidden' || msg.code === 'unauthenticated') {
+    if (msg.topic === `counter:${state.counterId}`) {
+      checkSession().then(() => {
+        if (session.user) showChooser(t('not_your_counter', { counter: counterName(state.counterId) }));
+      });
+    } else checkSession();
+  }
+}
+
+function setConn(s) {
+  state.liveStatus = s;
+  const box = $('conn');
+  if (!s) {
+    box.hidden = true;
+    box.textContent = '';
+    return;
+  }
+  box.hidden = false;
+  box.className = 'conn conn-' + s;
+  box.textContent = t('conn_' + s);
+  if (s === 'stale') checkSession();
+}
+
+function onSnapshot(topic, data) {
+  if (topic.startsWith('counter:')) {
+    if (topic !== `counter:${state.counterId}`) return;
+    if (data.counter) setCounter(data.counter);
+    state.queue = (data.queue || []).map(keep);
+    state.parked = (data.parked || []).map(keep);
+    state.noShows = (data.no_shows || []).map(keep);
+    if (data.no_show_return_minutes) state.noShowMinutes = data.no_show_return_minutes;
+    renderAll();
+  } else if (topic.startsWith('site:')) {
+    for (const sv of data.services || []) {
+      const mine = state.services.get(sv.id);
+      if (mine && sv.name && typeof sv.name === 'object') mine._names = sv.name;
+    }
+    state.alerts = new Map((data.alerts || []).filter((a) => !a.acked && !a.acked_at).map((a) => [a.id, a]));
+    state.printers = new Map((data.printers || []).map((p) => [p.device || p.id, p]));
+    if (Array.isArray(data.counters) && data.counters.length) {
+      // Fresher states for the transfer list.
+      for (const c of data.counters) {
+        const mine = counterById(c.id);
+        if (mine) Object.assign(mine, { state: c.state, user: c.user });
+      }
+    }
+    renderAlerts();
+  }
+}
+
+function onEvent(topic, ev) {
+  if (ev.at) noteServerTime(ev.at);
+  if (topic === `counter:${state.counterId}`) applyCounterEvent(ev);
+  else if (topic.startsWith('site:')) applySiteEvent(ev);
+}
+
+/** Applies one event of the counter topic; anything it cannot place exactly brings a fresh snapshot. */
+function applyCounterEvent(ev) {
+  const cv = ev.counter_state || (ev.counter && typeof ev.counter === 'object' ? ev.counter : null);
+  if (cv && cv.id === state.counterId) setCounter(cv);
+  const counterId = typeof ev.counter === 'string' ? ev.counter : cv ? cv.id : null;
+  if (ev.kind === 'counter_closed' && counterId === state.counterId) {
+    showChooser(t('counter_closed_elsewhere', { counter: counterName(state.counterId) }));
+    return;
+  }
+  if (ev.kind === 'counter_opened' && counterId === state.counterId) {
+    const user = ev.user ?? cv?.user;
+    if (user && session.user && user !== session.user.username) showMessage(t('counter_taken', { user }), 'error');
+  }
+  const tk = ev.ticket && typeof ev.ticket === 'object' ? ev.ticket : null;
+  if (tk) {
+    upsert(tk);
+    // Where a moved ticket stands in its new queue is only known to the daemon.
+    if (['ticket_transferred', 'ticket_returned', 'ticket_finished', 'service_moved', 'tickets_moved'].includes(ev.kind) && tk.state === 'waiting') resyncSoon();
+  } else if (ev.kind && !['counter_opened', 'counter_closed', 'service_accepting'].includes(ev.kind)) {
+    resyncSoon();
+  }
+  renderAll();
+}
+
+function applySiteEvent(ev) {
+  const raised = alertOf(ev);
+  if (raised) {
+    const a = raised;
+    if (a.acked || a.acked_at || a.resolved) state.alerts.delete(a.id);
+    else {
+      const isNew = !state.alerts.has(a.id);
+      state.alerts.set(a.id, a);
+      if (isNew) announce(alertText(a), true);
+    }
+    renderAlerts();
+  } else if (ev.kind === 'alert_acked' || ev.kind === 'alert_cleared' || ev.kind === 'alert_resolved') {
+    const id = ev.alert?.id ?? ev.alert ?? ev.id;
+    state.alerts.delete(id);
+    renderAlerts();
+  } else if (ev.kind === 'printer_status') {
+    const p = ev.printer || ev;
+    const key = p.device || p.id || p.printer;
+    if (key) state.printers.set(key, p);
+    renderAlerts();
+  } else if (ev.counter_state) {
+    const c = counterById(ev.counter_state.id);
+    if (c) Object.assign(c, { state: ev.counter_state.state, user: ev.counter_state.user });
+  }
+}
+
+function setCounter(cv) {
+  if (!cv) return;
+  const prev = state.counter;
+  state.counter = { ...cv };
+  const cur = cv.current;
+  if (cur && typeof cur === 'object' && !cur.state && prev?.current?.id === cur.id) state.counter.current = { ...prev.current, ...cur };
+  else if (cur && typeof cur === 'object') state.counter.current = keep(cur);
+  const c = counterById(cv.id);
+  if (c) Object.assign(c, { state: cv.state, user: cv.user });
+}
+
+function currentTicket() {
+  const c = state.counter;
+  if (!c || !c.current || c.state === 'open' || c.state === 'closed') return null;
+  return c.current;
+}
+
+function serves(service) {
+  const list = state.counter?.services || counterById(state.counterId)?.services || [];
+  return list.some((s) => (typeof s === 'string' ? s : s.service || s.id) === service);
+}
+
+function removeEverywhere(id) {
+  state.queue = state.queue.filter((x) => x.id !== id);
+  state.parked = state.parked.filter((x) => x.id !== id);
+  state.noShows = state.noShows.filter((x) => x.id !== id);
+}
+
+/** Puts a ticket where it belongs for this counter after a change. */
+function upsert(tk) {
+  const ticket = keep(tk);
+  const old = state.queue.find((x) => x.id === tk.id);
+  removeEverywhere(tk.id);
+  const me = state.counterId;
+  if (tk.state === 'waiting') {
+    const forMe = tk.target_counter ? tk.target_counter === me : serves(tk.service);
+    if (forMe) {
+      if (old) {
+        // Unchanged place; keep the list steady.
+        const i = state.queue.findIndex((x) => rank(x) > rank(ticket));
+        state.queue.splice(i < 0 ? state.queue.length : i, 0, ticket);
+      } else insertByRank(ticket);
+    }
+  } else if (tk.state === 'parked' && tk.counter === me) state.parked.push(ticket);
+  else if (tk.state === 'no_show' && tk.counter === me) state.noShows.unshift(ticket);
+  const c = state.counter;
+  if (!c) return;
+  if ((tk.state === 'called' || tk.state === 'serving') && tk.counter === me) {
+    c.current = ticket;
+    c.state = tk.state === 'called' ? 'calling' : 'serving';
+  } else if (c.current && c.current.id === tk.id) {
+    c.current = null;
+    if (c.state !== 'closed') c.state = 'open';
+  }
+}
+
+/** Call order as far as the page knows it: sent to this counter, then assistance, then oldest. */
+function rank(tk) {
+  return [tk.target_counter === state.counterId ? 0 : 1, tk.priority === 'assist' ? 0 : 1];
+}
+function insertByRank(tk) {
+  const r = rank(tk);
+  const i = state.queue.findIndex((x) => {
+    const q = rank(x);
+    return q[0] > r[0] || (q[0] === r[0] && q[1] > r[1]);
+  });
+  state.queue.splice(i < 0 ? state.queue.length : i, 0, tk);
+}
+
+// ---- rendering ----------------------------------------------------------------------------------
+
+function renderAll() {
+  if (!state.counterId) return;
+  renderHeader();
+  renderCurrent();
+  renderQueue();
+  renderLists();
+  renderAlerts();
+  updateButtons();
+}
+
+function renderHeader() {
+  const c = counterById(state.counterId);
+  $('counter-name').textContent = c ? pick(c.name, lang) : state.counterId;
+  $('counter-location').textContent = c ? pick(c.location, lang) : '';
+  $('where').textContent = '· ' + counterName(state.counterId);
+  const services = (state.counter?.services || c?.services || []).map((s) => serviceName(typeof s === 'string' ? s : s.service || s.id));
+  $('queue-services').textContent = services.length ? t('serves', { services: services.join(', ') }) : '';
+}
+
+function renderCurrent() {
+  const box = $('current');
+  const tk = currentTicket();
+  box.replaceChildren();
+  if (!tk) {
+    box.className = 'current idle';
+    box.append(el('p', { class: 'idle-text' }, state.counter?.state === 'closed' ? t('counter_is_closed') : t('no_customer')));
+    return;
+  }
+  const serving = state.counter.state === 'serving';
+  box.className = 'current ' + (serving ? 'serving' : 'calling');
+  const since = serving ? tk.served_at || tk.called_at : tk.called_at;
+  box.dataset.since = since || '';
+  box.append(
+    el('p', { class: 'current-number', id: 'current-number' }, numberHtml(tk.number)),
+    el('p', { class: 'current-service' }, serviceName(tk.service)),
+    el('p', { class: 'current-state' },
+      el('span', { class: 'state-word' }, serving ? t('state_serving') : t('state_calling')),
+      ' ',
+      el('span', { class: 'timer', id: 'current-timer' }, since ? clock((serverNow() - Date.parse(since)) / 1000) : ''),
+      tk.recalls ? el('span', { class: 'recalls' }, ' · ' + t('recalled_times', { n: tk.recalls })) : null,
+    ),
+    el('p', { class: 'notes' }, notes(tk)),
+  );
+}
+
+function renderQueue() {
+  const body = $('queue-body');
+  body.replaceChildren(
+    ...state.queue.map((tk) =>
+      el('tr', { dataset: { ticket: tk.id, number: tk.number }, class: tk.priority === 'assist' ? 'assist' : '' },
+        el('th', { scope: 'row' }, numberHtml(tk.number)),
+        el('td', {}, serviceName(tk.service)),
+        el('td', { class: 'waited', dataset: { base: tk._base } }, minutes((Date.now() - tk._base) / 1000)),
+        el('td', { class: 'notes' }, notes(tk)),
+        el('td', { class: 'row-actions' },
+          el('button', { type: 'button', class: 'small', 'aria-label': t('call_ticket', { number: tk.number }), onclick: () => act('call', { ticket: tk.id }, t('call_ticket', { number: tk.number })), disabled: !isOpen() }, t('call')),
+          el('button', { type: 'button', class: 'small subtle', 'aria-label': t('transfer_ticket', { number: tk.number }), onclick: () => openTransfer(tk) }, t('transfer_short')),
+        ),
+      ),
+    ),
+  );
+  $('queue-table').hidden = state.queue.length === 0;
+  $('queue-empty').hidden = state.queue.length > 0;
+  $('queue-count').textContent = state.queue.length ? `(${state.queue.length})` : '';
+}
+
+function noShowReturnable(tk) {
+  if (!tk.ended_at) return true;
+  return serverNow() - Date.parse(tk.ended_at) < state.noShowMinutes * 60000;
+}
+
+function renderLists() {
+  const parked = $('parked-list');
+  parked.replaceChildren(
+    ...state.parked.map((tk) =>
+      el('li', { dataset: { ticket: tk.id, number: tk.number } },
+        el('span', { class: 'num' }, numberHtml(tk.number)),
+        el('span', { class: 'svc' }, serviceName(tk.service)),
+        el('span', { class: 'btns' },
+          el('button', { type: 'button', class: 'small', 'aria-label': t('return_to_counter_n', { number: tk.number }), disabled: !isOpen() || !!currentTicket(), onclick: () => act('return', { ticket: tk.id, to: 'counter' }, t('return_to_counter_n', { number: tk.number })) }, t('return_to_counter')),
+          el('button', { type: 'button', class: 'small subtle', 'aria-label': t('return_to_queue_n', { number: tk.number }), onclick: () => act('return', { ticket: tk.id, to: 'queue' }, t('return_to_queue_n', { number: tk.number })) }, t('return_to_queue')),
+        ),
+      ),
+    ),
+  );
+  $('parked-empty').hidden = state.parked.length > 0;
+  $('parked-count').textContent = state.parked.length ? `(${state.parked.length})` : '';
+
+  const ns = state.noShows.filter(noShowReturnable);
+  $('noshow-list').replaceChildren(
+    ...ns.map((tk) =>
+      el('li', { dataset: { ticket: tk.id, number: tk.number } },
+        el('span', { class: 'num' }, numberHtml(tk.number)),
+        el('span', { class: 'svc' }, serviceName(tk.service)),
+        el('span', { class: 'btns' },
+          el('button', { type: 'button', class: 'small', 'aria-label': t('bring_back_n', { number: tk.number }), disabled: !isOpen() || !!currentTicket(), onclick: () => act('return', { ticket: tk.id, to: 'counter' }, t('bring_back_n', { number: tk.number })) }, t('bring_back')),
+          el('button', { type: 'button', class: 'small subtle', 'aria-label': t('return_to_queue_n', { number: tk.number }), onclick: () => act('return', { ticket: tk.id, to: 'queue' }, t('return_to_queue_n', { number: tk.number })) }, t('return_to_queue')),
+        ),
+      ),
+    ),
+  );
+  $('noshow-empty').hidden = ns.length > 0;
+  $('noshow-count').textContent = ns.length ? `(${ns.length})` : '';
+  $('noshow-hint').textContent = t('noshow_hint', { n: state.noShowMinutes });
+}
+
+function alertText(a) {
+  const where = a.device ? t('alert_from_device', { device: a.device }) : a.service ? serviceName(a.service) : '';
+  const what = t('alert_' + a.kind) !== 'alert_' + a.kind ? t('alert_' + a.kind) : a.kind;
+  return [what, where, a.message].filter(Boolean).join(' · ');
+}
+
+const PRINTER_OK = new Set(['ok', 'online', 'ready', 'up', 'printed']);
+function printerFault(p) {
+  const st = p.fault || p.status || p.state;
+  if (p.up === true || p.ok === true) return null;
+  if (!st || PRINTER_OK.has(String(st))) return null;
+  return String(st);
+}
+
+function renderAlerts() {
+  const list = $('alert-list');
+  if (!list) return;
+  const items = [];
+  const alerts = [...state.alerts.values()].sort((a, b) => String(b.at).localeCompare(String(a.at)));
+  for (const a of alerts) {
+    items.push(
+      el('li', { class: 'alert alert-' + a.kind, dataset: { alert: a.id } },
+        el('span', { class: 'alert-text' }, alertText(a)),
+        a.at ? el('span', { class: 'alert-time' }, new Date(a.at).toLocaleTimeString(lang === 'en' ? 'en-GB' : lang, { hour: '2-digit', minute: '2-digit' })) : null,
+        el('button', { type: 'button', class: 'small', 'aria-label': t('ack_alert_n', { what: alertText(a) }), onclick: () => ackAlert(a) }, a.kind === 'help_request' ? t('ack_help') : t('ack')),
+      ),
+    );
+  }
+  for (const [device, p] of state.printers) {
+    const fault = printerFault(p);
+    if (!fault) continue;
+    if (alerts.some((a) => a.kind === 'printer' && a.device === device)) continue;
+    items.push(el('li', { class: 'alert alert-printer', dataset: { printer: device } }, el('span', { class: 'alert-text' }, t('printer_fault', { device, fault: t('fault_' + fault) !== 'fault_' + fault ? t('fault_' + fault) : fault }))));
+  }
+  list.replaceChildren(...items);
+  $('alerts-empty').hidden = items.length > 0;
+  $('alert-count').textContent = items.length ? `(${items.length})` : '';
+  const dl = $('device-list');
+  if (dl) dl.replaceChildren(...[...state.printers.keys()].map((d) => el('option', { value: d })));
+}
+
+async function ackAlert(a) {
+  try {
+    await staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/alerts/${encodeURIComponent(a.id)}/ack`, { method: 'POST', body: {} });
+    state.alerts.delete(a.id);
+    renderAlerts();
+    announce(t('alert_acked'));
+  } catch (e) {
+    showMessage(errorText(e), 'error');
+  }
+}
+
+function isOpen() {
+  return !!state.counter && state.counter.state !== 'closed';
+}
+
+/** Which actions make sense now; the daemon checks again. */
+function allowed(action) {
+  const cur = currentTicket();
+  const st = state.counter?.state;
+  switch (action) {
+    case 'call-next':
+    case 'call-number':
+      return isOpen();
+    case 'recall':
+    case 'start':
+    case 'no-show':
+      return !!cur && st === 'calling';
+    case 'finish':
+    case 'pass-on':
+    case 'park':
+    case 'transfer':
+      return !!cur;
+    case 'issue':
+    case 'reprint':
+    case 'help':
+      return true;
+    default:
+      return false;
+  }
+}
+
+function updateButtons() {
+  for (const b of document.querySelectorAll('[data-screen="desk"] button[data-action]')) b.disabled = !allowed(b.dataset.action) || state.busy;
+}
+
+function tick() {
+  for (const td of document.querySelectorAll('#queue-body td.waited')) td.textContent = minutes((Date.now() - Number(td.dataset.base)) / 1000);
+  const box = $('current');
+  const timer = $('current-timer');
+  if (timer && box.dataset.since) timer.textContent = clock((serverNow() - Date.parse(box.dataset.since)) / 1000);
+}
+
+// ---- actions ------------------------------------------------------------------------------------
+
+/**
+ * Runs a counter verb. On 401 the action is remembered and done after signing in again, provided the
+ * counter still has the same current ticket (an error never changes anything on the daemon).
+ */
+async function act(verb, body = {}, label = null) {
+  if (!state.counterId || state.busy) return null;
+  state.busy = true;
+  updateButtons();
+  const before = currentTicket();
+  try {
+    const res = await staffApi(`/api/v1/counters/${encodeURIComponent(state.counterId)}/${verb}`, { method: 'POST', body });
+    showMessage('');
+    if (res === null) {
+      // 204: nobody waits (call-next finished the current ticket, if any).
+      if (before) upsert({ ...before, state: 'finished', counter: state.counterId });
+      state.counter.current = null;
+      state.counter.state = 'open';
+      showMessage(t('nobody_waiting'), 'info');
+    } else {
+      if (res.counter) setCounter(res.counter);
+      if (res.ticket) upsert(res.ticket);
+      announce(doneText(verb, body, res.ticket, before));
+    }
+    renderAll();
+    return res;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      state.pending = { verb, body, label, counter: state.counterId, current: before?.id ?? null };
+      return null;
+    }
+    showMessage((label ? label + ': ' : '') + errorText(e), 'error');
+    if (e instanceof ApiError && e.status === 409) resync();
+    if (e instanceof ApiError && e.status === 403) showChooser(t('not_your_counter', { counter: counterName(state.counterId) }));
+    return null;
+  } finally {
+    state.busy = false;
+    updateButtons();
+  }
+}
+
+function doneText(verb, body, tk, before) {
+  const n = tk?.number || before?.number || '';
+  switch (verb) {
+    case 'call-next':
+    case 'call':
+    case 'return':
+      if (tk && tk.state === 'called') return t('done_called', { number: n });
+      return t('done_returned', { number: n });
+    case 'recall':
+      return t('done_recalled', { number: n });
+    case 'start':
+      return t('done_started', { number: n });
+    case 'finish':
+      return body.next_service ? t('done_passed_on', { number: n, service: serviceName(body.next_service) }) : t('done_finished', { number: n });
+    case 'no-show':
+      return t('done_no_show', { number: n });
+    case 'park':
+      return t('done_parked', { number: n });
+    case 'transfer':
+      return t('done_transferred', { number: n, to: body.counter ? counterName(body.counter) : serviceName(body.service) });
+    default:
+      return '';
+  }
+}
+
+function runAction(action) {
+  if (!allowed(action) || state.busy) return;
+  switch (action) {
+    case 'call-next':
+      return act('call-next', {}, t('call_next'));
+    case 'recall':
+    case 'start':
+    case 'finish':
+    case 'no-show':
+    case 'park':
+      return act(action, {}, t(action.replace('-', '_')));
+    case 'pass-on':
+      return openPassOn();
+    case 'transfer':
+      return openTransfer(null);
+    case 'call-number':
+      return openNumber();
+    case 'issue':
+      return openIssue();
+    case 'reprint':
+      return openReprint();
+    case 'help':
+      return openHelp();
+  }
+}
+
+function fillServiceSelect(select, { exclude, only } = {}) {
+  const prev = select.value;
+  const all = [...state.services.values()].filter((s) => s.id !== exclude && (!only || only(s)));
+  const groups = new Map();
+  for (const s of all) {
+    const u = s.unit_name || unitName(s.unit);
+    if (!groups.has(u)) groups.set(u, []);
+    groups.get(u).push(s);
+  }
+  select.replaceChildren(
+    ...[...groups].map(([u, list]) => el('optgroup', { label: u }, list.map((s) => el('option', { value: s.id }, serviceName(s.id) + (s.accepting === false ? ' — ' + t('not_accepting') : ''))))),
+  );
+  if (prev && all.some((s) => s.id === prev)) select.value = prev;
+}
+
+function radioValue(form, name) {
+  const r = form.querySelector(`input[name="${name}"]:checked`);
+  return r ? r.value : null;
+}
+
+/** Opens a dialog and resolves with the submit button's value ('ok' or 'cancel'). */
+function dialogResult(dialog) {
+  return new Promise((resolve) => {
+    const form = dialog.querySelector('form');
+    const onSubmit = (ev) => {
+      const v = ev.submitter ? ev.submitter.value : 'ok';
+      if (v === 'ok') {
+        ev.preventDefault();
+        if (form && !form.reportValidity()) return;
+        cleanup();
+        dialog.close('ok');
+        resolve('ok');
+      }
+    };
+    const onClose = () => {
+      cleanup();
+      resolve(dialog.returnValue === 'ok' ? 'ok' : 'cancel');
+    };
+    const cleanup = () => {
+      form && form.removeEventListener('submit', onSubmit);
+      dialog.removeEventListener('close', onClose);
+    };
+    form && form.addEventListener('submit', onSubmit);
+    dialog.addEventListener('close', onClose);
+    dialog.returnValue = '';
+    dialog.showModal();
+  });
+}
+
+async function openPassOn() {
+  const cur = currentTicket();
+  if (!cur) return;
+  const d = $('pass-dialog');
+  fillServiceSelect($('pass-service'), { exclude: cur.service });
+  if ((await dialogResult(d)) !== 'ok') return;
+  const form = $('pass-form');
+  await act('finish', { next_service: $('pass-service').value, position: radioValue(form, 'position') || 'original' }, t('pass_on'));
+}
+
+async function openTransfer(ticket) {
+  const cur = ticket || currentTicket();
+  if (!cur) return;
+  const d = $('transfer-dialog');
+  const form = $('transfer-form');
+  $('transfer-which').textContent = t('transfer_which', { number: cur.number, service: serviceName(cur.service) });
+  fillServiceSelect($('transfer-service'), { exclude: cur.service });
+  const counters = state.counters.filter((c) => c.id !== state.counterId);
+  const sel = $('transfer-counter');
+  const prev = sel.value;
+  sel.replaceChildren(...counters.map((c) => el('option', { value: c.id }, pick(c.name, lang) + ' — ' + pick(c.location, lang) + (c.state === 'closed' ? ' (' + t('state_closed') + ')' : ''))));
+  if (prev) sel.value = prev;
+  const sync = () => {
+    const kind = radioValue(form, 'kind');
+    $('transfer-service-field').hidden = kind !== 'service';
+    $('transfer-counter-field').hidden = kind !== 'counter';
+  };
+  form.onchange = sync;
+  sync();
+  if ((await dialogResult(d)) !== 'ok') return;
+  const kind = radioValue(form, 'kind');
+  const body = { position: radioValue(form, 'position') || 'original' };
+  if (ticket) body.ticket = ticket.id;
+  if (kind === 'counter') body.counter = sel.value;
+  else body.service = $('transfer-service').value;
+  await act('transfer', body, t('transfer_short'));
+}
+
+async function openNumber() {
+  const input = $('number-input');
+  input.value = '';
+  if ((await dialogResult($('number-dialog'))) !== 'ok') return;
+  const number = input.value.trim().toUpperCase().replace(/[\s-]/g, '');
+  if (!number) return;
+  const known = state.queue.find((x) => x.number === number);
+  await act('call', known ? { ticket: known.id } : { number }, t('call_ticket', { number }));
+}
+
+async function openIssue() {
+  const d = $('issue-dialog');
+  const form = $('issue-form');
+  fillServiceSelect($('issue-service'), { only: (s) => hasUnit(session.user, s.unit) });
+  const mine = (state.counter?.services || []).map((s) => (typeof s === 'string' ? s : s.service));
+  if (mine.length && !$('issue-service').dataset.touched) $('issue-service').value = mine[0];
+  $('issue-service').onchange = () => ($('issue-service').dataset.touched = '1');
+  const langSel = $('issue-lang');
+  if (!langSel.options.length) {
+    const langs = state.languages.length ? state.languages : (state.site.languages || ['fi', 'sv', 'en']).map((c) => ({ code: c, name: c }));
+    langSel.replaceChildren(...langs.map((l) => el('option', { value: l.code, lang: l.code }, l.name)));
+    langSel.value = langs.some((l) => l.code === lang) ? lang : langs[0]?.code;
+  }
+  $('issue-assist').checked = false;
+  $('issue-result').hidden = true;
+  const onSubmit = async (ev) => {
+    if (!ev.submitter || ev.submitter.value !== 'ok') return;
+    ev.preventDefault();
+    const button = $('issue-submit');
+    button.disabled = true;
+    try {
+      const tk = await staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/tickets`, {
+        method: 'POST',
+        headers: { 'Idempotency-Key': 'desk-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10) },
+        body: { service: $('issue-service').value, lang: langSel.value, priority: $('issue-assist').checked ? 'assist' : 'normal' },
+      });
+      const box = $('issue-result');
+      box.hidden = false;
+      box.replaceChildren(
+        el('p', {}, t('issued_number'), ' ', el('strong', { class: 'issued-number' }, numberHtml(tk.number))),
+        el('p', { class: 'hint' }, t('issued_hint', { service: serviceName(tk.service) })),
+      );
+      $('reprint-number').value = tk.number;
+      announce(t('issued_sr', { number: tk.number }));
+    } catch (e) {
+      const box = $('issue-result');
+      box.hidden = false;
+      box.replaceChildren(el('p', { class: 'error' }, errorText(e)));
+    } finally {
+      button.disabled = false;
+    }
+  };
+  form.addEventListener('submit', onSubmit);
+  d.addEventListener('close', () => form.removeEventListener('submit', onSubmit), { once: true });
+  d.returnValue = '';
+  d.showModal();
+}
+
+async function findTicketId(number) {
+  const all = [currentTicket(), ...state.queue, ...state.parked, ...state.noShows].filter(Boolean);
+  const hit = all.find((x) => x.number === number);
+  if (hit) return hit.id;
+  const r = await staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/tickets`);
+  const found = (r.tickets || []).filter((x) => x.number === number);
+  return found.length ? found[found.length - 1].id : null;
+}
+
+async function openReprint() {
+  const cur = currentTicket();
+  if (cur) $('reprint-number').value = cur.number;
+  const dev = $('reprint-device');
+  if (!dev.value) dev.value = localStorage.getItem(DEVICE_KEY) || [...state.printers.keys()][0] || '';
+  if ((await dialogResult($('reprint-dialog'))) !== 'ok') return;
+  const number = $('reprint-number').value.trim().toUpperCase().replace(/[\s-]/g, '');
+  const device = dev.value.trim();
+  localStorage.setItem(DEVICE_KEY, device);
+  try {
+    const id = await findTicketId(number);
+    if (id === null) {
+      showMessage(t('no_such_number', { number }), 'error');
+      return;
+    }
+    await staffApi(`/api/v1/counters/${encodeURIComponent(state.counterId)}/reprint`, { method: 'POST', body: { ticket: id, device } });
+    showMessage(t('reprinted', { number, device }), 'info');
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
+  }
+}
+
+// ---- keyboard -----------------------------------------------------------------------------------
+
+const SHORTCUTS = [
+  { keys: ['n', ' '], label: 'N / ␣', action: 'call-next', text: 'call_next' },
+  { keys: ['r'], label: 'R', action: 'recall', text: 'recall' },
+  { keys: ['s'], label: 'S', action: 'start', text: 'start' },
+  { keys: ['f'], label: 'F', action: 'finish', text: 'finish' },
+  { keys: ['p'], label: 'P', action: 'pass-on', text: 'pass_on' },
+  { keys: ['x'], label: 'X', action: 'no-show', text: 'no_show' },
+  { keys: ['t'], label: 'T', action: 'transfer', text: 'transfer' },
+  { keys: ['h'], label: 'H', action: 'park', text: 'park' },
+  { keys: ['c'], label: 'C', action: 'call-number', text: 'call_number' },
+  { keys: ['i'], label: 'I', action: 'issue', text: 'issue_ticket' },
+  { keys: ['e'], label: 'E', action: 'reprint', text: 'reprint' },
+  { keys: ['?'], label: '?', action: 'help', text: 'shortcuts' },
+];
+
+const keysEnabled = () => localStorage.getItem(KEYS_KEY) !== 'off';
+
+function onKey(ev) {
+  // Never take a key with a modifier (browser and screen reader commands), in a text field, in an open
+  // dialog, or outside the desk.
+  if (ev.ctrlKey || ev.altKey || ev.metaKey || ev.isComposing) return;
+  if (!keysEnabled() || $('main').querySelector('[data-screen="desk"]').hidden) return;
+  if (document.querySelector('dialog[open]')) return;
+  const target = ev.target;
+  if (target && target.closest && target.closest('input, select, textarea, [contenteditable=""], [contenteditable="true"]')) return;
+  const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+  // Space activates a focused button: leave that alone.
+  if (key === ' ' && target && target.closest && target.closest('button, a, summary, [role="button"]')) return;
+  const sc = SHORTCUTS.find((s) => s.keys.includes(key));
+  if (!sc) return;
+  ev.preventDefault();
+  runAction(sc.action);
+}
+
+function openHelp() {
+  $('help-keys').replaceChildren(...SHORTCUTS.map((s) => el('tr', {}, el('th', { scope: 'row' }, el('kbd', {}, s.label)), el('td', {}, t(s.text)))));
+  const box = $('keys-enabled');
+  box.checked = keysEnabled();
+  box.onchange = () => {
+    localStorage.setItem(KEYS_KEY, box.checked ? 'on' : 'off');
+    document.body.classList.toggle('no-keys', !box.checked);
+  };
+  $('help-dialog').showModal();
+}
+
+// ---- wiring -------------------------------------------------------------------------------------
+
+function wireStatic() {
+  document.body.classList.toggle('no-keys', !keysEnabled());
+  for (const b of document.querySelectorAll('[data-screen="desk"] button[data-action]')) b.addEventListener('click', () => runAction(b.dataset.action));
+  document.addEventListener('keydown', onKey);
+  $('sign-out').addEventListener('click', () => signOut(null));
+  $('change-counter').addEventListener('click', () => showChooser());
+  $('close-counter').addEventListener('click', async () => {
+    if (!state.counterId) return;
+    try {
+      await staffApi(`/api/v1/counters/${encodeURIComponent(state.counterId)}/close`, { method: 'POST', body: {} });
+      const c = counterById(state.counterId);
+      if (c) Object.assign(c, { state: 'closed', user: null });
+      showChooser();
+      showMessage(t('counter_closed_ok'), 'info');
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
+    }
+  });
+  window.addEventListener('hashchange', () => {
+    const wanted = hashParams().get('counter');
+    if (session.user && wanted && wanted !== state.counterId) openCounter(wanted, {});
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && session.user) checkSession();
+  });
+  window.addEventListener('online', () => session.user && checkSession());
+}
+
+boot();

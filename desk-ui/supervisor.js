@@ -1,0 +1,546 @@
+// The supervisor view: the whole site live (site:{site} topic), service actions, device status, alerts
+// and today's charts. The daemon filters everything to the supervisor's units.
+import { Live, numberHtml } from '/shared/vuoro.js';
+import {
+  t, lang, initLang, el, clock, minutes, announce, showMessage, errorText, pick,
+  session, whoAmI, staffApi, showLogin, setUser, signOut, isSupervisor, idleLock, queryNumber,
+  loadSite, loadServices, ApiError, alertOf,
+} from '/desk/common.js';
+import { barChart } from '/desk/charts.js';
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  site: null,
+  services: [], // GET /services, merged with the live snapshot's figures
+  liveServices: new Map(), // id -> service object from the site topic
+  counters: new Map(), // id -> counter
+  tickets: new Map(), // id -> StaffTicket (+ _base)
+  units: new Map(),
+  alerts: new Map(),
+  printers: new Map(),
+  displays: new Map(),
+  stats: null,
+  live: null,
+  clockOffset: 0,
+  refreshTimer: null,
+  haveTickets: false,
+};
+
+const serverNow = () => Date.now() + state.clockOffset;
+
+function keep(tk) {
+  return { ...tk, _base: Date.now() - (Number(tk.waited_seconds) || 0) * 1000 };
+}
+
+function unitName(id) {
+  const u = state.units.get(id);
+  if (!u) return id;
+  return typeof u === 'string' ? u : pick(u, lang);
+}
+function serviceById(id) {
+  return state.services.find((s) => s.id === id);
+}
+function serviceName(id) {
+  const s = serviceById(id);
+  const live = state.liveServices.get(id);
+  const n = live && (live.staff_name || (typeof live.name === 'object' ? pick(live.name, lang) : null));
+  return n || (s && (s.staff_name || s.name)) || id;
+}
+function counterName(id) {
+  const c = state.counters.get(id);
+  return c ? pick(c.name, lang) || id : id;
+}
+
+function showScreen(name) {
+  for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== name;
+}
+
+// ---- start --------------------------------------------------------------------------------------
+
+async function boot() {
+  await initLang($('lang'), () => refresh(true));
+  session.onSignedIn = afterSignIn;
+  session.onSignedOut = () => {
+    if (state.live) state.live.stop();
+    state.live = null;
+    setConn(null);
+  };
+  idleLock({
+    idleSecs: queryNumber('idle', 900),
+    warnSecs: queryNumber('warn', 60),
+    isActive: () => !!session.user,
+  });
+  $('sign-out').addEventListener('click', () => signOut(null));
+  $('end-day').addEventListener('click', endDay);
+  $('chart-service').addEventListener('change', renderCharts);
+  setInterval(tick, 1000);
+  setInterval(() => session.user && refresh(false), 30000);
+  let user = null;
+  try {
+    user = await whoAmI();
+  } catch (e) {
+    showMessage(errorText(e), 'error');
+  }
+  if (!user) {
+    showLogin(null);
+    return;
+  }
+  setUser(user);
+  await afterSignIn(user, {});
+}
+
+async function afterSignIn(user) {
+  showMessage('');
+  if (!isSupervisor(user)) {
+    showScreen('denied');
+    return;
+  }
+  try {
+    state.site = await loadSite(new URLSearchParams(location.hash.slice(1)).get('site'));
+    $('site-name').textContent = '· ' + pick(state.site.name, lang);
+    const sid = encodeURIComponent(state.site.id);
+    const [counters, units] = await Promise.all([staffApi(`/api/v1/sites/${sid}/counters`), staffApi(`/api/v1/sites/${sid}/units`).catch(() => ({ units: [] }))]);
+    state.counters = new Map((counters.counters || []).map((c) => [c.id, { ...c }]));
+    state.units = new Map((units.units || []).map((u) => [u.id, u.name]));
+    await refresh(true);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
+    return;
+  }
+  showScreen('sv');
+  startLive();
+}
+
+/** Services (estimates, accepting) and today's figures, which the live topic does not carry in full. */
+async function refresh(withStats) {
+  if (!state.site) return;
+  try {
+    state.services = await loadServices(state.site.id);
+    if (withStats) await loadStats();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
+  }
+  renderAll();
+}
+
+function refreshSoon() {
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(() => refresh(false), 1500);
+}
+
+async function loadStats() {
+  try {
+    state.stats = await staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/stats/today`);
+  } catch (e) {
+    state.stats = null;
+  }
+}
+
+// ---- live ---------------------------------------------------------------------------------------
+
+function startLive() {
+  if (state.live) state.live.stop();
+  state.live = new Live({
+    onSnapshot: (topic, data) => onSnapshot(data),
+    onEvent: (topic, ev) => onEvent(ev),
+    onStatus: (s) => setConn(s),
+    onError: (msg) => {
+      if (msg.code === 'forbidden' || msg.code === 'unauthenticated') checkSession();
+    },
+  });
+  state.live.subscribe(`site:${state.site.id}`);
+  setConn('connecting');
+  state.live.start();
+}
+
+async function checkSession() {
+  try {
+    const u = await whoAmI();
+    if (!u && session.user) showLogin('session_expired');
+  } catch (e) {
+    // The daemon is away; the client reconnects by itself.
+  }
+}
+
+function setConn(s) {
+  const box = $('conn');
+  if (!s) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  box.className = 'conn conn-' + s;
+  box.textContent = t('conn_' + s);
+  if (s === 'stale') checkSession();
+}
+
+function onSnapshot(data) {
+  state.liveServices = new Map((data.services || []).map((s) => [s.id, s]));
+  for (const c of data.counters || []) state.counters.set(c.id, { ...(state.counters.get(c.id) || {}), ...c });
+  state.haveTickets = Array.isArray(data.tickets);
+  state.tickets = new Map((data.tickets || []).map((tk) => [tk.id, keep(tk)]));
+  for (const c of data.counters || []) if (c.current && typeof c.current === 'object' && c.current.state) state.tickets.set(c.current.id, keep(c.current));
+  state.alerts = new Map((data.alerts || []).filter((a) => !a.acked && !a.acked_at).map((a) => [a.id, a]));
+  state.printers = new Map((data.printers || []).map((p) => [p.device || p.id, p]));
+  state.displays = new Map((data.displays || []).map((d) => [d.id || d.device, d]));
+  renderAll();
+}
+
+function onEvent(ev) {
+  if (ev.at) {
+    const off = Date.parse(ev.at) - Date.now();
+    if (Number.isFinite(off) && off > state.clockOffset) state.clockOffset = off;
+  }
+  const tk = ev.ticket && typeof ev.ticket === 'object' ? ev.ticket : null;
+  if (tk) state.tickets.set(tk.id, keep(tk));
+  const cv = ev.counter_state || (ev.counter && typeof ev.counter === 'object' ? ev.counter : null);
+  if (cv) state.counters.set(cv.id, { ...(state.counters.get(cv.id) || {}), ...cv });
+  const cid = typeof ev.counter === 'string' ? ev.counter : cv ? cv.id : null;
+  if (cid && state.counters.has(cid)) {
+    const c = state.counters.get(cid);
+    if (ev.kind === 'counter_opened') Object.assign(c, { state: c.state === 'closed' || !c.state ? 'open' : c.state, user: ev.user ?? c.user });
+    if (ev.kind === 'counter_closed') Object.assign(c, { state: 'closed', user: null, current: null });
+  }
+  const raised = alertOf(ev);
+  if (raised) {
+    const a = raised;
+    if (a.acked || a.acked_at) state.alerts.delete(a.id);
+    else {
+      if (!state.alerts.has(a.id)) announce(alertText(a), true);
+      state.alerts.set(a.id, a);
+    }
+  } else if (ev.kind === 'alert_acked' || ev.kind === 'alert_cleared' || ev.kind === 'alert_resolved') {
+    state.alerts.delete(ev.alert?.id ?? ev.alert ?? ev.id);
+  } else if (ev.kind === 'printer_status') {
+    const p = ev.printer || ev;
+    const key = p.device || p.id || p.printer;
+    if (key) state.printers.set(key, p);
+  } else if (ev.kind === 'display_status') {
+    const d = ev.display || ev;
+    const key = d.id || d.device || d.display;
+    if (key) state.displays.set(key, d);
+  } else if (ev.kind === 'service_accepting' || ev.kind === 'day_ended' || ev.kind === 'day_started' || ev.kind === 'tickets_moved') {
+    if (ev.kind === 'day_started' || ev.kind === 'day_ended') state.tickets.clear();
+    refreshSoon();
+  } else if (ev.kind === 'ticket_issued' || ev.kind === 'ticket_finished' || ev.kind === 'ticket_called') {
+    refreshSoon();
+  }
+  renderAll();
+}
+
+// ---- figures ------------------------------------------------------------------------------------
+
+function waitingOf(serviceId) {
+  return [...state.tickets.values()].filter((x) => x.state === 'waiting' && x.service === serviceId);
+}
+
+/** Longest current wait in seconds: the live figure, else from the waiting tickets. */
+function longestWait(serviceId) {
+  const live = state.liveServices.get(serviceId);
+  if (!state.haveTickets && live && typeof live.longest_wait_seconds === 'number') return live.longest_wait_seconds;
+  const list = waitingOf(serviceId);
+  if (list.length) return Math.max(...list.map((x) => (Date.now() - x._base) / 1000));
+  return 0;
+}
+
+function targetMinutes(serviceId) {
+  const live = state.liveServices.get(serviceId);
+  const s = serviceById(serviceId);
+  return live?.target_wait_minutes ?? s?.target_wait_minutes ?? null;
+}
+
+function waitingCount(serviceId) {
+  if (state.haveTickets) return waitingOf(serviceId).length;
+  const live = state.liveServices.get(serviceId);
+  if (live && typeof live.waiting === 'number') return live.waiting;
+  return serviceById(serviceId)?.waiting ?? 0;
+}
+
+function countersOpenFor(serviceId) {
+  let n = 0;
+  for (const c of state.counters.values()) {
+    const svcs = (c.services || []).map((s) => (typeof s === 'string' ? s : s.service));
+    if (svcs.includes(serviceId) && c.state && c.state !== 'closed') n++;
+  }
+  return n;
+}
+
+function currentAt(counterId) {
+  for (const tk of state.tickets.values()) if (tk.counter === counterId && (tk.state === 'called' || tk.state === 'serving')) return tk;
+  const c = state.counters.get(counterId);
+  return c && c.current && typeof c.current === 'object' ? c.current : null;
+}
+
+function counterState(c) {
+  if (!c.state || c.state === 'closed') return 'closed';
+  const cur = currentAt(c.id);
+  if (cur) return cur.state === 'serving' ? 'serving' : 'calling';
+  return 'open';
+}
+
+function overTarget(serviceId) {
+  const target = targetMinutes(serviceId);
+  return target !== null && longestWait(serviceId) > target * 60;
+}
+
+function alertText(a) {
+  const where = a.device ? t('alert_from_device', { device: a.device }) : a.service ? serviceName(a.service) : '';
+  const what = t('alert_' + a.kind) !== 'alert_' + a.kind ? t('alert_' + a.kind) : a.kind;
+  return [what, where, a.message].filter(Boolean).join(' · ');
+}
+
+// ---- rendering ----------------------------------------------------------------------------------
+
+function renderAll() {
+  renderAlerts();
+  renderServices();
+  renderCounters();
+  renderDevices();
+  renderCharts();
+}
+
+function visibleServices() {
+  const units = session.user?.units || [];
+  return state.services.filter((s) => !units.length || units.includes(s.unit));
+}
+
+function renderServices() {
+  const body = $('services-body');
+  const others = visibleServices();
+  body.replaceChildren(
+    ...others.map((s) => {
+      const target = targetMinutes(s.id);
+      const longest = longestWait(s.id);
+      const over = overTarget(s.id);
+      const select = el('select', { 'aria-label': t('move_to_for', { service: serviceName(s.id) }) },
+        el('option', { value: '' }, t('choose_service')),
+        others.filter((o) => o.id !== s.id).map((o) => el('option', { value: o.id }, serviceName(o.id))),
+      );
+      const waiting = waitingCount(s.id);
+      return el('tr', { class: over ? 'over' : '', dataset: { service: s.id } },
+        el('th', { scope: 'row' }, serviceName(s.id), el('br'), el('span', { class: 'hint' }, s.unit_name || unitName(s.unit))),
+        el('td', { class: 'num waiting' }, String(waiting)),
+        el('td', { class: 'num longest', dataset: { service: s.id } }, waiting ? minutes(longest) : '–', over ? el('span', { class: 'over-text' }, ' ', t('over_target')) : null),
+        el('td', { class: 'num' }, target !== null ? t('minutes_short', { n: target }) : '–'),
+        el('td', { class: 'num' }, s.eta_minutes !== null && s.eta_minutes !== undefined ? t('minutes_short', { n: s.eta_minutes }) : '–'),
+        el('td', { class: 'num' }, String(countersOpenFor(s.id))),
+        el('td', {},
+          el('div', { class: 'sv-actions' },
+            el('span', { class: s.accepting ? '' : 'over-text' }, s.accepting ? t('accepting') : t('closed_reason_' + (s.closed_reason || 'closed_by_staff'))),
+            el('button', { type: 'button', class: 'small' + (s.accepting ? ' danger' : ''), dataset: { action: s.accepting ? 'stop' : 'resume' }, onclick: () => setAccepting(s, !s.accepting), 'aria-label': (s.accepting ? t('stop_tickets') : t('resume_tickets')) + ': ' + serviceName(s.id) }, s.accepting ? t('stop_tickets') : t('resume_tickets')),
+          ),
+        ),
+        el('td', {},
+          el('div', { class: 'sv-actions' },
+            select,
+            el('button', { type: 'button', class: 'small', disabled: !waiting, 'aria-label': t('move_waiting_for', { service: serviceName(s.id) }), onclick: () => moveWaiting(s, select.value) }, t('move')),
+          ),
+        ),
+      );
+    }),
+  );
+}
+
+function renderCounters() {
+  const body = $('counters-body');
+  const units = session.user?.units || [];
+  const list = [...state.counters.values()].filter((c) => !units.length || units.includes(c.unit));
+  body.replaceChildren(
+    ...list.map((c) => {
+      const st = counterState(c);
+      const cur = currentAt(c.id);
+      const since = cur ? (cur.state === 'serving' ? cur.served_at || cur.called_at : cur.called_at) : null;
+      return el('tr', { dataset: { counter: c.id } },
+        el('th', { scope: 'row' }, pick(c.name, lang) || c.id),
+        el('td', {}, unitName(c.unit)),
+        el('td', {}, el('span', { class: 'status-dot ' + (st === 'closed' ? 'status-unknown' : 'status-ok'), 'aria-hidden': 'true' }), t('state_' + st)),
+        el('td', {}, c.user || '–'),
+        el('td', {}, cur ? [numberHtml(cur.number), ' ', el('span', { class: 'hint' }, serviceName(cur.service))] : '–'),
+        el('td', { class: 'num since', dataset: { since: since || '' } }, since ? clock((serverNow() - Date.parse(since)) / 1000) : '–'),
+      );
+    }),
+  );
+}
+
+const OK_WORDS = new Set(['ok', 'online', 'ready', 'up', 'printed', 'connected']);
+function deviceOk(d) {
+  if (d.up === true || d.ok === true || d.online === true) return true;
+  if (d.up === false || d.ok === false || d.online === false) return false;
+  const st = d.fault || d.status || d.state;
+  if (!st) return null;
+  return OK_WORDS.has(String(st));
+}
+
+function renderDevices() {
+  const rows = [];
+  const statusCell = (d) => {
+    const ok = deviceOk(d);
+    const st = String(d.fault || d.status || d.state || '');
+    const text = ok === true ? t('device_ok') : ok === false ? (t('fault_' + st) !== 'fault_' + st ? t('fault_' + st) : st || t('device_fault')) : t('device_unknown');
+    return el('td', {}, el('span', { class: 'status-dot ' + (ok === true ? 'status-ok' : ok === false ? 'status-bad' : 'status-unknown'), 'aria-hidden': 'true' }), text);
+  };
+  for (const [id, p] of state.printers) rows.push(el('tr', {}, el('th', { scope: 'row' }, id), el('td', {}, t('kind_printer')), statusCell(p), el('td', {}, seen(p))));
+  for (const [id, d] of state.displays) rows.push(el('tr', {}, el('th', { scope: 'row' }, id), el('td', {}, t('kind_display')), statusCell(d), el('td', {}, seen(d))));
+  $('devices-body').replaceChildren(...rows);
+  $('devices-table').hidden = !rows.length;
+  $('devices-empty').hidden = rows.length > 0;
+}
+
+function seen(d) {
+  const at = d.at || d.last_seen || d.since;
+  if (!at) return '–';
+  return new Date(at).toLocaleTimeString(lang === 'en' ? 'en-GB' : lang, { hour: '2-digit', minute: '2-digit' });
+}
+
+function renderAlerts() {
+  const items = [];
+  for (const a of [...state.alerts.values()].sort((x, y) => String(y.at).localeCompare(String(x.at)))) {
+    items.push(
+      el('li', { class: 'alert alert-' + a.kind, dataset: { alert: a.id } },
+        el('span', { class: 'alert-text' }, alertText(a)),
+        el('button', { type: 'button', class: 'small', 'aria-label': t('ack_alert_n', { what: alertText(a) }), onclick: () => ack(a) }, t('ack')),
+      ),
+    );
+  }
+  // A service over its target that the daemon has not (yet) raised is shown as well.
+  for (const s of visibleServices()) {
+    if (!overTarget(s.id)) continue;
+    if ([...state.alerts.values()].some((a) => a.kind === 'long_wait' && a.service === s.id)) continue;
+    items.push(el('li', { class: 'alert alert-long_wait', dataset: { service: s.id } }, el('span', { class: 'alert-text' }, t('long_wait_text', { service: serviceName(s.id), wait: minutes(longestWait(s.id)), target: t('minutes_short', { n: targetMinutes(s.id) }) }))));
+  }
+  for (const [id, p] of state.printers) {
+    if (deviceOk(p) !== false) continue;
+    if ([...state.alerts.values()].some((a) => a.kind === 'printer' && a.device === id)) continue;
+    const st = String(p.fault || p.status || p.state || '');
+    items.push(el('li', { class: 'alert alert-printer' }, el('span', { class: 'alert-text' }, t('printer_fault', { device: id, fault: t('fault_' + st) !== 'fault_' + st ? t('fault_' + st) : st }))));
+  }
+  $('alert-list').replaceChildren(...items);
+  $('alerts-empty').hidden = items.length > 0;
+  $('alert-count').textContent = items.length ? `(${items.length})` : '';
+}
+
+function renderCharts() {
+  const sel = $('chart-service');
+  const prev = sel.value;
+  const rows = (state.stats && state.stats.hours) || [];
+  const ids = [...new Set(rows.map((r) => r.service))];
+  sel.replaceChildren(el('option', { value: '' }, t('all_services')), ...ids.map((id) => el('option', { value: id }, serviceName(id))));
+  sel.value = ids.includes(prev) ? prev : '';
+  const service = sel.value || null;
+  const picked = rows.filter((r) => !service || r.service === service);
+  const byHour = new Map();
+  for (const r of picked) {
+    const h = byHour.get(r.hour) || { arrivals: 0, waitSum: 0, waitN: 0 };
+    h.arrivals += r.arrivals || 0;
+    if (r.mean_wait_seconds !== null && r.mean_wait_seconds !== undefined) {
+      const n = r.served || r.arrivals || 1;
+      h.waitSum += r.mean_wait_seconds * n;
+      h.waitN += n;
+    }
+    byHour.set(r.hour, h);
+  }
+  const present = [...byHour.keys()];
+  const lo = Math.min(8, ...present);
+  const hi = Math.max(lo + 8, ...present);
+  const hours = [];
+  for (let h = lo; h <= hi; h++) hours.push(h);
+  const arrivals = hours.map((h) => byHour.get(h)?.arrivals ?? 0);
+  const waits = hours.map((h) => {
+    const x = byHour.get(h);
+    return x && x.waitN ? x.waitSum / x.waitN / 60 : null;
+  });
+  const label = service ? serviceName(service) : t('all_services');
+  const total = arrivals.reduce((a, b) => a + b, 0);
+  const peak = hours[arrivals.indexOf(Math.max(...arrivals))];
+  const arrivalsDesc = total ? t('chart_arrivals_desc', { total, peak: String(peak).padStart(2, '0') }) : t('chart_no_data');
+  const fig1 = el('figure', {}, el('figcaption', { id: 'cap-arrivals' }, t('chart_arrivals_title', { service: label })));
+  fig1.append(barChart({ id: 'svg-arrivals', title: t('chart_arrivals_title', { service: label }), desc: arrivalsDesc, hours, values: arrivals, format: (v) => String(Math.round(v)) }));
+  $('chart-arrivals').replaceChildren(fig1);
+  const target = service ? targetMinutes(service) : null;
+  const maxWait = Math.max(0, ...waits.filter((w) => w !== null));
+  const waitsDesc = waits.some((w) => w !== null) ? t('chart_waits_desc', { max: Math.round(maxWait) }) + (target ? ' ' + t('chart_target_desc', { target }) : '') : t('chart_no_data');
+  const fig2 = el('figure', {}, el('figcaption', { id: 'cap-waits' }, t('chart_waits_title', { service: label })));
+  fig2.append(barChart({ id: 'svg-waits', title: t('chart_waits_title', { service: label }), desc: waitsDesc, hours, values: waits, format: (v) => String(Math.round(v)), target, targetLabel: target ? t('chart_target', { n: target }) : '', color: '#1d6b31' }));
+  $('chart-waits').replaceChildren(fig2);
+  $('stats-caption').textContent = t('chart_table_caption', { service: label });
+  $('stats-body').replaceChildren(
+    ...hours.map((h, i) =>
+      el('tr', {},
+        el('th', { scope: 'row' }, `${String(h).padStart(2, '0')}–${String(h + 1).padStart(2, '0')}`),
+        el('td', { class: 'num' }, String(arrivals[i])),
+        el('td', { class: 'num' }, waits[i] === null ? '–' : t('minutes_short', { n: Math.round(waits[i]) })),
+      ),
+    ),
+  );
+}
+
+function tick() {
+  for (const td of document.querySelectorAll('#counters-body td.since')) if (td.dataset.since) td.textContent = clock((serverNow() - Date.parse(td.dataset.since)) / 1000);
+}
+
+// ---- actions ------------------------------------------------------------------------------------
+
+async function setAccepting(s, accepting) {
+  try {
+    await staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/services/${encodeURIComponent(s.id)}/accepting`, { method: 'POST', body: { accepting } });
+    showMessage(accepting ? t('resumed', { service: serviceName(s.id) }) : t('stopped', { service: serviceName(s.id) }), 'info');
+    await refresh(false);
+    const row = document.querySelector(`#services-body tr[data-service="${CSS.escape(s.id)}"] button[data-action]`);
+    if (row) row.focus();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
+  }
+}
+
+async function moveWaiting(s, to) {
+  if (!to) {
+    showMessage(t('choose_service_first'), 'error');
+    return;
+  }
+  try {
+    await staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/services/${encodeURIComponent(s.id)}/move`, { method: 'POST', body: { to } });
+    showMessage(t('moved', { from: serviceName(s.id), to: serviceName(to) }), 'info');
+    resubscribe();
+    await refresh(false);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
+  }
+}
+
+function resubscribe() {
+  if (!state.live) return;
+  const topic = `site:${state.site.id}`;
+  state.live.unsubscribe(topic);
+  state.live.subscribe(topic);
+}
+
+async function endDay() {
+  const d = $('end-day-dialog');
+  const waiting = [...state.tickets.values()].filter((x) => ['waiting', 'called', 'serving', 'parked'].includes(x.state)).length;
+  $('end-day-text').textContent = t('end_day_text', { n: waiting });
+  d.returnValue = '';
+  d.showModal();
+  await new Promise((r) => d.addEventListener('close', r, { once: true }));
+  if (d.returnValue !== 'ok') return;
+  try {
+    await staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/end-day`, { method: 'POST', body: {} });
+    showMessage(t('day_ended'), 'info');
+    resubscribe();
+    await refresh(true);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
+  }
+}
+
+async function ack(a) {
+  try {
+    await staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/alerts/${encodeURIComponent(a.id)}/ack`, { method: 'POST', body: {} });
+    state.alerts.delete(a.id);
+    renderAlerts();
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
+  }
+}
+
+boot();
