@@ -18,7 +18,7 @@ command -v espeak-ng >/dev/null 2>&1 || pkgs+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || pkgs+=(sox)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || pkgs+=(fonts-dejavu-core)
-[ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || pkgs+=(fonts-droid-fallback)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs+=(fonts-wqy-microhei)
 if [ ${#pkgs[@]} -gt 0 ]; then
   say "installing ${pkgs[*]}"
   SUDO=""
