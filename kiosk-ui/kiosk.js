@@ -1,0 +1,975 @@
+// Vuoro kiosk: language -> service -> confirm (normal or "I need assistance") -> ticket.
+// Portrait touchscreen, actions on click (release), no gestures; everything resets to the default language
+// after each customer. Uses only the API in docs/api.md plus the shared client code.
+import { api, ApiError, Live, loadStrings, fill, pick, dirOf, numberHtml } from '/shared/vuoro.js';
+import { icon } from '/kiosk/icons.js';
+import { Speaker, playSound } from '/kiosk/speech.js';
+
+const params = new URLSearchParams(location.search);
+const DEVICE = params.get('device') || 'kiosk-1';
+const TOKEN_KEY = `vuoro.kiosk.${DEVICE}.token`;
+const I18N = '/kiosk/i18n';
+const TONE = '/kiosk/sounds/attention.wav';
+
+/** Timings (ms). The warning is shown WARN before the reset, and is at least 20 s by the requirement. */
+export const TIMING = {
+  idle: 60000, // no touch on a screen of the flow
+  idleTicket: 30000, // on the ticket screen, when the paper ticket came out
+  idleTicketNoPaper: 60000, // on the ticket screen without paper: time to scan the QR code
+  warn: 25000,
+  staffRepeat: 60000, // a second "Ask staff" within this is not sent again
+  offlinePoll: 3000,
+};
+
+const S = {
+  token: null,
+  site: null, // {id, name, timezone, default_language, ...}
+  deviceServices: [],
+  languages: [], // [{code, name, dir}] in display order
+  strings: {}, // lang -> {key: text}
+  lang: 'fi',
+  defaultLang: 'fi',
+  screen: 'boot',
+  returnTo: null, // screen to go back to after the language picker
+  services: [],
+  servicesLang: null,
+  page: 0,
+  chosen: null, // service id
+  attempt: null, // {service, priority, key}
+  busy: false,
+  error: null, // message key on the confirm screen
+  ticket: null,
+  large: false,
+  contrast: false,
+  speech: false,
+  offline: false,
+  staffAskedAt: 0,
+  idleTimer: null,
+  resetTimer: null,
+  countdown: null,
+};
+
+const $ = (id) => document.getElementById(id);
+// When the daemon has no voice for a language (Somali with espeak-ng), the same text is spoken in English.
+const speaker = new Speaker({
+  fallbackFor: (lang, text) => {
+    if (lang === 'en') return null;
+    const strings = S.strings[lang] || {};
+    const key = Object.keys(strings).find((k) => strings[k] === text);
+    return { lang: 'en', text: key && S.strings.en && S.strings.en[key] ? S.strings.en[key] : text };
+  },
+});
+
+// ---- strings ---------------------------------------------------------------------------------------
+
+function t(key, vars, lang = S.lang) {
+  const s = (S.strings[lang] && S.strings[lang][key]) ?? (S.strings.en && S.strings.en[key]) ?? key;
+  return vars ? fill(s, vars) : s;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c);
+  return e;
+}
+
+/** Spoken form of a ticket number: "K042" -> "K 42". */
+function spokenNumber(n) {
+  const m = /^([A-Za-z]+)0*(\d+)$/.exec(n || '');
+  return m ? `${m[1].split('').join(' ')} ${m[2]}` : n;
+}
+
+function locale(lang) {
+  return lang === 'ar' ? 'ar-u-nu-latn' : lang;
+}
+
+function formatOpens(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return '';
+  const tz = (S.site && S.site.timezone) || undefined;
+  const day = (x) => new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(x);
+  const sameDay = day(d) === day(new Date());
+  const opts = sameDay ? { timeZone: tz, hour: '2-digit', minute: '2-digit' } : { timeZone: tz, weekday: 'short', hour: '2-digit', minute: '2-digit' };
+  try {
+    return new Intl.DateTimeFormat(locale(S.lang), opts).format(d);
+  } catch (e) {
+    return new Intl.DateTimeFormat('en', opts).format(d);
+  }
+}
+
+function waitLine(svc) {
+  const parts = [t('services.waiting', { n: svc.waiting ?? 0 })];
+  parts.push(svc.eta_minutes === null || svc.eta_minutes === undefined ? t('services.eta_unknown') : t('services.eta', { m: svc.eta_minutes }));
+  return parts.join(' · ');
+}
+
+function closedLine(svc) {
+  switch (svc.closed_reason) {
+    case 'last_ticket_passed':
+      return t('services.last_ticket_passed');
+    case 'closed_by_staff':
+      return t('services.closed_by_staff');
+    case 'queue_full':
+      return t('services.queue_full');
+    default:
+      return svc.opens_at ? t('services.closed_opens', { when: formatOpens(svc.opens_at) }) : t('services.closed');
+  }
+}
+
+// ---- network ---------------------------------------------------------------------------------------
+
+function isOutage(e) {
+  return e instanceof ApiError && (e.status === 0 || e.status === 502 || e.status === 503 || e.status === 504) && e.code !== 'no_speech';
+}
+
+async function healthy() {
+  try {
+    // AbortSignal.timeout, not a page timer: a paused or faked page clock must not make the kiosk think it is offline.
+    const res = await fetch('/readyz', { cache: 'no-store', signal: AbortSignal.timeout(4000) });
+    return res.ok;
+  } catch (e) {
+    return false;
+  }
+}
+
+function goOffline() {
+  if (S.offline) return;
+  S.offline = true;
+  renderOffline();
+  const dlg = $('offline');
+  if (!dlg.open) dlg.showModal();
+  speaker.stop();
+  const poll = async () => {
+    if (await healthy()) {
+      try {
+        if (!S.site) await boot();
+        else await loadServices(true);
+        S.offline = false;
+        $('offline').close();
+        render();
+        return;
+      } catch (e) {
+        /* still not ready */
+      }
+    }
+    setTimeout(poll, TIMING.offlinePoll);
+  };
+  setTimeout(poll, TIMING.offlinePoll);
+}
+
+function renderOffline() {
+  const box = $('offline-body');
+  box.replaceChildren();
+  const langs = S.languages.length ? S.languages.map((l) => l.code) : Object.keys(S.strings);
+  langs.forEach((code, i) => {
+    if (!S.strings[code]) return;
+    box.append(
+      el('section', { lang: code, dir: dirOf(code), class: 'offline-lang' },
+        el('h2', { id: i === 0 ? 'offline-title' : null, text: t('offline.title', null, code) }),
+        el('p', { text: t('offline.text', null, code) })),
+    );
+  });
+}
+
+async function loadServices(force = false) {
+  if (!force && S.servicesLang === S.lang && S.services.length) return;
+  const data = await api(`/api/v1/sites/${encodeURIComponent(S.site.id)}/services?lang=${encodeURIComponent(S.lang)}`);
+  let list = data.services || [];
+  if (S.deviceServices.length) list = list.filter((s) => S.deviceServices.includes(s.id));
+  S.services = list;
+  S.servicesLang = S.lang;
+}
+
+let refreshPending = false;
+function refreshServicesSoon() {
+  if (refreshPending || S.offline || !S.site) return;
+  refreshPending = true;
+  setTimeout(async () => {
+    refreshPending = false;
+    try {
+      await loadServices(true);
+      if (S.screen === 'services') renderServicesInPlace();
+      if (S.screen === 'confirm' && !S.busy) renderMain();
+    } catch (e) {
+      if (isOutage(e)) goOffline();
+    }
+  }, 1000);
+}
+
+function newKey() {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return `${DEVICE}-` + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+async function demoToken() {
+  try {
+    const r = await api(`/api/v1/demo/device-token?device=${encodeURIComponent(DEVICE)}`);
+    return r && r.token ? r.token : null;
+  } catch (e) {
+    if (isOutage(e)) throw e;
+    return null;
+  }
+}
+
+// ---- boot ------------------------------------------------------------------------------------------
+
+async function boot() {
+  if (!S.strings.en) S.strings.en = await loadStrings(I18N, 'en');
+  let token = localStorage.getItem(TOKEN_KEY);
+  if (!token) {
+    token = await demoToken();
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+  }
+  if (!token) return showEnrol(false);
+  let me;
+  try {
+    me = await api('/api/v1/devices/me', { token });
+  } catch (e) {
+    if (e.status === 401 || e.status === 403 || e.status === 404) {
+      localStorage.removeItem(TOKEN_KEY);
+      return showEnrol(true);
+    }
+    throw e;
+  }
+  S.token = token;
+  S.deviceServices = (me.device && me.device.services) || [];
+  const siteId = me.device.site;
+  const [sites, langs] = await Promise.all([api('/api/v1/sites'), api(`/api/v1/sites/${encodeURIComponent(siteId)}/languages`)]);
+  S.site = (sites.sites || []).find((s) => s.id === siteId) || { id: siteId, name: {}, languages: [] };
+  S.defaultLang = S.site.default_language || (langs.languages[0] && langs.languages[0].code) || 'fi';
+  // Finnish, Swedish and English first (Espoo's languages), then the others in the site's order.
+  const first = ['fi', 'sv', 'en'];
+  S.languages = [...langs.languages].sort((a, b) => {
+    const ia = first.indexOf(a.code);
+    const ib = first.indexOf(b.code);
+    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+  });
+  await Promise.all(
+    S.languages.map(async (l) => {
+      if (!S.strings[l.code]) {
+        try {
+          S.strings[l.code] = await loadStrings(I18N, l.code);
+        } catch (e) {
+          S.strings[l.code] = {}; // falls back to English key by key
+        }
+      }
+    }),
+  );
+  S.lang = S.defaultLang;
+  await loadServices(true);
+  startLive();
+  S.screen = 'lang';
+  render();
+}
+
+let live = null;
+function startLive() {
+  if (live) return;
+  live = new Live({
+    onSnapshot: () => refreshServicesSoon(),
+    onEvent: (topic, ev) => {
+      if (ev.kind === 'queue_changed') refreshServicesSoon();
+    },
+    onStatus: async (status) => {
+      if (status === 'stale' && !S.offline && !(await healthy())) goOffline();
+    },
+  });
+  live.subscribe(`queues:${S.site.id}`);
+  live.start();
+}
+
+function showEnrol(invalid) {
+  S.screen = 'enrol';
+  S.lang = 'en';
+  S.enrolInvalid = invalid;
+  render();
+}
+
+// ---- rendering -------------------------------------------------------------------------------------
+
+function render() {
+  const root = document.documentElement;
+  root.lang = S.lang;
+  root.dir = dirOf(S.lang);
+  root.classList.toggle('large', S.large);
+  root.classList.toggle('contrast', S.contrast);
+  document.title = `Vuoro – ${t('services.title')}`;
+  $('site-name').textContent = S.site ? pick(S.site.name, S.lang, S.defaultLang) : 'Vuoro';
+  $('speech-ind').hidden = !S.speech;
+  $('speech-ind-text').textContent = t('speech.indicator');
+  renderBar();
+  renderHeader();
+  renderMain();
+  renderDialogs();
+}
+
+function renderHeader() {
+  const title = $('title');
+  const hint = $('hint');
+  hint.replaceChildren();
+  switch (S.screen) {
+    case 'lang':
+      title.textContent = t('lang.title');
+      // The same request in the other two of Espoo's languages, so that nobody is stuck.
+      for (const code of ['fi', 'sv', 'en']) {
+        if (code === S.lang || !S.strings[code]) continue;
+        if (hint.childNodes.length) hint.append(' · ');
+        hint.append(el('span', { lang: code, dir: dirOf(code), text: t('lang.title', null, code) }));
+      }
+      break;
+    case 'services':
+      title.textContent = t('services.title');
+      hint.textContent = t('services.hint');
+      break;
+    case 'confirm':
+      title.textContent = t('confirm.title');
+      break;
+    case 'ticket':
+      title.textContent = t('ticket.title');
+      break;
+    case 'enrol':
+      title.textContent = t('enrol.title');
+      break;
+    default:
+      title.textContent = '';
+  }
+  hint.hidden = !hint.textContent;
+}
+
+function renderBar() {
+  const bar = $('bar');
+  bar.setAttribute('aria-label', t('bar.nav'));
+  const langBtn = $('b-lang');
+  // Visible on every screen; on the language screen the screen itself is the choice.
+  langBtn.hidden = S.screen === 'enrol';
+  langBtn.style.visibility = S.screen === 'lang' ? 'hidden' : '';
+  const l1 = $('b-lang-1');
+  l1.textContent = t('lang.change');
+  const others = ['fi', 'sv', 'en'].filter((c) => c !== S.lang && S.strings[c]).map((c) => t('lang.change', null, c));
+  const l2 = $('b-lang-2');
+  l2.replaceChildren();
+  ['fi', 'sv', 'en']
+    .filter((c) => c !== S.lang && S.strings[c])
+    .forEach((c, i) => {
+      if (i) l2.append(' · ');
+      l2.append(el('span', { lang: c, text: t('lang.change', null, c) }));
+    });
+  l2.hidden = !others.length;
+  $('b-large-t').textContent = t('bar.large');
+  $('b-large').setAttribute('aria-pressed', String(S.large));
+  $('b-contrast-t').textContent = t('bar.contrast');
+  $('b-contrast').setAttribute('aria-pressed', String(S.contrast));
+  $('b-staff-t').textContent = t('bar.staff');
+  for (const id of ['b-large', 'b-contrast', 'b-staff']) $(id).hidden = S.screen === 'enrol';
+  // The bar keeps its physical order in every language so that "Ask staff" never moves; the labels
+  // inside follow the language's direction.
+  for (const b of bar.querySelectorAll('button')) b.dir = dirOf(S.lang);
+}
+
+function renderMain() {
+  const main = $('main');
+  main.replaceChildren();
+  main.className = `screen-${S.screen}`;
+  switch (S.screen) {
+    case 'lang':
+      return renderLang(main);
+    case 'services':
+      return renderServices(main);
+    case 'confirm':
+      return renderConfirm(main);
+    case 'ticket':
+      return renderTicket(main);
+    case 'enrol':
+      return renderEnrol(main);
+    default:
+      main.append(el('p', { class: 'loading', text: '…' }));
+  }
+}
+
+function renderLang(main) {
+  const list = el('div', { class: 'lang-list' });
+  S.languages.forEach((l, i) => {
+    list.append(
+      el('button', {
+        class: i < 3 ? 'lang-btn main-lang' : 'lang-btn',
+        lang: l.code,
+        dir: l.dir || dirOf(l.code),
+        'data-lang': l.code,
+        'aria-current': l.code === S.lang && S.returnTo ? 'true' : null,
+        onclick: () => chooseLanguage(l.code),
+        text: l.name,
+      }),
+    );
+  });
+  main.append(list);
+}
+
+function serviceButton(svc) {
+  const text = el('span', { class: 'svc-text' }, el('span', { class: 'svc-name', text: svc.name }), el('span', { class: 'svc-meta', text: svc.accepting ? waitLine(svc) : closedLine(svc) }));
+  if (svc.accepting) {
+    return el('button', { class: 'svc', 'data-service': svc.id, onclick: () => chooseService(svc.id) }, icon(svc.icon, 'icon svc-icon'), text);
+  }
+  return el('div', { class: 'svc closed', 'data-service': svc.id, 'data-closed': svc.closed_reason || 'closed_hours' }, icon(svc.icon, 'icon svc-icon'), text);
+}
+
+function renderServices(main) {
+  if (!S.services.length) {
+    main.append(el('p', { class: 'notice', text: t('services.none') }));
+    return;
+  }
+  // Group by unit, in the order the daemon lists them.
+  const units = [];
+  const byUnit = new Map();
+  for (const s of S.services) {
+    if (!byUnit.has(s.unit)) {
+      const g = { id: s.unit, name: s.unit_name, services: [] };
+      byUnit.set(s.unit, g);
+      units.push(g);
+    }
+    byUnit.get(s.unit).services.push(s);
+  }
+  // Units with something to take first; the ones with everything closed after them.
+  const anyOpen = (g) => g.services.some((s) => s.accepting);
+  units.sort((a, b) => Number(anyOpen(b)) - Number(anyOpen(a)));
+  const cards = units.map((g) =>
+    el('section', { class: 'unit', 'aria-labelledby': `u-${g.id}` }, el('h2', { id: `u-${g.id}`, text: g.name }), g.services.map(serviceButton)),
+  );
+  const pages = el('div', { class: 'pages' });
+  main.append(pages);
+  paginate(main, pages, cards, false);
+}
+
+/** Lays the unit cards out in pages that fit the screen without scrolling (no gestures on a kiosk). */
+function paginate(main, pages, cards, withPager) {
+  pages.replaceChildren();
+  main.querySelector('.pager')?.remove();
+  let pager = null;
+  if (withPager) {
+    pager = el('div', { class: 'pager' });
+    main.append(pager);
+  }
+  const list = [];
+  let page = el('div', { class: 'svc-page' });
+  pages.append(page);
+  list.push(page);
+  const overflows = (p) => p.scrollWidth > p.clientWidth + 2 || p.scrollHeight > p.clientHeight + 2;
+  for (const c of cards) {
+    page.append(c);
+    if (overflows(page) && page.children.length > 1) {
+      c.remove();
+      page = el('div', { class: 'svc-page' });
+      pages.append(page);
+      list.push(page);
+      page.append(c);
+    }
+  }
+  if (list.length > 1 && !withPager) return paginate(main, pages, cards, true);
+  S.pageCount = list.length;
+  if (S.page >= list.length) S.page = list.length - 1;
+  list.forEach((p, i) => (p.hidden = i !== S.page));
+  if (pager) {
+    pager.append(
+      el('button', { class: 'pager-btn', 'data-act': 'prev', disabled: S.page === 0, onclick: () => turnPage(-1) }, icon(dirOf(S.lang) === 'rtl' ? 'next' : 'back'), el('span', { text: t('services.prev') })),
+      el('p', { class: 'page-no', text: t('services.page', { n: S.page + 1, total: list.length }) }),
+      el('button', { class: 'pager-btn', 'data-act': 'next', disabled: S.page === list.length - 1, onclick: () => turnPage(1) }, el('span', { text: t('services.next') }), icon(dirOf(S.lang) === 'rtl' ? 'back' : 'next')),
+    );
+  }
+}
+
+function turnPage(d) {
+  S.page = Math.max(0, Math.min((S.pageCount || 1) - 1, S.page + d));
+  renderMain();
+  if (S.speech) speakScreen();
+}
+
+function renderServicesInPlace() {
+  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.service : null;
+  renderMain();
+  if (focused) document.querySelector(`#main [data-service="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
+}
+
+function chosenService() {
+  return S.services.find((s) => s.id === S.chosen) || null;
+}
+
+function renderConfirm(main) {
+  const svc = chosenService();
+  if (!svc) {
+    S.screen = 'services';
+    return renderMain();
+  }
+  const msg = el('div', { class: 'msg', id: 'confirm-msg', role: 'alert' });
+  if (S.busy) msg.textContent = t('confirm.taking');
+  else if (S.error) msg.textContent = t(S.error);
+  msg.classList.toggle('error', !!S.error && !S.busy);
+  const canTake = svc.accepting;
+  const retrying = S.error && S.error !== 'confirm.closed' && S.attempt;
+  main.append(
+    el('div', { class: 'confirm' },
+      el('div', { class: 'confirm-svc' },
+        icon(svc.icon, 'icon confirm-icon'),
+        el('div', {},
+          el('p', { class: 'confirm-unit', text: svc.unit_name }),
+          el('h2', { class: 'confirm-name', text: svc.name }),
+          el('p', { class: 'confirm-meta', text: svc.accepting ? waitLine(svc) : closedLine(svc) }))),
+      msg,
+      canTake && el('button', { class: 'take primary', 'data-act': 'take', disabled: S.busy, onclick: () => takeTicket('normal') },
+        icon('ticket'), el('span', { text: retrying && S.attempt.priority === 'normal' ? t('confirm.retry') : t('confirm.take') })),
+      canTake && el('button', { class: 'take assist', 'data-act': 'assist', 'aria-describedby': 'assist-hint', disabled: S.busy, onclick: () => takeTicket('assist') },
+        icon('staff'), el('span', { text: retrying && S.attempt.priority === 'assist' ? t('confirm.retry') : t('confirm.assist') })),
+      canTake && el('p', { id: 'assist-hint', class: 'assist-hint', text: t('confirm.assist_hint') }),
+      el('button', { class: 'back', 'data-act': 'back', disabled: S.busy, onclick: () => backToServices() }, icon(dirOf(S.lang) === 'rtl' ? 'next' : 'back'), el('span', { text: t('confirm.back') })),
+    ),
+  );
+}
+
+function printStatus(tk) {
+  return (tk.print && tk.print.status) || 'none';
+}
+
+function whereToWait(tk) {
+  // The API does not (yet) say where a service's customers wait; name the unit and point to the screens.
+  if (tk.wait_area) return tk.wait_area;
+  const svc = S.services.find((s) => s.id === tk.service);
+  return t('ticket.where_unit', { unit: svc ? svc.unit_name : tk.service_name });
+}
+
+function ticketServiceName(tk) {
+  const svc = S.services.find((s) => s.id === tk.service);
+  return svc ? svc.name : tk.service_name;
+}
+
+function etaText(tk) {
+  return tk.eta_minutes === null || tk.eta_minutes === undefined ? t('ticket.eta_unknown') : t('ticket.eta_value', { m: tk.eta_minutes });
+}
+
+function printMessage(tk) {
+  const st = printStatus(tk);
+  if (st === 'printed') return t('ticket.printed');
+  if (st === 'pending') return t('ticket.printing');
+  if (st === 'failed') {
+    const fault = tk.print && tk.print.fault ? t(`fault.${tk.print.fault}`) : '';
+    return `${fault && !fault.startsWith('fault.') ? fault + ' ' : ''}${t('ticket.print_failed')}`;
+  }
+  return t('ticket.no_printer');
+}
+
+function renderTicket(main) {
+  const tk = S.ticket;
+  const st = printStatus(tk);
+  const qr = el('div', { class: 'qr-img' });
+  if (tk.qr_svg) {
+    qr.innerHTML = tk.qr_svg;
+    const svg = qr.querySelector('svg');
+    if (svg) {
+      svg.setAttribute('role', 'img');
+      svg.setAttribute('aria-label', t('ticket.qr_label'));
+      svg.setAttribute('focusable', 'false');
+    }
+  }
+  const fact = (ic, label, value, cls) => el('div', { class: `fact ${cls || ''}` }, icon(ic), el('dt', { text: label }), el('dd', {}, value));
+  main.append(
+    el('div', { class: `ticket print-${st}` },
+      el('p', { class: 'ticket-svc', text: ticketServiceName(tk) }),
+      el('p', { class: 'big-number', id: 'ticket-number' }, numberHtml(tk.number)),
+      tk.priority === 'assist' && el('p', { class: 'assist-note', text: t('ticket.assist') }),
+      el('div', { class: `print-box print-${st}`, role: st === 'failed' ? 'alert' : 'status', 'data-print': st },
+        icon(st === 'failed' ? 'warning' : st === 'none' ? 'ticket' : 'printer'), el('p', { text: printMessage(tk) })),
+      el('dl', { class: 'facts' },
+        fact('place', t('ticket.where'), whereToWait(tk), 'where'),
+        fact('people', t('ticket.ahead'), String(tk.position ?? 0), 'ahead'),
+        fact('clock', t('ticket.eta'), etaText(tk), 'eta')),
+      el('div', { class: 'qr' }, qr, el('p', { class: 'qr-text' }, icon('phone'), el('span', { text: t('ticket.qr') }))),
+      el('button', { class: 'done primary', 'data-act': 'done', onclick: () => resetToStart() }, icon('check'), el('span', { text: t('ticket.done') })),
+    ),
+  );
+}
+
+function renderEnrol(main) {
+  const input = el('input', { id: 'enrol-token', type: 'password', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'enrol-text' });
+  const form = el('form', { class: 'enrol' },
+    el('p', { id: 'enrol-text', text: t('enrol.text', { device: DEVICE }) }),
+    S.enrolInvalid && el('p', { class: 'msg error', role: 'alert', text: t('enrol.invalid') }),
+    el('label', { for: 'enrol-token', text: t('enrol.label') }),
+    input,
+    el('button', { type: 'submit', class: 'primary', text: t('enrol.save') }));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const v = input.value.trim();
+    if (!v) return;
+    localStorage.setItem(TOKEN_KEY, v);
+    try {
+      await boot();
+    } catch (err) {
+      if (isOutage(err)) goOffline();
+    }
+  });
+  main.append(form);
+}
+
+function renderDialogs() {
+  $('idle-title').textContent = t('idle.title');
+  $('idle-more-t').textContent = t('idle.more');
+  updateCountdown();
+  $('staff-ok').textContent = t('staff.ok');
+  for (const d of ['idle', 'staff']) {
+    $(d).lang = S.lang;
+    $(d).dir = dirOf(S.lang);
+  }
+}
+
+// ---- actions ---------------------------------------------------------------------------------------
+
+async function chooseLanguage(code) {
+  S.lang = code;
+  const next = S.returnTo || 'services';
+  S.returnTo = null;
+  try {
+    await loadServices();
+  } catch (e) {
+    if (isOutage(e)) goOffline();
+  }
+  if (next === 'services') S.page = 0;
+  setScreen(next);
+}
+
+function openLanguagePicker() {
+  if (S.screen === 'lang' || S.busy) return;
+  S.returnTo = S.screen;
+  setScreen('lang');
+}
+
+function chooseService(id) {
+  S.chosen = id;
+  S.error = null;
+  setScreen('confirm');
+}
+
+function backToServices() {
+  S.chosen = null;
+  S.error = null;
+  S.attempt = null;
+  setScreen('services');
+}
+
+async function postTicket() {
+  const a = S.attempt;
+  let lastErr = null;
+  for (let i = 0; i < 3; i++) {
+    try {
+      return await api(`/api/v1/sites/${encodeURIComponent(S.site.id)}/tickets`, {
+        method: 'POST',
+        token: S.token,
+        headers: { 'Idempotency-Key': a.key },
+        body: { service: a.service, lang: S.lang, priority: a.priority },
+      });
+    } catch (e) {
+      lastErr = e;
+      // Retry (with the same key) only when the answer may have been lost or the daemon was not ready.
+      if (!(e.status === 0 || e.status >= 500)) throw e;
+      await new Promise((r) => setTimeout(r, 1200 * (i + 1)));
+    }
+  }
+  throw lastErr;
+}
+
+async function takeTicket(priority) {
+  if (S.busy) return; // a double tap: the first tap's request is on its way
+  const svc = chosenService();
+  if (!svc) return;
+  if (!S.attempt || S.attempt.service !== svc.id || S.attempt.priority !== priority) {
+    S.attempt = { service: svc.id, priority, key: newKey() };
+  }
+  S.busy = true;
+  S.error = null;
+  renderMain();
+  if (S.speech) speak([t('confirm.taking')]);
+  try {
+    const tk = await postTicket();
+    S.ticket = tk;
+    S.attempt = null;
+    S.busy = false;
+    setScreen('ticket');
+    refreshServicesSoon();
+  } catch (e) {
+    S.busy = false;
+    if (e.status === 409 || e.code === 'service_closed' || e.code === 'queue_full') {
+      S.error = 'confirm.closed';
+      S.attempt = null;
+      try {
+        await loadServices(true);
+      } catch (e2) {
+        /* shown below */
+      }
+    } else {
+      S.error = 'confirm.failed';
+      if (isOutage(e)) goOffline();
+    }
+    renderMain();
+    if (S.speech) speak([t(S.error)]);
+    $('confirm-msg')?.focus?.();
+  }
+}
+
+async function askStaff() {
+  const now = Date.now();
+  let ok = true;
+  if (now - S.staffAskedAt > TIMING.staffRepeat) {
+    try {
+      await api(`/api/v1/sites/${encodeURIComponent(S.site.id)}/help-requests`, { method: 'POST', token: S.token, body: {} });
+      S.staffAskedAt = now;
+    } catch (e) {
+      ok = false;
+      if (isOutage(e)) goOffline();
+    }
+  }
+  $('staff-title').textContent = ok ? t('staff.title') : t('bar.staff');
+  $('staff-text').textContent = ok ? t('staff.sent') : t('staff.failed');
+  $('staff').dataset.result = ok ? 'sent' : 'failed';
+  if (!$('staff').open) $('staff').showModal();
+  if (S.speech) speak([$('staff-text').textContent]);
+}
+
+function toggleLarge() {
+  S.large = !S.large;
+  render();
+  resetIdle();
+}
+
+function toggleContrast() {
+  S.contrast = !S.contrast;
+  render();
+  resetIdle();
+}
+
+function setScreen(name) {
+  S.screen = name;
+  render();
+  resetIdle();
+  const title = $('title');
+  title.focus({ preventScroll: true });
+  if (S.speech) speakScreen();
+}
+
+function resetToStart() {
+  for (const d of ['idle', 'staff']) if ($(d).open) $(d).close();
+  clearTimeout(S.idleTimer);
+  clearTimeout(S.resetTimer);
+  clearInterval(S.countdown);
+  speaker.stop();
+  Object.assign(S, {
+    lang: S.defaultLang,
+    returnTo: null,
+    page: 0,
+    chosen: null,
+    attempt: null,
+    busy: false,
+    error: null,
+    ticket: null,
+    large: false,
+    contrast: false,
+    speech: false,
+    staffAskedAt: 0,
+  });
+  setScreen('lang');
+  loadServices().catch((e) => isOutage(e) && goOffline());
+}
+
+// ---- inactivity ------------------------------------------------------------------------------------
+
+function atHome() {
+  return S.screen === 'lang' && S.lang === S.defaultLang && !S.large && !S.contrast && !S.speech && !S.returnTo && !$('staff').open;
+}
+
+function resetIdle() {
+  clearTimeout(S.idleTimer);
+  clearTimeout(S.resetTimer);
+  clearInterval(S.countdown);
+  S.resetTimer = null;
+  if ($('idle').open) $('idle').close();
+  if (S.screen === 'boot' || S.screen === 'enrol' || atHome()) return;
+  let ms = TIMING.idle;
+  if (S.screen === 'ticket') ms = printStatus(S.ticket) === 'printed' ? TIMING.idleTicket : TIMING.idleTicketNoPaper;
+  S.idleTimer = setTimeout(showIdleWarning, ms);
+}
+
+function showIdleWarning() {
+  S.warnUntil = Date.now() + TIMING.warn;
+  updateCountdown();
+  if ($('staff').open) $('staff').close();
+  $('idle').showModal();
+  playSound(TONE);
+  if (S.speech) speak([t('idle.title'), fill(t('idle.text'), { s: Math.round(TIMING.warn / 1000) }), t('idle.more')]);
+  S.countdown = setInterval(updateCountdown, 1000);
+  S.resetTimer = setTimeout(resetToStart, TIMING.warn);
+}
+
+function updateCountdown() {
+  const s = S.warnUntil ? Math.max(0, Math.ceil((S.warnUntil - Date.now()) / 1000)) : Math.round(TIMING.warn / 1000);
+  $('idle-text').textContent = t('idle.text', { s });
+}
+
+// ---- speech mode -----------------------------------------------------------------------------------
+
+function speak(texts, lang = S.lang) {
+  speaker.say(texts.map((x) => (typeof x === 'string' ? { lang, text: x } : x)));
+}
+
+function labelOf(elm) {
+  if (!elm) return '';
+  if (elm.getAttribute('aria-label')) return elm.getAttribute('aria-label');
+  return elm.textContent.replace(/\s+/g, ' ').trim();
+}
+
+function speakScreen(intro = []) {
+  const items = intro.map((x) => ({ lang: S.lang, text: x }));
+  const add = (text, lang = S.lang) => text && items.push({ lang, text });
+  switch (S.screen) {
+    case 'lang':
+      for (const code of [S.lang, ...['fi', 'sv', 'en'].filter((c) => c !== S.lang)]) if (S.strings[code]) add(t('speech.lang', null, code), code);
+      for (const l of S.languages) add(l.name, l.code);
+      break;
+    case 'services': {
+      add(t('speech.services'));
+      const visible = [...document.querySelectorAll('#main .svc-page:not([hidden]) button.svc')];
+      for (const b of visible) add(labelOf(b));
+      if ((S.pageCount || 1) > 1) {
+        add(t('services.page', { n: S.page + 1, total: S.pageCount }));
+        if (S.page < S.pageCount - 1) add(t('services.next'));
+      }
+      break;
+    }
+    case 'confirm': {
+      const svc = chosenService();
+      if (svc) add(`${svc.name}. ${svc.accepting ? waitLine(svc) : closedLine(svc)}`);
+      if (svc && svc.accepting) {
+        add(t('confirm.take'));
+        add(`${t('confirm.assist')}. ${t('confirm.assist_hint')}`);
+      }
+      add(t('confirm.back'));
+      break;
+    }
+    case 'ticket': {
+      const tk = S.ticket;
+      add(t('speech.number', { number: spokenNumber(tk.number) }));
+      add(ticketServiceName(tk));
+      add(`${t('ticket.where')}: ${whereToWait(tk)}`);
+      add(t('speech.ahead', { n: tk.position ?? 0 }));
+      if (tk.eta_minutes !== null && tk.eta_minutes !== undefined) add(t('speech.eta', { m: tk.eta_minutes }));
+      add(printMessage(tk));
+      // Finally once more the two things to remember.
+      add(t('speech.number', { number: spokenNumber(tk.number) }));
+      add(`${t('ticket.where')}: ${whereToWait(tk)}`);
+      break;
+    }
+    default:
+      break;
+  }
+  speaker.say(items);
+}
+
+function startSpeech() {
+  const first = !S.speech;
+  S.speech = true;
+  render();
+  resetIdle();
+  speakScreen([t('speech.on')]);
+  if (first) focusStep(0);
+}
+
+function stopSpeech() {
+  if (!S.speech) return;
+  S.speech = false;
+  speaker.say([{ lang: S.lang, text: t('speech.off') }]);
+  render();
+  resetIdle();
+}
+
+function focusables() {
+  const dlg = [...document.querySelectorAll('dialog[open]')].pop();
+  const scope = dlg ? [dlg] : [$('main'), $('bar')];
+  return scope.flatMap((s) => [...s.querySelectorAll('button, input')]).filter((b) => !b.disabled && !b.hidden && b.offsetParent !== null && getComputedStyle(b).visibility !== 'hidden');
+}
+
+function focusStep(d) {
+  const list = focusables();
+  if (!list.length) return;
+  const i = list.indexOf(document.activeElement);
+  const next = i < 0 ? (d < 0 ? list.length - 1 : 0) : (i + d + list.length) % list.length;
+  list[next].focus();
+}
+
+document.addEventListener('focusin', (e) => {
+  if (!S.speech) return;
+  const target = e.target;
+  if (!(target instanceof HTMLElement) || !target.matches('button, input')) return;
+  const lang = target.closest('[lang]')?.getAttribute('lang') || S.lang;
+  speaker.say([{ lang, text: labelOf(target) }]);
+});
+
+document.addEventListener('keydown', (e) => {
+  if (S.screen === 'enrol' || S.screen === 'boot') return;
+  if (e.key === 'F1' || e.key === 'h' || e.key === 'H') {
+    e.preventDefault();
+    startSpeech();
+    return;
+  }
+  if (e.key === 'Escape' && S.speech && !document.querySelector('dialog[open]')) {
+    stopSpeech();
+    return;
+  }
+  if (['ArrowDown', 'ArrowRight', 'ArrowUp', 'ArrowLeft'].includes(e.key)) {
+    e.preventDefault();
+    const rtl = dirOf(S.lang) === 'rtl';
+    const fwd = e.key === 'ArrowDown' || (e.key === 'ArrowRight') !== rtl;
+    focusStep(e.key === 'ArrowDown' ? 1 : e.key === 'ArrowUp' ? -1 : fwd ? 1 : -1);
+  }
+});
+
+// Any touch or key is activity: it postpones the reset (and closes the warning, which is the "one tap").
+for (const type of ['pointerdown', 'keydown']) {
+  document.addEventListener(type, () => resetIdle(), { capture: true });
+}
+
+// ---- wiring ----------------------------------------------------------------------------------------
+
+function wire() {
+  $('b-lang').addEventListener('click', openLanguagePicker);
+  $('b-large').addEventListener('click', toggleLarge);
+  $('b-contrast').addEventListener('click', toggleContrast);
+  $('b-staff').addEventListener('click', askStaff);
+  $('idle-more').addEventListener('click', () => resetIdle());
+  $('staff-ok').addEventListener('click', () => {
+    $('staff').close();
+    resetIdle();
+  });
+  for (const id of ['idle', 'offline']) $(id).addEventListener('cancel', (e) => e.preventDefault());
+  $('b-lang').prepend(icon('globe'));
+  $('b-large').prepend(icon('text'));
+  $('b-contrast').prepend(icon('contrast'));
+  $('b-staff').prepend(icon('staff'));
+  $('idle-more').prepend(icon('clock'));
+  $('speech-ind').prepend(icon('speaker'));
+  $('offline-icon').append(icon('warning'));
+}
+
+async function start() {
+  wire();
+  try {
+    await boot();
+  } catch (e) {
+    goOffline();
+  }
+}
+
+// For tests and for the operators' curiosity: the state and the timings, read-only in spirit.
+window.vuoroKiosk = { S, TIMING };
+start();
