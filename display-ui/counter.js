@@ -1,0 +1,129 @@
+// The counter display: /display/counter.html?site=iso-omena&counter=c5[&langs=fi,sv,en]
+//
+// A small screen above one counter: its name, and the number called there now, or "closed". Fed by the
+// public topic calls:{site}. Without `site`, the first site the daemon lists is used.
+
+import { Live, api, pick, numberHtml } from '/shared/vuoro.js';
+import { loadAll, multi, tr, setStaleBanner } from './common.js';
+
+const params = new URLSearchParams(location.search);
+const counterId = params.get('counter') || '';
+let siteId = params.get('site') || '';
+
+const $ = (id) => document.getElementById(id);
+const S = { langs: ['fi', 'sv', 'en'], strings: {}, counter: null, key: null, stale: false, lastMessage: Date.now() };
+
+window.vuoroDisplay = {
+  get status() {
+    return document.body.dataset.status;
+  },
+  get counter() {
+    return S.counter ? { ...S.counter } : null;
+  },
+};
+
+async function boot() {
+  let site = null;
+  for (;;) {
+    try {
+      const { sites } = await api('/api/v1/sites');
+      site = siteId ? sites.find((s) => s.id === siteId) : sites[0];
+      break;
+    } catch (e) {
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
+  const fromParam = (params.get('langs') || '').split(',').map((s) => s.trim()).filter(Boolean);
+  S.langs = fromParam.length ? fromParam : site ? site.languages.slice(0, 3) : S.langs;
+  S.strings = await loadAll(S.langs);
+  document.documentElement.lang = S.langs[0];
+  if (!site || !counterId) {
+    $('counter-name').replaceChildren(multi(S.langs, (l) => tr(S.strings, l, 'counter_not_found')));
+    return;
+  }
+  siteId = site.id;
+  $('counter-now').replaceChildren(multi(S.langs, (l) => tr(S.strings, l, 'connecting'), { tag: 'p', className: 'state' }));
+
+  const live = new Live({
+    onSnapshot: (topic, data) => {
+      const c = (data.counters || []).find((x) => x.id === counterId);
+      S.counter = c ? { ...c } : null;
+      render(false);
+    },
+    onEvent: (topic, ev) => onEvent(ev),
+    onStatus: (status) => {
+      S.stale = status === 'stale';
+      if (status === 'live') document.body.dataset.status = 'live';
+      setStaleBanner($('stale'), S.stale, S.langs, S.strings, live.lastMessage || Date.now());
+      render(false);
+    },
+  });
+  live.subscribe(`calls:${siteId}`);
+  live.start();
+}
+
+/** Counter events may carry the whole public counter (`counter` object) or only its id. */
+function onEvent(ev) {
+  const cid = typeof ev.counter === 'object' && ev.counter ? ev.counter.id : ev.counter;
+  if (cid !== counterId) return;
+  if (typeof ev.counter === 'object' && ev.counter) S.counter = { ...(S.counter || {}), ...ev.counter };
+  S.counter = S.counter || { id: counterId, name: ev.counter_name || {}, location: ev.location || {}, state: 'closed', current: null };
+  let flash = false;
+  switch (ev.kind) {
+    case 'ticket_called':
+    case 'ticket_recalled':
+      S.counter.current = ev.number;
+      S.counter.state = 'calling';
+      if (ev.counter_name) S.counter.name = ev.counter_name;
+      if (ev.location) S.counter.location = ev.location;
+      flash = true;
+      break;
+    case 'ticket_finished':
+    case 'ticket_no_show':
+      if (!ev.number || ev.number === S.counter.current) S.counter.current = null;
+      if (S.counter.state !== 'closed') S.counter.state = 'open';
+      break;
+    case 'counter_opened':
+      S.counter.state = S.counter.current ? S.counter.state : 'open';
+      break;
+    case 'counter_closed':
+      S.counter.state = 'closed';
+      S.counter.current = null;
+      break;
+    default:
+      break;
+  }
+  render(flash);
+}
+
+function render(flash) {
+  const c = S.counter;
+  if (!c) {
+    $('counter-name').replaceChildren(multi(S.langs, (l) => tr(S.strings, l, 'counter_not_found')));
+    $('counter-now').replaceChildren();
+    return;
+  }
+  $('counter-name').replaceChildren(multi(S.langs, (l) => pick(c.name, l) || c.id));
+  $('counter-location').replaceChildren(c.location && Object.keys(c.location).length ? multi(S.langs, (l) => pick(c.location, l)) : '');
+  const now = $('counter-now');
+  const key = c.state === 'closed' ? 'closed' : c.current ? `n:${c.current}` : 'open';
+  if (key === S.key && !flash) {
+    const box = now.querySelector('.current');
+    if (box) box.classList.toggle('is-stale', S.stale);
+    return;
+  }
+  S.key = key;
+  if (c.state === 'closed') {
+    now.replaceChildren(multi(S.langs, (l) => tr(S.strings, l, 'closed'), { tag: 'p', className: 'state closed' }));
+  } else if (c.current) {
+    const box = document.createElement('div');
+    box.className = 'current' + (flash && !S.stale ? ' flash' : '') + (S.stale ? ' is-stale' : '');
+    box.dataset.number = c.current;
+    box.append(numberHtml(c.current));
+    now.replaceChildren(multi(S.langs, (l) => tr(S.strings, l, 'now_serving'), { tag: 'p', className: 'label' }), box);
+  } else {
+    now.replaceChildren(multi(S.langs, (l) => tr(S.strings, l, 'open'), { tag: 'p', className: 'state' }));
+  }
+}
+
+boot().catch((e) => console.error(e));
