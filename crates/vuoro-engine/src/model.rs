@@ -316,6 +316,7 @@ pub enum EventKind {
         accepting: bool,
     },
     /// Something staff should see: a kiosk's "Ask staff", a printer fault, a long wait.
+    #[serde(rename = "alert")]
     AlertRaised {
         alert: u64,
         alert_kind: String,

@@ -339,7 +339,7 @@ async fn issue(
     };
     if created {
         if let Some(d) = &device {
-            crate::api::print_ticket(&app, d, id).await;
+            crate::printing::print(&app, d, id).await;
         }
     }
     let core = app.shared.core.lock().expect("lock");
@@ -357,17 +357,6 @@ async fn issue(
         },
         v,
     ))
-}
-
-/// Printing a newly issued ticket on the kiosk's printer; records the outcome for the answer.
-pub async fn print_ticket(app: &Arc<App>, device: &vuoro_engine::config::Device, ticket: u64) {
-    if device.printer.is_none() {
-        return;
-    }
-    app.print_status
-        .lock()
-        .expect("lock")
-        .insert(ticket, json!({"status": "pending", "fault": null}));
 }
 
 pub fn qr_svg(data: &str) -> String {
@@ -632,8 +621,7 @@ async fn reprint(
         }
         t.id
     };
-    print_ticket(app, &d, id).await;
-    let status = app.print_status.lock().expect("lock").get(&id).cloned();
+    let status = crate::printing::print(app, &d, id).await;
     Ok(json_response(
         StatusCode::OK,
         json!({"ticket": id, "print": status}),

@@ -5,11 +5,13 @@
 //! address, tests bind port 0.
 
 pub mod api;
+pub mod audio;
 pub mod auth;
 pub mod core;
 pub mod error;
 pub mod hub;
 mod metrics;
+pub mod printing;
 mod web;
 pub mod ws;
 
@@ -50,6 +52,7 @@ pub struct App {
     /// Print outcome per ticket id, for the kiosk's answer and reprints.
     pub print_status: Mutex<HashMap<u64, Value>>,
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    pub printing: printing::Printing,
     pub startup_ms: AtomicU64,
 }
 
@@ -156,6 +159,17 @@ pub async fn serve(
     }
     drop(loaded);
     let last_seq = engine.last_seq();
+    let speech = audio::Audio::new(settings.data_dir.join("audio"));
+    let announcer = {
+        let audio = speech.clone();
+        move |_: &Engine, site: &vuoro_engine::config::Site, call: &vuoro_engine::view::Call, at: chrono::DateTime<Utc>| {
+            let Some(zone) = call.zone.as_deref().and_then(|z| site.zones.iter().find(|x| x.id == z)) else {
+                return json!({"audio": [], "announce_lang": null, "chime_only": true, "duration_ms": 0});
+            };
+            let a = audio.announcement(zone, &call.number, &call.counter_name, &call.lang, at);
+            json!({"audio": a.audio, "announce_lang": a.lang, "chime_only": a.chime_only, "duration_ms": a.duration_ms})
+        }
+    };
     let shared = Arc::new(Shared {
         core: Mutex::new(core::Core {
             engine: engine.clone(),
@@ -163,7 +177,7 @@ pub async fn serve(
         }),
         last_seq: AtomicU64::new(last_seq),
         events_total: AtomicU64::new(0),
-        announcer: None,
+        announcer: Some(Box::new(announcer)),
     });
     let writer = core::start_writer(store, engine, shared.clone());
     let sessions = vuoro_store::Sessions::open(&db)?;
@@ -173,6 +187,7 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let (shutdown_tx, _) = tokio::sync::watch::channel(false);
+    let printing = printing::Printing::new(&cfg, &settings.data_dir).map_err(|e| anyhow::anyhow!(e))?;
     let app = Arc::new(App {
         auth: Auth::new(&cfg, sessions),
         cfg: cfg.clone(),
@@ -185,6 +200,7 @@ pub async fn serve(
         remote_joins: Mutex::new(HashMap::new()),
         print_status: Mutex::new(HashMap::new()),
         shutdown: shutdown_tx,
+        printing,
         startup_ms: AtomicU64::new(0),
     });
     // Roll days over at local midnight even when nobody does anything, and forget expired sessions.
@@ -204,7 +220,8 @@ pub async fn serve(
             }
         });
     }
-    let router = api::router(app.clone());
+    tokio::spawn(printing::poll(app.clone()));
+    let router = api::router(app.clone()).merge(audio::router(speech));
     app.ready.store(true, Ordering::Release);
     let ms = t0.elapsed().as_millis() as u64;
     app.startup_ms.store(ms, Ordering::Relaxed);

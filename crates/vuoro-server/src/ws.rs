@@ -72,6 +72,10 @@ enum ClientMsg {
     Unsubscribe { topic: String },
     Auth { token: String },
     Ping,
+    /// A print agent's outcome for a job it was sent.
+    PrintResult { job: u64, outcome: serde_json::Value },
+    /// A print agent's printer status: online, paper_low, paper_out, cover_open, offline.
+    PrinterStatus { status: String },
 }
 
 fn units_of(p: &Principal) -> Option<std::collections::HashSet<String>> {
@@ -190,6 +194,17 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                 let reply = match serde_json::from_str::<ClientMsg>(&text) {
                     Err(e) => Some(json!({"type": "error", "topic": null, "code": "malformed", "message": format!("{e}")})),
                     Ok(ClientMsg::Ping) => Some(json!({"type": "pong"})),
+                    Ok(ClientMsg::PrintResult { job, outcome }) => match &principal {
+                        Principal::Device(_) if app.printing.complete(job, outcome) => None,
+                        _ => Some(json!({"type": "error", "topic": null, "code": "not_found", "message": "no such print job"})),
+                    },
+                    Ok(ClientMsg::PrinterStatus { status }) => match &principal {
+                        Principal::Device(d) if ["online", "paper_low", "paper_out", "cover_open", "offline"].contains(&status.as_str()) => {
+                            crate::printing::report_status(&app, d, &status).await;
+                            None
+                        }
+                        _ => Some(json!({"type": "error", "topic": null, "code": "forbidden", "message": "only a device reports a printer status"})),
+                    },
                     Ok(ClientMsg::Auth { token }) => match app.auth.resolve(&token) {
                         Some(p) => {
                             *client.units.lock().expect("lock") = units_of(&p);

@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use vuoro_engine::Config;
 
+mod agent;
+
 const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
 
 #[derive(Parser)]
@@ -27,6 +29,46 @@ enum Cmd {
     Serve(ServeArgs),
     /// Check a config file; report each mistake with its line. Exit 1 on any mistake.
     CheckConfig { file: PathBuf },
+    /// Print a sample ticket, for installers testing a printer. Exit 0 on a confirmed print (or a written
+    /// file), otherwise exit 2 with the fault: paper out, cover open, offline, no confirmation.
+    PrintSample {
+        /// file:PATH, tcp:HOST:PORT or virtual:DIR
+        #[arg(long)]
+        printer: String,
+        #[arg(long, default_value = "fi")]
+        lang: String,
+        #[arg(long, default_value_t = 80)]
+        width: u32,
+        #[arg(long, default_value = "cp858")]
+        code_page: String,
+        /// The ESC t number for the code page on this model (default: Epson's).
+        #[arg(long)]
+        esc_t: Option<u8>,
+    },
+    /// The print agent on a kiosk PC: prints this kiosk's tickets on a local printer.
+    Agent {
+        /// The daemon, e.g. http://192.0.2.10:8080
+        #[arg(long, env = "VUORO_SERVER")]
+        server: String,
+        /// The kiosk device id (as in the config).
+        #[arg(long, env = "VUORO_DEVICE")]
+        device: String,
+        /// A file holding the kiosk's device token (never pass a secret on the command line).
+        #[arg(long, env = "VUORO_TOKEN_FILE")]
+        token_file: PathBuf,
+        /// file:/dev/usb/lp0, file:/dev/ttyUSB0, tcp:HOST:PORT or file:PATH
+        #[arg(long)]
+        printer: String,
+        #[arg(long, default_value = "cp858")]
+        code_page: String,
+        #[arg(long)]
+        esc_t: Option<u8>,
+        #[arg(long, default_value_t = 80)]
+        width: u32,
+        /// Let the printer draw the QR code (false: send it as an image).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        qr: bool,
+    },
     /// Make an argon2 password hash for a [[user]] entry (reads the password from standard input).
     HashPassword,
 }
@@ -53,7 +95,7 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
         ),
         None => ("<embedded demo>".to_string(), DEMO_CONFIG.to_string()),
     };
-    Config::parse(&src).map_err(|errs| {
+    let cfg = Config::parse(&src).map_err(|errs| {
         let lines: Vec<String> = errs
             .iter()
             .map(|e| match e.line {
@@ -66,7 +108,13 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
             errs.len(),
             lines.join("\n")
         )
-    })
+    })?;
+    let printer_errors = vuoro_server::printing::check(&cfg);
+    if !printer_errors.is_empty() {
+        let lines: Vec<String> = printer_errors.iter().map(|e| format!("{name}: {e}")).collect();
+        anyhow::bail!("{} mistake(s) in the config:\n{}", lines.len(), lines.join("\n"));
+    }
+    Ok(cfg)
 }
 
 async fn shutdown_signal() {
@@ -150,6 +198,29 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Cmd::PrintSample { printer, lang, width, code_page, esc_t } => {
+            let req = vuoro_print::SampleRequest { target: printer, lang, width_mm: width, code_page, esc_t };
+            match vuoro_print::print_sample_with(&req) {
+                Ok(out) if out.outcome.fault().is_none() => {
+                    println!("{out}");
+                    Ok(())
+                }
+                Ok(out) => {
+                    eprintln!("{out}");
+                    std::process::exit(2);
+                }
+                Err(e) => {
+                    eprintln!("print-sample: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        Cmd::Agent { server, device, token_file, printer, code_page, esc_t, width, qr } => {
+            let token = std::fs::read_to_string(&token_file).with_context(|| format!("cannot read {}", token_file.display()))?.trim().to_string();
+            let settings = agent::settings(&printer, &code_page, esc_t, width, qr)?;
+            let args = agent::AgentArgs { server, device, token, settings };
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?.block_on(agent::run(args))
+        }
         Cmd::HashPassword => {
             let mut pw = String::new();
             std::io::stdin().read_line(&mut pw)?;

@@ -1,0 +1,243 @@
+//! Printing issued tickets on the kiosk's printer.
+//!
+//! Network (TCP 9100), device-file and virtual printers are driven by the daemon itself, one job at a time
+//! per printer, off the async threads. A printer attached to a kiosk PC is driven by `vuoro agent` there:
+//! the daemon sends the job on the `device:{kiosk}` topic and waits (bounded) for the agent's result.
+//! Either way the ticket is already committed: a failed print never loses it and never issues it twice,
+//! and a failed job is dropped, never printed later by surprise.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use vuoro_engine::config::{Config, Device, Site, text_in};
+use vuoro_engine::view::customer_service_name;
+use vuoro_engine::{Actor, Command, Engine, Ticket};
+use vuoro_print::{Connection, JobOutcome, Printer, PrinterSettings, TicketPrint};
+
+use crate::App;
+
+/// How long the daemon waits for a kiosk agent's result.
+const AGENT_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Where a device's tickets are printed.
+#[derive(Clone)]
+pub enum Route {
+    Direct(Arc<Mutex<Printer>>),
+    Agent,
+}
+
+#[derive(Default)]
+pub struct Printing {
+    routes: HashMap<String, Route>,
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
+    next_job: AtomicU64,
+}
+
+/// Reads a device's printer table. `kind = "agent"` means a `vuoro agent` on the kiosk PC prints.
+fn parse(device: &Device, data_dir: &std::path::Path) -> Result<Option<Route>, String> {
+    let Some(table) = &device.printer else { return Ok(None) };
+    if table.get("kind").and_then(|k| k.as_str()) == Some("agent") {
+        return Ok(Some(Route::Agent));
+    }
+    let mut settings: PrinterSettings = toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e| format!("device '{}': printer: {e}", device.id))?;
+    if let Connection::Virtual { dir } = &settings.connection {
+        if dir.is_relative() {
+            settings.connection = Connection::Virtual { dir: data_dir.join(dir) };
+        }
+    }
+    Ok(Some(Route::Direct(Arc::new(Mutex::new(Printer::new(settings))))))
+}
+
+/// Mistakes in the devices' printer settings, for `check-config` and start-up.
+pub fn check(cfg: &Config) -> Vec<String> {
+    cfg.devices.iter().filter_map(|d| parse(d, std::path::Path::new(".")).err()).collect()
+}
+
+impl Printing {
+    pub fn new(cfg: &Config, data_dir: &std::path::Path) -> Result<Printing, String> {
+        let mut routes = HashMap::new();
+        for d in &cfg.devices {
+            if let Some(r) = parse(d, data_dir)? {
+                routes.insert(d.id.clone(), r);
+            }
+        }
+        Ok(Printing { routes, ..Printing::default() })
+    }
+
+    pub fn has_printer(&self, device: &str) -> bool {
+        self.routes.contains_key(device)
+    }
+
+    /// An agent's result for a job it was sent.
+    pub fn complete(&self, job: u64, outcome: Value) -> bool {
+        match self.waiting.lock().expect("lock").remove(&job) {
+            Some(tx) => tx.send(outcome).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// What goes on the paper, in the ticket's language with Finnish beside it.
+pub fn ticket_print(app: &App, engine: &Engine, site: &Site, t: &Ticket) -> TicketPrint {
+    let lang = t.lang.as_str();
+    let dl = site.default_language();
+    // Where to wait: the zone (area) of the counters serving the service.
+    let zone = site
+        .counters
+        .iter()
+        .find(|c| c.services.iter().any(|s| s.service == t.service))
+        .and_then(|c| c.zone.as_deref())
+        .and_then(|z| site.zones.iter().find(|x| x.id == z));
+    let hint = |l: &str| zone.map(|z| text_in(&z.name, l, dl).to_string()).unwrap_or_default();
+    let position = engine.position(t).unwrap_or(0);
+    let local = t.issued_at.with_timezone(&site.tz());
+    TicketPrint {
+        site_name: text_in(&site.name, lang, dl).to_string(),
+        number: t.number.clone(),
+        service_name: customer_service_name(site, &t.service, lang).to_string(),
+        wait_hint: hint(lang),
+        people_ahead: position,
+        eta_minutes: engine.eta_minutes(&site.id, &t.service, position),
+        issued_at: local.format("%d.%m.%Y %H.%M").to_string(),
+        track_url: app.track_url(&t.token),
+        lang: t.lang.clone(),
+        service_name_fi: (lang != "fi").then(|| customer_service_name(site, &t.service, "fi").to_string()),
+        wait_hint_fi: (lang != "fi").then(|| hint("fi")),
+    }
+}
+
+/// Prints `ticket` on `device`'s printer and records the outcome (for the kiosk's answer), the printer's
+/// status (for staff) and an alert on a fault. Returns the API's `print` object.
+pub async fn print(app: &Arc<App>, device: &Device, ticket: u64) -> Value {
+    let Some(route) = app.printing.routes.get(&device.id).cloned() else {
+        return json!({"status": "none", "fault": null});
+    };
+    let job = {
+        let core = app.shared.core.lock().expect("lock");
+        let Some(site) = app.cfg.site(&device.site) else { return json!({"status": "none", "fault": null}) };
+        let Some(t) = core.engine.ticket(&site.id, ticket) else { return json!({"status": "none", "fault": null}) };
+        ticket_print(app, &core.engine, site, t)
+    };
+    app.print_status.lock().expect("lock").insert(ticket, json!({"status": "pending", "fault": null}));
+    let outcome: Value = match route {
+        Route::Direct(printer) => {
+            let res = tokio::task::spawn_blocking(move || printer.lock().expect("lock").print_ticket(&job)).await;
+            match res {
+                Ok(Ok(o)) => json!(o),
+                Ok(Err(e)) => {
+                    tracing::warn!(device = %device.id, error = %e, "print job failed");
+                    json!(JobOutcome::Failed(vuoro_print::Fault::Offline))
+                }
+                Err(_) => json!(JobOutcome::Failed(vuoro_print::Fault::Offline)),
+            }
+        }
+        Route::Agent => send_to_agent(app, device, &job).await,
+    };
+    record(app, device, ticket, &outcome).await;
+    outcome
+}
+
+async fn send_to_agent(app: &Arc<App>, device: &Device, job: &TicketPrint) -> Value {
+    let offline = json!(JobOutcome::Failed(vuoro_print::Fault::Offline));
+    let topic = format!("device:{}", device.id);
+    let id = app.printing.next_job.fetch_add(1, Ordering::Relaxed) + 1;
+    let (tx, rx) = oneshot::channel();
+    {
+        let mut core = app.shared.core.lock().expect("lock");
+        if !core.hub.has_subscribers(&topic) {
+            return offline;
+        }
+        app.printing.waiting.lock().expect("lock").insert(id, tx);
+        let seq = core.engine.last_seq();
+        let msg = json!({"type": "event", "topic": topic, "seq": seq, "event": {"kind": "print_job", "job": id, "ticket": job}});
+        core.hub.publish(&topic, seq, None, Arc::from(msg.to_string()), false);
+    }
+    match tokio::time::timeout(AGENT_TIMEOUT, rx).await {
+        Ok(Ok(v)) => v,
+        _ => {
+            app.printing.waiting.lock().expect("lock").remove(&id);
+            json!(JobOutcome::Failed(vuoro_print::Fault::NoConfirmation))
+        }
+    }
+}
+
+/// The printer status word staff see, from a job's outcome.
+fn status_of(outcome: &Value) -> &str {
+    match (outcome["status"].as_str(), outcome["fault"].as_str()) {
+        (Some("printed"), _) if outcome["near_end"] == true => "paper_low",
+        (Some("printed"), _) => "online",
+        (_, Some(f)) => f,
+        _ => "offline",
+    }
+}
+
+async fn record(app: &Arc<App>, device: &Device, ticket: u64, outcome: &Value) {
+    app.print_status.lock().expect("lock").insert(ticket, outcome.clone());
+    report_status(app, device, status_of(outcome)).await;
+}
+
+/// Records a printer's status (committed, so staff topics hear of it) and raises or clears its alert.
+pub async fn report_status(app: &Arc<App>, device: &Device, status: &str) {
+    let actor = Actor::device(&device.id);
+    let _ = app
+        .submit(Command::PrinterStatus { site: device.site.clone(), device: device.id.clone(), status: status.into(), detail: None }, actor.clone())
+        .await;
+    let open: Vec<u64> = {
+        let core = app.shared.core.lock().expect("lock");
+        core.engine
+            .site_state(&device.site)
+            .map(|st| st.alerts.values().filter(|a| a.kind == "printer" && a.device.as_deref() == Some(&device.id)).map(|a| a.id).collect())
+            .unwrap_or_default()
+    };
+    if status == "online" {
+        for alert in open {
+            let _ = app.submit(Command::ClearAlert { site: device.site.clone(), alert }, actor.clone()).await;
+        }
+    } else if open.is_empty() {
+        let message = match status {
+            "paper_low" => "Paper is running low: have a new roll ready.".to_string(),
+            "paper_out" => vuoro_print::Fault::PaperOut.staff_message().to_string(),
+            "cover_open" => vuoro_print::Fault::CoverOpen.staff_message().to_string(),
+            "no_confirmation" => vuoro_print::Fault::NoConfirmation.staff_message().to_string(),
+            _ => vuoro_print::Fault::Offline.staff_message().to_string(),
+        };
+        let cmd = Command::RaiseAlert {
+            site: device.site.clone(),
+            kind: "printer".into(),
+            device: Some(device.id.clone()),
+            service: None,
+            message: format!("{}: {message}", device.id),
+        };
+        let _ = app.submit(cmd, actor).await;
+    }
+}
+
+/// Polls the daemon-driven printers' status now and then, so staff see a fault before a customer does.
+pub async fn poll(app: Arc<App>) {
+    let mut stop = app.shutdown.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.tick().await; // the first tick is immediate; the first poll comes after a minute
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        for d in &app.cfg.devices {
+            let Some(Route::Direct(p)) = app.printing.routes.get(&d.id).cloned() else { continue };
+            if let Ok(st) = tokio::task::spawn_blocking(move || p.lock().expect("lock").status()).await {
+                let status = match st.fault() {
+                    Some(f) => f.code(),
+                    None if st.paper_near_end => "paper_low",
+                    None => "online",
+                };
+                report_status(&app, d, status).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `vuoro agent`: the print agent on a kiosk PC. It connects to the daemon's WebSocket as the kiosk
+//! device, receives that kiosk's print jobs, prints them on the local printer (USB device file, serial
+//! device or plain file), and answers each job's outcome and the printer's status. It reconnects by itself.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use vuoro_print::{Connection, Printer, PrinterSettings, TicketPrint};
+
+pub struct AgentArgs {
+    pub server: String,
+    pub device: String,
+    pub token: String,
+    pub settings: PrinterSettings,
+}
+
+pub fn settings(printer: &str, code_page: &str, esc_t: Option<u8>, width: u32, qr: bool) -> anyhow::Result<PrinterSettings> {
+    let mut s = PrinterSettings::new(Connection::parse(printer)?).with_code_page(code_page.parse()?);
+    if let Some(n) = esc_t {
+        s.esc_t = n;
+    }
+    s.width = width.try_into()?;
+    s.qr = qr;
+    Ok(s)
+}
+
+fn status_word(p: &mut Printer) -> &'static str {
+    let st = p.status();
+    match st.fault() {
+        Some(f) => f.code(),
+        None if st.paper_near_end => "paper_low",
+        None => "online",
+    }
+}
+
+/// Runs until the process is stopped: connect, serve jobs, reconnect with jittered back-off.
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    let printer = std::sync::Arc::new(std::sync::Mutex::new(Printer::new(args.settings.clone())));
+    let mut attempt = 0u32;
+    loop {
+        match session(&args, &printer).await {
+            Ok(()) => attempt = 0,
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "agent connection ended"),
+        }
+        attempt = (attempt + 1).min(6);
+        let base = 500u64 << attempt;
+        let jitter = u64::from(std::process::id() ^ attempt) % base.max(1);
+        tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+    }
+}
+
+async fn session(args: &AgentArgs, printer: &std::sync::Arc<std::sync::Mutex<Printer>>) -> anyhow::Result<()> {
+    let url = args.server.trim_end_matches('/').replacen("http", "ws", 1) + "/api/v1/ws";
+    let mut req = url.as_str().into_client_request()?;
+    req.headers_mut().insert("Authorization", format!("Bearer {}", args.token).parse()?);
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.with_context(|| format!("connect {url}"))?;
+    let (mut sink, mut stream) = ws.split();
+    let topic = format!("device:{}", args.device);
+    sink.send(Message::text(json!({"type": "subscribe", "topic": topic}).to_string())).await?;
+    tracing::info!(%url, device = %args.device, "agent connected");
+    let mut status_tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            m = stream.next() => {
+                let Some(m) = m else { return Ok(()) };
+                let Message::Text(text) = m? else { continue };
+                let v: Value = serde_json::from_str(&text)?;
+                if v["type"] == "error" {
+                    anyhow::bail!("daemon refused: {}", v["message"]);
+                }
+                if v["type"] != "event" || v["event"]["kind"] != "print_job" {
+                    continue;
+                }
+                let job = v["event"]["job"].as_u64().context("job id")?;
+                let ticket: TicketPrint = serde_json::from_value(v["event"]["ticket"].clone())?;
+                let p = printer.clone();
+                let outcome = tokio::task::spawn_blocking(move || p.lock().expect("lock").print_ticket(&ticket)).await?;
+                let outcome = match outcome {
+                    Ok(o) => serde_json::to_value(o)?,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "print failed");
+                        json!({"status": "failed", "fault": "offline", "near_end": false})
+                    }
+                };
+                tracing::info!(job, outcome = %outcome, "printed");
+                sink.send(Message::text(json!({"type": "print_result", "job": job, "outcome": outcome}).to_string())).await?;
+            }
+            _ = status_tick.tick() => {
+                let p = printer.clone();
+                let status = tokio::task::spawn_blocking(move || status_word(&mut p.lock().expect("lock"))).await?;
+                sink.send(Message::text(json!({"type": "printer_status", "status": status}).to_string())).await?;
+            }
+        }
+    }
+}
