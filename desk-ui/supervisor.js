@@ -75,7 +75,7 @@ async function boot() {
   $('end-day').addEventListener('click', endDay);
   $('chart-service').addEventListener('change', renderCharts);
   setInterval(tick, 1000);
-  setInterval(() => session.user && refresh(false), 30000);
+  setInterval(() => session.user && refresh(true), 30000);
   let user = null;
   try {
     user = await whoAmI();
@@ -124,9 +124,13 @@ async function refresh(withStats) {
   renderAll();
 }
 
+/** Refreshes the figures a little after a burst of events (at most every 1.5 s). */
 function refreshSoon() {
-  clearTimeout(state.refreshTimer);
-  state.refreshTimer = setTimeout(() => refresh(false), 1500);
+  if (state.refreshTimer) return;
+  state.refreshTimer = setTimeout(() => {
+    state.refreshTimer = null;
+    refresh(true);
+  }, 1500);
 }
 
 async function loadStats() {
