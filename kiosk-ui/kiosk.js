@@ -50,15 +50,7 @@ const S = {
 };
 
 const $ = (id) => document.getElementById(id);
-// When the daemon has no voice for a language (Somali with espeak-ng), the same text is spoken in English.
-const speaker = new Speaker({
-  fallbackFor: (lang, text) => {
-    if (lang === 'en') return null;
-    const strings = S.strings[lang] || {};
-    const key = Object.keys(strings).find((k) => strings[k] === text);
-    return { lang: 'en', text: key && S.strings.en && S.strings.en[key] ? S.strings.en[key] : text };
-  },
-});
+const speaker = new Speaker();
 
 // ---- strings ---------------------------------------------------------------------------------------
 
@@ -90,7 +82,7 @@ function locale(lang) {
   return lang === 'ar' ? 'ar-u-nu-latn' : lang;
 }
 
-function formatOpens(iso) {
+function formatOpens(iso, lang = S.lang) {
   const d = new Date(iso);
   if (isNaN(d)) return '';
   const tz = (S.site && S.site.timezone) || undefined;
@@ -98,28 +90,28 @@ function formatOpens(iso) {
   const sameDay = day(d) === day(new Date());
   const opts = sameDay ? { timeZone: tz, hour: '2-digit', minute: '2-digit' } : { timeZone: tz, weekday: 'short', hour: '2-digit', minute: '2-digit' };
   try {
-    return new Intl.DateTimeFormat(locale(S.lang), opts).format(d);
+    return new Intl.DateTimeFormat(locale(lang), opts).format(d);
   } catch (e) {
     return new Intl.DateTimeFormat('en', opts).format(d);
   }
 }
 
-function waitLine(svc) {
-  const parts = [t('services.waiting', { n: svc.waiting ?? 0 })];
-  parts.push(svc.eta_minutes === null || svc.eta_minutes === undefined ? t('services.eta_unknown') : t('services.eta', { m: svc.eta_minutes }));
+function waitLine(svc, lang = S.lang) {
+  const parts = [t('services.waiting', { n: svc.waiting ?? 0 }, lang)];
+  parts.push(svc.eta_minutes === null || svc.eta_minutes === undefined ? t('services.eta_unknown', null, lang) : t('services.eta', { m: svc.eta_minutes }, lang));
   return parts.join(' · ');
 }
 
-function closedLine(svc) {
+function closedLine(svc, lang = S.lang) {
   switch (svc.closed_reason) {
     case 'last_ticket_passed':
-      return t('services.last_ticket_passed');
+      return t('services.last_ticket_passed', null, lang);
     case 'closed_by_staff':
-      return t('services.closed_by_staff');
+      return t('services.closed_by_staff', null, lang);
     case 'queue_full':
-      return t('services.queue_full');
+      return t('services.queue_full', null, lang);
     default:
-      return svc.opens_at ? t('services.closed_opens', { when: formatOpens(svc.opens_at) }) : t('services.closed');
+      return svc.opens_at ? t('services.closed_opens', { when: formatOpens(svc.opens_at, lang) }, lang) : t('services.closed', null, lang);
   }
 }
 
@@ -535,11 +527,11 @@ function printStatus(tk) {
   return (tk.print && tk.print.status) || 'none';
 }
 
-function whereToWait(tk) {
+function whereToWait(tk, lang = S.lang) {
   // The API does not (yet) say where a service's customers wait; name the unit and point to the screens.
   if (tk.wait_area) return tk.wait_area;
   const svc = S.services.find((s) => s.id === tk.service);
-  return t('ticket.where_unit', { unit: svc ? svc.unit_name : tk.service_name });
+  return t('ticket.where_unit', { unit: svc ? svc.unit_name : tk.service_name }, lang);
 }
 
 function ticketServiceName(tk) {
@@ -551,15 +543,15 @@ function etaText(tk) {
   return tk.eta_minutes === null || tk.eta_minutes === undefined ? t('ticket.eta_unknown') : t('ticket.eta_value', { m: tk.eta_minutes });
 }
 
-function printMessage(tk) {
+function printMessage(tk, lang = S.lang) {
   const st = printStatus(tk);
-  if (st === 'printed') return t('ticket.printed');
-  if (st === 'pending') return t('ticket.printing');
+  if (st === 'printed') return t('ticket.printed', null, lang);
+  if (st === 'pending') return t('ticket.printing', null, lang);
   if (st === 'failed') {
-    const fault = tk.print && tk.print.fault ? t(`fault.${tk.print.fault}`) : '';
-    return `${fault && !fault.startsWith('fault.') ? fault + ' ' : ''}${t('ticket.print_failed')}`;
+    const fault = tk.print && tk.print.fault ? t(`fault.${tk.print.fault}`, null, lang) : '';
+    return `${fault && !fault.startsWith('fault.') ? fault + ' ' : ''}${t('ticket.print_failed', null, lang)}`;
   }
-  return t('ticket.no_printer');
+  return t('ticket.no_printer', null, lang);
 }
 
 function renderTicket(main) {
@@ -691,13 +683,14 @@ async function takeTicket(priority) {
   S.busy = true;
   S.error = null;
   renderMain();
-  if (S.speech) speak([t('confirm.taking')]);
+  if (S.speech) speak(['confirm.taking']);
   try {
     const tk = await postTicket();
     S.ticket = tk;
     S.attempt = null;
     S.busy = false;
     setScreen('ticket');
+    if (printStatus(tk) === 'pending') followPrint(tk);
     refreshServicesSoon();
   } catch (e) {
     S.busy = false;
@@ -714,9 +707,32 @@ async function takeTicket(priority) {
       if (isOutage(e)) goOffline();
     }
     renderMain();
-    if (S.speech) speak([t(S.error)]);
+    if (S.speech) speak([S.error]);
     $('confirm-msg')?.focus?.();
   }
+}
+
+/** While the printer has not answered, asks the daemon for the ticket's print status now and then. */
+function followPrint(tk) {
+  let tries = 0;
+  const same = () => S.screen === 'ticket' && S.ticket && S.ticket.token === tk.token;
+  const step = async () => {
+    if (!same() || printStatus(S.ticket) !== 'pending' || tries++ >= 20) return;
+    try {
+      const v = await api(`/api/v1/tickets/${encodeURIComponent(tk.token)}`);
+      if (same() && v && v.print && v.print.status !== 'pending') {
+        S.ticket = { ...S.ticket, print: v.print };
+        renderMain();
+        resetIdle();
+        if (S.speech) speak([msg((L) => printMessage(S.ticket, L))]);
+        return;
+      }
+    } catch (e) {
+      /* try again */
+    }
+    setTimeout(step, 1500);
+  };
+  setTimeout(step, 1000);
 }
 
 async function askStaff() {
@@ -735,7 +751,7 @@ async function askStaff() {
   $('staff-text').textContent = ok ? t('staff.sent') : t('staff.failed');
   $('staff').dataset.result = ok ? 'sent' : 'failed';
   if (!$('staff').open) $('staff').showModal();
-  if (S.speech) speak([$('staff-text').textContent]);
+  if (S.speech) speak([ok ? 'staff.sent' : 'staff.failed']);
 }
 
 function toggleLarge() {
@@ -807,7 +823,7 @@ function showIdleWarning() {
   if ($('staff').open) $('staff').close();
   $('idle').showModal();
   playSound(TONE);
-  if (S.speech) speak([t('idle.title'), fill(t('idle.text'), { s: Math.round(TIMING.warn / 1000) }), t('idle.more')]);
+  if (S.speech) speak(['idle.title', msg((L) => t('idle.text', { s: Math.round(TIMING.warn / 1000) }, L)), 'idle.more']);
   S.countdown = setInterval(updateCountdown, 1000);
   S.resetTimer = setTimeout(resetToStart, TIMING.warn);
 }
@@ -819,55 +835,76 @@ function updateCountdown() {
 
 // ---- speech mode -----------------------------------------------------------------------------------
 
-function speak(texts, lang = S.lang) {
-  speaker.say(texts.map((x) => (typeof x === 'string' ? { lang, text: x } : x)));
+/** A spoken message: `make(lang)` gives its text; the English one is the fallback when there is no voice. */
+function msg(make) {
+  return { lang: S.lang, text: make(S.lang), en: make('en') };
+}
+
+/** Speaks translated keys and messages, cutting off what was playing. */
+function speak(items) {
+  speaker.say(items.map((x) => (typeof x === 'string' ? msg((L) => t(x, null, L)) : x)));
 }
 
 function labelOf(elm) {
   if (!elm) return '';
   if (elm.getAttribute('aria-label')) return elm.getAttribute('aria-label');
-  return elm.textContent.replace(/\s+/g, ' ').trim();
+  // innerText keeps the line breaks between a service's name and its waiting line: speak them as sentences.
+  return (elm.innerText || elm.textContent)
+    .split(/\s*\n\s*/)
+    .filter(Boolean)
+    .join('. ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 function speakScreen(intro = []) {
-  const items = intro.map((x) => ({ lang: S.lang, text: x }));
-  const add = (text, lang = S.lang) => text && items.push({ lang, text });
+  const items = intro.map((k) => msg((L) => t(k, null, L)));
+  const key = (k, vars) => items.push(msg((L) => t(k, vars, L)));
+  const text = (make) => items.push(msg(make));
   switch (S.screen) {
     case 'lang':
-      for (const code of [S.lang, ...['fi', 'sv', 'en'].filter((c) => c !== S.lang)]) if (S.strings[code]) add(t('speech.lang', null, code), code);
-      for (const l of S.languages) add(l.name, l.code);
+      // "Choose your language" in Finnish, Swedish and English, then each language's name in itself.
+      for (const code of [S.lang, ...['fi', 'sv', 'en'].filter((c) => c !== S.lang)]) {
+        if (S.strings[code]) items.push({ lang: code, text: t('speech.lang', null, code), en: t('speech.lang', null, 'en') });
+      }
+      for (const l of S.languages) items.push({ lang: l.code, text: l.name });
       break;
     case 'services': {
-      add(t('speech.services'));
+      key('speech.services');
       const visible = [...document.querySelectorAll('#main .svc-page:not([hidden]) button.svc')];
-      for (const b of visible) add(labelOf(b));
+      for (const b of visible) {
+        const svc = S.services.find((x) => x.id === b.dataset.service);
+        if (svc) text((L) => `${svc.name}. ${waitLine(svc, L)}`);
+      }
       if ((S.pageCount || 1) > 1) {
-        add(t('services.page', { n: S.page + 1, total: S.pageCount }));
-        if (S.page < S.pageCount - 1) add(t('services.next'));
+        key('services.page', { n: S.page + 1, total: S.pageCount });
+        if (S.page < S.pageCount - 1) key('services.next');
       }
       break;
     }
     case 'confirm': {
       const svc = chosenService();
-      if (svc) add(`${svc.name}. ${svc.accepting ? waitLine(svc) : closedLine(svc)}`);
+      if (svc) text((L) => `${svc.name}. ${svc.accepting ? waitLine(svc, L) : closedLine(svc, L)}`);
       if (svc && svc.accepting) {
-        add(t('confirm.take'));
-        add(`${t('confirm.assist')}. ${t('confirm.assist_hint')}`);
+        key('confirm.take');
+        text((L) => `${t('confirm.assist', null, L)}. ${t('confirm.assist_hint', null, L)}`);
       }
-      add(t('confirm.back'));
+      key('confirm.back');
       break;
     }
     case 'ticket': {
       const tk = S.ticket;
-      add(t('speech.number', { number: spokenNumber(tk.number) }));
-      add(ticketServiceName(tk));
-      add(`${t('ticket.where')}: ${whereToWait(tk)}`);
-      add(t('speech.ahead', { n: tk.position ?? 0 }));
-      if (tk.eta_minutes !== null && tk.eta_minutes !== undefined) add(t('speech.eta', { m: tk.eta_minutes }));
-      add(printMessage(tk));
-      // Finally once more the two things to remember.
-      add(t('speech.number', { number: spokenNumber(tk.number) }));
-      add(`${t('ticket.where')}: ${whereToWait(tk)}`);
+      const number = () => key('speech.number', { number: spokenNumber(tk.number) });
+      const where = () => text((L) => `${t('ticket.where', null, L)}: ${whereToWait(tk, L)}`);
+      number();
+      text(() => ticketServiceName(tk));
+      where();
+      key('speech.ahead', { n: tk.position ?? 0 });
+      if (tk.eta_minutes !== null && tk.eta_minutes !== undefined) key('speech.eta', { m: tk.eta_minutes });
+      text((L) => printMessage(tk, L));
+      // Finally, once more, the two things to remember.
+      number();
+      where();
       break;
     }
     default:
@@ -881,14 +918,19 @@ function startSpeech() {
   S.speech = true;
   render();
   resetIdle();
-  speakScreen([t('speech.on')]);
-  if (first) focusStep(0);
+  speakScreen(['speech.on']);
+  if (first) {
+    // Put the focus on the first choice without cutting off what is being said.
+    S.quietFocus = true;
+    focusStep(0);
+    S.quietFocus = false;
+  }
 }
 
 function stopSpeech() {
   if (!S.speech) return;
   S.speech = false;
-  speaker.say([{ lang: S.lang, text: t('speech.off') }]);
+  speak(['speech.off']);
   render();
   resetIdle();
 }
@@ -908,7 +950,7 @@ function focusStep(d) {
 }
 
 document.addEventListener('focusin', (e) => {
-  if (!S.speech) return;
+  if (!S.speech || S.quietFocus) return;
   const target = e.target;
   if (!(target instanceof HTMLElement) || !target.matches('button, input')) return;
   const lang = target.closest('[lang]')?.getAttribute('lang') || S.lang;

@@ -6,15 +6,28 @@ export function speechUrl(lang, text) {
   return `/api/v1/audio/speech?lang=${encodeURIComponent(lang)}&text=${encodeURIComponent(text)}`;
 }
 
+/** The daemon renders at most 300 characters at a time: long texts are cut at sentence ends. */
+export function splitText(text, max = 280) {
+  if (text.length <= max) return [text];
+  const out = [];
+  let cur = '';
+  for (const part of text.split(/(?<=[.!?。！？؟])\s*/u)) {
+    if (cur && (cur + ' ' + part).length > max) {
+      out.push(cur);
+      cur = part;
+    } else cur = cur ? `${cur} ${part}` : part;
+  }
+  if (cur) out.push(cur);
+  return out.flatMap((p) => (p.length > max ? p.match(new RegExp(`.{1,${max}}`, 'gsu')) : [p]));
+}
+
 export class Speaker {
-  /** fallbackFor(lang, text) may return {lang, text} to use when the daemon has no voice for `lang`. */
-  constructor({ fallbackFor = () => null, maxClipMs = 30000 } = {}) {
-    this.fallbackFor = fallbackFor;
+  constructor({ maxClipMs = 30000 } = {}) {
     this.maxClipMs = maxClipMs;
     this.cache = new Map(); // url -> Promise<blob URL | null>
     this.gen = 0;
     this.audio = null;
-    this.noVoice = new Set(); // languages the daemon answered no_speech for
+    this.noVoice = new Set(); // languages the daemon has no voice for
   }
 
   _fetchClip(lang, text) {
@@ -23,7 +36,9 @@ export class Speaker {
     const p = fetch(url, { credentials: 'same-origin' })
       .then(async (res) => {
         if (!res.ok) {
-          if (res.status === 503) this.noVoice.add(lang);
+          // 422: the daemon has no voice for this language (Somali with espeak-ng); our texts are cut to
+          // fit the length limit, so that is not the reason. 503: no speech at all on this server.
+          if (res.status === 422 || res.status === 503) this.noVoice.add(lang);
           return null;
         }
         return URL.createObjectURL(await res.blob());
@@ -41,21 +56,28 @@ export class Speaker {
     return p;
   }
 
-  _clip({ lang, text }) {
-    const fb = this.noVoice.has(lang) ? this.fallbackFor(lang, text) : null;
-    if (fb) return this._fetchClip(fb.lang, fb.text);
-    return this._fetchClip(lang, text).then((u) => {
-      if (u !== null) return u;
-      const fb2 = this.noVoice.has(lang) ? this.fallbackFor(lang, text) : null;
-      return fb2 ? this._fetchClip(fb2.lang, fb2.text) : null;
-    });
+  /** A clip in the item's language, or in English (item.en, else the same text) when there is no voice. */
+  _clip(item) {
+    const fallback = () => (item.lang === 'en' ? Promise.resolve(null) : this._fetchClip('en', item.en || item.text));
+    if (this.noVoice.has(item.lang)) return fallback();
+    return this._fetchClip(item.lang, item.text).then((u) => (u !== null ? u : this.noVoice.has(item.lang) ? fallback() : null));
   }
 
-  /** Speaks the items [{lang, text}] in order, cutting off anything still playing. */
+  /**
+   * Speaks the items [{lang, text, en?}] in order, cutting off anything still playing. `en` is the same
+   * message in English, spoken when the daemon has no voice for `lang`.
+   */
   say(items) {
     this.stop();
     const gen = this.gen;
-    const clips = items.filter((i) => i && i.text && String(i.text).trim()).map((i) => this._clip({ lang: i.lang, text: String(i.text).trim() }));
+    const parts = [];
+    for (const i of items) {
+      if (!i || !i.text || !String(i.text).trim()) continue;
+      const texts = splitText(String(i.text).trim());
+      const ens = i.en ? splitText(String(i.en).trim()) : [];
+      texts.forEach((text, k) => parts.push({ lang: i.lang, text, en: ens.length === texts.length ? ens[k] : k === 0 ? i.en : undefined }));
+    }
+    const clips = parts.map((p) => this._clip(p));
     const playNext = async (k) => {
       if (gen !== this.gen || k >= clips.length) return;
       const src = await clips[k];
