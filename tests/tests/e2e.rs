@@ -220,17 +220,16 @@ async fn a_client_that_does_not_read_does_not_delay_others_and_is_resynced() {
     let n = 1500;
     let reader = tokio::spawn(async move {
         let mut got = 0;
-        let start = Instant::now();
         while got < n {
             let m = fast
-                .next(Duration::from_secs(10))
+                .next(Duration::from_secs(20))
                 .await
                 .expect("fast client keeps getting messages");
             if m["type"] == "event" {
                 got += 1;
             }
         }
-        start.elapsed()
+        Instant::now()
     });
     for i in 0..n {
         let svc = [
@@ -250,10 +249,12 @@ async fn a_client_that_does_not_read_does_not_delay_others_and_is_resynced() {
             .unwrap();
         assert_eq!(r.status, 201);
     }
-    let took = reader.await.unwrap();
+    let issued = Instant::now();
+    let caught_up = reader.await.unwrap();
+    let lag = caught_up.saturating_duration_since(issued);
     assert!(
-        took < Duration::from_secs(10),
-        "the fast client was held up: {took:?}"
+        lag < Duration::from_secs(3),
+        "the fast client was held up: {lag:?} behind the last commit"
     );
     // The slow client, once it reads, is brought up to date by a fresh snapshot.
     let msgs = slow.drain(Duration::from_millis(800)).await;

@@ -162,8 +162,15 @@ pub async fn serve(
     let speech = audio::Audio::new(settings.data_dir.join("audio"));
     let announcer = {
         let audio = speech.clone();
-        move |_: &Engine, site: &vuoro_engine::config::Site, call: &vuoro_engine::view::Call, at: chrono::DateTime<Utc>| {
-            let Some(zone) = call.zone.as_deref().and_then(|z| site.zones.iter().find(|x| x.id == z)) else {
+        move |_: &Engine,
+              site: &vuoro_engine::config::Site,
+              call: &vuoro_engine::view::Call,
+              at: chrono::DateTime<Utc>| {
+            let Some(zone) = call
+                .zone
+                .as_deref()
+                .and_then(|z| site.zones.iter().find(|x| x.id == z))
+            else {
                 return json!({"audio": [], "announce_lang": null, "chime_only": true, "duration_ms": 0});
             };
             let a = audio.announcement(zone, &call.number, &call.counter_name, &call.lang, at);
@@ -187,7 +194,8 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let (shutdown_tx, _) = tokio::sync::watch::channel(false);
-    let printing = printing::Printing::new(&cfg, &settings.data_dir).map_err(|e| anyhow::anyhow!(e))?;
+    let printing =
+        printing::Printing::new(&cfg, &settings.data_dir).map_err(|e| anyhow::anyhow!(e))?;
     let app = Arc::new(App {
         auth: Auth::new(&cfg, sessions),
         cfg: cfg.clone(),
@@ -232,6 +240,10 @@ pub async fn serve(
         // WebSocket tasks end on this signal, so the graceful shutdown does not wait for them forever.
         let _ = app2.shutdown.send(true);
     };
+    // No Nagle delay: answers and WebSocket messages are small and must go out at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

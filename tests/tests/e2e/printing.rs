@@ -15,17 +15,35 @@ const KIOSK1_PRINTER: &str = r#"printer = { kind = "virtual", dir = "printed/kio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_printer_fault_reaches_the_kiosk_and_staff_and_no_ticket_is_lost() {
     use Behaviour::*;
-    let script = vec![Ok, NearEnd, PaperOut, CoverOpen, Offline, Silence, NoConfirmation, Ok];
+    let script = vec![
+        Ok,
+        NearEnd,
+        PaperOut,
+        CoverOpen,
+        Offline,
+        Silence,
+        NoConfirmation,
+        Ok,
+    ];
     let fake = FakePrinter::start(script, CodePage::Cp858).unwrap();
-    let printer = format!(r#"printer = {{ kind = "tcp", address = "{}", code_page = "cp858", esc_t = 19, width_mm = 80, qr = true }}"#, fake.address());
+    let printer = format!(
+        r#"printer = {{ kind = "tcp", address = "{}", code_page = "cp858", esc_t = 19, width_mm = 80, qr = true }}"#,
+        fake.address()
+    );
     assert!(DEMO.contains(KIOSK1_PRINTER));
     let config = DEMO.replace(KIOSK1_PRINTER, &printer);
     let dir = TempDir::new("print");
     let app = spawn_app_in(&config, &dir.0).await;
     let admin = login(app.addr, "admin", "demo").await.unwrap();
     let mut staff = Ws::connect(app.addr, Some(&admin)).await.unwrap();
-    staff.subscribe(&format!("site:{SITE}"), None).await.unwrap();
-    assert_eq!(staff.next(Duration::from_secs(5)).await.unwrap()["type"], "snapshot");
+    staff
+        .subscribe(&format!("site:{SITE}"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        staff.next(Duration::from_secs(5)).await.unwrap()["type"],
+        "snapshot"
+    );
 
     let token = demo_device_token(app.addr, "kiosk-1").await.unwrap();
     let mut k = Http::with_token(app.addr, &token);
@@ -41,12 +59,24 @@ async fn each_printer_fault_reaches_the_kiosk_and_staff_and_no_ticket_is_lost() 
     ];
     let mut tickets = Vec::new();
     for (i, (status, fault, _)) in expected.iter().enumerate() {
-        let r = k.post(&format!("/api/v1/sites/{SITE}/tickets"), &json!({"service": "kela-general", "lang": "sv"})).await.unwrap();
-        assert_eq!(r.status, 201, "ticket {i} is issued whatever the printer does");
+        let r = k
+            .post(
+                &format!("/api/v1/sites/{SITE}/tickets"),
+                &json!({"service": "kela-general", "lang": "sv"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status, 201,
+            "ticket {i} is issued whatever the printer does"
+        );
         let t = r.json();
         assert_eq!(t["print"]["status"], *status, "ticket {i}: {}", t["print"]);
         assert_eq!(t["print"]["fault"], *fault, "ticket {i}");
-        assert!(t["qr_svg"].as_str().unwrap().contains("<svg"), "the kiosk can show the QR code as the ticket");
+        assert!(
+            t["qr_svg"].as_str().unwrap().contains("<svg"),
+            "the kiosk can show the QR code as the ticket"
+        );
         tickets.push(t);
     }
     assert_eq!(tickets[1]["print"]["near_end"], true);
@@ -54,7 +84,10 @@ async fn each_printer_fault_reaches_the_kiosk_and_staff_and_no_ticket_is_lost() 
     let mut h = app.http();
     let mut numbers = std::collections::HashSet::new();
     for t in &tickets {
-        let r = h.get(&format!("/api/v1/tickets/{}", t["token"].as_str().unwrap())).await.unwrap();
+        let r = h
+            .get(&format!("/api/v1/tickets/{}", t["token"].as_str().unwrap()))
+            .await
+            .unwrap();
         assert_eq!(r.status, 200);
         assert!(numbers.insert(r.json()["number"].as_str().unwrap().to_string()));
     }
@@ -67,25 +100,73 @@ async fn each_printer_fault_reaches_the_kiosk_and_staff_and_no_ticket_is_lost() 
         .filter_map(|bytes| {
             let d = decode(bytes, CodePage::Cp858).ok()?;
             let text = d.to_text();
-            tickets.iter().map(|t| t["number"].as_str().unwrap().to_string()).find(|n| text.contains(n.as_str()))
+            tickets
+                .iter()
+                .map(|t| t["number"].as_str().unwrap().to_string())
+                .find(|n| text.contains(n.as_str()))
         })
         .collect();
-    let want: Vec<String> = [0usize, 1, 6, 7].iter().map(|&i| tickets[i]["number"].as_str().unwrap().to_string()).collect();
-    assert_eq!(printed_numbers, want, "jobs were sent only when the status allowed it (no_confirmation: sent, never confirmed)");
+    let want: Vec<String> = [0usize, 1, 6, 7]
+        .iter()
+        .map(|&i| tickets[i]["number"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        printed_numbers, want,
+        "jobs were sent only when the status allowed it (no_confirmation: sent, never confirmed)"
+    );
     let first = decode(&conns[0], CodePage::Cp858).unwrap();
-    assert!(first.to_text().contains("FPA:s förmåner"), "Swedish letters come out right: {}", first.to_text());
-    assert_eq!(first.qrs()[0].payload, tickets[0]["track_url"].as_str().unwrap().as_bytes());
+    assert!(
+        first.to_text().contains("FPA:s förmåner"),
+        "Swedish letters come out right: {}",
+        first.to_text()
+    );
+    assert_eq!(
+        first.qrs()[0].payload,
+        tickets[0]["track_url"].as_str().unwrap().as_bytes()
+    );
     // Staff heard each status change and got alerts for the faults, cleared when printing worked again.
     let msgs = staff.drain(Duration::from_millis(600)).await;
-    let statuses: Vec<String> = msgs.iter().filter(|m| m["event"]["kind"] == "printer_status").map(|m| m["event"]["status"].as_str().unwrap().to_string()).collect();
-    assert_eq!(statuses, ["online", "paper_low", "paper_out", "cover_open", "offline", "no_confirmation", "online"]);
-    assert!(msgs.iter().any(|m| m["event"]["kind"] == "alert" && m["event"]["alert_kind"] == "printer"));
+    let statuses: Vec<String> = msgs
+        .iter()
+        .filter(|m| m["event"]["kind"] == "printer_status")
+        .map(|m| m["event"]["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "online",
+            "paper_low",
+            "paper_out",
+            "cover_open",
+            "offline",
+            "no_confirmation",
+            "online"
+        ]
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m["event"]["kind"] == "alert" && m["event"]["alert_kind"] == "printer")
+    );
     assert!(msgs.iter().any(|m| m["event"]["kind"] == "alert_cleared"));
     let metrics = String::from_utf8(h.get("/metrics").await.unwrap().body).unwrap();
-    assert!(metrics.contains("vuoro_printer_up{site=\"iso-omena\",printer=\"kiosk-1\",status=\"online\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains(
+            "vuoro_printer_up{site=\"iso-omena\",printer=\"kiosk-1\",status=\"online\"} 1"
+        ),
+        "{metrics}"
+    );
     // Staff can reprint a ticket to the kiosk's printer.
-    let (mut agent, _) = (Http::with_token(app.addr, &login(app.addr, "agent1", "demo").await.unwrap()), ());
-    let r = agent.post("/api/v1/counters/c1/reprint", &json!({"ticket": tickets[2]["id"], "device": "kiosk-1"})).await.unwrap();
+    let (mut agent, _) = (
+        Http::with_token(app.addr, &login(app.addr, "agent1", "demo").await.unwrap()),
+        (),
+    );
+    let r = agent
+        .post(
+            "/api/v1/counters/c1/reprint",
+            &json!({"ticket": tickets[2]["id"], "device": "kiosk-1"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["print"]["status"], "printed");
     app.stop().await;
@@ -95,7 +176,10 @@ async fn each_printer_fault_reaches_the_kiosk_and_staff_and_no_ticket_is_lost() 
 async fn the_print_agent_prints_a_kiosks_tickets_on_a_device_file() {
     let anchor = r#"demo_token = "demo-kiosk-3-not-a-secret-outside-loopback""#;
     assert!(DEMO.contains(anchor));
-    let config = DEMO.replace(anchor, &format!("{anchor}\nprinter = {{ kind = \"agent\" }}"));
+    let config = DEMO.replace(
+        anchor,
+        &format!("{anchor}\nprinter = {{ kind = \"agent\" }}"),
+    );
     let dir = TempDir::new("agent");
     let app = spawn_app_in(&config, &dir.0).await;
     let token = demo_device_token(app.addr, "kiosk-3").await.unwrap();
@@ -105,12 +189,26 @@ async fn the_print_agent_prints_a_kiosks_tickets_on_a_device_file() {
     let mut k = Http::with_token(app.addr, &token);
 
     // Without an agent the kiosk learns at once that nothing was printed.
-    let t = k.post(&format!("/api/v1/sites/{SITE}/tickets"), &json!({"service": "xray", "lang": "fi"})).await.unwrap().json();
+    let t = k
+        .post(
+            &format!("/api/v1/sites/{SITE}/tickets"),
+            &json!({"service": "xray", "lang": "fi"}),
+        )
+        .await
+        .unwrap()
+        .json();
     assert_eq!(t["print"]["status"], "failed");
     assert_eq!(t["print"]["fault"], "offline");
 
     let mut agent = std::process::Command::new(vuoro_bin())
-        .args(["agent", "--server", &format!("http://{}", app.addr), "--device", "kiosk-3", "--token-file"])
+        .args([
+            "agent",
+            "--server",
+            &format!("http://{}", app.addr),
+            "--device",
+            "kiosk-3",
+            "--token-file",
+        ])
         .arg(&token_file)
         .arg("--printer")
         .arg(format!("file:{}", device_file.display()))
@@ -130,14 +228,24 @@ async fn the_print_agent_prints_a_kiosks_tickets_on_a_device_file() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(connected, "the agent connected");
-    let t = k.post(&format!("/api/v1/sites/{SITE}/tickets"), &json!({"service": "xray", "lang": "fi"})).await.unwrap().json();
+    let t = k
+        .post(
+            &format!("/api/v1/sites/{SITE}/tickets"),
+            &json!({"service": "xray", "lang": "fi"}),
+        )
+        .await
+        .unwrap()
+        .json();
     assert_eq!(t["print"]["status"], "printed", "{}", t["print"]);
     let bytes = std::fs::read(&device_file).unwrap();
     let d = decode(&bytes, CodePage::Cp858).unwrap();
     assert!(d.starts_with_init_sequence() && d.ends_with_cut_and_check());
     let text = d.to_text();
     assert!(text.contains(t["number"].as_str().unwrap()), "{text}");
-    assert!(text.contains("Laboratorio ja kuvantaminen"), "a sensitive service prints under its neutral name: {text}");
+    assert!(
+        text.contains("Laboratorio ja kuvantaminen"),
+        "a sensitive service prints under its neutral name: {text}"
+    );
     assert!(!text.contains("röntgen"), "{text}");
     agent.kill().unwrap();
     agent.wait().unwrap();
