@@ -864,7 +864,7 @@ services = [{ service = "svc" }]
         );
         let bad = MINIMAL.replace("timezone = \"Europe/Helsinki\"", "timezone = \"Mars/Base\"");
         let errs = Config::parse(&bad).unwrap_err();
-        assert_eq!(errs[0].line, Some(16));
+        assert_eq!(errs[0].line, Some(15));
         let syntax = MINIMAL.replace("letter = \"A\"", "letter = A");
         let errs = Config::parse(&syntax).unwrap_err();
         assert!(errs[0].line.is_some(), "{errs:?}");

@@ -1,0 +1,528 @@
+//! Property tests over random command sequences: numbers are never shared by two open tickets, no ticket
+//! is at two counters or called after it ended, call-next is first come first served within a level,
+//! every ticket ends in exactly one final state, errors change nothing, and replaying the events (from
+//! scratch or from a snapshot) rebuilds the same state.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
+use vuoro_engine::*;
+
+const CONFIG: &str = r#"
+[[language]]
+code = "fi"
+name = "Suomi"
+[[language]]
+code = "sv"
+name = "Svenska"
+[[language]]
+code = "en"
+name = "English"
+
+[[site]]
+id = "s"
+name = { fi = "S" }
+timezone = "Europe/Helsinki"
+languages = ["fi", "sv", "en"]
+always_open = true
+
+[[site.unit]]
+id = "u"
+name = { fi = "U" }
+
+[[site.series]]
+letter = "A"
+first = 1
+last = 12
+[[site.series]]
+letter = "B"
+first = 5
+last = 9
+
+[[site.service]]
+id = "s1"
+unit = "u"
+series = "A"
+name = { fi = "1", sv = "1", en = "1" }
+[[site.service]]
+id = "s2"
+unit = "u"
+series = "A"
+name = { fi = "2", sv = "2", en = "2" }
+[[site.service]]
+id = "s3"
+unit = "u"
+series = "B"
+name = { fi = "3", sv = "3", en = "3" }
+
+[[site.counter]]
+id = "c1"
+unit = "u"
+name = { fi = "1" }
+services = [{ service = "s1" }]
+[[site.counter]]
+id = "c2"
+unit = "u"
+name = { fi = "2" }
+services = [{ service = "s1" }, { service = "s2" }]
+[[site.counter]]
+id = "c3"
+unit = "u"
+name = { fi = "3" }
+services = [{ service = "s3", tier = 1 }, { service = "s2", tier = 2 }]
+"#;
+
+const SERVICES: [&str; 3] = ["s1", "s2", "s3"];
+const COUNTERS: [&str; 3] = ["c1", "c2", "c3"];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Issue(usize, bool, Option<u8>),
+    Open(usize),
+    Close(usize),
+    CallNext(usize),
+    Call(usize, usize),
+    Recall(usize),
+    Start(usize),
+    Finish(usize, Option<usize>, u8),
+    NoShow(usize),
+    Transfer(usize, usize, u8),
+    TransferToCounter(usize, usize),
+    Park(usize),
+    Return(usize, usize, bool),
+    Cancel(usize),
+    Wait(i64),
+    EndDay,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0..3usize, any::<bool>(), proptest::option::of(0..4u8)).prop_map(|(s, a, k)| Op::Issue(s, a, k)),
+        3 => (0..3usize).prop_map(Op::Open),
+        1 => (0..3usize).prop_map(Op::Close),
+        6 => (0..3usize).prop_map(Op::CallNext),
+        2 => (0..3usize, 0..40usize).prop_map(|(c, t)| Op::Call(c, t)),
+        1 => (0..3usize).prop_map(Op::Recall),
+        2 => (0..3usize).prop_map(Op::Start),
+        3 => (0..3usize, proptest::option::of(0..3usize), 0..3u8).prop_map(|(c, s, p)| Op::Finish(c, s, p)),
+        2 => (0..3usize).prop_map(Op::NoShow),
+        2 => (0..3usize, 0..3usize, 0..3u8).prop_map(|(c, s, p)| Op::Transfer(c, s, p)),
+        1 => (0..3usize, 0..3usize).prop_map(|(c, d)| Op::TransferToCounter(c, d)),
+        1 => (0..3usize).prop_map(Op::Park),
+        2 => (0..3usize, 0..40usize, any::<bool>()).prop_map(|(c, t, q)| Op::Return(c, t, q)),
+        1 => (0..40usize).prop_map(Op::Cancel),
+        3 => (1..600i64).prop_map(Op::Wait),
+        1 => Just(Op::EndDay),
+    ]
+}
+
+fn position(p: u8) -> Position {
+    [Position::Front, Position::Back, Position::Original][p as usize % 3]
+}
+
+/// The ticket call-next must pick, computed here independently: tickets the counter may call, then the
+/// lowest (tier, assistance first, queue order).
+fn expected_next(e: &Engine, counter: &str) -> Option<TicketId> {
+    let site = e.config().site("s").unwrap();
+    let c = site.counter(counter).unwrap();
+    let st = e.site_state("s").unwrap();
+    st.tickets
+        .values()
+        .filter(|t| t.state == TicketState::Waiting)
+        .filter_map(|t| {
+            let tier = match &t.target_counter {
+                Some(tc) if tc == counter => 0,
+                Some(_) => return None,
+                None => c.services.iter().find(|cs| cs.service == t.service)?.tier,
+            };
+            Some(((tier, t.priority.rank(), t.order), t.id))
+        })
+        .min()
+        .map(|(_, id)| id)
+}
+
+fn check_invariants(e: &Engine) -> Result<(), TestCaseError> {
+    let st = e.site_state("s").unwrap();
+    // No two open tickets share a number.
+    let mut seen = std::collections::HashSet::new();
+    for t in st.tickets.values().filter(|t| !t.state.is_final()) {
+        prop_assert!(
+            seen.insert(t.number.clone()),
+            "number {} is held twice",
+            t.number
+        );
+    }
+    // Each counter's current ticket is called or served there; no ticket at two counters.
+    let mut current = std::collections::HashSet::new();
+    for (cid, c) in &st.counters {
+        if let Some(id) = c.current {
+            let t = &st.tickets[&id];
+            prop_assert!(
+                matches!(t.state, TicketState::Called | TicketState::Serving),
+                "{cid} holds a {:?} ticket",
+                t.state
+            );
+            prop_assert_eq!(t.counter.as_deref(), Some(cid.as_str()));
+            prop_assert!(current.insert(id), "ticket {} at two counters", id);
+            prop_assert!(c.open, "closed counter {} holds a ticket", cid);
+        }
+    }
+    for t in st.tickets.values() {
+        if matches!(t.state, TicketState::Called | TicketState::Serving) {
+            prop_assert!(
+                current.contains(&t.id),
+                "ticket {} is {:?} but at no counter",
+                t.number,
+                t.state
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run(ops: &[Op]) -> Result<(), TestCaseError> {
+    let cfg = Arc::new(Config::parse(CONFIG).unwrap());
+    let t0: DateTime<Utc> = "2026-11-23T06:00:00Z".parse().unwrap();
+    let mut now = t0;
+    let mut e = Engine::new(cfg.clone(), now);
+    let actor = Actor::user("agent");
+    let mut log: Vec<Event> = Vec::new();
+    let mut token_n = 0u64;
+    for op in ops {
+        let ids: Vec<TicketId> = e.site_state("s").unwrap().tickets.keys().copied().collect();
+        let pick =
+            |i: usize| TicketRef::Id(ids.get(i % ids.len().max(1)).copied().unwrap_or(999_999));
+        let counter = |c: usize| COUNTERS[c].to_string();
+        let cmd = match op {
+            Op::Issue(s, assist, key) => {
+                token_n += 1;
+                Command::Issue {
+                    site: "s".into(),
+                    service: SERVICES[*s].into(),
+                    lang: "fi".into(),
+                    priority: if *assist {
+                        Priority::Assist
+                    } else {
+                        Priority::Normal
+                    },
+                    token: format!("{token_n:032x}"),
+                    channel: "kiosk".into(),
+                    idempotency: key.map(|k| format!("key-{k}")),
+                }
+            }
+            Op::Open(c) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Open,
+            },
+            Op::Close(c) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Close,
+            },
+            Op::CallNext(c) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::CallNext,
+            },
+            Op::Call(c, t) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Call(pick(*t)),
+            },
+            Op::Recall(c) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Recall,
+            },
+            Op::Start(c) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Start,
+            },
+            Op::Finish(c, s, p) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Finish {
+                    next_service: s.map(|s| SERVICES[s].to_string()),
+                    position: position(*p),
+                },
+            },
+            Op::NoShow(c) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::NoShow,
+            },
+            Op::Transfer(c, s, p) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Transfer {
+                    ticket: None,
+                    to: TransferTarget::Service(SERVICES[*s].into()),
+                    position: position(*p),
+                },
+            },
+            Op::TransferToCounter(c, d) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Transfer {
+                    ticket: None,
+                    to: TransferTarget::Counter(counter(*d)),
+                    position: Position::Back,
+                },
+            },
+            Op::Park(c) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Park,
+            },
+            Op::Return(c, t, q) => Command::Counter {
+                counter: counter(*c),
+                verb: CounterVerb::Return {
+                    ticket: pick(*t),
+                    to: if *q {
+                        ReturnTo::Queue
+                    } else {
+                        ReturnTo::Counter
+                    },
+                },
+            },
+            Op::Cancel(t) => {
+                let token = ids
+                    .get(t % ids.len().max(1))
+                    .and_then(|id| e.ticket("s", *id))
+                    .map(|t| t.token.clone())
+                    .unwrap_or_default();
+                Command::Cancel { token }
+            }
+            Op::Wait(m) => {
+                now += Duration::minutes(*m);
+                Command::Tick
+            }
+            Op::EndDay => Command::EndDay { site: "s".into() },
+        };
+        let expected = match op {
+            Op::CallNext(c) => Some(expected_next(&e, COUNTERS[*c])),
+            _ => None,
+        };
+        let before = serde_json::to_value(e.state()).unwrap();
+        let states_before: std::collections::HashMap<TicketId, TicketState> = e
+            .site_state("s")
+            .unwrap()
+            .tickets
+            .values()
+            .map(|t| (t.id, t.state))
+            .collect();
+        let result = e.handle(cmd, now, &actor);
+        let events = e.take_events();
+        match &result {
+            Err(_) => {
+                // An error changes nothing (the day cannot roll here: time only moves in Wait).
+                prop_assert!(events.is_empty(), "a refused command emitted {events:?}");
+                prop_assert_eq!(&serde_json::to_value(e.state()).unwrap(), &before);
+            }
+            Ok(out) => {
+                if let (Some(exp), Op::CallNext(c)) = (expected, op) {
+                    let called = events.iter().find_map(|ev| match &ev.kind {
+                        EventKind::TicketCalled { ticket, counter } if counter == COUNTERS[*c] => {
+                            Some(*ticket)
+                        }
+                        _ => None,
+                    });
+                    if e.site_state("s").unwrap().counters[COUNTERS[*c]].open || called.is_some() {
+                        prop_assert_eq!(
+                            called,
+                            exp,
+                            "call-next at {} broke first come first served",
+                            COUNTERS[*c]
+                        );
+                    }
+                    if exp.is_none() {
+                        prop_assert!(
+                            matches!(out, Outcome::NobodyWaiting { .. }),
+                            "nobody waiting, yet something was called"
+                        );
+                    }
+                }
+            }
+        }
+        // No ticket is called again after it finished or was cancelled.
+        for ev in &events {
+            if let EventKind::TicketCalled { ticket, .. } = &ev.kind {
+                let s = states_before.get(ticket).copied();
+                prop_assert!(
+                    !matches!(
+                        s,
+                        Some(TicketState::Finished | TicketState::Cancelled | TicketState::NoShow)
+                    ),
+                    "ticket {ticket} was called from {s:?}"
+                );
+            }
+        }
+        log.extend(events);
+        check_invariants(&e)?;
+    }
+    // End the day: every ticket ends in exactly one final state.
+    e.handle(Command::EndDay { site: "s".into() }, now, &actor)
+        .unwrap();
+    let tail = e.take_events();
+    log.extend(tail);
+    for t in e.site_state("s").unwrap().tickets.values() {
+        prop_assert!(
+            t.state.is_final(),
+            "ticket {} left {:?} after the day ended",
+            t.number,
+            t.state
+        );
+        let ends = log
+            .iter()
+            .filter(|ev| ev.kind.ticket() == Some(t.id))
+            .filter(|ev| {
+                matches!(
+                    &ev.kind,
+                    EventKind::TicketFinished {
+                        next_service: None,
+                        ..
+                    } | EventKind::TicketCancelled { .. }
+                )
+            })
+            .count();
+        let no_shows = log
+            .iter()
+            .filter(|ev| {
+                ev.kind.ticket() == Some(t.id) && matches!(ev.kind, EventKind::TicketNoShow { .. })
+            })
+            .count();
+        let returns = log
+            .iter()
+            .filter(|ev| {
+                ev.kind.ticket() == Some(t.id)
+                    && matches!(ev.kind, EventKind::TicketReturned { .. })
+            })
+            .count();
+        prop_assert_eq!(
+            ends + no_shows - returns,
+            1,
+            "ticket {} did not end exactly once",
+            t.number
+        );
+    }
+    // Replaying the log rebuilds the same state, from scratch and from a mid-way snapshot.
+    let mut replay = Engine::new(cfg.clone(), t0);
+    let half = log.len() / 2;
+    for ev in &log[..half] {
+        replay.apply(ev);
+    }
+    let snapshot: vuoro_engine::State =
+        serde_json::from_str(&serde_json::to_string(replay.state()).unwrap()).unwrap();
+    let mut from_snapshot = Engine::from_snapshot(cfg.clone(), snapshot, now);
+    for ev in &log[half..] {
+        replay.apply(ev);
+        from_snapshot.apply(ev);
+    }
+    let want = serde_json::to_value(e.state()).unwrap();
+    prop_assert_eq!(&serde_json::to_value(replay.state()).unwrap(), &want);
+    prop_assert_eq!(&serde_json::to_value(from_snapshot.state()).unwrap(), &want);
+    // The derived indexes too: the next ticket for each counter agrees.
+    for c in COUNTERS {
+        let site = cfg.site("s").unwrap();
+        prop_assert_eq!(
+            replay.next_for_counter(site, site.counter(c).unwrap()),
+            e.next_for_counter(site, site.counter(c).unwrap())
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_days_keep_the_invariants(ops in proptest::collection::vec(op(), 1..120)) {
+        run(&ops)?;
+    }
+}
+
+#[test]
+fn numbers_wrap_without_reusing_an_open_one_and_reset_at_local_midnight() {
+    let cfg = Arc::new(Config::parse(CONFIG).unwrap());
+    // 23:50 in Helsinki on 23 November.
+    let mut now: DateTime<Utc> = "2026-11-23T21:50:00Z".parse().unwrap();
+    let mut e = Engine::new(cfg, now);
+    let a = Actor::device("k");
+    let issue = |e: &mut Engine, n: u64, now| {
+        e.handle(
+            Command::Issue {
+                site: "s".into(),
+                service: "s3".into(),
+                lang: "fi".into(),
+                priority: Priority::Normal,
+                token: format!("{n:032x}"),
+                channel: "kiosk".into(),
+                idempotency: None,
+            },
+            now,
+            &a,
+        )
+    };
+    // Series B is 5..=9: five numbers.
+    let mut numbers = Vec::new();
+    for n in 0..5 {
+        let Outcome::Ticket { id, .. } = issue(&mut e, n, now).unwrap() else {
+            panic!()
+        };
+        numbers.push(e.ticket("s", id).unwrap().number.clone());
+    }
+    assert_eq!(numbers, ["B005", "B006", "B007", "B008", "B009"]);
+    assert!(matches!(
+        issue(&mut e, 9, now),
+        Err(EngineError::Conflict {
+            code: "series_exhausted",
+            ..
+        })
+    ));
+    // B006 ends; the next number wraps to the only free one.
+    e.handle(
+        Command::Counter {
+            counter: "c3".into(),
+            verb: CounterVerb::Open,
+        },
+        now,
+        &a,
+    )
+    .unwrap();
+    e.handle(
+        Command::Counter {
+            counter: "c3".into(),
+            verb: CounterVerb::Call(TicketRef::Number("B006".into())),
+        },
+        now,
+        &a,
+    )
+    .unwrap();
+    e.handle(
+        Command::Counter {
+            counter: "c3".into(),
+            verb: CounterVerb::Finish {
+                next_service: None,
+                position: Position::Original,
+            },
+        },
+        now,
+        &a,
+    )
+    .unwrap();
+    let Outcome::Ticket { id, .. } = issue(&mut e, 10, now).unwrap() else {
+        panic!()
+    };
+    assert_eq!(e.ticket("s", id).unwrap().number, "B006");
+    e.take_events();
+    // Past local midnight (22:00 UTC) the day rolls: open tickets end, numbering restarts.
+    now += Duration::minutes(15);
+    let Outcome::Ticket { id, .. } = issue(&mut e, 11, now).unwrap() else {
+        panic!()
+    };
+    assert_eq!(e.ticket("s", id).unwrap().number, "B005");
+    let events = e.take_events();
+    let cancelled = events.iter().filter(|ev| matches!(&ev.kind, EventKind::TicketCancelled { reason, .. } if reason == "day_ended")).count();
+    assert_eq!(cancelled, 5, "yesterday's open tickets ended with the day");
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev.kind, EventKind::DayStarted { .. }))
+    );
+    assert!(
+        e.ticket_by_token(&format!("{:032x}", 0)).is_none(),
+        "yesterday's tokens are gone"
+    );
+}
