@@ -45,6 +45,52 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         expires_at TEXT NOT NULL
      );",
+    // 2: reports (vuoro-reports, docs/reports.md): hourly aggregates folded from the event log, how far
+    // each site's log is folded, and the audit trail of staff requests that are not events.
+    "CREATE TABLE report_cells (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        counter TEXT NOT NULL,
+        staff TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, hour, service, counter, staff)
+     ) WITHOUT ROWID;
+     CREATE TABLE report_folded (
+        site TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL
+     );
+     CREATE TABLE audit_requests (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT,
+        site TEXT,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        client TEXT,
+        user_agent TEXT
+     );
+     CREATE INDEX audit_requests_at ON audit_requests(at);",
 ];
 
 fn pragmas(conn: &Connection) -> Result<()> {

@@ -1,0 +1,673 @@
+//! Reports in the SQLite file: folding complete days of the event log into `report_cells`, reading cells
+//! back (plus the not yet folded tail, computed on the fly), the retention purge and the audit trail.
+//!
+//! Folding works per site and per *day*: the events from one `day_started` (or the start of the log) up to
+//! the next. A day is folded only once it is over (its next `day_started` is committed), in one
+//! transaction that also writes the new watermark (`report_folded.seq`) and blanks the day's ticket
+//! tokens. So every event is either folded exactly once or in the tail, and a report is always
+//! `stored cells + facts of the tail`. The daemon's writer is not involved: it only appends events.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde_json::{Value, json};
+use vuoro_engine::Event;
+use vuoro_engine::config::Config;
+
+use crate::cells::{Cell, CellKey, Cells, Dist, SiteInfo, add_facts};
+use crate::facts::{Folder, facts_for};
+use crate::report::{Query, Table, build};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Event rows deleted per statement, so that the daemon's writer never waits long for the lock.
+const DELETE_BATCH: usize = 5_000;
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A read-write connection for folding, purging and the audit trail. The schema must be current (the
+/// daemon's store migrates it on start; `vuoro_store::open` does too).
+pub fn open_rw(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(StdDuration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Freed space is zeroed, so purged rows and blanked tokens do not linger in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    Ok(conn)
+}
+
+/// A read-only connection for reports (`vuoro report` on a live database is safe).
+pub fn open_ro(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(StdDuration::from_secs(10))?;
+    Ok(conn)
+}
+
+fn has_report_tables(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'report_cells'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// How far a site's log is folded: events up to this seq are in `report_cells`.
+pub fn folded_seq(conn: &Connection, site: &str) -> Result<u64> {
+    if !has_report_tables(conn)? {
+        return Ok(0);
+    }
+    Ok(conn
+        .query_row(
+            "SELECT seq FROM report_folded WHERE site = ?1",
+            [site],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0) as u64)
+}
+
+/// Every site that has events.
+fn sites_with_events(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT site FROM events")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// A site's events with `after < seq < before`, in order. (`+site` keeps SQLite on the seq range
+/// instead of the whole site's index.)
+fn site_events(conn: &Connection, site: &str, after: u64, before: u64) -> Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT data FROM events WHERE seq > ?1 AND seq < ?2 AND +site = ?3 ORDER BY seq",
+    )?;
+    let before = i64::try_from(before).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![after as i64, before, site], |r| {
+        r.get::<_, String>(0)
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(serde_json::from_str(&row?).map_err(|e| Error::Corrupt(format!("event: {e}")))?);
+    }
+    Ok(out)
+}
+
+/// What a fold did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FoldStats {
+    pub days: usize,
+    pub events: usize,
+    pub cells: usize,
+    pub tokens_blanked: usize,
+}
+
+/// Folds every complete day not folded yet, one transaction per site and day.
+pub fn fold(conn: &mut Connection, cfg: &Config) -> Result<FoldStats> {
+    let mut stats = FoldStats::default();
+    for site in sites_with_events(conn)? {
+        let wm = folded_seq(conn, &site)?;
+        let mut day_starts: Vec<u64> = {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq FROM events WHERE seq > ?1 AND +site = ?2 AND kind = 'day_started' ORDER BY seq",
+            )?;
+            // The day that starts right after the watermark (with its own day_started) is not over.
+            let rows = stmt.query_map(params![wm as i64 + 1, site], |r| r.get::<_, i64>(0))?;
+            rows.map(|r| r.map(|x| x as u64))
+                .collect::<std::result::Result<_, _>>()?
+        };
+        // A site no longer configured gets no more events: its last day is complete as it is.
+        if cfg.site(&site).is_none() {
+            let last: i64 = conn.query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE site = ?1",
+                [&site],
+                |r| r.get(0),
+            )?;
+            if last as u64 > wm {
+                day_starts.push(last as u64 + 1);
+            }
+        }
+        let mut from = wm;
+        for d in day_starts {
+            let s = fold_day(conn, cfg, &site, from, d)?;
+            stats.days += s.days;
+            stats.events += s.events;
+            stats.cells += s.cells;
+            stats.tokens_blanked += s.tokens_blanked;
+            from = d - 1;
+        }
+    }
+    Ok(stats)
+}
+
+/// Folds the site's events `after < seq < before` (one complete day) and moves the watermark to
+/// `before - 1`. Computed outside the write transaction; written in one short one, which first checks
+/// that nobody folded the day meanwhile.
+fn fold_day(
+    conn: &mut Connection,
+    cfg: &Config,
+    site: &str,
+    after: u64,
+    before: u64,
+) -> Result<FoldStats> {
+    let events = site_events(conn, site, after, before)?;
+    let facts = facts_for(&events, None);
+    let mut cells = Cells::new();
+    add_facts(&mut cells, &facts, &SiteInfo::new(cfg));
+    let issued: Vec<u64> = events
+        .iter()
+        .filter(|e| matches!(e.kind, vuoro_engine::EventKind::TicketIssued { .. }))
+        .map(|e| e.seq)
+        .collect();
+    let last_at = events.last().map_or_else(Utc::now, |e| e.at);
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let now_wm: u64 = tx
+        .query_row(
+            "SELECT seq FROM report_folded WHERE site = ?1",
+            [site],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0) as u64;
+    if now_wm != after {
+        // Another process folded it first.
+        return Ok(FoldStats::default());
+    }
+    for (k, c) in &cells {
+        upsert_cell(&tx, k, c)?;
+    }
+    let mut blanked = 0;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE events SET data = json_set(data, '$.token', '', '$.idempotency', NULL)
+             WHERE seq = ?1 AND json_extract(data, '$.token') <> ''",
+        )?;
+        for seq in &issued {
+            blanked += stmt.execute([*seq as i64])?;
+        }
+    }
+    blank_snapshot_tokens(&tx, site, before - 1)?;
+    tx.execute(
+        "INSERT INTO report_folded (site, seq, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(site) DO UPDATE SET seq = excluded.seq, at = excluded.at",
+        params![site, (before - 1) as i64, ts(last_at)],
+    )?;
+    tx.commit()?;
+    Ok(FoldStats {
+        days: 1,
+        events: events.len(),
+        cells: cells.len(),
+        tokens_blanked: blanked,
+    })
+}
+
+fn upsert_cell(tx: &Connection, k: &CellKey, c: &Cell) -> Result<()> {
+    let date = k.date.to_string();
+    let existing = read_cell(tx, k, &date)?;
+    let mut c = c.clone();
+    if let Some(old) = existing {
+        c.merge(&old);
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO report_cells (site, date, hour, service, counter, staff, unit, arrivals,
+            called, served, no_shows, cancelled, day_ended, transfers, pass_ons, wait_sum, within_target,
+            service_sum, open_secs, busy_secs, site_open_secs, wait_dist, service_dist)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+            ?21, ?22, ?23)",
+    )?;
+    stmt.execute(params![
+        k.site,
+        date,
+        k.hour,
+        k.service,
+        k.counter,
+        k.staff,
+        c.unit,
+        c.arrivals,
+        c.called,
+        c.served,
+        c.no_shows,
+        c.cancelled,
+        c.day_ended,
+        c.transfers,
+        c.pass_ons,
+        c.wait_sum,
+        c.within_target,
+        c.service_sum,
+        c.open_secs,
+        c.busy_secs,
+        c.site_open_secs,
+        c.wait.encode(),
+        c.service.encode(),
+    ])?;
+    Ok(())
+}
+
+const CELL_COLUMNS: &str = "site, date, hour, service, counter, staff, unit, arrivals, called, served,
+    no_shows, cancelled, day_ended, transfers, pass_ons, wait_sum, within_target, service_sum, open_secs,
+    busy_secs, site_open_secs, wait_dist, service_dist";
+
+fn row_cell(r: &rusqlite::Row) -> rusqlite::Result<(CellKey, Cell)> {
+    let date: String = r.get(1)?;
+    let key = CellKey {
+        site: r.get(0)?,
+        date: date.parse().map_err(|_| {
+            rusqlite::Error::InvalidColumnType(1, "date".into(), rusqlite::types::Type::Text)
+        })?,
+        hour: r.get(2)?,
+        service: r.get(3)?,
+        counter: r.get(4)?,
+        staff: r.get(5)?,
+    };
+    let wait: Vec<u8> = r.get(21)?;
+    let service: Vec<u8> = r.get(22)?;
+    let cell = Cell {
+        unit: r.get(6)?,
+        arrivals: r.get(7)?,
+        called: r.get(8)?,
+        served: r.get(9)?,
+        no_shows: r.get(10)?,
+        cancelled: r.get(11)?,
+        day_ended: r.get(12)?,
+        transfers: r.get(13)?,
+        pass_ons: r.get(14)?,
+        wait_sum: r.get(15)?,
+        within_target: r.get(16)?,
+        service_sum: r.get(17)?,
+        open_secs: r.get(18)?,
+        busy_secs: r.get(19)?,
+        site_open_secs: r.get(20)?,
+        wait: Dist::decode(&wait).unwrap_or_default(),
+        service: Dist::decode(&service).unwrap_or_default(),
+    };
+    Ok((key, cell))
+}
+
+fn read_cell(conn: &Connection, k: &CellKey, date: &str) -> Result<Option<Cell>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CELL_COLUMNS} FROM report_cells
+         WHERE site = ?1 AND date = ?2 AND hour = ?3 AND service = ?4 AND counter = ?5 AND staff = ?6"
+    ))?;
+    Ok(stmt
+        .query_row(
+            params![k.site, date, k.hour, k.service, k.counter, k.staff],
+            row_cell,
+        )
+        .optional()?
+        .map(|(_, c)| c))
+}
+
+/// Stored cells of a site between two local dates (inclusive).
+pub fn stored_cells(
+    conn: &Connection,
+    site: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    mut f: impl FnMut(CellKey, Cell),
+) -> Result<()> {
+    if !has_report_tables(conn)? {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CELL_COLUMNS} FROM report_cells WHERE site = ?1 AND date >= ?2 AND date <= ?3"
+    ))?;
+    let rows = stmt.query_map(params![site, from.to_string(), to.to_string()], row_cell)?;
+    for row in rows {
+        let (k, c) = row?;
+        f(k, c);
+    }
+    Ok(())
+}
+
+/// Cells of what is not folded yet (today, normally), computed from the events, provisional at `now`.
+pub fn tail_cells(
+    conn: &Connection,
+    cfg: &Config,
+    site: &str,
+    now: DateTime<Utc>,
+) -> Result<Cells> {
+    let wm = folded_seq(conn, site)?;
+    let events = site_events(conn, site, wm, u64::MAX)?;
+    let mut cells = Cells::new();
+    if events.is_empty() {
+        return Ok(cells);
+    }
+    let mut folder = Folder::default();
+    let mut facts = Vec::new();
+    for ev in &events {
+        folder.push(ev, &mut facts);
+    }
+    folder.finish_open(now, &mut facts);
+    add_facts(&mut cells, &facts, &SiteInfo::new(cfg));
+    Ok(cells)
+}
+
+/// A report: stored cells of the range plus the tail.
+pub fn report(conn: &Connection, cfg: &Config, q: &Query, now: DateTime<Utc>) -> Result<Table> {
+    let mut all: Vec<(CellKey, Cell)> = Vec::new();
+    for site in &q.sites {
+        stored_cells(conn, site, q.from, q.to, |k, c| all.push((k, c)))?;
+        // The tail only matters when the range reaches the days not folded yet.
+        let tail_starts = first_tail_date(conn, cfg, site)?;
+        if tail_starts.is_some_and(|d| d <= q.to) {
+            all.extend(tail_cells(conn, cfg, site, now)?);
+        }
+    }
+    Ok(build(cfg, q, all))
+}
+
+/// The local date of the first event not folded yet, if any.
+fn first_tail_date(conn: &Connection, cfg: &Config, site: &str) -> Result<Option<NaiveDate>> {
+    let wm = folded_seq(conn, site)?;
+    let at: Option<String> = conn
+        .query_row(
+            "SELECT at FROM events WHERE seq > ?1 AND +site = ?2 ORDER BY seq LIMIT 1",
+            params![wm as i64, site],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let tz = SiteInfo::new(cfg).tz(site);
+    Ok(at
+        .and_then(|a| a.parse::<DateTime<Utc>>().ok())
+        .map(|a| a.with_timezone(&tz).date_naive()))
+}
+
+/// Blanks the ticket tokens of `site` in snapshots taken up to `seq` (that day is over; a snapshot
+/// taken later holds the new day's tickets and is left alone).
+fn blank_snapshot_tokens(tx: &Connection, site: &str, seq: u64) -> Result<usize> {
+    let snaps: Vec<(i64, String)> = {
+        let mut stmt = tx.prepare("SELECT seq, state FROM snapshots WHERE seq <= ?1")?;
+        let rows = stmt.query_map([seq as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<std::result::Result<_, _>>()?
+    };
+    let mut changed = 0;
+    for (sseq, state) in snaps {
+        let mut v: Value =
+            serde_json::from_str(&state).map_err(|e| Error::Corrupt(format!("snapshot: {e}")))?;
+        let mut touched = false;
+        if let Some(tickets) = v
+            .pointer_mut(&format!("/sites/{site}/tickets"))
+            .and_then(Value::as_object_mut)
+        {
+            for t in tickets.values_mut() {
+                if t.get("token")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty())
+                {
+                    t["token"] = json!("");
+                    touched = true;
+                }
+            }
+        }
+        if let Some(idem) = v
+            .pointer_mut(&format!("/sites/{site}/idempotency"))
+            .and_then(Value::as_object_mut)
+            && !idem.is_empty()
+        {
+            idem.clear();
+            touched = true;
+        }
+        if touched {
+            tx.execute(
+                "UPDATE snapshots SET state = ?1 WHERE seq = ?2",
+                params![v.to_string(), sseq],
+            )?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// What a purge did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PurgeStats {
+    pub fold: FoldStats,
+    pub events_deleted: usize,
+    pub requests_deleted: usize,
+    /// Event deletion was skipped: no snapshot yet (start-up replays the whole log then).
+    pub no_snapshot: bool,
+    /// Per site: events before this instant (local midnight) were eligible.
+    pub cutoffs: Vec<(String, DateTime<Utc>)>,
+}
+
+/// The first instant whose ticket-level detail is kept: local midnight `retention_days` days before
+/// the local date of `now`.
+pub fn cutoff(tz: &chrono_tz::Tz, now: DateTime<Utc>, retention_days: u32) -> DateTime<Utc> {
+    let day = now.with_timezone(tz).date_naive() - Duration::days(retention_days as i64);
+    let m = day.and_hms_opt(0, 0, 0).expect("midnight");
+    tz.from_local_datetime(&m)
+        .earliest()
+        .map_or(now - Duration::days(retention_days as i64), |x| {
+            x.with_timezone(&Utc)
+        })
+}
+
+/// Folds what is complete, then deletes ticket-level detail older than `retention_days` (local days):
+/// event rows that are folded and older than every kept snapshot (start-up needs the newest snapshot and
+/// every event after it, so nothing at or after the oldest kept snapshot is touched), and audited requests.
+pub fn purge(
+    conn: &mut Connection,
+    cfg: &Config,
+    now: DateTime<Utc>,
+    retention_days: u32,
+) -> Result<PurgeStats> {
+    let mut stats = PurgeStats {
+        fold: fold(conn, cfg)?,
+        ..PurgeStats::default()
+    };
+    let oldest_snapshot: Option<i64> =
+        conn.query_row("SELECT MIN(seq) FROM snapshots", [], |r| r.get(0))?;
+    let info = SiteInfo::new(cfg);
+    match oldest_snapshot {
+        None => stats.no_snapshot = true,
+        Some(snap) => {
+            for site in sites_with_events(conn)? {
+                let wm = folded_seq(conn, &site)? as i64;
+                let bound = wm.min(snap - 1);
+                let cut = cutoff(&info.tz(&site), now, retention_days);
+                stats.cutoffs.push((site.clone(), cut));
+                loop {
+                    let n = conn.execute(
+                        "DELETE FROM events WHERE seq IN (SELECT seq FROM events
+                           WHERE site = ?1 AND at < ?2 AND seq <= ?3 LIMIT ?4)",
+                        params![site, ts(cut), bound, DELETE_BATCH as i64],
+                    )?;
+                    stats.events_deleted += n;
+                    if n < DELETE_BATCH {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let req_cut = now - Duration::days(retention_days as i64);
+    stats.requests_deleted =
+        conn.execute("DELETE FROM audit_requests WHERE at < ?1", [ts(req_cut)])?;
+    Ok(stats)
+}
+
+// ---- audit trail ---------------------------------------------------------------------------------
+
+/// A staff request that is not an event (a sign-in, a report download), for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub at: DateTime<Utc>,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub site: Option<String>,
+    pub method: String,
+    /// The path, with any ticket token replaced; the query string only where it holds no secret.
+    pub path: String,
+    pub status: u16,
+    /// The client's address.
+    pub client: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub fn record_request(conn: &Connection, r: &RequestRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_requests (at, actor_kind, actor_id, site, method, path, status, client, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        ts(r.at),
+        r.actor_kind,
+        r.actor_id,
+        r.site,
+        r.method,
+        r.path,
+        r.status,
+        r.client,
+        r.user_agent
+    ])?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    pub site: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub user: Option<String>,
+    pub limit: usize,
+}
+
+/// Staff and device actions (events whose actor is a user or a device) and audited requests, oldest
+/// first. Ticket tokens and idempotency keys are left out. The bool: more matched than `limit`.
+pub fn audit(conn: &Connection, q: &AuditQuery) -> Result<(Vec<Value>, bool)> {
+    let limit = q.limit as i64 + 1;
+    let mut out: Vec<(String, u64, Value)> = Vec::new();
+    {
+        let mut sql = String::from(
+            "SELECT seq, at, site, kind, data FROM events WHERE at >= ?1 AND at < ?2
+               AND json_extract(data, '$.actor.kind') IN ('user', 'device')",
+        );
+        if q.site.is_some() {
+            sql.push_str(" AND site = ?3");
+        } else {
+            sql.push_str(" AND ?3 IS NULL");
+        }
+        if q.user.is_some() {
+            sql.push_str(" AND json_extract(data, '$.actor.id') = ?4");
+        } else {
+            sql.push_str(" AND ?4 IS NULL");
+        }
+        sql.push_str(" ORDER BY at, seq LIMIT ?5");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![ts(q.from), ts(q.to), q.site, q.user, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (seq, at, site, kind, data) = row?;
+            let mut d: Value = serde_json::from_str(&data)
+                .map_err(|e| Error::Corrupt(format!("event {seq}: {e}")))?;
+            let actor = d.get("actor").cloned().unwrap_or(Value::Null);
+            if let Some(o) = d.as_object_mut() {
+                for k in ["seq", "at", "site", "actor", "kind", "token", "idempotency"] {
+                    o.remove(k);
+                }
+            }
+            out.push((
+                at.clone(),
+                seq as u64,
+                json!({"source": "event", "seq": seq, "at": at, "site": site, "action": kind,
+                       "actor": actor, "details": d}),
+            ));
+        }
+    }
+    if has_report_tables(conn)? {
+        let mut sql = String::from(
+            "SELECT id, at, actor_kind, actor_id, site, method, path, status, client, user_agent
+             FROM audit_requests WHERE at >= ?1 AND at < ?2",
+        );
+        if q.site.is_some() {
+            sql.push_str(" AND (site = ?3 OR site IS NULL)");
+        } else {
+            sql.push_str(" AND ?3 IS NULL");
+        }
+        if q.user.is_some() {
+            sql.push_str(" AND actor_id = ?4");
+        } else {
+            sql.push_str(" AND ?4 IS NULL");
+        }
+        sql.push_str(" ORDER BY at, id LIMIT ?5");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![ts(q.from), ts(q.to), q.site, q.user, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, at, kind, actor, site, method, path, status, client, ua) = row?;
+            out.push((
+                at.clone(),
+                id as u64,
+                json!({"source": "request", "at": at, "site": site,
+                       "action": format!("{method} {path}"), "status": status,
+                       "actor": {"kind": kind, "id": actor}, "client": client, "user_agent": ua}),
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let truncated = out.len() > q.limit;
+    out.truncate(q.limit);
+    Ok((out.into_iter().map(|x| x.2).collect(), truncated))
+}
+
+/// Sites a reader may compare: those whose every unit they may see.
+pub fn comparable_sites(cfg: &Config, units: Option<&HashSet<String>>) -> Vec<String> {
+    cfg.sites
+        .iter()
+        .filter(|s| units.is_none_or(|u| s.units.iter().all(|x| u.contains(&x.id))))
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+/// Counts of rows per table, for the measurement command and `vuoro purge`.
+pub fn table_counts(conn: &Connection) -> Result<HashMap<&'static str, i64>> {
+    let mut m = HashMap::new();
+    for t in [
+        "events",
+        "snapshots",
+        "report_cells",
+        "audit_requests",
+        "sessions",
+    ] {
+        let n: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap_or(-1);
+        m.insert(t, n);
+    }
+    Ok(m)
+}
