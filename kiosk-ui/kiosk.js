@@ -294,7 +294,8 @@ function render() {
   root.classList.toggle('large', S.large);
   root.classList.toggle('contrast', S.contrast);
   document.title = `Vuoro – ${t('services.title')}`;
-  $('site-name').textContent = S.site ? pick(S.site.name, S.lang, S.defaultLang) : 'Vuoro';
+  // Names missing in a language: Finnish and Swedish fall back to the default, the others to English.
+  $('site-name').textContent = S.site ? pick(S.site.name, S.lang, ['fi', 'sv'].includes(S.lang) ? S.defaultLang : 'en') : 'Vuoro';
   $('speech-ind').hidden = !S.speech;
   $('speech-ind-text').textContent = t('speech.indicator');
   renderBar();
@@ -469,9 +470,9 @@ function paginate(main, pages, cards, withPager) {
   list.forEach((p, i) => (p.hidden = i !== S.page));
   if (pager) {
     pager.append(
-      el('button', { class: 'pager-btn', 'data-act': 'prev', disabled: S.page === 0, onclick: () => turnPage(-1) }, icon(dirOf(S.lang) === 'rtl' ? 'next' : 'back'), el('span', { text: t('services.prev') })),
+      el('button', { class: 'pager-btn', 'data-act': 'prev', style: S.page === 0 ? 'visibility:hidden' : null, onclick: () => turnPage(-1) }, icon(dirOf(S.lang) === 'rtl' ? 'next' : 'back'), el('span', { text: t('services.prev') })),
       el('p', { class: 'page-no', text: t('services.page', { n: S.page + 1, total: list.length }) }),
-      el('button', { class: 'pager-btn', 'data-act': 'next', disabled: S.page === list.length - 1, onclick: () => turnPage(1) }, el('span', { text: t('services.next') }), icon(dirOf(S.lang) === 'rtl' ? 'back' : 'next')),
+      el('button', { class: 'pager-btn', 'data-act': 'next', style: S.page === list.length - 1 ? 'visibility:hidden' : null, onclick: () => turnPage(1) }, el('span', { text: t('services.next') }), icon(dirOf(S.lang) === 'rtl' ? 'back' : 'next')),
     );
   }
 }
@@ -543,14 +544,16 @@ function etaText(tk) {
   return tk.eta_minutes === null || tk.eta_minutes === undefined ? t('ticket.eta_unknown') : t('ticket.eta_value', { m: tk.eta_minutes });
 }
 
+function faultText(tk, lang = S.lang) {
+  const f = tk.print && tk.print.fault;
+  return f && S.strings.en && S.strings.en[`fault.${f}`] ? t(`fault.${f}`, null, lang) : '';
+}
+
 function printMessage(tk, lang = S.lang) {
   const st = printStatus(tk);
   if (st === 'printed') return t('ticket.printed', null, lang);
   if (st === 'pending') return t('ticket.printing', null, lang);
-  if (st === 'failed') {
-    const fault = tk.print && tk.print.fault ? t(`fault.${tk.print.fault}`, null, lang) : '';
-    return `${fault && !fault.startsWith('fault.') ? fault + ' ' : ''}${t('ticket.print_failed', null, lang)}`;
-  }
+  if (st === 'failed') return [t('ticket.print_failed', null, lang), t('ticket.screen_is_ticket', null, lang), faultText(tk, lang)].filter(Boolean).join(' ');
   return t('ticket.no_printer', null, lang);
 }
 
@@ -574,7 +577,13 @@ function renderTicket(main) {
       el('p', { class: 'big-number', id: 'ticket-number' }, numberHtml(tk.number)),
       tk.priority === 'assist' && el('p', { class: 'assist-note', text: t('ticket.assist') }),
       el('div', { class: `print-box print-${st}`, role: st === 'failed' ? 'alert' : 'status', 'data-print': st },
-        icon(st === 'failed' ? 'warning' : st === 'none' ? 'ticket' : 'printer'), el('p', { text: printMessage(tk) })),
+        icon(st === 'failed' ? 'warning' : st === 'none' ? 'ticket' : 'printer'),
+        st === 'failed'
+          ? el('div', {},
+            el('p', { class: 'print-head', text: t('ticket.print_failed') }),
+            el('p', { text: t('ticket.screen_is_ticket') }),
+            faultText(tk) && el('p', { class: 'print-fault', text: faultText(tk) }))
+          : el('p', { text: printMessage(tk) })),
       el('dl', { class: 'facts' },
         fact('place', t('ticket.where'), whereToWait(tk), 'where'),
         fact('people', t('ticket.ahead'), String(tk.position ?? 0), 'ahead'),

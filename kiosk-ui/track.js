@@ -26,6 +26,8 @@ const S = {
   liveStatus: 'connecting',
   error: null, // message key
   confirming: false,
+  siteId: null,
+  serviceNames: {}, // lang -> {service id: name}
 };
 
 function t(key, vars) {
@@ -125,7 +127,9 @@ function render() {
     return;
   }
   $('card').hidden = false;
-  $('svc').textContent = tk.service_name || '';
+  // The ticket carries its service's name in the ticket's language; the public service list has it in others.
+  const names = S.serviceNames[S.lang];
+  $('svc').textContent = (names && names[tk.service]) || tk.service_name || '';
   $('number').replaceChildren(numberHtml(tk.number));
   $('state-label').textContent = t('track.state');
   $('state').textContent = t(`track.state.${tk.state}`);
@@ -208,9 +212,20 @@ function guessLang() {
   return ['fi', 'sv', 'en', 'ru', 'et', 'ar', 'zh', 'so', 'uk'].includes(nav) ? nav : 'fi';
 }
 
+async function loadServiceNames(lang) {
+  if (!S.siteId || S.serviceNames[lang]) return;
+  try {
+    const r = await api(`/api/v1/sites/${encodeURIComponent(S.siteId)}/services?lang=${encodeURIComponent(lang)}`);
+    S.serviceNames[lang] = Object.fromEntries((r.services || []).map((x) => [x.id, x.name]));
+  } catch (e) {
+    /* the ticket's own wording is shown */
+  }
+}
+
 async function changeLanguage(code) {
   S.lang = code;
-  if (S.siteNames) S.siteName = pick(S.siteNames, code);
+  await loadServiceNames(code);
+  if (S.siteNames) S.siteName = pick(S.siteNames, code, ['fi', 'sv'].includes(code) ? 'fi' : 'en');
   if (LANG_KEY) localStorage.setItem(LANG_KEY, code);
   await ensureStrings(code);
   render();
@@ -242,10 +257,12 @@ async function loadSiteInfo(tk) {
     const sites = await api('/api/v1/sites');
     const site = (sites.sites || []).find((s) => s.id === tk.site) || (sites.sites || [])[0];
     if (!site) return;
+    S.siteId = site.id;
+    await loadServiceNames(S.lang);
     const langs = await api(`/api/v1/sites/${encodeURIComponent(site.id)}/languages`);
     S.languages = langs.languages && langs.languages.length ? langs.languages : FALLBACK_LANGS;
     S.siteNames = site.name;
-    S.siteName = pick(site.name, S.lang);
+    S.siteName = pick(site.name, S.lang, ['fi', 'sv'].includes(S.lang) ? 'fi' : 'en');
     render();
   } catch (e) {
     /* the page works without the site's name and language list */
@@ -322,7 +339,7 @@ async function start() {
   }
   S.lang = null;
   await firstLoad();
-  if (S.siteNames) S.siteName = pick(S.siteNames, S.lang);
+  if (S.siteNames) S.siteName = pick(S.siteNames, S.lang, ['fi', 'sv'].includes(S.lang) ? 'fi' : 'en');
 }
 
 window.vuoroTrack = { S, NEAR };

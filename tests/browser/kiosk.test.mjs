@@ -422,13 +422,14 @@ test('inactivity: a visible and audible warning at least 20 s before the reset, 
   assert.ok(T.warn >= 20000, `warning ${T.warn} ms before the reset`);
   await chooseLang(page, 'en');
   await page.click('#b-large');
-  // Let the first live update settle before jumping in time.
+  // Let the first live update settle before jumping in time. The page clock also runs in real time, so
+  // every step below leaves a few seconds of margin for the test's own latency.
   await page.clock.runFor(1500);
   await page.waitForTimeout(500);
 
-  await page.clock.runFor(T.idle - 2000);
+  await page.clock.runFor(T.idle - 5000);
   assert.equal(await page.locator('#idle').isVisible(), false, 'no warning before the idle time');
-  await page.clock.runFor(2500);
+  await page.clock.runFor(4500);
   await page.locator('#idle').waitFor();
   assert.match(await page.locator('#idle-text').textContent(), /start over in 2[0-9] seconds/);
   await page.waitForTimeout(300);
@@ -436,17 +437,17 @@ test('inactivity: a visible and audible warning at least 20 s before the reset, 
   await noAxe(page, 'idle warning');
   await bigEnough(page, 'idle warning');
   await shot(page, 'kiosk-idle-warning.png');
-  await page.clock.runFor(19000);
-  assert.ok(await page.locator('#idle').isVisible(), 'still warning 19 s later');
+  await page.clock.runFor(20500);
+  assert.ok(await page.locator('#idle').isVisible(), 'still warning 20.5 s later');
   assert.equal(await page.locator('html').getAttribute('lang'), 'en', 'not reset yet');
 
   // One tap gives more time.
   await page.click('#idle-more');
   assert.equal(await page.locator('#idle').isVisible(), false);
   assert.equal(await page.locator('html').getAttribute('lang'), 'en');
-  await page.clock.runFor(T.idle - 1000);
+  await page.clock.runFor(T.idle - 4000);
   assert.equal(await page.locator('#idle').isVisible(), false, 'the tap restarted the idle time');
-  await page.clock.runFor(1500);
+  await page.clock.runFor(4500);
   await page.locator('#idle').waitFor();
   await page.clock.runFor(T.warn + 500);
   await page.locator('.lang-btn').first().waitFor();
