@@ -51,13 +51,24 @@ async function boot() {
       render(false);
     },
     onEvent: (topic, ev) => onEvent(ev),
-    onStatus: (status) => {
-      S.stale = status === 'stale';
-      if (status === 'live') document.body.dataset.status = 'live';
-      setStaleBanner($('stale'), S.stale, S.langs, S.strings, live.lastMessage || Date.now());
-      render(false);
-    },
+    onStatus,
   });
+  // As on the hall display: 'stale' is shown once nothing has come for 15 s, not at the first close.
+  let timer = null;
+  function onStatus(status) {
+    clearTimeout(timer);
+    if (status === 'stale') {
+      const wait = (live.lastMessage || 0) + 15000 - Date.now();
+      if (wait > 0) {
+        timer = setTimeout(() => onStatus('stale'), wait);
+        return;
+      }
+    }
+    S.stale = status === 'stale';
+    if (status === 'live') document.body.dataset.status = 'live';
+    setStaleBanner($('stale'), S.stale, S.langs, S.strings, live.lastMessage || Date.now());
+    render(false);
+  }
   live.subscribe(`calls:${siteId}`);
   live.start();
 }

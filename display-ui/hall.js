@@ -55,6 +55,7 @@ window.vuoroDisplay = {
   },
 };
 
+let live = null;
 const serverNow = () => Date.now() + S.offsetMs;
 const laneIdOf = (call) => (S.columns ? call.zone : '*');
 const shown = (zone) => !S.shown || S.shown.has(zone);
@@ -104,7 +105,7 @@ async function boot() {
     });
   }
 
-  const live = new Live({
+  live = new Live({
     onSnapshot: (topic, data) => {
       S.lastMessage = Date.now();
       if (topic.startsWith('calls:')) onCallsSnapshot(data);
@@ -294,8 +295,22 @@ function queuesSection() {
 
 // ---- data in -------------------------------------------------------------------------------------
 
+/**
+ * Live reports 'stale' as soon as the socket closes; the screen says so only once nothing (not even a
+ * heartbeat) has come for STALE_MS, so that a daemon restart of a second or two does not flash a banner.
+ */
+const STALE_MS = 15000;
+let staleTimer = null;
+
 function onStatus(status) {
+  clearTimeout(staleTimer);
   if (status === 'stale') {
+    if (live && live.lastMessage) S.lastMessage = Math.max(S.lastMessage, live.lastMessage);
+    const wait = S.lastMessage + STALE_MS - Date.now();
+    if (wait > 0) {
+      staleTimer = setTimeout(() => onStatus('stale'), wait);
+      return;
+    }
     S.stale = true;
     for (const lane of S.lanes.values()) {
       lane.pending = [];

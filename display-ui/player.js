@@ -25,9 +25,13 @@ export class Player {
     this.blocked = false;
   }
 
-  /** Queues a call's announcement. `call.audio` lists the files in order; without it, the chime. */
+  /**
+   * Queues a call's announcement. `call.audio` lists the files in order; an empty list means silence (a
+   * counter outside every zone); no list at all (an older daemon) means the chime.
+   */
   enqueue(call) {
-    let urls = call.audio && call.audio.length ? call.audio.slice() : [CHIME_URL];
+    let urls = Array.isArray(call.audio) ? call.audio.slice() : [CHIME_URL];
+    if (!urls.length) return;
     const queuedMs = this.queue.reduce((s, q) => s + (q.durationMs || 5000), 0);
     if (queuedMs > MAX_QUEUED_MS) urls = [urls[0]];
     this.queue.push({ urls, zone: call.zone, durationMs: call.durationMs, number: call.number });
