@@ -88,7 +88,9 @@ function formatOpens(iso, lang = S.lang) {
   const tz = (S.site && S.site.timezone) || undefined;
   const day = (x) => new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(x);
   const sameDay = day(d) === day(new Date());
-  const opts = sameDay ? { timeZone: tz, hour: '2-digit', minute: '2-digit' } : { timeZone: tz, weekday: 'short', hour: '2-digit', minute: '2-digit' };
+  // The 24-hour clock in every language: the hall is in Finland.
+  const time = { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+  const opts = sameDay ? time : { ...time, weekday: 'short' };
   try {
     return new Intl.DateTimeFormat(locale(lang), opts).format(d);
   } catch (e) {
@@ -361,7 +363,7 @@ function renderBar() {
   $('b-contrast-t').textContent = t('bar.contrast');
   $('b-contrast').setAttribute('aria-pressed', String(S.contrast));
   $('b-staff-t').textContent = t('bar.staff');
-  for (const id of ['b-large', 'b-contrast', 'b-staff']) $(id).hidden = S.screen === 'enrol';
+  bar.hidden = S.screen === 'enrol'; // staff set the kiosk up; the customer's buttons come after
   // The bar keeps its physical order in every language so that "Ask staff" never moves; the labels
   // inside follow the language's direction.
   for (const b of bar.querySelectorAll('button')) b.dir = dirOf(S.lang);

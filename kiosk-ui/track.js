@@ -99,9 +99,10 @@ function render() {
   root.dir = dirOf(S.lang);
   $('lang-label').textContent = t('track.language');
   const sel = $('lang');
-  if (sel.options.length !== S.languages.length) {
+  const langs = S.languages.some((l) => l.code === S.lang) ? S.languages : [...S.languages, { code: S.lang, name: S.lang }];
+  if (sel.options.length !== langs.length) {
     sel.replaceChildren(
-      ...S.languages.map((l) => {
+      ...langs.map((l) => {
         const o = document.createElement('option');
         o.value = l.code;
         o.textContent = l.name;
@@ -196,13 +197,14 @@ function renderLive() {
   live.dataset.status = S.liveStatus;
 }
 
-async function setTicket(tk) {
+async function setTicket(tk, { quiet = false } = {}) {
   S.ticket = tk;
   S.error = null;
   if (!S.lang) {
     S.lang = (LANG_KEY && localStorage.getItem(LANG_KEY)) || tk.lang || 'fi';
     await ensureStrings(S.lang);
   }
+  if (quiet) return;
   render();
   maybeAlert(tk);
 }
@@ -263,7 +265,6 @@ async function loadSiteInfo(tk) {
     S.languages = langs.languages && langs.languages.length ? langs.languages : FALLBACK_LANGS;
     S.siteNames = site.name;
     S.siteName = pick(site.name, S.lang, ['fi', 'sv'].includes(S.lang) ? 'fi' : 'en');
-    render();
   } catch (e) {
     /* the page works without the site's name and language list */
   }
@@ -272,8 +273,9 @@ async function loadSiteInfo(tk) {
 async function firstLoad() {
   try {
     const tk = await api(`/api/v1/tickets/${encodeURIComponent(token)}`);
+    await setTicket(tk, { quiet: true });
+    await loadSiteInfo(tk); // the site's name and languages, before the first paint
     await setTicket(tk);
-    loadSiteInfo(tk);
     startLive();
   } catch (e) {
     if (!S.lang) {
