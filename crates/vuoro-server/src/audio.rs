@@ -125,7 +125,10 @@ impl Speech {
 #[derive(Debug, Clone)]
 enum Speaker {
     /// espeak-ng, with the language codes its installed voices speak.
-    Espeak { version: String, langs: BTreeSet<String> },
+    Espeak {
+        version: String,
+        langs: BTreeSet<String>,
+    },
     /// Tests only: writes silent WAVs of a length proportional to the text.
     #[cfg(test)]
     Fake { langs: BTreeSet<String> },
@@ -180,7 +183,9 @@ impl Audio {
 
     /// True when speech can be rendered in `lang` (an espeak-ng language code such as `fi`, `sv`, `en-gb`).
     pub fn speaks(&self, lang: &str) -> bool {
-        self.speaker.as_ref().is_some_and(|s| s.speaks(&voice_for(lang)))
+        self.speaker
+            .as_ref()
+            .is_some_and(|s| s.speaks(&voice_for(lang)))
     }
 
     /// The chime's length.
@@ -215,13 +220,21 @@ impl Audio {
         s.announcement
     }
 
-    fn schedule(&self, zone: &Zone, number: &str, counter_name: &Text, ticket_lang: &str, now: DateTime<Utc>) -> Scheduled {
+    fn schedule(
+        &self,
+        zone: &Zone,
+        number: &str,
+        counter_name: &Text,
+        ticket_lang: &str,
+        now: DateTime<Utc>,
+    ) -> Scheduled {
         // Choose the language (and advance the zone's turn) first; render outside the lock.
         let lang = {
             let mut zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
-            let st = zones
-                .entry(zone.id.clone())
-                .or_insert(ZoneAirtime { busy_until: now, turn: 0 });
+            let st = zones.entry(zone.id.clone()).or_insert(ZoneAirtime {
+                busy_until: now,
+                turn: 0,
+            });
             let turn = st.turn;
             st.turn += 1;
             self.policy_lang(&zone.voice, ticket_lang, turn)
@@ -238,27 +251,43 @@ impl Audio {
         });
 
         let mut zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
-        let st = zones
-            .entry(zone.id.clone())
-            .or_insert(ZoneAirtime { busy_until: now, turn: 1 });
+        let st = zones.entry(zone.id.clone()).or_insert(ZoneAirtime {
+            busy_until: now,
+            turn: 1,
+        });
         let starts_at = st.busy_until.max(now);
         let queued_ms = (starts_at - now).num_milliseconds().max(0);
         let cap_ms = i64::from(zone.max_backlog_seconds) * 1000;
         let announcement = match spoken {
-            Some((lang, hash, speech_ms)) if queued_ms + i64::from(self.chime_ms + speech_ms) <= cap_ms => Announcement {
-                lang: Some(lang),
-                audio: vec![CHIME_URL.to_string(), format!("{SPEECH_URL_PREFIX}{hash}.wav")],
-                chime_only: false,
-                duration_ms: self.chime_ms + speech_ms,
-            },
+            Some((lang, hash, speech_ms))
+                if queued_ms + i64::from(self.chime_ms + speech_ms) <= cap_ms =>
+            {
+                Announcement {
+                    lang: Some(lang),
+                    audio: vec![
+                        CHIME_URL.to_string(),
+                        format!("{SPEECH_URL_PREFIX}{hash}.wav"),
+                    ],
+                    chime_only: false,
+                    duration_ms: self.chime_ms + speech_ms,
+                }
+            }
             _ => self.chime_only(),
         };
         st.busy_until = starts_at + TimeDelta::milliseconds(i64::from(announcement.duration_ms));
-        Scheduled { announcement, starts_at }
+        Scheduled {
+            announcement,
+            starts_at,
+        }
     }
 
     fn chime_only(&self) -> Announcement {
-        Announcement { lang: None, audio: vec![CHIME_URL.to_string()], chime_only: true, duration_ms: self.chime_ms }
+        Announcement {
+            lang: None,
+            audio: vec![CHIME_URL.to_string()],
+            chime_only: true,
+            duration_ms: self.chime_ms,
+        }
     }
 
     /// The spoken language for a zone policy, or `None` for chime only.
@@ -288,7 +317,12 @@ impl Audio {
     /// Returns its hash and clip.
     fn clip(&self, speech: &Speech) -> anyhow::Result<(String, Clip)> {
         let hash = speech.hash();
-        if let Some(c) = self.index.lock().unwrap_or_else(|e| e.into_inner()).get(&hash) {
+        if let Some(c) = self
+            .index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+        {
             return Ok((hash, c.clone()));
         }
         let path = self.speech_path(&hash);
@@ -296,8 +330,12 @@ impl Audio {
             Ok(b) => b,
             Err(_) => self.render(speech, &path)?,
         };
-        let duration_ms = wav_duration_ms(&bytes).ok_or_else(|| anyhow::anyhow!("{} is not a readable WAV", path.display()))?;
-        let clip = Clip { speech: speech.clone(), duration_ms };
+        let duration_ms = wav_duration_ms(&bytes)
+            .ok_or_else(|| anyhow::anyhow!("{} is not a readable WAV", path.display()))?;
+        let clip = Clip {
+            speech: speech.clone(),
+            duration_ms,
+        };
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
         if index.len() >= INDEX_MAX {
             index.clear();
@@ -317,7 +355,10 @@ impl Audio {
     /// Renders `speech` into `path` (through a temporary file, so a reader never sees half a file) and returns
     /// the bytes.
     fn render(&self, speech: &Speech, path: &Path) -> anyhow::Result<Vec<u8>> {
-        let speaker = self.speaker.as_ref().ok_or_else(|| anyhow::anyhow!("no speech engine"))?;
+        let speaker = self
+            .speaker
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no speech engine"))?;
         std::fs::create_dir_all(self.speech_dir())?;
         let n = self.renders.fetch_add(1, Ordering::Relaxed);
         if n > 0 && n.is_multiple_of(PRUNE_EVERY) {
@@ -344,7 +385,9 @@ impl Audio {
 
     /// Deletes speech files older than a day, and temporary files left by a crash.
     fn prune(&self) {
-        let Ok(entries) = std::fs::read_dir(self.speech_dir()) else { return };
+        let Ok(entries) = std::fs::read_dir(self.speech_dir()) else {
+            return;
+        };
         let now = SystemTime::now();
         let mut removed = 0usize;
         for e in entries.flatten() {
@@ -369,7 +412,12 @@ impl Audio {
         if let Ok(b) = std::fs::read(&path) {
             return Some(b);
         }
-        let clip = self.index.lock().unwrap_or_else(|e| e.into_inner()).get(hash).cloned()?;
+        let clip = self
+            .index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash)
+            .cloned()?;
         self.render(&clip.speech, &path).ok()
     }
 }
@@ -393,12 +441,22 @@ async fn get_chime(State(audio): State<Arc<Audio>>) -> Response {
     wav_response(audio.chime.clone(), "public, max-age=86400")
 }
 
-async fn get_speech_file(State(audio): State<Arc<Audio>>, UrlPath(file): UrlPath<String>) -> Response {
-    let Some(hash) = file.strip_suffix(".wav").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())) else {
+async fn get_speech_file(
+    State(audio): State<Arc<Audio>>,
+    UrlPath(file): UrlPath<String>,
+) -> Response {
+    let Some(hash) = file.strip_suffix(".wav").filter(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    }) else {
         return error(StatusCode::NOT_FOUND, "not_found", "No such sound file.");
     };
     let hash = hash.to_string();
-    let found = tokio::task::spawn_blocking(move || audio.speech_file(&hash)).await.ok().flatten();
+    let found = tokio::task::spawn_blocking(move || audio.speech_file(&hash))
+        .await
+        .ok()
+        .flatten();
     match found {
         // The name is a hash of the content: it never changes.
         Some(bytes) => wav_response(bytes.into(), "public, max-age=86400, immutable"),
@@ -412,40 +470,77 @@ struct SpeechQuery {
     text: Option<String>,
 }
 
-async fn get_speech_text(State(audio): State<Arc<Audio>>, query: Result<Query<SpeechQuery>, QueryRejection>) -> Response {
+async fn get_speech_text(
+    State(audio): State<Arc<Audio>>,
+    query: Result<Query<SpeechQuery>, QueryRejection>,
+) -> Response {
     let Ok(Query(q)) = query else {
-        return error(StatusCode::BAD_REQUEST, "malformed", "The query string is not well formed.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "The query string is not well formed.",
+        );
     };
     if !audio.has_speech() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "no_speech", "Speech is not available on this server.");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_speech",
+            "Speech is not available on this server.",
+        );
     }
     let lang = q.lang.unwrap_or_default();
     if !valid_lang_code(&lang) || !audio.speaks(&lang) {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &format!("No voice for language '{}'.", lang.chars().take(20).collect::<String>()));
-    }
-    let text = q.text.unwrap_or_default().trim().to_string();
-    if text.is_empty() || text.chars().count() > MAX_SPEECH_CHARS || text.chars().any(|c| c.is_control() && c != '\n') {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
-            &format!("The text must be 1 to {MAX_SPEECH_CHARS} characters without control characters."),
+            &format!(
+                "No voice for language '{}'.",
+                lang.chars().take(20).collect::<String>()
+            ),
         );
     }
-    let speech = Speech { lang: voice_for(&lang), ssml: false, text };
+    let text = q.text.unwrap_or_default().trim().to_string();
+    if text.is_empty()
+        || text.chars().count() > MAX_SPEECH_CHARS
+        || text.chars().any(|c| c.is_control() && c != '\n')
+    {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            &format!(
+                "The text must be 1 to {MAX_SPEECH_CHARS} characters without control characters."
+            ),
+        );
+    }
+    let speech = Speech {
+        lang: voice_for(&lang),
+        ssml: false,
+        text,
+    };
     let rendered = tokio::task::spawn_blocking(move || {
         let (hash, _) = audio.clip(&speech)?;
-        audio.speech_file(&hash).ok_or_else(|| anyhow::anyhow!("rendered file vanished"))
+        audio
+            .speech_file(&hash)
+            .ok_or_else(|| anyhow::anyhow!("rendered file vanished"))
     })
     .await;
     match rendered {
         Ok(Ok(bytes)) => wav_response(bytes.into(), "public, max-age=86400"),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "speech render failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The speech could not be rendered.")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The speech could not be rendered.",
+            )
         }
         Err(e) => {
             tracing::warn!(error = %e, "speech render task failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The speech could not be rendered.")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The speech could not be rendered.",
+            )
         }
     }
 }
@@ -463,14 +558,21 @@ fn wav_response(bytes: axum::body::Bytes, cache: &'static str) -> Response {
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(serde_json::json!({"error": {"code": code, "message": message}}))).into_response()
+    (
+        status,
+        Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 /// A language code as the API takes it: `fi`, `sv`, `en-gb`.
 fn valid_lang_code(lang: &str) -> bool {
     let mut parts = lang.split('-');
-    let first_ok = parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase()));
-    first_ok && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+    let first_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase()));
+    first_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// The espeak-ng voice for a language code. Debian's Mandarin voice is `cmn`.
@@ -532,7 +634,14 @@ fn announcement_speech(lang: &str, number: &str, counter_name: &Text) -> Speech 
         Some(name) => name.clone(),
         None => {
             let any = vuoro_engine::config::text_in(counter_name, "en", "fi");
-            let digits: String = any.chars().rev().take_while(char::is_ascii_digit).collect::<Vec<_>>().into_iter().rev().collect();
+            let digits: String = any
+                .chars()
+                .rev()
+                .take_while(char::is_ascii_digit)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             if digits.is_empty() {
                 vuoro_engine::config::text_in(counter_name, "fi", "en").to_string()
             } else {
@@ -540,8 +649,17 @@ fn announcement_speech(lang: &str, number: &str, counter_name: &Text) -> Speech 
             }
         }
     };
-    let text = format!("<speak>{} {}, {}</speak>", xml_escape(number_word), spoken_number(number), xml_escape(&counter));
-    Speech { lang: voice_for(lang), ssml: true, text }
+    let text = format!(
+        "<speak>{} {}, {}</speak>",
+        xml_escape(number_word),
+        spoken_number(number),
+        xml_escape(&counter)
+    );
+    Speech {
+        lang: voice_for(lang),
+        ssml: true,
+        text,
+    }
 }
 
 /// "K042" -> `<say-as interpret-as="characters">K</say-as> 42`; digits only -> the number;
@@ -550,11 +668,20 @@ fn spoken_number(number: &str) -> String {
     let number = number.trim();
     let letters: String = number.chars().take_while(|c| c.is_alphabetic()).collect();
     let rest = &number[letters.len()..];
-    let spell = |s: &str| format!("<say-as interpret-as=\"characters\">{}</say-as>", xml_escape(s));
+    let spell = |s: &str| {
+        format!(
+            "<say-as interpret-as=\"characters\">{}</say-as>",
+            xml_escape(s)
+        )
+    };
     if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
         let digits = rest.trim_start_matches('0');
         let digits = if digits.is_empty() { "0" } else { digits };
-        if letters.is_empty() { digits.to_string() } else { format!("{} {digits}", spell(&letters)) }
+        if letters.is_empty() {
+            digits.to_string()
+        } else {
+            format!("{} {digits}", spell(&letters))
+        }
     } else {
         spell(number)
     }
@@ -578,12 +705,25 @@ fn xml_escape(s: &str) -> String {
 // ---- espeak-ng ------------------------------------------------------------------------------------
 
 fn detect_espeak() -> Option<Speaker> {
-    let out = Command::new("espeak-ng").arg("--version").stdin(Stdio::null()).output().ok()?;
+    let out = Command::new("espeak-ng")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }
-    let version = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_string();
-    let voices = Command::new("espeak-ng").arg("--voices").stdin(Stdio::null()).output().ok()?;
+    let version = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let voices = Command::new("espeak-ng")
+        .arg("--voices")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
     let langs = parse_voices(&String::from_utf8_lossy(&voices.stdout));
     if langs.is_empty() {
         tracing::warn!("espeak-ng lists no voices");
@@ -621,14 +761,24 @@ fn parse_voices(listing: &str) -> BTreeSet<String> {
 /// starting with '-' is never taken for an option), killed after [`RENDER_TIMEOUT`].
 fn espeak(speech: &Speech, out: &Path) -> anyhow::Result<()> {
     let mut cmd = Command::new("espeak-ng");
-    cmd.arg("-v").arg(&speech.lang).arg("-s").arg(SPEED_WPM.to_string());
+    cmd.arg("-v")
+        .arg(&speech.lang)
+        .arg("-s")
+        .arg(SPEED_WPM.to_string());
     if speech.ssml {
         cmd.arg("-m");
     }
     cmd.arg("-w").arg(out).arg("--stdin");
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
     {
-        let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
         stdin.write_all(speech.text.as_bytes())?;
     }
     let started = Instant::now();
@@ -670,7 +820,11 @@ pub fn wav_duration_ms(bytes: &[u8]) -> Option<u32> {
     if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         return None;
     }
-    let u32_at = |i: usize| bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u32_at = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
     let mut pos = 12;
     let mut byte_rate = None;
     while pos + 8 <= bytes.len() {
@@ -681,7 +835,11 @@ pub fn wav_duration_ms(bytes: &[u8]) -> Option<u32> {
             byte_rate = u32_at(body + 8).filter(|r| *r > 0);
         } else if id == b"data" {
             let available = bytes.len() - body;
-            let len = if size == 0 || size == u32::MAX as usize || size > available { available } else { size };
+            let len = if size == 0 || size == u32::MAX as usize || size > available {
+                available
+            } else {
+                size
+            };
             let rate = u64::from(byte_rate?);
             return u32::try_from(len as u64 * 1000 / rate).ok();
         }
@@ -736,7 +894,11 @@ fn chime_wav() -> Vec<u8> {
         // Fade the last 80 ms to silence.
         let left = (total - i) as f64 / f64::from(RATE);
         let fade = (left / 0.08).min(1.0);
-        samples.push((v * fade * 0.30 * f64::from(i16::MAX)).round().clamp(-32767.0, 32767.0) as i16);
+        samples.push(
+            (v * fade * 0.30 * f64::from(i16::MAX))
+                .round()
+                .clamp(-32767.0, 32767.0) as i16,
+        );
     }
     wav_bytes(&samples, RATE)
 }
@@ -750,7 +912,13 @@ mod tests {
     use super::*;
 
     fn zone(id: &str, voice: &str, cap: u32) -> Zone {
-        Zone { id: id.into(), name: Text::new(), voice: voice.into(), max_backlog_seconds: cap, volume: vec![] }
+        Zone {
+            id: id.into(),
+            name: Text::new(),
+            voice: voice.into(),
+            max_backlog_seconds: cap,
+            volume: vec![],
+        }
     }
 
     fn counter(n: u32) -> Text {
@@ -780,7 +948,10 @@ mod tests {
 
     /// An Audio with the fake speaker: speaks fi, sv, en, ru, uk, et.
     fn fake(name: &str) -> Audio {
-        let langs = ["fi", "sv", "en", "ru", "uk", "et"].iter().map(|s| s.to_string()).collect();
+        let langs = ["fi", "sv", "en", "ru", "uk", "et"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         Audio::with_speaker(tempdir(name), Some(Speaker::Fake { langs }))
     }
 
@@ -792,7 +963,9 @@ mod tests {
                 panic!("VUORO_REQUIRE_ESPEAK=1 but espeak-ng was not found")
             }
             None => {
-                eprintln!("espeak-ng not found: skipping (set VUORO_REQUIRE_ESPEAK=1 to make this fail)");
+                eprintln!(
+                    "espeak-ng not found: skipping (set VUORO_REQUIRE_ESPEAK=1 to make this fail)"
+                );
                 None
             }
         }
@@ -807,8 +980,15 @@ mod tests {
         assert_eq!(u16::from_le_bytes([w[34], w[35]]), 16);
         let ms = wav_duration_ms(&w).unwrap();
         assert!((900..=1300).contains(&ms), "chime lasts {ms} ms");
-        let peak = w[44..].chunks(2).map(|c| i16::from_le_bytes([c[0], c[1]]).unsigned_abs()).max().unwrap();
-        assert!(peak > 3000 && peak < 16_000, "peak {peak} should be audible but soft");
+        let peak = w[44..]
+            .chunks(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]).unsigned_abs())
+            .max()
+            .unwrap();
+        assert!(
+            peak > 3000 && peak < 16_000,
+            "peak {peak} should be audible but soft"
+        );
         let last = i16::from_le_bytes([w[w.len() - 2], w[w.len() - 1]]);
         assert!(last.unsigned_abs() < 50, "ends in silence, not a click");
     }
@@ -828,7 +1008,15 @@ mod tests {
     fn policy_per_zone() {
         let a = fake("policy");
         let c5 = counter(5);
-        let ann = |voice: &str, lang: &str| a.announcement(&zone(&format!("z-{voice}-{lang}"), voice, 20), "K042", &c5, lang, t0());
+        let ann = |voice: &str, lang: &str| {
+            a.announcement(
+                &zone(&format!("z-{voice}-{lang}"), voice, 20),
+                "K042",
+                &c5,
+                lang,
+                t0(),
+            )
+        };
         for voice in ["fi", "sv", "en"] {
             let x = ann(voice, "ru");
             assert_eq!(x.lang.as_deref(), Some(voice));
@@ -842,10 +1030,22 @@ mod tests {
         assert_eq!(ann("customer", "sv").lang.as_deref(), Some("sv"));
         // Somali: no voice; Arabic: the fake speaker has none; Chinese: no sentence. All fall back to Finnish.
         for l in ["so", "ar", "zh"] {
-            assert_eq!(ann("customer", l).lang.as_deref(), Some("fi"), "customer {l}");
+            assert_eq!(
+                ann("customer", l).lang.as_deref(),
+                Some("fi"),
+                "customer {l}"
+            );
         }
         let chime = ann("chime", "fi");
-        assert_eq!(chime, Announcement { lang: None, audio: vec![CHIME_URL.into()], chime_only: true, duration_ms: a.chime_ms() });
+        assert_eq!(
+            chime,
+            Announcement {
+                lang: None,
+                audio: vec![CHIME_URL.into()],
+                chime_only: true,
+                duration_ms: a.chime_ms()
+            }
+        );
     }
 
     #[test]
@@ -853,25 +1053,64 @@ mod tests {
         let a = fake("alternate");
         let (main, other) = (zone("main", "fi+sv", 20), zone("other", "fi+sv", 20));
         let langs: Vec<_> = (0..5)
-            .map(|i| a.announcement(&main, &format!("K{i:03}"), &counter(5), "en", t0() + TimeDelta::minutes(i)).lang.unwrap())
+            .map(|i| {
+                a.announcement(
+                    &main,
+                    &format!("K{i:03}"),
+                    &counter(5),
+                    "en",
+                    t0() + TimeDelta::minutes(i),
+                )
+                .lang
+                .unwrap()
+            })
             .collect();
         assert_eq!(langs, ["fi", "sv", "fi", "sv", "fi"]);
         // Another zone has its own turn.
-        assert_eq!(a.announcement(&other, "Y001", &counter(6), "en", t0()).lang.as_deref(), Some("fi"));
+        assert_eq!(
+            a.announcement(&other, "Y001", &counter(6), "en", t0())
+                .lang
+                .as_deref(),
+            Some("fi")
+        );
     }
 
     #[test]
     fn sentence_uses_the_counter_name_in_that_language() {
         let s = announcement_speech("sv", "K042", &counter(5));
-        assert_eq!(s.text, "<speak>Nummer <say-as interpret-as=\"characters\">K</say-as> 42, Servicepunkt 5</speak>");
-        assert!(announcement_speech("fi", "A7", &counter(12)).text.contains("Numero <say-as interpret-as=\"characters\">A</say-as> 7, Palvelupiste 12"));
-        assert!(announcement_speech("en", "H100", &counter(1)).text.contains("Number <say-as interpret-as=\"characters\">H</say-as> 100, Counter 1"));
+        assert_eq!(
+            s.text,
+            "<speak>Nummer <say-as interpret-as=\"characters\">K</say-as> 42, Servicepunkt 5</speak>"
+        );
+        assert!(
+            announcement_speech("fi", "A7", &counter(12)).text.contains(
+                "Numero <say-as interpret-as=\"characters\">A</say-as> 7, Palvelupiste 12"
+            )
+        );
+        assert!(
+            announcement_speech("en", "H100", &counter(1))
+                .text
+                .contains("Number <say-as interpret-as=\"characters\">H</say-as> 100, Counter 1")
+        );
         // No Russian name: "окно" plus the number the name ends with.
-        assert!(announcement_speech("ru", "K042", &counter(5)).text.contains("42, окно 5</speak>"));
-        let room: Text = [("fi".to_string(), "Röntgen & <kuvaus>".to_string())].into_iter().collect();
-        assert!(announcement_speech("ru", "L001", &room).text.contains("1, Röntgen &amp; &lt;kuvaus&gt;</speak>"));
+        assert!(
+            announcement_speech("ru", "K042", &counter(5))
+                .text
+                .contains("42, окно 5</speak>")
+        );
+        let room: Text = [("fi".to_string(), "Röntgen & <kuvaus>".to_string())]
+            .into_iter()
+            .collect();
+        assert!(
+            announcement_speech("ru", "L001", &room)
+                .text
+                .contains("1, Röntgen &amp; &lt;kuvaus&gt;</speak>")
+        );
         assert_eq!(spoken_number("000"), "0");
-        assert_eq!(spoken_number("K-12"), "<say-as interpret-as=\"characters\">K-12</say-as>");
+        assert_eq!(
+            spoken_number("K-12"),
+            "<say-as interpret-as=\"characters\">K-12</say-as>"
+        );
     }
 
     #[test]
@@ -885,7 +1124,11 @@ mod tests {
             let now = t0() + secs(0.5 * f64::from(i));
             let s = a.schedule(&main, &format!("K{:03}", 40 + i), &counter(5), "fi", now);
             let ann = &s.announcement;
-            assert!(s.starts_at >= prev_end, "call {i} starts at {} before the previous one ends at {prev_end}", s.starts_at);
+            assert!(
+                s.starts_at >= prev_end,
+                "call {i} starts at {} before the previous one ends at {prev_end}",
+                s.starts_at
+            );
             assert!(s.starts_at >= now);
             let ends = s.starts_at + TimeDelta::milliseconds(ann.duration_ms.into());
             if ann.chime_only {
@@ -893,15 +1136,31 @@ mod tests {
                 assert_eq!(ann.audio, [CHIME_URL]);
             } else {
                 spoken += 1;
-                assert!(first_chime_only.is_none(), "call {i} spoken after an earlier call was capped");
-                assert!(ends - now <= TimeDelta::seconds(20), "call {i}: spoken backlog {} over the cap", ends - now);
+                assert!(
+                    first_chime_only.is_none(),
+                    "call {i} spoken after an earlier call was capped"
+                );
+                assert!(
+                    ends - now <= TimeDelta::seconds(20),
+                    "call {i}: spoken backlog {} over the cap",
+                    ends - now
+                );
             }
             prev_end = ends;
         }
         assert!(spoken >= 2, "the first calls are spoken ({spoken})");
-        assert!(first_chime_only.is_some_and(|i| i < 10), "later calls are chime only ({first_chime_only:?})");
+        assert!(
+            first_chime_only.is_some_and(|i| i < 10),
+            "later calls are chime only ({first_chime_only:?})"
+        );
         // Once the backlog has played out, calls are spoken again.
-        let later = a.schedule(&main, "K100", &counter(5), "fi", prev_end + TimeDelta::seconds(1));
+        let later = a.schedule(
+            &main,
+            "K100",
+            &counter(5),
+            "fi",
+            prev_end + TimeDelta::seconds(1),
+        );
         assert!(!later.announcement.chime_only);
         assert_eq!(later.starts_at, prev_end + TimeDelta::seconds(1));
     }
@@ -912,7 +1171,10 @@ mod tests {
         assert!(!a.has_speech());
         for voice in ["fi", "sv", "en", "fi+sv", "customer", "chime"] {
             let x = a.announcement(&zone(voice, voice, 20), "K042", &counter(5), "fi", t0());
-            assert!(x.chime_only && x.lang.is_none() && x.audio == [CHIME_URL], "{voice}: {x:?}");
+            assert!(
+                x.chime_only && x.lang.is_none() && x.audio == [CHIME_URL],
+                "{voice}: {x:?}"
+            );
         }
     }
 
@@ -921,7 +1183,12 @@ mod tests {
         let mut z = zone("main", "fi", 20);
         let at = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
         assert_eq!(volume_now(&z, at(12, 0)), DEFAULT_VOLUME);
-        z.volume = vec!["18:00=55".into(), "08:00=70".into(), "nonsense".into(), "25:00=10".into()];
+        z.volume = vec![
+            "18:00=55".into(),
+            "08:00=70".into(),
+            "nonsense".into(),
+            "25:00=10".into(),
+        ];
         assert_eq!(volume_now(&z, at(7, 59)), 55);
         assert_eq!(volume_now(&z, at(8, 0)), 70);
         assert_eq!(volume_now(&z, at(17, 59)), 70);
@@ -943,34 +1210,64 @@ mod tests {
             assert!(l.contains(code), "{code} in {l:?}");
         }
         assert!(!l.contains("de"), "MBROLA voices are skipped");
-        assert!(valid_lang_code("fi") && valid_lang_code("en-gb") && !valid_lang_code("FI") && !valid_lang_code("-v") && !valid_lang_code(""));
+        assert!(
+            valid_lang_code("fi")
+                && valid_lang_code("en-gb")
+                && !valid_lang_code("FI")
+                && !valid_lang_code("-v")
+                && !valid_lang_code("")
+        );
     }
 
     #[test]
     fn espeak_renders_each_language_with_a_plausible_duration() {
-        let Some(a) = espeak_audio("espeak") else { return };
+        let Some(a) = espeak_audio("espeak") else {
+            return;
+        };
         for lang in ["fi", "sv", "en"] {
             let x = a.announcement(&zone(lang, lang, 60), "K042", &counter(5), "fi", t0());
             assert_eq!(x.lang.as_deref(), Some(lang));
             assert!(!x.chime_only, "{lang}: {x:?}");
-            let hash = x.audio[1].strip_prefix(SPEECH_URL_PREFIX).unwrap().strip_suffix(".wav").unwrap();
-            let bytes = std::fs::read(a.speech_path(hash)).unwrap_or_else(|e| panic!("{lang}: speech file missing: {e}"));
+            let hash = x.audio[1]
+                .strip_prefix(SPEECH_URL_PREFIX)
+                .unwrap()
+                .strip_suffix(".wav")
+                .unwrap();
+            let bytes = std::fs::read(a.speech_path(hash))
+                .unwrap_or_else(|e| panic!("{lang}: speech file missing: {e}"));
             let ms = wav_duration_ms(&bytes).unwrap();
             assert!((1000..=8000).contains(&ms), "{lang}: {ms} ms");
             assert_eq!(x.duration_ms, a.chime_ms() + ms);
             // The same call again is served from the cache: same file.
-            let again = a.announcement(&zone(&format!("{lang}-2"), lang, 60), "K042", &counter(5), "fi", t0());
+            let again = a.announcement(
+                &zone(&format!("{lang}-2"), lang, 60),
+                "K042",
+                &counter(5),
+                "fi",
+                t0(),
+            );
             assert_eq!(again.audio, x.audio);
         }
     }
 
     #[test]
     fn espeak_speaks_the_customer_languages() {
-        let Some(a) = espeak_audio("espeak-customer") else { return };
+        let Some(a) = espeak_audio("espeak-customer") else {
+            return;
+        };
         for lang in ["ru", "uk", "et", "ar", "fa"] {
-            let x = a.announcement(&zone(&format!("c-{lang}"), "customer", 60), "K042", &counter(5), lang, t0());
+            let x = a.announcement(
+                &zone(&format!("c-{lang}"), "customer", 60),
+                "K042",
+                &counter(5),
+                lang,
+                t0(),
+            );
             assert_eq!(x.lang.as_deref(), Some(lang), "{lang}: {x:?}");
-            assert!((a.chime_ms() + 1000..=a.chime_ms() + 8000).contains(&x.duration_ms), "{lang}: {x:?}");
+            assert!(
+                (a.chime_ms() + 1000..=a.chime_ms() + 8000).contains(&x.duration_ms),
+                "{lang}: {x:?}"
+            );
         }
     }
 
@@ -987,7 +1284,9 @@ mod tests {
     async fn get_url(addr: std::net::SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.unwrap();
         let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -995,7 +1294,11 @@ mod tests {
         let status = head[9..12].parse().unwrap();
         let ctype = head
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type:").map(|v| v.trim().to_string()))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type:")
+                    .map(|v| v.trim().to_string())
+            })
             .unwrap_or_default();
         (status, ctype, buf[split + 4..].to_vec())
     }
@@ -1012,26 +1315,59 @@ mod tests {
 
         let (st, _, body) = get_url(addr, &ann.audio[1]).await;
         assert_eq!(st, 200);
-        assert_eq!(audio.chime_ms() + wav_duration_ms(&body).unwrap(), ann.duration_ms);
+        assert_eq!(
+            audio.chime_ms() + wav_duration_ms(&body).unwrap(),
+            ann.duration_ms
+        );
 
-        let (st, _, body) = get_url(addr, &format!("{SPEECH_URL_PREFIX}{}.wav", "0".repeat(64))).await;
+        let (st, _, body) =
+            get_url(addr, &format!("{SPEECH_URL_PREFIX}{}.wav", "0".repeat(64))).await;
         assert_eq!(st, 404);
         assert!(String::from_utf8_lossy(&body).contains("\"not_found\""));
-        assert_eq!(get_url(addr, &format!("{SPEECH_URL_PREFIX}..%2F..%2Fetc%2Fpasswd")).await.0, 404);
+        assert_eq!(
+            get_url(addr, &format!("{SPEECH_URL_PREFIX}..%2F..%2Fetc%2Fpasswd"))
+                .await
+                .0,
+            404
+        );
 
-        let (st, ct, body) = get_url(addr, "/api/v1/audio/speech?lang=fi&text=Tervetuloa%20palvelutorille").await;
+        let (st, ct, body) = get_url(
+            addr,
+            "/api/v1/audio/speech?lang=fi&text=Tervetuloa%20palvelutorille",
+        )
+        .await;
         assert_eq!((st, ct.as_str()), (200, "audio/wav"));
         assert!(wav_duration_ms(&body).unwrap() > 1000);
 
-        for bad in ["lang=so&text=hello", "lang=-v&text=hello", "text=hello", "lang=fi&text=", "lang=fi&text=%20%20"] {
+        for bad in [
+            "lang=so&text=hello",
+            "lang=-v&text=hello",
+            "text=hello",
+            "lang=fi&text=",
+            "lang=fi&text=%20%20",
+        ] {
             let (st, _, body) = get_url(addr, &format!("/api/v1/audio/speech?{bad}")).await;
             assert_eq!(st, 422, "{bad}");
-            assert!(String::from_utf8_lossy(&body).contains("\"invalid\""), "{bad}");
+            assert!(
+                String::from_utf8_lossy(&body).contains("\"invalid\""),
+                "{bad}"
+            );
         }
         let long = "a".repeat(MAX_SPEECH_CHARS + 1);
-        assert_eq!(get_url(addr, &format!("/api/v1/audio/speech?lang=fi&text={long}")).await.0, 422);
+        assert_eq!(
+            get_url(addr, &format!("/api/v1/audio/speech?lang=fi&text={long}"))
+                .await
+                .0,
+            422
+        );
         let just = "%C3%A4".repeat(MAX_SPEECH_CHARS);
-        assert_eq!(get_url(addr, &format!("/api/v1/audio/speech?lang=fi&text={just}")).await.0, 200, "300 characters (not bytes) are fine");
+        assert_eq!(
+            get_url(addr, &format!("/api/v1/audio/speech?lang=fi&text={just}"))
+                .await
+                .0,
+            200,
+            "300 characters (not bytes) are fine"
+        );
     }
 
     #[tokio::test]
@@ -1047,9 +1383,17 @@ mod tests {
     fn a_pruned_file_is_rendered_again_on_request() {
         let a = fake("rerender");
         let x = a.announcement(&zone("main", "fi", 20), "K042", &counter(5), "fi", t0());
-        let hash = x.audio[1].strip_prefix(SPEECH_URL_PREFIX).unwrap().strip_suffix(".wav").unwrap().to_string();
+        let hash = x.audio[1]
+            .strip_prefix(SPEECH_URL_PREFIX)
+            .unwrap()
+            .strip_suffix(".wav")
+            .unwrap()
+            .to_string();
         std::fs::remove_file(a.speech_path(&hash)).unwrap();
         let again = a.speech_file(&hash).expect("rendered again");
-        assert_eq!(a.chime_ms() + wav_duration_ms(&again).unwrap(), x.duration_ms);
+        assert_eq!(
+            a.chime_ms() + wav_duration_ms(&again).unwrap(),
+            x.duration_ms
+        );
     }
 }
