@@ -19,6 +19,7 @@ export const TIMING = {
   warn: 25000,
   staffRepeat: 60000, // a second "Ask staff" within this is not sent again
   offlinePoll: 3000,
+  refresh: 60000, // services list, for opening hours
 };
 
 const S = {
@@ -133,6 +134,12 @@ async function healthy() {
   }
 }
 
+/** A call failed: if the daemon is really unreachable (checked once more), say so. */
+async function trouble(e) {
+  if (!isOutage(e) || S.offline) return;
+  if (!(await healthy())) goOffline();
+}
+
 function goOffline() {
   if (S.offline) return;
   S.offline = true;
@@ -190,9 +197,9 @@ function refreshServicesSoon() {
     try {
       await loadServices(true);
       if (S.screen === 'services') renderServicesInPlace();
-      if (S.screen === 'confirm' && !S.busy) renderMain();
+      if (S.screen === 'confirm' && !S.busy) renderConfirmInPlace();
     } catch (e) {
-      if (isOutage(e)) goOffline();
+      trouble(e);
     }
   }, 1000);
 }
@@ -267,6 +274,10 @@ async function boot() {
 let live = null;
 function startLive() {
   if (live) return;
+  // Opening hours and last-ticket times change with the clock, not with events: refresh now and then too.
+  setInterval(() => {
+    if (S.screen === 'services' || S.screen === 'lang') refreshServicesSoon();
+  }, TIMING.refresh);
   live = new Live({
     onSnapshot: () => refreshServicesSoon(),
     onEvent: (topic, ev) => {
@@ -485,10 +496,38 @@ function turnPage(d) {
   if (S.speech) speakScreen();
 }
 
+/**
+ * New queue numbers: the texts change in place, the buttons stay (a button replaced between finger down and
+ * finger up would lose the tap). Only a service that opens or closes redraws the screen.
+ */
 function renderServicesInPlace() {
-  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.service : null;
-  renderMain();
-  if (focused) document.querySelector(`#main [data-service="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
+  const main = $('main');
+  const shown = [...main.querySelectorAll('[data-service]')];
+  const same =
+    shown.length === S.services.length &&
+    S.services.every((svc) => {
+      const e = main.querySelector(`[data-service="${CSS.escape(svc.id)}"]`);
+      return e && (e.tagName === 'BUTTON') === !!svc.accepting;
+    });
+  if (!same) {
+    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.service : null;
+    renderMain();
+    if (focused) main.querySelector(`[data-service="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
+    return;
+  }
+  for (const svc of S.services) {
+    const e = main.querySelector(`[data-service="${CSS.escape(svc.id)}"]`);
+    e.querySelector('.svc-name').textContent = svc.name;
+    e.querySelector('.svc-meta').textContent = svc.accepting ? waitLine(svc) : closedLine(svc);
+  }
+}
+
+function renderConfirmInPlace() {
+  const svc = chosenService();
+  const meta = $('main').querySelector('.confirm-meta');
+  const canTake = !!$('main').querySelector('[data-act="take"]');
+  if (svc && meta && canTake === !!svc.accepting) meta.textContent = svc.accepting ? waitLine(svc) : closedLine(svc);
+  else renderMain();
 }
 
 function chosenService() {
@@ -638,7 +677,7 @@ async function chooseLanguage(code) {
   try {
     await loadServices();
   } catch (e) {
-    if (isOutage(e)) goOffline();
+    trouble(e);
   }
   if (next === 'services') S.page = 0;
   setScreen(next);
@@ -715,7 +754,7 @@ async function takeTicket(priority) {
       }
     } else {
       S.error = 'confirm.failed';
-      if (isOutage(e)) goOffline();
+      trouble(e);
     }
     renderMain();
     if (S.speech) speak([S.error]);
@@ -755,7 +794,7 @@ async function askStaff() {
       S.staffAskedAt = now;
     } catch (e) {
       ok = false;
-      if (isOutage(e)) goOffline();
+      trouble(e);
     }
   }
   $('staff-title').textContent = ok ? t('staff.title') : t('bar.staff');
@@ -807,7 +846,7 @@ function resetToStart() {
     staffAskedAt: 0,
   });
   setScreen('lang');
-  loadServices().catch((e) => isOutage(e) && goOffline());
+  loadServices().catch(trouble);
 }
 
 // ---- inactivity ------------------------------------------------------------------------------------

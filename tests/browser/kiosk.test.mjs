@@ -136,8 +136,8 @@ test('every key of en.json is in every language file, with the same placeholders
 
 // ---- taking tickets ---------------------------------------------------------------------------------
 
-test('Finnish: language, service, confirm and ticket screens; the ticket is real', async () => {
-  const { page, context, foreign, errors } = await kiosk();
+test('Finnish: language, service, confirm and ticket screens; the ticket is real; axe and 20 mm on each', async () => {
+  const { page, context, foreign, errors } = await kiosk(daemon.url, { axe: true });
   // First screen: every language named in its own language, Suomi, Svenska, English first; no flags.
   const names = await page.locator('.lang-btn').allTextContents();
   assert.deepEqual(names.slice(0, 3), ['Suomi', 'Svenska', 'English']);
@@ -145,6 +145,8 @@ test('Finnish: language, service, confirm and ticket screens; the ticket is real
   for (const n of ['Русский', 'Eesti', 'العربية', '中文', 'Soomaali', 'Українська']) assert.ok(names.includes(n), n);
   assert.equal(await page.locator('.lang-btn img, .lang-btn svg').count(), 0, 'no flags or pictures on language buttons');
   assert.equal(await page.locator('html').getAttribute('lang'), 'fi');
+  await noAxe(page, 'language fi');
+  await bigEnough(page, 'language fi');
   await shot(page, 'kiosk-language.png');
 
   await chooseLang(page, 'fi');
@@ -157,10 +159,14 @@ test('Finnish: language, service, confirm and ticket screens; the ticket is real
   assert.match(await first.textContent(), /Jonossa: \d+/);
   // The language button, large text, contrast and Ask staff are on this screen too.
   for (const id of ['b-lang', 'b-large', 'b-contrast', 'b-staff']) assert.ok(await page.locator(`#${id}`).isVisible(), id);
+  await noAxe(page, 'services fi');
+  await bigEnough(page, 'services fi');
   await shot(page, 'kiosk-services-fi.png');
 
   await chooseService(page, 'kela-general');
   assert.match(await page.locator('.confirm-name').textContent(), /Kelan etuudet/);
+  await noAxe(page, 'confirm fi');
+  await bigEnough(page, 'confirm fi');
   await shot(page, 'kiosk-confirm-fi.png');
 
   const tk = await take(page);
@@ -170,6 +176,8 @@ test('Finnish: language, service, confirm and ticket screens; the ticket is real
   assert.match(await page.locator('.fact.ahead dd').textContent(), new RegExp(`^${tk.position}$`));
   assert.equal(await page.locator('.qr-img svg').count(), 1, 'the QR code is shown');
   assert.match(await page.locator('.fact.where dd').textContent(), /Kela/);
+  await noAxe(page, 'ticket fi');
+  await bigEnough(page, 'ticket fi');
   await shot(page, 'kiosk-ticket-fi.png');
 
   // The daemon has exactly that ticket, waiting, in Finnish.
@@ -274,16 +282,16 @@ test('English: axe finds nothing and every control is at least 20 x 20 mm, also 
   await noAxe(page, 'services en large');
   await bigEnough(page, 'services en large');
   await shot(page, 'kiosk-large-text.png');
-  if (await page.locator('.pager').count()) {
-    // Paging is a tap on a button, not a swipe.
-    const before = await page.locator('.svc-page:not([hidden]) button.svc').first().getAttribute('data-service');
-    await page.click('.pager [data-act="next"]');
-    const afterTap = await page.locator('.svc-page:not([hidden]) button.svc').first().getAttribute('data-service');
-    assert.notEqual(afterTap, before);
-    await noAxe(page, 'services en large page 2');
-    await bigEnough(page, 'services en large page 2');
-    await page.click('.pager [data-act="prev"]');
-  }
+  // The demo's 17 services do not fit one column of large text: they are paged, by tap, not by swipe.
+  assert.equal(await page.locator('.pager').count(), 1, 'large text pages the services');
+  const firstOnPage = () => page.locator('.svc-page:not([hidden]) button.svc').first().getAttribute('data-service');
+  const before = await firstOnPage();
+  await page.click('.pager [data-act="next"]');
+  assert.notEqual(await firstOnPage(), before);
+  await noAxe(page, 'services en large page 2');
+  await bigEnough(page, 'services en large page 2');
+  await page.click('.pager [data-act="prev"]');
+  assert.equal(await firstOnPage(), before);
   await page.click('#b-large');
 
   // High contrast: one tap.
@@ -357,6 +365,22 @@ test('a closed service says when it opens and one past its last-ticket time says
     await d.stop();
     d.cleanup();
   }
+});
+
+test('queue counts update live on the services screen, without replacing the buttons under a finger', async () => {
+  const { page, context, foreign, errors } = await kiosk();
+  await chooseLang(page, 'en');
+  await page.waitForTimeout(1500); // the first live refresh
+  const btn = page.locator('button.svc[data-service="parking"]');
+  const before = Number(/In queue: (\d+)/.exec(await btn.textContent())[1]);
+  await btn.evaluate((e) => (e.__same = true));
+  // Another kiosk issues a ticket for that service.
+  const r2 = await apiCall(daemon.url, `/api/v1/sites/${SITE}/tickets`, { method: 'POST', token: (await apiCall(daemon.url, '/api/v1/demo/device-token?device=kiosk-3')).data.token, body: { service: 'parking', lang: 'fi' } });
+  assert.equal(r2.status, 201, JSON.stringify(r2.data));
+  await page.locator('button.svc[data-service="parking"]', { hasText: `In queue: ${before + 1}` }).waitFor({ timeout: 10000 });
+  assert.equal(await btn.evaluate((e) => e.__same === true), true, 'the same button element');
+  done(foreign, errors);
+  await context.close();
 });
 
 // ---- one ticket per tap ----------------------------------------------------------------------------
@@ -752,6 +776,35 @@ test('phone page: live updates when the ticket is called, with vibration and a n
   await apiCall(daemon.url, '/api/v1/counters/c5/finish', { method: 'POST', token: staff, body: {} });
   await page.locator('#message', { hasText: strings.fi['track.finished'] }).waitFor();
   await apiCall(daemon.url, '/api/v1/counters/c5/close', { method: 'POST', token: staff, body: {} });
+  done(foreign, errors);
+  await context.close();
+});
+
+test('phone page: "your turn is near" once, when the queue moves up to it', async () => {
+  const ahead = [];
+  for (let i = 0; i < 3; i++) ahead.push(await issue('child-clinic', 'fi'));
+  const tk = await issue('child-clinic', 'en');
+  const { page, context, foreign, errors } = await phone(`${daemon.url}/kiosk/track.html#t=${tk.token}`);
+  assert.equal(await page.locator('#ahead').textContent(), '3');
+  assert.equal(await page.locator('#alert').isVisible(), false, 'not near with 3 ahead');
+  assert.deepEqual(await page.evaluate(() => window.__vibrations), []);
+  const staff = await login(daemon.url, 'supervisor');
+  assert.equal((await apiCall(daemon.url, '/api/v1/counters/n1/open', { method: 'POST', token: staff, body: {} })).status, 200);
+  const r = await apiCall(daemon.url, '/api/v1/counters/n1/call-next', { method: 'POST', token: staff, body: {} });
+  assert.equal(r.data.ticket.number, ahead[0].number);
+  await page.locator('#alert[data-kind="near"]').waitFor({ timeout: 10000 });
+  assert.equal(await page.locator('#alert').textContent(), strings.en['track.near']);
+  assert.equal(await page.locator('#ahead').textContent(), '2');
+  assert.deepEqual(await page.evaluate(() => window.__vibrations), [[200, 100, 200]]);
+  const notes = await page.evaluate(() => window.__notes);
+  assert.equal(notes.length, 1);
+  assert.equal(notes[0].title, `Your turn is near: ${tk.number}`);
+  // The next move up does not alert again.
+  await apiCall(daemon.url, '/api/v1/counters/n1/call-next', { method: 'POST', token: staff, body: {} });
+  await page.locator('#ahead', { hasText: '1' }).waitFor();
+  assert.equal((await page.evaluate(() => window.__vibrations)).length, 1);
+  await apiCall(daemon.url, '/api/v1/counters/n1/finish', { method: 'POST', token: staff, body: {} });
+  await apiCall(daemon.url, '/api/v1/counters/n1/close', { method: 'POST', token: staff, body: {} });
   done(foreign, errors);
   await context.close();
 });
