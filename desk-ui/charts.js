@@ -10,12 +10,21 @@ function svgEl(tag, attrs = {}, text) {
   return e;
 }
 
-/** A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten, at least `max`. */
-export function niceMax(max) {
-  if (!(max > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(max));
-  for (const m of [1, 2, 5, 10]) if (m * p >= max) return m * p;
+/** A "nice" step: 1, 2 or 5 times a power of ten, at least `raw`. */
+export function niceStep(raw) {
+  if (!(raw > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw - 1e-9) return m * p;
   return 10 * p;
+}
+
+/** Axis ticks from 0 with whole, nice steps (at most about five lines), covering `max`. */
+export function axis(max, minStep = 1) {
+  const step = Math.max(minStep, niceStep(Math.max(max, minStep) / 4));
+  const top = Math.max(step, Math.ceil(max / step) * step);
+  const ticks = [];
+  for (let v = 0; v <= top + 1e-9; v += step) ticks.push(v);
+  return { top, ticks };
 }
 
 /**
@@ -30,16 +39,14 @@ export function barChart({ id, title, desc, hours, values, format = String, targ
   const m = { l: 56, r: 16, t: 16, b: 40 };
   const iw = W - m.l - m.r;
   const ih = H - m.t - m.b;
-  const max = niceMax(Math.max(1, ...values.filter((v) => v !== null), target || 0));
+  const { top: max, ticks } = axis(Math.max(0, ...values.filter((v) => v !== null), target || 0));
   const y = (v) => m.t + ih - (v / max) * ih;
   const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': `${id}-title ${id}-desc`, focusable: 'false' });
   svg.append(svgEl('title', { id: `${id}-title` }, title), svgEl('desc', { id: `${id}-desc` }, desc));
   // Grid and y axis labels.
-  const ticks = 4;
-  for (let i = 0; i <= ticks; i++) {
-    const v = (max / ticks) * i;
+  for (const v of ticks) {
     const yy = y(v);
-    svg.append(svgEl('line', { x1: m.l, x2: W - m.r, y1: yy, y2: yy, stroke: i === 0 ? '#1a1f24' : '#d0d7de', 'stroke-width': i === 0 ? 1.5 : 1 }));
+    svg.append(svgEl('line', { x1: m.l, x2: W - m.r, y1: yy, y2: yy, stroke: v === 0 ? '#1a1f24' : '#d0d7de', 'stroke-width': v === 0 ? 1.5 : 1 }));
     svg.append(svgEl('text', { x: m.l - 8, y: yy + 5, 'text-anchor': 'end', 'font-size': 14, fill: '#3d454d' }, format(v)));
   }
   const n = Math.max(1, hours.length);

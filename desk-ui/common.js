@@ -100,6 +100,25 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/**
+ * Re-renders part of a live page without taking the user's place away: elements marked with
+ * data-keep="name" keep their value (selects, inputs) and the focus across `render()`.
+ */
+export function keepPlace(container, render) {
+  const values = new Map();
+  for (const e of container.querySelectorAll('[data-keep]')) if ('value' in e && e.tagName !== 'BUTTON') values.set(e.dataset.keep, e.value);
+  const active = document.activeElement;
+  const focused = active && container.contains(active) && active.dataset ? active.dataset.keep : null;
+  render();
+  for (const e of container.querySelectorAll('[data-keep]')) {
+    if (values.has(e.dataset.keep) && [...(e.options || [])].some((o) => o.value === values.get(e.dataset.keep))) e.value = values.get(e.dataset.keep);
+  }
+  if (focused) {
+    const again = [...container.querySelectorAll('[data-keep]')].find((e) => e.dataset.keep === focused);
+    if (again && !again.disabled) again.focus({ preventScroll: true });
+  }
+}
+
 /** Seconds as "m:ss" or "h:mm:ss". */
 export function clock(secs) {
   secs = Math.max(0, Math.floor(secs));

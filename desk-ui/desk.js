@@ -3,7 +3,7 @@
 // state: this page shows the counter:{counter} topic live and resynchronises after any gap.
 import { Live, numberHtml } from '/shared/vuoro.js';
 import {
-  t, lang, initLang, applyStrings, el, clock, minutes, announce, showMessage, errorText, pick,
+  t, lang, initLang, el, keepPlace, clock, minutes, announce, showMessage, errorText, pick,
   session, whoAmI, staffApi, showLogin, setUser, signOut, isSupervisor, hasUnit, idleLock, queryNumber,
   loadSite, loadServices, ApiError, alertOf,
 } from '/desk/common.js';
@@ -207,6 +207,18 @@ function myCounters() {
 }
 
 function showChooser(note) {
+  renderChooser(note);
+  // Fresh states (open, by whom) for the list.
+  staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/counters`)
+    .then((r) => {
+      if ($('counter-list').closest('[data-screen]').hidden) return;
+      state.counters = r.counters || state.counters;
+      renderChooser(null, true);
+    })
+    .catch(() => {});
+}
+
+function renderChooser(note, refresh = false) {
   if (state.live) state.live.stop();
   state.live = null;
   setConn(null);
@@ -241,9 +253,9 @@ function showChooser(note) {
     );
   }
   if (!mine.length) list.append(el('p', { class: 'empty' }, t('no_counters')));
+  if (refresh) return;
   showScreen('choose');
   if (note) showMessage(note, 'error');
-  $('choose-heading').focus?.();
 }
 
 function counterStateText(c) {
@@ -410,9 +422,11 @@ function applyCounterEvent(ev) {
   }
   const tk = ev.ticket && typeof ev.ticket === 'object' ? ev.ticket : null;
   if (tk) {
+    const wasQueued = state.queue.some((x) => x.id === tk.id);
     upsert(tk);
-    // Where a moved ticket stands in its new queue is only known to the daemon.
-    if (['ticket_transferred', 'ticket_returned', 'ticket_finished', 'service_moved', 'tickets_moved'].includes(ev.kind) && tk.state === 'waiting') resyncSoon();
+    // Where a ticket new to this queue stands (tiers, transfers to the front) is known to the daemon:
+    // the page places it as best it can and takes a fresh snapshot a moment later.
+    if (!wasQueued && state.queue.some((x) => x.id === tk.id)) resyncSoon();
   } else if (ev.kind && !['counter_opened', 'counter_closed', 'service_accepting'].includes(ev.kind)) {
     resyncSoon();
   }
@@ -563,7 +577,7 @@ function renderCurrent() {
 
 function renderQueue() {
   const body = $('queue-body');
-  body.replaceChildren(
+  keepPlace(body, () => body.replaceChildren(
     ...state.queue.map((tk) =>
       el('tr', { dataset: { ticket: tk.id, number: tk.number }, class: tk.priority === 'assist' ? 'assist' : '' },
         el('th', { scope: 'row' }, numberHtml(tk.number)),
@@ -571,12 +585,12 @@ function renderQueue() {
         el('td', { class: 'waited', dataset: { base: tk._base } }, minutes((Date.now() - tk._base) / 1000)),
         el('td', { class: 'notes' }, notes(tk)),
         el('td', { class: 'row-actions' },
-          el('button', { type: 'button', class: 'small', 'aria-label': t('call_ticket', { number: tk.number }), onclick: () => act('call', { ticket: tk.id }, t('call_ticket', { number: tk.number })), disabled: !isOpen() }, t('call')),
-          el('button', { type: 'button', class: 'small subtle', 'aria-label': t('transfer_ticket', { number: tk.number }), onclick: () => openTransfer(tk) }, t('transfer_short')),
+          el('button', { type: 'button', class: 'small', dataset: { keep: 'call:' + tk.id }, 'aria-label': t('call_ticket', { number: tk.number }), onclick: () => act('call', { ticket: tk.id }, t('call_ticket', { number: tk.number })), disabled: !isOpen() }, t('call')),
+          el('button', { type: 'button', class: 'small subtle', dataset: { keep: 'transfer:' + tk.id }, 'aria-label': t('transfer_ticket', { number: tk.number }), onclick: () => openTransfer(tk) }, t('transfer_short')),
         ),
       ),
     ),
-  );
+  ));
   $('queue-table').hidden = state.queue.length === 0;
   $('queue-empty').hidden = state.queue.length > 0;
   $('queue-count').textContent = state.queue.length ? `(${state.queue.length})` : '';
@@ -589,34 +603,34 @@ function noShowReturnable(tk) {
 
 function renderLists() {
   const parked = $('parked-list');
-  parked.replaceChildren(
+  keepPlace(parked, () => parked.replaceChildren(
     ...state.parked.map((tk) =>
       el('li', { dataset: { ticket: tk.id, number: tk.number } },
         el('span', { class: 'num' }, numberHtml(tk.number)),
         el('span', { class: 'svc' }, serviceName(tk.service)),
         el('span', { class: 'btns' },
-          el('button', { type: 'button', class: 'small', 'aria-label': t('return_to_counter_n', { number: tk.number }), disabled: !isOpen() || !!currentTicket(), onclick: () => act('return', { ticket: tk.id, to: 'counter' }, t('return_to_counter_n', { number: tk.number })) }, t('return_to_counter')),
-          el('button', { type: 'button', class: 'small subtle', 'aria-label': t('return_to_queue_n', { number: tk.number }), onclick: () => act('return', { ticket: tk.id, to: 'queue' }, t('return_to_queue_n', { number: tk.number })) }, t('return_to_queue')),
+          el('button', { type: 'button', class: 'small', dataset: { keep: 'back:' + tk.id }, 'aria-label': t('return_to_counter_n', { number: tk.number }), disabled: !isOpen() || !!currentTicket(), onclick: () => act('return', { ticket: tk.id, to: 'counter' }, t('return_to_counter_n', { number: tk.number })) }, t('return_to_counter')),
+          el('button', { type: 'button', class: 'small subtle', dataset: { keep: 'queue:' + tk.id }, 'aria-label': t('return_to_queue_n', { number: tk.number }), onclick: () => act('return', { ticket: tk.id, to: 'queue' }, t('return_to_queue_n', { number: tk.number })) }, t('return_to_queue')),
         ),
       ),
     ),
-  );
+  ));
   $('parked-empty').hidden = state.parked.length > 0;
   $('parked-count').textContent = state.parked.length ? `(${state.parked.length})` : '';
 
   const ns = state.noShows.filter(noShowReturnable);
-  $('noshow-list').replaceChildren(
+  keepPlace($('noshow-list'), () => $('noshow-list').replaceChildren(
     ...ns.map((tk) =>
       el('li', { dataset: { ticket: tk.id, number: tk.number } },
         el('span', { class: 'num' }, numberHtml(tk.number)),
         el('span', { class: 'svc' }, serviceName(tk.service)),
         el('span', { class: 'btns' },
-          el('button', { type: 'button', class: 'small', 'aria-label': t('bring_back_n', { number: tk.number }), disabled: !isOpen() || !!currentTicket(), onclick: () => act('return', { ticket: tk.id, to: 'counter' }, t('bring_back_n', { number: tk.number })) }, t('bring_back')),
-          el('button', { type: 'button', class: 'small subtle', 'aria-label': t('return_to_queue_n', { number: tk.number }), onclick: () => act('return', { ticket: tk.id, to: 'queue' }, t('return_to_queue_n', { number: tk.number })) }, t('return_to_queue')),
+          el('button', { type: 'button', class: 'small', dataset: { keep: 'back:' + tk.id }, 'aria-label': t('bring_back_n', { number: tk.number }), disabled: !isOpen() || !!currentTicket(), onclick: () => act('return', { ticket: tk.id, to: 'counter' }, t('bring_back_n', { number: tk.number })) }, t('bring_back')),
+          el('button', { type: 'button', class: 'small subtle', dataset: { keep: 'queue:' + tk.id }, 'aria-label': t('return_to_queue_n', { number: tk.number }), onclick: () => act('return', { ticket: tk.id, to: 'queue' }, t('return_to_queue_n', { number: tk.number })) }, t('return_to_queue')),
         ),
       ),
     ),
-  );
+  ));
   $('noshow-empty').hidden = ns.length > 0;
   $('noshow-count').textContent = ns.length ? `(${ns.length})` : '';
   $('noshow-hint').textContent = t('noshow_hint', { n: state.noShowMinutes });
@@ -646,7 +660,7 @@ function renderAlerts() {
       el('li', { class: 'alert alert-' + a.kind, dataset: { alert: a.id } },
         el('span', { class: 'alert-text' }, alertText(a)),
         a.at ? el('span', { class: 'alert-time' }, new Date(a.at).toLocaleTimeString(lang === 'en' ? 'en-GB' : lang, { hour: '2-digit', minute: '2-digit' })) : null,
-        el('button', { type: 'button', class: 'small', 'aria-label': t('ack_alert_n', { what: alertText(a) }), onclick: () => ackAlert(a) }, a.kind === 'help_request' ? t('ack_help') : t('ack')),
+        el('button', { type: 'button', class: 'small', dataset: { keep: 'ack:' + a.id }, 'aria-label': t('ack_alert_n', { what: alertText(a) }), onclick: () => ackAlert(a) }, a.kind === 'help_request' ? t('ack_help') : t('ack')),
       ),
     );
   }
@@ -656,9 +670,10 @@ function renderAlerts() {
     if (alerts.some((a) => a.kind === 'printer' && a.device === device)) continue;
     items.push(el('li', { class: 'alert alert-printer', dataset: { printer: device } }, el('span', { class: 'alert-text' }, t('printer_fault', { device, fault: t('fault_' + fault) !== 'fault_' + fault ? t('fault_' + fault) : fault }))));
   }
-  list.replaceChildren(...items);
+  keepPlace(list, () => list.replaceChildren(...items));
   $('alerts-empty').hidden = items.length > 0;
   $('alert-count').textContent = items.length ? `(${items.length})` : '';
+  list.closest('.panel').classList.toggle('has-alerts', items.length > 0);
   const dl = $('device-list');
   if (dl) dl.replaceChildren(...[...state.printers.keys()].map((d) => el('option', { value: d })));
 }
@@ -754,6 +769,9 @@ async function act(verb, body = {}, label = null) {
   } finally {
     state.busy = false;
     updateButtons();
+    // The button pressed may have gone with its row: keep the keyboard at the desk.
+    const a = document.activeElement;
+    if ((!a || a === document.body) && !document.querySelector('dialog[open]') && !$('btn-next').disabled) $('btn-next').focus({ preventScroll: true });
   }
 }
 

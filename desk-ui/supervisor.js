@@ -2,7 +2,7 @@
 // and today's charts. The daemon filters everything to the supervisor's units.
 import { Live, numberHtml } from '/shared/vuoro.js';
 import {
-  t, lang, initLang, el, clock, minutes, announce, showMessage, errorText, pick,
+  t, lang, initLang, el, keepPlace, clock, minutes, announce, showMessage, errorText, pick,
   session, whoAmI, staffApi, showLogin, setUser, signOut, isSupervisor, idleLock, queryNumber,
   loadSite, loadServices, ApiError, alertOf,
 } from '/desk/common.js';
@@ -312,37 +312,46 @@ function visibleServices() {
 function renderServices() {
   const body = $('services-body');
   const others = visibleServices();
-  body.replaceChildren(
-    ...others.map((s) => {
-      const target = targetMinutes(s.id);
-      const longest = longestWait(s.id);
-      const over = overTarget(s.id);
-      const select = el('select', { 'aria-label': t('move_to_for', { service: serviceName(s.id) }) },
-        el('option', { value: '' }, t('choose_service')),
-        others.filter((o) => o.id !== s.id).map((o) => el('option', { value: o.id }, serviceName(o.id))),
-      );
-      const waiting = waitingCount(s.id);
-      return el('tr', { class: over ? 'over' : '', dataset: { service: s.id } },
-        el('th', { scope: 'row' }, serviceName(s.id), el('br'), el('span', { class: 'hint' }, s.unit_name || unitName(s.unit))),
-        el('td', { class: 'num waiting' }, String(waiting)),
-        el('td', { class: 'num longest', dataset: { service: s.id } }, waiting ? minutes(longest) : '–', over ? el('span', { class: 'over-text' }, ' ', t('over_target')) : null),
-        el('td', { class: 'num' }, target !== null ? t('minutes_short', { n: target }) : '–'),
-        el('td', { class: 'num' }, s.eta_minutes !== null && s.eta_minutes !== undefined ? t('minutes_short', { n: s.eta_minutes }) : '–'),
-        el('td', { class: 'num' }, String(countersOpenFor(s.id))),
-        el('td', {},
-          el('div', { class: 'sv-actions' },
-            el('span', { class: s.accepting ? '' : 'over-text' }, s.accepting ? t('accepting') : t('closed_reason_' + (s.closed_reason || 'closed_by_staff'))),
-            el('button', { type: 'button', class: 'small' + (s.accepting ? ' danger' : ''), dataset: { action: s.accepting ? 'stop' : 'resume' }, onclick: () => setAccepting(s, !s.accepting), 'aria-label': (s.accepting ? t('stop_tickets') : t('resume_tickets')) + ': ' + serviceName(s.id) }, s.accepting ? t('stop_tickets') : t('resume_tickets')),
-          ),
-        ),
-        el('td', {},
-          el('div', { class: 'sv-actions' },
-            select,
-            el('button', { type: 'button', class: 'small', disabled: !waiting, 'aria-label': t('move_waiting_for', { service: serviceName(s.id) }), onclick: () => moveWaiting(s, select.value) }, t('move')),
-          ),
-        ),
-      );
-    }),
+  const rows = [];
+  let unit = null;
+  for (const s of others) {
+    if (s.unit !== unit) {
+      unit = s.unit;
+      rows.push(el('tr', { class: 'group' }, el('th', { scope: 'colgroup', colspan: '8' }, s.unit_name || unitName(s.unit))));
+    }
+    rows.push(serviceRow(s, others));
+  }
+  keepPlace(body, () => body.replaceChildren(...rows));
+}
+
+function serviceRow(s, others) {
+  const target = targetMinutes(s.id);
+  const longest = longestWait(s.id);
+  const over = overTarget(s.id);
+  const select = el('select', { 'aria-label': t('move_to_for', { service: serviceName(s.id) }), dataset: { keep: 'move-to:' + s.id } },
+    el('option', { value: '' }, t('choose_service')),
+    others.filter((o) => o.id !== s.id).map((o) => el('option', { value: o.id }, serviceName(o.id))),
+  );
+  const waiting = waitingCount(s.id);
+  return el('tr', { class: over ? 'over' : '', dataset: { service: s.id } },
+    el('th', { scope: 'row' }, serviceName(s.id)),
+    el('td', { class: 'num waiting' }, String(waiting)),
+    el('td', { class: 'num longest', dataset: { service: s.id } }, waiting ? minutes(longest) : '–', over ? el('span', { class: 'over-text' }, ' ', t('over_target')) : null),
+    el('td', { class: 'num' }, target !== null ? t('minutes_short', { n: target }) : '–'),
+    el('td', { class: 'num' }, s.eta_minutes !== null && s.eta_minutes !== undefined ? t('minutes_short', { n: s.eta_minutes }) : '–'),
+    el('td', { class: 'num' }, String(countersOpenFor(s.id))),
+    el('td', {},
+      el('div', { class: 'sv-actions' },
+        el('span', { class: s.accepting ? '' : 'over-text' }, s.accepting ? t('accepting') : t('closed_reason_' + (s.closed_reason || 'closed_by_staff'))),
+        el('button', { type: 'button', class: 'small' + (s.accepting ? ' danger' : ''), dataset: { action: s.accepting ? 'stop' : 'resume', keep: 'accepting:' + s.id }, onclick: () => setAccepting(s, !s.accepting), 'aria-label': (s.accepting ? t('stop_tickets') : t('resume_tickets')) + ': ' + serviceName(s.id) }, s.accepting ? t('stop_tickets') : t('resume_tickets')),
+      ),
+    ),
+    el('td', {},
+      el('div', { class: 'sv-actions' },
+        select,
+        el('button', { type: 'button', class: 'small', disabled: !waiting, dataset: { keep: 'move:' + s.id }, 'aria-label': t('move_waiting_for', { service: serviceName(s.id) }), onclick: () => moveWaiting(s, select.value) }, t('move')),
+      ),
+    ),
   );
 }
 
@@ -403,7 +412,7 @@ function renderAlerts() {
     items.push(
       el('li', { class: 'alert alert-' + a.kind, dataset: { alert: a.id } },
         el('span', { class: 'alert-text' }, alertText(a)),
-        el('button', { type: 'button', class: 'small', 'aria-label': t('ack_alert_n', { what: alertText(a) }), onclick: () => ack(a) }, t('ack')),
+        el('button', { type: 'button', class: 'small', dataset: { keep: 'ack:' + a.id }, 'aria-label': t('ack_alert_n', { what: alertText(a) }), onclick: () => ack(a) }, t('ack')),
       ),
     );
   }
@@ -419,7 +428,7 @@ function renderAlerts() {
     const st = String(p.fault || p.status || p.state || '');
     items.push(el('li', { class: 'alert alert-printer' }, el('span', { class: 'alert-text' }, t('printer_fault', { device: id, fault: t('fault_' + st) !== 'fault_' + st ? t('fault_' + st) : st }))));
   }
-  $('alert-list').replaceChildren(...items);
+  keepPlace($('alert-list'), () => $('alert-list').replaceChildren(...items));
   $('alerts-empty').hidden = items.length > 0;
   $('alert-count').textContent = items.length ? `(${items.length})` : '';
 }

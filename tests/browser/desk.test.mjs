@@ -458,6 +458,15 @@ test('desk with a customer: axe finds nothing (also with a dialog open); issue a
   assert.match(await row.textContent(), /Issued by staff/);
   assert.match(await row.textContent(), /Needs assistance/);
 
+  // A live update does not take the keyboard focus away from a row's button.
+  const rows = await page.$$eval('#queue-body tr', (trs) => trs.map((tr) => tr.dataset.number));
+  const target = rows[rows.length - 1];
+  await page.focus(`#queue-body tr[data-number="${target}"] button >> nth=0`);
+  const more = await issue('kela-general');
+  await page.waitForSelector(`#queue-body tr[data-number="${more.number}"]`);
+  await page.waitForTimeout(1200); // the snapshot that follows a new ticket re-renders the list too
+  assert.equal(await page.evaluate(() => document.activeElement.closest('tr')?.dataset.number), target);
+
   await page.screenshot({ path: join(shots, 'desk-counter.png') });
   assertNoAxe(await axeViolations(page), 'desk');
 
