@@ -177,6 +177,9 @@ function setConn(s) {
   box.className = 'conn conn-' + s;
   box.textContent = t('conn_' + s);
   if (s === 'stale') checkSession();
+  // A socket refused at the door (an ended session) never becomes live: ask the daemon who we are.
+  clearTimeout(setConn.timer);
+  if (s !== 'live') setConn.timer = setTimeout(() => box.classList.contains('conn-live') || checkSession(), 6000);
 }
 
 function onSnapshot(data) {
