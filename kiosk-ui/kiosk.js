@@ -392,7 +392,8 @@ function renderMain() {
     case 'confirm':
       return renderConfirm(main);
     case 'ticket':
-      return renderTicket(main);
+      renderTicket(main);
+      return fitTicket(main);
     case 'enrol':
       return renderEnrol(main);
     default:
@@ -467,6 +468,8 @@ function paginate(main, pages, cards, withPager) {
   pages.append(page);
   list.push(page);
   const overflows = (p) => p.scrollWidth > p.clientWidth + 2 || p.scrollHeight > p.clientHeight + 2;
+  // Measured with some room to spare, so that a queue count growing by a digit does not overflow later.
+  pages.classList.add('measuring');
   for (const c of cards) {
     page.append(c);
     if (overflows(page) && page.children.length > 1) {
@@ -477,6 +480,7 @@ function paginate(main, pages, cards, withPager) {
       page.append(c);
     }
   }
+  pages.classList.remove('measuring');
   if (list.length > 1 && !withPager) return paginate(main, pages, cards, true);
   S.pageCount = list.length;
   if (S.page >= list.length) S.page = list.length - 1;
@@ -520,6 +524,8 @@ function renderServicesInPlace() {
     e.querySelector('.svc-name').textContent = svc.name;
     e.querySelector('.svc-meta').textContent = svc.accepting ? waitLine(svc) : closedLine(svc);
   }
+  const page = main.querySelector('.svc-page:not([hidden])');
+  if (page && (page.scrollWidth > page.clientWidth + 2 || page.scrollHeight > page.clientHeight + 2)) renderMain();
 }
 
 function renderConfirmInPlace() {
@@ -633,6 +639,16 @@ function renderTicket(main) {
       el('button', { class: 'done primary', 'data-act': 'done', onclick: () => resetToStart() }, icon('check'), el('span', { text: t('ticket.done') })),
     ),
   );
+}
+
+/** Long texts and large text: the ticket screen gets more compact until it fits without scrolling. */
+function fitTicket(main) {
+  const tk = main.querySelector('.ticket');
+  if (!tk) return;
+  for (const level of ['fit-1', 'fit-2', 'fit-3']) {
+    if (main.scrollHeight <= main.clientHeight + 1 && tk.scrollWidth <= tk.clientWidth + 1) return;
+    tk.classList.add(level);
+  }
 }
 
 function renderEnrol(main) {

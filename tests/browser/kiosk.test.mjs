@@ -70,9 +70,22 @@ async function noAxe(page, where) {
   assert.deepEqual(v, [], `axe violations on ${where}: ${JSON.stringify(v, null, 1)}`);
 }
 
+/** Every control at least 20 x 20 mm on the panel, and nothing cut off: the kiosk never scrolls. */
 async function bigEnough(page, where) {
   const small = await undersizedControls(page, PXMM, 20);
   assert.deepEqual(small, [], `controls under 20 mm on ${where}: ${JSON.stringify(small)}`);
+  const cut = await page.evaluate(() => {
+    const m = document.getElementById('main').getBoundingClientRect();
+    return [...document.querySelectorAll('#main *')]
+      .filter((e) => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden')
+      .filter((e) => {
+        const r = e.getBoundingClientRect();
+        return r.bottom > m.bottom + 1 || r.right > m.right + 1 || r.left < m.left - 1 || r.top < m.top - 1;
+      })
+      .map((e) => `${e.tagName}.${e.className} ${e.textContent.slice(0, 30)}`)
+      .slice(0, 5);
+  });
+  assert.deepEqual(cut, [], `cut off on ${where}`);
 }
 
 async function chooseLang(page, lang) {
@@ -321,6 +334,25 @@ test('English: axe finds nothing and every control is at least 20 x 20 mm, also 
   await page.click('.lang-btn[data-lang="fi"]');
   await page.locator('.big-number').waitFor();
   assert.equal(await page.locator('h1').textContent(), strings.fi['ticket.title']);
+  done(foreign, errors);
+  await context.close();
+});
+
+test('long texts in large print still fit every screen (Somali, Ukrainian)', async () => {
+  const { page, context, foreign, errors } = await kiosk();
+  for (const lang of ['so', 'uk']) {
+    await chooseLang(page, lang);
+    await page.click('#b-large');
+    await page.waitForTimeout(1200); // a live refresh may change the counts
+    await bigEnough(page, `services ${lang} large`);
+    await chooseService(page, 'kela-families');
+    await bigEnough(page, `confirm ${lang} large`);
+    await take(page, 'assist');
+    await bigEnough(page, `ticket ${lang} large`);
+    if (lang === 'so') await shot(page, 'kiosk-ticket-so-large.png');
+    await page.click('[data-act="done"]');
+    await page.locator('.lang-btn').first().waitFor();
+  }
   done(foreign, errors);
   await context.close();
 });
