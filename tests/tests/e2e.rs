@@ -957,6 +957,29 @@ async fn health_metrics_openapi_and_web_clients_are_served() {
         .collect();
     assert_eq!(names["sv"], "Svenska");
     assert_eq!(names["ar"], "العربية");
+    let d = h
+        .get(&format!("/api/v1/sites/{SITE}/displays/health"))
+        .await
+        .unwrap()
+        .json();
+    let zone = &d["zones"][0];
+    assert_eq!(zone["id"], "health");
+    let services: Vec<&str> = zone["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        services.contains(&"group-h") && services.contains(&"child-clinic"),
+        "{services:?}"
+    );
+    assert!(
+        !services
+            .iter()
+            .any(|s| s.contains("mental") || s.contains("lab")),
+        "a display's zone names no sensitive service: {services:?}"
+    );
     for page in ["/kiosk/", "/display/", "/desk/", "/shared/vuoro.js"] {
         let r = h.get(page).await.unwrap();
         assert_eq!(r.status, 200, "{page}");

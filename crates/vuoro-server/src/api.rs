@@ -224,7 +224,29 @@ async fn display(State(app): AppState, Path((sid, did)): Path<(String, String)>)
         .zones
         .iter()
         .filter(|z| d.zones.is_empty() || d.zones.contains(&z.id))
-        .map(|z| json!({"id": z.id, "name": z.name, "voice": z.voice, "volume": z.volume, "max_backlog_seconds": z.max_backlog_seconds}))
+        .map(|z| {
+            // The public queue ids served in this zone (sensitive services under their neutral group).
+            let mut services: Vec<String> = Vec::new();
+            for c in s
+                .counters
+                .iter()
+                .filter(|c| c.zone.as_deref() == Some(z.id.as_str()))
+            {
+                for cs in &c.services {
+                    let id = match s.service(&cs.service) {
+                        Some(svc) if svc.sensitive => {
+                            format!("group-{}", svc.series.to_ascii_lowercase())
+                        }
+                        _ => cs.service.clone(),
+                    };
+                    if !services.contains(&id) {
+                        services.push(id);
+                    }
+                }
+            }
+            json!({"id": z.id, "name": z.name, "voice": z.voice, "volume": z.volume,
+                   "max_backlog_seconds": z.max_backlog_seconds, "services": services})
+        })
         .collect();
     let languages = if d.languages.is_empty() {
         s.languages.clone()
