@@ -29,6 +29,7 @@ const state = {
   noShowMinutes: 15,
   pending: null, // an action that failed with 401: retried after signing in again, if still apt
   busy: false,
+  queued: null, // a shortcut pressed while an action was on its way
   resyncTimer: null,
 };
 
@@ -641,8 +642,9 @@ function renderLists() {
 
 function alertText(a) {
   const where = a.device ? t('alert_from_device', { device: a.device }) : a.service ? serviceName(a.service) : '';
-  const what = t('alert_' + a.kind) !== 'alert_' + a.kind ? t('alert_' + a.kind) : a.kind;
-  return [what, where, a.message].filter(Boolean).join(' · ');
+  const known = t('alert_' + a.kind) !== 'alert_' + a.kind;
+  // The daemon's own message is in English: shown only for kinds this page cannot word itself.
+  return [known ? t('alert_' + a.kind) : a.kind, where, known ? null : a.message].filter(Boolean).join(' · ');
 }
 
 const PRINTER_OK = new Set(['ok', 'online', 'ready', 'up', 'printed']);
@@ -716,6 +718,8 @@ function allowed(action) {
     case 'issue':
     case 'reprint':
     case 'help':
+    case 'go-queue':
+    case 'go-return':
       return true;
     default:
       return false;
@@ -772,6 +776,9 @@ async function act(verb, body = {}, label = null) {
   } finally {
     state.busy = false;
     updateButtons();
+    const queued = state.queued;
+    state.queued = null;
+    if (queued) setTimeout(() => runAction(queued), 0);
     // The button pressed may have gone with its row: keep the keyboard at the desk.
     const a = document.activeElement;
     if ((!a || a === document.body) && !document.querySelector('dialog[open]') && !$('btn-next').disabled) $('btn-next').focus({ preventScroll: true });
@@ -804,7 +811,12 @@ function doneText(verb, body, tk, before) {
 }
 
 function runAction(action) {
-  if (!allowed(action) || state.busy) return;
+  if (state.busy) {
+    // A key pressed while the previous action is on its way (N then S) is done right after it.
+    state.queued = action;
+    return;
+  }
+  if (!allowed(action)) return;
   switch (action) {
     case 'call-next':
       return act('call-next', {}, t('call_next'));
@@ -826,6 +838,10 @@ function runAction(action) {
       return openReprint();
     case 'help':
       return openHelp();
+    case 'go-queue':
+      return goTo('#queue-body button:not(:disabled)', 'queue_empty');
+    case 'go-return':
+      return goTo('#parked-list button:not(:disabled), #noshow-list button:not(:disabled)', 'noshow_empty');
   }
 }
 
@@ -1019,8 +1035,17 @@ const SHORTCUTS = [
   { keys: ['c'], label: 'C', action: 'call-number', text: 'call_number' },
   { keys: ['i'], label: 'I', action: 'issue', text: 'issue_ticket' },
   { keys: ['e'], label: 'E', action: 'reprint', text: 'reprint' },
+  { keys: ['l'], label: 'L', action: 'go-queue', text: 'shortcut_go_queue' },
+  { keys: ['b'], label: 'B', action: 'go-return', text: 'shortcut_go_return' },
   { keys: ['?'], label: '?', action: 'help', text: 'shortcuts' },
 ];
+
+/** Moves the keyboard to the first button of a list (then Tab, Enter), or says the list is empty. */
+function goTo(selector, emptyKey) {
+  const b = document.querySelector(selector);
+  if (b) b.focus();
+  else announce(t(emptyKey));
+}
 
 const keysEnabled = () => localStorage.getItem(KEYS_KEY) !== 'off';
 

@@ -293,8 +293,11 @@ function overTarget(serviceId) {
 
 function alertText(a) {
   const where = a.device ? t('alert_from_device', { device: a.device }) : a.service ? serviceName(a.service) : '';
-  const what = t('alert_' + a.kind) !== 'alert_' + a.kind ? t('alert_' + a.kind) : a.kind;
-  return [what, where, a.message].filter(Boolean).join(' · ');
+  const known = t('alert_' + a.kind) !== 'alert_' + a.kind;
+  if (a.kind === 'long_wait' && a.service && targetMinutes(a.service) !== null) {
+    return t('long_wait_text', { service: serviceName(a.service), wait: minutes(longestWait(a.service)), target: t('minutes_short', { n: targetMinutes(a.service) }) });
+  }
+  return [known ? t('alert_' + a.kind) : a.kind, where, known ? null : a.message].filter(Boolean).join(' · ');
 }
 
 // ---- rendering ----------------------------------------------------------------------------------

@@ -338,8 +338,11 @@ test('every counter verb changes what the public calls topic shows; a pass-on ke
   await waitCurrent(page, null);
   await waitPublic(from, (e) => e.kind === 'ticket_no_show' && e.counter?.id === 'c2' && e.counter.current === null, 'no-show');
   await page.waitForSelector(`#noshow-list li[data-number="${y.number}"]`);
+  // B goes to the list, Enter brings the customer back.
   from = await eventCount();
-  await page.click(`#noshow-list li[data-number="${y.number}"] button >> nth=0`);
+  await page.keyboard.press('b');
+  assert.equal(await page.evaluate(() => document.activeElement.closest('li')?.dataset.number), y.number);
+  await page.keyboard.press('Enter');
   await waitCurrent(page, y.number);
   await waitPublic(from, (e) => e.kind === 'ticket_called' && e.number === y.number && e.counter === 'c2', 'bring back');
 
@@ -497,6 +500,10 @@ test('desk with a customer: axe finds nothing (also with a dialog open); issue a
   await page.selectOption('#lang', 'en');
   await page.keyboard.press('f');
   await waitCurrent(page, null);
+  // Keys pressed in quick succession are all done, in order: call next, then start.
+  await page.keyboard.press('n');
+  await page.keyboard.press('s');
+  await page.waitForSelector('#current.serving');
   assert.deepEqual(p.errors, []);
   await p.context.close();
 });
