@@ -29,7 +29,7 @@ const state = {
   noShowMinutes: 15,
   pending: null, // an action that failed with 401: retried after signing in again, if still apt
   busy: false,
-  queued: null, // a shortcut pressed while an action was on its way
+  queued: [], // shortcuts pressed while an action was on its way, done in order after it
   resyncTimer: null,
 };
 
@@ -767,8 +767,10 @@ async function act(verb, body = {}, label = null) {
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       state.pending = { verb, body, label, counter: state.counterId, current: before?.id ?? null };
+      state.queued = [];
       return null;
     }
+    state.queued = []; // what was pressed after a refused action was meant for a different state
     showMessage((label ? label + ': ' : '') + errorText(e), 'error');
     if (e instanceof ApiError && e.status === 409) resync();
     if (e instanceof ApiError && e.status === 403) showChooser(t('not_your_counter', { counter: counterName(state.counterId) }));
@@ -776,8 +778,7 @@ async function act(verb, body = {}, label = null) {
   } finally {
     state.busy = false;
     updateButtons();
-    const queued = state.queued;
-    state.queued = null;
+    const queued = state.queued.shift();
     if (queued) setTimeout(() => runAction(queued), 0);
     // The button pressed may have gone with its row: keep the keyboard at the desk.
     const a = document.activeElement;
@@ -813,10 +814,12 @@ function doneText(verb, body, tk, before) {
 function runAction(action) {
   if (state.busy) {
     // A key pressed while the previous action is on its way (N then S) is done right after it.
-    state.queued = action;
+    if (state.queued.length < 3) state.queued.push(action);
     return;
   }
   if (!allowed(action)) return;
+  // After a dialog or a jump to a list, what comes next is the user's new choice.
+  if (!['call-next', 'recall', 'start', 'finish', 'no-show', 'park'].includes(action)) state.queued = [];
   switch (action) {
     case 'call-next':
       return act('call-next', {}, t('call_next'));

@@ -470,8 +470,14 @@ test('desk with a customer: axe finds nothing (also with a dialog open); issue a
   await page.waitForTimeout(1200); // the snapshot that follows a new ticket re-renders the list too
   assert.equal(await page.evaluate(() => document.activeElement.closest('tr')?.dataset.number), target);
 
+  // With an "Ask staff" alert showing, for the picture and for axe.
+  const help = await apiCall(daemon.url, `/api/v1/sites/${SITE}/help-requests`, { method: 'POST', token: kiosk, body: {} });
+  assert.equal(help.status, 201);
+  await page.waitForSelector('#alert-list li.alert-help_request');
   await page.screenshot({ path: join(shots, 'desk-counter.png') });
   assertNoAxe(await axeViolations(page), 'desk');
+  await page.click('#alert-list li.alert-help_request button');
+  await page.waitForSelector('#alert-list li.alert-help_request', { state: 'detached' });
 
   // Reprint (E) the issued ticket at kiosk-1.
   await page.keyboard.press('e');
