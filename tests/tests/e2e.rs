@@ -1004,3 +1004,64 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
 
 #[path = "e2e/printing.rs"]
 mod printing;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosks_see_real_service_names_the_public_the_neutral_ones() {
+    let dir = TempDir::new("names");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let path = format!("/api/v1/sites/{SITE}/services?lang=en");
+    let public = app.http().get(&path).await.unwrap().json();
+    let mut k = kiosk(&app).await;
+    let kiosk_view = k.get(&path).await.unwrap().json();
+    let name = |v: &Value, id: &str| {
+        v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(name(&public, "mental-health"), "Health services");
+    assert_eq!(name(&kiosk_view, "mental-health"), "Mental health services");
+    let wait = kiosk_view["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "lab-sample")
+        .unwrap()["wait_area"]
+        .clone();
+    assert_eq!(wait, "Health station");
+    // The ticket itself stays neutral, and can be read in another language.
+    let t = k
+        .post(
+            &format!("/api/v1/sites/{SITE}/tickets"),
+            &json!({"service": "mental-health", "lang": "ar"}),
+        )
+        .await
+        .unwrap()
+        .json();
+    let tok = t["token"].as_str().unwrap();
+    assert_eq!(t["service_name"], "الخدمات الصحية");
+    let en = app
+        .http()
+        .get(&format!("/api/v1/tickets/{tok}?lang=en"))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(en["service_name"], "Health services");
+    assert_eq!(en["wait_area"], "Health station");
+    assert_eq!(
+        en["lang"], "ar",
+        "the ticket's own language does not change"
+    );
+    let bad = app
+        .http()
+        .get(&format!("/api/v1/tickets/{tok}?lang=xx"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status, 422);
+    app.stop().await;
+}

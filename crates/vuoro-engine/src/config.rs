@@ -12,9 +12,17 @@ use serde::{Deserialize, Serialize};
 /// Text in several languages, keyed by language code.
 pub type Text = BTreeMap<String, String>;
 
-/// Picks `lang`, else the fallback language, else any.
+/// Picks `lang`; else, for a language other than Finnish or Swedish, English (understood by more of
+/// those customers than Finnish); else the fallback language; else any.
 pub fn text_in<'a>(t: &'a Text, lang: &str, fallback: &str) -> &'a str {
     t.get(lang)
+        .or_else(|| {
+            if lang == "fi" || lang == "sv" {
+                None
+            } else {
+                t.get("en")
+            }
+        })
         .or_else(|| t.get(fallback))
         .or_else(|| t.values().next())
         .map(String::as_str)

@@ -19,6 +19,8 @@ pub struct CounterRef {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TicketView {
     pub id: TicketId,
+    /// Where to wait: the area (zone) of the counters serving the ticket's service, in the view's language.
+    pub wait_area: Option<String>,
     pub number: String,
     pub service: String,
     pub service_name: String,
@@ -103,6 +105,11 @@ pub struct PublicQueue {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServiceView {
     pub id: String,
+    /// Where to wait for it (the zone of its counters), in the requested language.
+    pub wait_area: Option<String>,
+    /// The neutral name public screens use (differs from `name` only for a sensitive service shown to a
+    /// kiosk or staff).
+    pub public_name: String,
     pub unit: String,
     pub unit_name: String,
     pub name: String,
@@ -115,6 +122,17 @@ pub struct ServiceView {
     pub eta_minutes: Option<u32>,
     pub remote_join: bool,
     pub sensitive: bool,
+}
+
+/// The area where a service's customers wait: the zone of the first counter serving it.
+pub fn wait_area(site: &Site, service: &str, lang: &str) -> Option<String> {
+    let zone = site
+        .counters
+        .iter()
+        .find(|c| c.services.iter().any(|s| s.service == service))
+        .and_then(|c| c.zone.as_deref())
+        .and_then(|z| site.zones.iter().find(|x| x.id == z))?;
+    Some(text_in(&zone.name, lang, site.default_language()).to_string())
 }
 
 /// The name a customer sees for a service: the neutral one for a sensitive service.
@@ -151,6 +169,7 @@ impl Engine {
             });
         TicketView {
             id: t.id,
+            wait_area: wait_area(site, &t.service, lang),
             number: t.number.clone(),
             service: t.service.clone(),
             service_name: customer_service_name(site, &t.service, lang).into(),
@@ -327,7 +346,15 @@ impl Engine {
         out
     }
 
-    pub fn service_views(&self, site: &Site, lang: &str, now: DateTime<Utc>) -> Vec<ServiceView> {
+    /// Services as a customer chooses them. `reveal`: the real names of sensitive services (for an enrolled
+    /// kiosk, whose customer must be able to tell them apart, and for staff); otherwise their neutral names.
+    pub fn service_views(
+        &self,
+        site: &Site,
+        lang: &str,
+        now: DateTime<Utc>,
+        reveal: bool,
+    ) -> Vec<ServiceView> {
         let dl = site.default_language();
         site.services
             .iter()
@@ -342,7 +369,13 @@ impl Engine {
                         .unit(&s.unit)
                         .map(|u| text_in(&u.name, lang, dl).to_string())
                         .unwrap_or_default(),
-                    name: customer_service_name(site, &s.id, lang).into(),
+                    name: if reveal {
+                        text_in(&s.name, lang, dl).into()
+                    } else {
+                        customer_service_name(site, &s.id, lang).into()
+                    },
+                    public_name: customer_service_name(site, &s.id, lang).into(),
+                    wait_area: wait_area(site, &s.id, lang),
                     icon: s.icon.clone(),
                     open: opening.open,
                     accepting: closed_reason.is_none(),

@@ -167,11 +167,19 @@ async fn services(
     State(app): AppState,
     Path(sid): Path<String>,
     Query(q): Query<LangQuery>,
+    p: Principal,
 ) -> ApiResult {
     let s = site(&app, &sid)?;
     let lang = lang_for(s, q.lang.as_deref())?;
+    // An enrolled kiosk and staff see the real names of sensitive services (the customer must tell them
+    // apart); public callers see only the neutral names.
+    let reveal = match &p {
+        Principal::Device(d) => d.kind == "kiosk" && d.site == s.id,
+        Principal::User(_) => true,
+        Principal::Anonymous => false,
+    };
     let core = app.shared.core.lock().expect("lock");
-    let list = core.engine.service_views(s, &lang, Utc::now());
+    let list = core.engine.service_views(s, &lang, Utc::now(), reveal);
     Ok(json_response(StatusCode::OK, json!({"services": list})))
 }
 
@@ -394,13 +402,30 @@ pub fn qr_svg(data: &str) -> String {
     }
 }
 
-async fn get_ticket(State(app): AppState, Path(token): Path<String>) -> ApiResult {
+async fn get_ticket(
+    State(app): AppState,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> ApiResult {
     let core = app.shared.core.lock().expect("lock");
     let t = core
         .engine
         .ticket_by_token(&token)
         .ok_or_else(|| ApiError::not_found("no such ticket (tickets end with the day)"))?;
     let mut v = app.ticket_json(&core.engine, t, false);
+    if let Some(lang) = q.lang.as_deref() {
+        // The same ticket in another language (the phone page's language switch).
+        let s = app
+            .cfg
+            .site(&t.site)
+            .ok_or_else(|| ApiError::not_found("no site"))?;
+        let lang = lang_for(s, Some(lang))?;
+        let view =
+            serde_json::to_value(core.engine.ticket_view(t, Some(&lang))).unwrap_or_default();
+        if let (Some(obj), Value::Object(fields)) = (v.as_object_mut(), view) {
+            obj.extend(fields);
+        }
+    }
     v["qr_svg"] = json!(qr_svg(&app.track_url(&t.token)));
     Ok(json_response(StatusCode::OK, v))
 }
