@@ -12,7 +12,8 @@ use vuoro_engine::config::Config;
 use crate::facts::{Fact, Outcome};
 
 /// Where a cell's numbers belong. `service`, `counter` and `staff` are "" when they do not apply: an
-/// arrival has no counter yet; counter time has no service; the site's open time has neither.
+/// arrival has no counter yet; counter time has no service; the site's open time has neither. `unit` is
+/// the service's unit (the counter's for counter time; "" for the site's open time).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CellKey {
     pub site: String,
@@ -21,13 +22,46 @@ pub struct CellKey {
     pub service: String,
     pub counter: String,
     pub staff: String,
+    pub unit: String,
+}
+
+/// The two forms cells are stored in: per day with every dimension but the hour, and per hour with
+/// only service and unit. Together they answer every report without reading a row per hour per
+/// counter per staff member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollup {
+    Days,
+    Hours,
+}
+
+impl Rollup {
+    pub fn key(self, k: &CellKey) -> CellKey {
+        match self {
+            Rollup::Days => CellKey {
+                hour: 0,
+                ..k.clone()
+            },
+            Rollup::Hours => CellKey {
+                counter: String::new(),
+                staff: String::new(),
+                ..k.clone()
+            },
+        }
+    }
+
+    /// Hourly cells summed into this rollup.
+    pub fn of(self, cells: &Cells) -> Cells {
+        let mut out = Cells::new();
+        for (k, c) in cells {
+            out.entry(self.key(k)).or_default().merge(c);
+        }
+        out
+    }
 }
 
 /// The numbers of one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cell {
-    /// The unit of the service (or of the counter for counter time); "" for the site's open time.
-    pub unit: String,
     /// New visits (tickets issued).
     pub arrivals: i64,
     /// Stints called at least once (each has a waiting time).
@@ -58,9 +92,6 @@ pub struct Cell {
 
 impl Cell {
     pub fn merge(&mut self, o: &Cell) {
-        if self.unit.is_empty() {
-            self.unit = o.unit.clone();
-        }
         self.arrivals += o.arrivals;
         self.called += o.called;
         self.served += o.served;
@@ -300,10 +331,9 @@ pub fn add_facts(cells: &mut Cells, facts: &[Fact], info: &SiteInfo) {
                         service: s.service.clone(),
                         counter: String::new(),
                         staff: String::new(),
+                        unit: unit.clone(),
                     };
-                    let c = cells.entry(key).or_default();
-                    c.unit.clone_from(&unit);
-                    c.arrivals += 1;
+                    cells.entry(key).or_default().arrivals += 1;
                 }
                 if s.called_at.is_none() && s.outcome == Outcome::Open {
                     continue;
@@ -315,9 +345,9 @@ pub fn add_facts(cells: &mut Cells, facts: &[Fact], info: &SiteInfo) {
                     service: s.service.clone(),
                     counter: s.counter.clone().unwrap_or_default(),
                     staff: s.staff.clone().unwrap_or_default(),
+                    unit,
                 };
                 let c = cells.entry(key).or_default();
-                c.unit = unit;
                 if let Some(w) = s.wait_secs() {
                     c.called += 1;
                     c.wait_sum += w;
@@ -355,9 +385,9 @@ pub fn add_facts(cells: &mut Cells, facts: &[Fact], info: &SiteInfo) {
                         service: String::new(),
                         counter: span.counter.clone(),
                         staff: span.staff.clone().unwrap_or_default(),
+                        unit: unit.clone(),
                     };
                     let c = cells.entry(key).or_default();
-                    c.unit.clone_from(&unit);
                     c.open_secs += secs;
                     if span.busy {
                         c.busy_secs += secs;
@@ -374,6 +404,7 @@ pub fn add_facts(cells: &mut Cells, facts: &[Fact], info: &SiteInfo) {
                         service: String::new(),
                         counter: String::new(),
                         staff: String::new(),
+                        unit: String::new(),
                     };
                     cells.entry(key).or_default().site_open_secs += secs;
                 }

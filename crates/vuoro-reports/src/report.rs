@@ -126,7 +126,11 @@ impl V {
         match self {
             V::Str(s) => csv_field(s),
             V::Int(i) => i.to_string(),
-            V::Dec(f, places) => format!("{:.*}", *places as usize, f),
+            // Rounded as in JSON (half away from zero), then written with exactly that many places.
+            V::Dec(f, places) => {
+                let p = 10f64.powi(*places as i32);
+                format!("{:.*}", *places as usize, (f * p).round() / p)
+            }
             V::Null => String::new(),
         }
     }
@@ -152,7 +156,8 @@ pub struct Table {
     pub query: Query,
     pub columns: Vec<&'static str>,
     pub rows: Vec<Vec<V>>,
-    /// Hours of the day with the most arrivals per open day, busiest first (at most three).
+    /// Hours of the day with the most arrivals per open day, busiest first (at most three); group `hour`
+    /// only.
     pub busiest_hours: Vec<BusyHour>,
 }
 
@@ -167,6 +172,7 @@ pub struct BusyHour {
 #[derive(Debug, Default)]
 struct Acc {
     c: Cell,
+    unit: String,
     wait: HashMap<u32, u64>,
     service: HashMap<u32, u64>,
 }
@@ -255,13 +261,13 @@ pub fn build(cfg: &Config, q: &Query, cells: impl IntoIterator<Item = (CellKey, 
         let Some(site) = cfg.site(&k.site) else {
             continue;
         };
-        if !q.sees(site, &c.unit) {
+        if !q.sees(site, &k.unit) {
             continue;
         }
         if c.arrivals > 0 {
             open_dates.insert((k.site.clone(), k.date));
         }
-        if c.arrivals > 0 || c.called > 0 {
+        if q.group == Group::Hour && (c.arrivals > 0 || c.called > 0) {
             let h = by_hour.entry(k.hour).or_default();
             h.arrivals += c.arrivals;
             h.called += c.called;
@@ -270,7 +276,7 @@ pub fn build(cfg: &Config, q: &Query, cells: impl IntoIterator<Item = (CellKey, 
         let key: Option<RowKey> = match q.group {
             Group::Site => Some((k.site.clone(), String::new())),
             Group::Service => (!k.service.is_empty()).then(|| (k.service.clone(), String::new())),
-            Group::Unit => (!c.unit.is_empty()).then(|| (c.unit.clone(), String::new())),
+            Group::Unit => (!k.unit.is_empty()).then(|| (k.unit.clone(), String::new())),
             Group::Counter => (!k.counter.is_empty()).then(|| (k.counter.clone(), String::new())),
             Group::Staff => (!k.staff.is_empty()).then(|| (k.staff.clone(), String::new())),
             Group::Hour => Some((format!("{:02}", k.hour), String::new())),
@@ -280,8 +286,8 @@ pub fn build(cfg: &Config, q: &Query, cells: impl IntoIterator<Item = (CellKey, 
         };
         if let Some(key) = key {
             let acc = rows.entry(key).or_default();
-            if acc.c.unit.is_empty() {
-                acc.c.unit.clone_from(&c.unit);
+            if acc.unit.is_empty() {
+                acc.unit.clone_from(&k.unit);
             }
             acc.add(&c);
         }
@@ -381,7 +387,7 @@ pub fn build(cfg: &Config, q: &Query, cells: impl IntoIterator<Item = (CellKey, 
                 let svc = first_site.and_then(|s| s.service(&key));
                 r.push(V::Str(key.clone()));
                 r.push(V::Str(svc.map(|s| name_of(&s.name)).unwrap_or_default()));
-                r.push(V::Str(acc.c.unit.clone()));
+                r.push(V::Str(acc.unit.clone()));
             }
             Group::Unit => {
                 let u = first_site.and_then(|s| s.unit(&key));
@@ -392,7 +398,7 @@ pub fn build(cfg: &Config, q: &Query, cells: impl IntoIterator<Item = (CellKey, 
                 let c = first_site.and_then(|s| s.counter(&key));
                 r.push(V::Str(key.clone()));
                 r.push(V::Str(c.map(|c| name_of(&c.name)).unwrap_or_default()));
-                r.push(V::Str(acc.c.unit.clone()));
+                r.push(V::Str(acc.unit.clone()));
             }
             Group::Staff => r.push(V::Str(key.clone())),
             Group::Hour => r.push(V::Int(key.parse().unwrap_or(0))),
@@ -523,7 +529,7 @@ impl Table {
                        "wait_mean_minutes": b.wait_mean_minutes.map(|w| (w * 100.0).round() / 100.0)})
             })
             .collect();
-        json!({
+        let mut out = json!({
             "sites": self.query.sites,
             "site": if self.query.sites.len() == 1 { json!(self.query.sites[0]) } else { Value::Null },
             "from": self.query.from,
@@ -531,8 +537,11 @@ impl Table {
             "group": self.query.group.as_str(),
             "columns": self.columns,
             "rows": rows,
-            "busiest_hours": busiest,
-        })
+        });
+        if self.query.group == Group::Hour {
+            out["busiest_hours"] = json!(busiest);
+        }
+        out
     }
 
     /// CSV: UTF-8 with a byte order mark (so that spreadsheets read the letters right), comma separated,
@@ -583,6 +592,9 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
         assert_eq!(V::Dec(1.0 / 3.0, 2).csv(), "0.33");
+        // 2.625 is exact in binary: JSON and CSV both round it up.
+        assert_eq!(V::Dec(2.625, 2).csv(), "2.63");
+        assert_eq!(V::Dec(2.625, 2).json(), json!(2.63));
         assert_eq!(V::Null.csv(), "");
     }
 

@@ -1,4 +1,5 @@
-//! Reports in the SQLite file: folding complete days of the event log into `report_cells`, reading cells
+//! Reports in the SQLite file: folding complete days of the event log into `report_days` and
+//! `report_hours` (the two rollups of the hourly cells, see `cells::Rollup`), reading cells
 //! back (plus the not yet folded tail, computed on the fly), the retention purge and the audit trail.
 //!
 //! Folding works per site and per *day*: the events from one `day_started` (or the start of the log) up to
@@ -12,12 +13,13 @@ use std::path::Path;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+pub use rusqlite::Connection;
+use rusqlite::{OpenFlags, OptionalExtension, params};
 use serde_json::{Value, json};
 use vuoro_engine::Event;
 use vuoro_engine::config::Config;
 
-use crate::cells::{Cell, CellKey, Cells, Dist, SiteInfo, add_facts};
+use crate::cells::{Cell, CellKey, Cells, Dist, Rollup, SiteInfo, add_facts};
 use crate::facts::{Folder, facts_for};
 use crate::report::{Query, Table, build};
 
@@ -62,7 +64,7 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
 fn has_report_tables(conn: &Connection) -> Result<bool> {
     Ok(conn
         .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'report_cells'",
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'report_days'",
             [],
             |_| Ok(()),
         )
@@ -70,7 +72,7 @@ fn has_report_tables(conn: &Connection) -> Result<bool> {
         .is_some())
 }
 
-/// How far a site's log is folded: events up to this seq are in `report_cells`.
+/// How far a site's log is folded: events up to this seq are in the stored rollups.
 pub fn folded_seq(conn: &Connection, site: &str) -> Result<u64> {
     if !has_report_tables(conn)? {
         return Ok(0);
@@ -90,6 +92,11 @@ fn sites_with_events(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare("SELECT DISTINCT site FROM events")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// A site's events after `after`, in order.
+pub fn site_events_after(conn: &Connection, site: &str, after: u64) -> Result<Vec<Event>> {
+    site_events(conn, site, after, u64::MAX)
 }
 
 /// A site's events with `after < seq < before`, in order. (`+site` keeps SQLite on the seq range
@@ -189,8 +196,13 @@ fn fold_day(
         // Another process folded it first.
         return Ok(FoldStats::default());
     }
-    for (k, c) in &cells {
-        upsert_cell(&tx, k, c)?;
+    let mut stored = 0;
+    for rollup in [Rollup::Days, Rollup::Hours] {
+        let rows = rollup.of(&cells);
+        stored += rows.len();
+        for (k, c) in &rows {
+            upsert_cell(&tx, rollup, k, c)?;
+        }
     }
     let mut blanked = 0;
     {
@@ -212,33 +224,68 @@ fn fold_day(
     Ok(FoldStats {
         days: 1,
         events: events.len(),
-        cells: cells.len(),
+        cells: stored,
         tokens_blanked: blanked,
     })
 }
 
-fn upsert_cell(tx: &Connection, k: &CellKey, c: &Cell) -> Result<()> {
-    let date = k.date.to_string();
-    let existing = read_cell(tx, k, &date)?;
+/// The measures, in table column order after the key columns.
+const MEASURES: &str = "arrivals, called, served, no_shows, cancelled, day_ended, transfers, pass_ons,
+    wait_sum, within_target, service_sum, open_secs, busy_secs, site_open_secs, wait_dist, service_dist";
+
+impl Rollup {
+    fn table(self) -> &'static str {
+        match self {
+            Rollup::Days => "report_days",
+            Rollup::Hours => "report_hours",
+        }
+    }
+    fn key_columns(self) -> &'static str {
+        match self {
+            Rollup::Days => "site, date, service, counter, staff, unit",
+            Rollup::Hours => "site, date, hour, service, unit",
+        }
+    }
+    fn key_len(self) -> usize {
+        match self {
+            Rollup::Days => 6,
+            Rollup::Hours => 5,
+        }
+    }
+}
+
+fn upsert_cell(tx: &Connection, rollup: Rollup, k: &CellKey, c: &Cell) -> Result<()> {
     let mut c = c.clone();
-    if let Some(old) = existing {
+    if let Some(old) = read_cell(tx, rollup, k)? {
         c.merge(&old);
     }
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR REPLACE INTO report_cells (site, date, hour, service, counter, staff, unit, arrivals,
-            called, served, no_shows, cancelled, day_ended, transfers, pass_ons, wait_sum, within_target,
-            service_sum, open_secs, busy_secs, site_open_secs, wait_dist, service_dist)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-            ?21, ?22, ?23)",
-    )?;
-    stmt.execute(params![
-        k.site,
-        date,
-        k.hour,
-        k.service,
-        k.counter,
-        k.staff,
-        c.unit,
+    let n = rollup.key_len() + 16;
+    let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {} ({}, {MEASURES}) VALUES ({})",
+        rollup.table(),
+        rollup.key_columns(),
+        marks.join(", ")
+    ))?;
+    let date = k.date.to_string();
+    let mut values: Vec<rusqlite::types::Value> = match rollup {
+        Rollup::Days => vec![
+            k.site.clone().into(),
+            date.into(),
+            k.service.clone().into(),
+            k.counter.clone().into(),
+            k.staff.clone().into(),
+            k.unit.clone().into(),
+        ],
+        Rollup::Hours => vec![
+            k.site.clone().into(),
+            date.into(),
+            (k.hour as i64).into(),
+            k.service.clone().into(),
+            k.unit.clone().into(),
+        ],
+    };
+    for v in [
         c.arrivals,
         c.called,
         c.served,
@@ -253,69 +300,99 @@ fn upsert_cell(tx: &Connection, k: &CellKey, c: &Cell) -> Result<()> {
         c.open_secs,
         c.busy_secs,
         c.site_open_secs,
-        c.wait.encode(),
-        c.service.encode(),
-    ])?;
+    ] {
+        values.push(v.into());
+    }
+    values.push(c.wait.encode().into());
+    values.push(c.service.encode().into());
+    stmt.execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 
-const CELL_COLUMNS: &str = "site, date, hour, service, counter, staff, unit, arrivals, called, served,
-    no_shows, cancelled, day_ended, transfers, pass_ons, wait_sum, within_target, service_sum, open_secs,
-    busy_secs, site_open_secs, wait_dist, service_dist";
-
-fn row_cell(r: &rusqlite::Row) -> rusqlite::Result<(CellKey, Cell)> {
+/// A stored row as a cell; `rollup` says which key columns come first.
+fn row_cell(rollup: Rollup, r: &rusqlite::Row) -> rusqlite::Result<(CellKey, Cell)> {
     let date: String = r.get(1)?;
-    let key = CellKey {
-        site: r.get(0)?,
-        date: date.parse().map_err(|_| {
-            rusqlite::Error::InvalidColumnType(1, "date".into(), rusqlite::types::Type::Text)
-        })?,
-        hour: r.get(2)?,
-        service: r.get(3)?,
-        counter: r.get(4)?,
-        staff: r.get(5)?,
+    let date = date.parse().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(1, "date".into(), rusqlite::types::Type::Text)
+    })?;
+    let key = match rollup {
+        Rollup::Days => CellKey {
+            site: r.get(0)?,
+            date,
+            hour: 0,
+            service: r.get(2)?,
+            counter: r.get(3)?,
+            staff: r.get(4)?,
+            unit: r.get(5)?,
+        },
+        Rollup::Hours => CellKey {
+            site: r.get(0)?,
+            date,
+            hour: r.get(2)?,
+            service: r.get(3)?,
+            counter: String::new(),
+            staff: String::new(),
+            unit: r.get(4)?,
+        },
     };
-    let wait: Vec<u8> = r.get(21)?;
-    let service: Vec<u8> = r.get(22)?;
+    let o = rollup.key_len();
+    let blob = |i: usize| -> rusqlite::Result<Dist> {
+        let b = r.get_ref(i)?.as_blob()?;
+        Ok(Dist::decode(b).unwrap_or_default())
+    };
     let cell = Cell {
-        unit: r.get(6)?,
-        arrivals: r.get(7)?,
-        called: r.get(8)?,
-        served: r.get(9)?,
-        no_shows: r.get(10)?,
-        cancelled: r.get(11)?,
-        day_ended: r.get(12)?,
-        transfers: r.get(13)?,
-        pass_ons: r.get(14)?,
-        wait_sum: r.get(15)?,
-        within_target: r.get(16)?,
-        service_sum: r.get(17)?,
-        open_secs: r.get(18)?,
-        busy_secs: r.get(19)?,
-        site_open_secs: r.get(20)?,
-        wait: Dist::decode(&wait).unwrap_or_default(),
-        service: Dist::decode(&service).unwrap_or_default(),
+        arrivals: r.get(o)?,
+        called: r.get(o + 1)?,
+        served: r.get(o + 2)?,
+        no_shows: r.get(o + 3)?,
+        cancelled: r.get(o + 4)?,
+        day_ended: r.get(o + 5)?,
+        transfers: r.get(o + 6)?,
+        pass_ons: r.get(o + 7)?,
+        wait_sum: r.get(o + 8)?,
+        within_target: r.get(o + 9)?,
+        service_sum: r.get(o + 10)?,
+        open_secs: r.get(o + 11)?,
+        busy_secs: r.get(o + 12)?,
+        site_open_secs: r.get(o + 13)?,
+        wait: blob(o + 14)?,
+        service: blob(o + 15)?,
     };
     Ok((key, cell))
 }
 
-fn read_cell(conn: &Connection, k: &CellKey, date: &str) -> Result<Option<Cell>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CELL_COLUMNS} FROM report_cells
-         WHERE site = ?1 AND date = ?2 AND hour = ?3 AND service = ?4 AND counter = ?5 AND staff = ?6"
-    ))?;
-    Ok(stmt
-        .query_row(
-            params![k.site, date, k.hour, k.service, k.counter, k.staff],
-            row_cell,
-        )
-        .optional()?
-        .map(|(_, c)| c))
+fn read_cell(conn: &Connection, rollup: Rollup, k: &CellKey) -> Result<Option<Cell>> {
+    let date = k.date.to_string();
+    let found = match rollup {
+        Rollup::Days => conn
+            .prepare_cached(&format!(
+                "SELECT {}, {MEASURES} FROM report_days WHERE site = ?1 AND date = ?2 AND service = ?3
+                   AND counter = ?4 AND staff = ?5 AND unit = ?6",
+                rollup.key_columns()
+            ))?
+            .query_row(
+                params![k.site, date, k.service, k.counter, k.staff, k.unit],
+                |r| row_cell(rollup, r),
+            )
+            .optional()?,
+        Rollup::Hours => conn
+            .prepare_cached(&format!(
+                "SELECT {}, {MEASURES} FROM report_hours WHERE site = ?1 AND date = ?2 AND hour = ?3
+                   AND service = ?4 AND unit = ?5",
+                rollup.key_columns()
+            ))?
+            .query_row(params![k.site, date, k.hour, k.service, k.unit], |r| {
+                row_cell(rollup, r)
+            })
+            .optional()?,
+    };
+    Ok(found.map(|(_, c)| c))
 }
 
-/// Stored cells of a site between two local dates (inclusive).
+/// Stored cells of a site between two local dates (inclusive), in the given rollup.
 pub fn stored_cells(
     conn: &Connection,
+    rollup: Rollup,
     site: &str,
     from: NaiveDate,
     to: NaiveDate,
@@ -325,9 +402,13 @@ pub fn stored_cells(
         return Ok(());
     }
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CELL_COLUMNS} FROM report_cells WHERE site = ?1 AND date >= ?2 AND date <= ?3"
+        "SELECT {}, {MEASURES} FROM {} WHERE site = ?1 AND date >= ?2 AND date <= ?3",
+        rollup.key_columns(),
+        rollup.table()
     ))?;
-    let rows = stmt.query_map(params![site, from.to_string(), to.to_string()], row_cell)?;
+    let rows = stmt.query_map(params![site, from.to_string(), to.to_string()], |r| {
+        row_cell(rollup, r)
+    })?;
     for row in rows {
         let (k, c) = row?;
         f(k, c);
@@ -335,7 +416,8 @@ pub fn stored_cells(
     Ok(())
 }
 
-/// Cells of what is not folded yet (today, normally), computed from the events, provisional at `now`.
+/// Hourly cells of what is not folded yet (today, normally), computed from the events, provisional at
+/// `now`.
 pub fn tail_cells(
     conn: &Connection,
     cfg: &Config,
@@ -358,16 +440,39 @@ pub fn tail_cells(
     Ok(cells)
 }
 
+/// Which stored form a report reads.
+pub fn rollup_for(q: &Query) -> Rollup {
+    if q.group.needs_hours() {
+        Rollup::Hours
+    } else {
+        Rollup::Days
+    }
+}
+
 /// A report: stored cells of the range plus the tail.
 pub fn report(conn: &Connection, cfg: &Config, q: &Query, now: DateTime<Utc>) -> Result<Table> {
+    report_with_tail(conn, cfg, q, |site| {
+        // The tail only matters when the range reaches the days not folded yet.
+        match first_tail_date(conn, cfg, site)? {
+            Some(d) if d <= q.to => tail_cells(conn, cfg, site, now),
+            _ => Ok(Cells::new()),
+        }
+    })
+}
+
+/// A report whose tail (hourly cells of what is not folded) comes from `tail`, e.g. a cache.
+pub fn report_with_tail(
+    conn: &Connection,
+    cfg: &Config,
+    q: &Query,
+    mut tail: impl FnMut(&str) -> Result<Cells>,
+) -> Result<Table> {
+    let rollup = rollup_for(q);
     let mut all: Vec<(CellKey, Cell)> = Vec::new();
     for site in &q.sites {
-        stored_cells(conn, site, q.from, q.to, |k, c| all.push((k, c)))?;
-        // The tail only matters when the range reaches the days not folded yet.
-        let tail_starts = first_tail_date(conn, cfg, site)?;
-        if tail_starts.is_some_and(|d| d <= q.to) {
-            all.extend(tail_cells(conn, cfg, site, now)?);
-        }
+        stored_cells(conn, rollup, site, q.from, q.to, |k, c| all.push((k, c)))?;
+        let t = tail(site)?;
+        all.extend(rollup.of(&t));
     }
     Ok(build(cfg, q, all))
 }
@@ -449,13 +554,19 @@ pub struct PurgeStats {
 /// The first instant whose ticket-level detail is kept: local midnight `retention_days` days before
 /// the local date of `now`.
 pub fn cutoff(tz: &chrono_tz::Tz, now: DateTime<Utc>, retention_days: u32) -> DateTime<Utc> {
-    let day = now.with_timezone(tz).date_naive() - Duration::days(retention_days as i64);
+    local_midnight(
+        tz,
+        now.with_timezone(tz).date_naive() - Duration::days(retention_days as i64),
+    )
+}
+
+/// The instant a local date begins (the first existing local time of it, across a clock change).
+pub fn local_midnight(tz: &chrono_tz::Tz, day: NaiveDate) -> DateTime<Utc> {
     let m = day.and_hms_opt(0, 0, 0).expect("midnight");
     tz.from_local_datetime(&m)
         .earliest()
-        .map_or(now - Duration::days(retention_days as i64), |x| {
-            x.with_timezone(&Utc)
-        })
+        .or_else(|| tz.from_local_datetime(&(m + Duration::hours(1))).earliest())
+        .map_or_else(|| m.and_utc(), |x| x.with_timezone(&Utc))
 }
 
 /// Folds what is complete, then deletes ticket-level detail older than `retention_days` (local days):
@@ -660,7 +771,8 @@ pub fn table_counts(conn: &Connection) -> Result<HashMap<&'static str, i64>> {
     for t in [
         "events",
         "snapshots",
-        "report_cells",
+        "report_days",
+        "report_hours",
         "audit_requests",
         "sessions",
     ] {
