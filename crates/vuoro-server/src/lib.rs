@@ -12,6 +12,7 @@ pub mod error;
 pub mod hub;
 mod metrics;
 pub mod printing;
+pub mod reports;
 mod web;
 pub mod ws;
 
@@ -230,6 +231,7 @@ pub async fn serve(
     }
     tokio::spawn(printing::poll(app.clone()));
     let router = api::router(app.clone()).merge(audio::router(speech));
+    let router = reports::attach(router, &app, &db)?;
     app.ready.store(true, Ordering::Release);
     let ms = t0.elapsed().as_millis() as u64;
     app.startup_ms.store(ms, Ordering::Relaxed);

@@ -28,6 +28,10 @@ struct Desk;
 #[folder = "../../shared-ui/"]
 struct Shared;
 
+#[derive(RustEmbed)]
+#[folder = "../../public-ui/"]
+struct Public;
+
 fn serve<E: RustEmbed>(path: &str) -> Response {
     let path = if path.is_empty() || path.ends_with('/') {
         format!("{path}index.html")
@@ -87,6 +91,15 @@ pub fn router() -> Router<Arc<App>> {
             get(|Path(p): Path<String>| async move { serve::<Desk>(&p) }),
         )
         .route(
+            "/public",
+            get(|| async { axum::response::Redirect::permanent("/public/") }),
+        )
+        .route("/public/", get(|| async { serve::<Public>("") }))
+        .route(
+            "/public/{*path}",
+            get(|Path(p): Path<String>| async move { serve::<Public>(&p) }),
+        )
+        .route(
             "/shared/{*path}",
             get(|Path(p): Path<String>| async move { serve::<Shared>(&p) }),
         )
@@ -101,6 +114,7 @@ async fn index() -> Html<&'static str> {
         "<li><a href=\"/display/?site=iso-omena&amp;id=hall\">Hall display</a></li>",
         "<li><a href=\"/desk/\">Staff desk</a></li>",
         "<li><a href=\"/desk/supervisor.html\">Supervisor view</a></li>",
+        "<li><a href=\"/public/\">Waiting times (public)</a></li>",
         "<li><a href=\"/api/v1/openapi.json\">API description (OpenAPI)</a></li>",
         "</ul></main></body></html>"
     ))

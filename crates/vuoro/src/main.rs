@@ -71,6 +71,11 @@ enum Cmd {
     },
     /// Make an argon2 password hash for a [[user]] entry (reads the password from standard input).
     HashPassword,
+    /// A report from the database, read-only (see docs/reports.md).
+    Report(vuoro_reports::cli::ReportArgs),
+    /// Fold complete days into the reports, blank expired ticket tokens, delete ticket-level detail
+    /// older than the retention (the daemon does this every 15 minutes; see docs/privacy.md).
+    Purge(vuoro_reports::cli::PurgeArgs),
 }
 
 #[derive(clap::Args)]
@@ -229,6 +234,14 @@ fn main() -> anyhow::Result<()> {
                 vuoro_server::auth::hash_password(pw.trim_end_matches(['\n', '\r']))
             );
             Ok(())
+        }
+        Cmd::Report(args) => {
+            let cfg = load_config(args.config.as_ref())?;
+            vuoro_reports::cli::report(args, &cfg)
+        }
+        Cmd::Purge(args) => {
+            let cfg = load_config(args.config.as_ref())?;
+            vuoro_reports::cli::purge(args, &cfg)
         }
     }
 }

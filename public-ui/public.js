@@ -1,0 +1,233 @@
+// The public wait-time page: /public/?site=iso-omena&lang=fi
+//
+// Loads each service's queue, estimate and opening hours from /api/v1/public/sites/{site}/waits, then
+// follows the public WebSocket topic queues:{site} so that the figures change as tickets are issued and
+// called. Sensitive services only ever appear under their neutral group (the daemon merges them).
+// Plain module, no bundler, nothing from another origin; texts in fi, sv and en.
+
+import { api, Live, loadStrings, fill, pick } from '/shared/vuoro.js';
+
+const LANGS = [
+  { code: 'fi', name: 'Suomi' },
+  { code: 'sv', name: 'Svenska' },
+  { code: 'en', name: 'English' },
+];
+
+const params = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+
+const S = {
+  site: null, // {id, name, timezone, ...}
+  services: new Map(), // id -> public service
+  order: [],
+  strings: {},
+  lang: 'fi',
+  lastUpdate: null,
+  live: null,
+};
+
+function t(key, vars) {
+  return fill(S.strings[key] || key, vars);
+}
+
+function chooseLang() {
+  const asked = params.get('lang');
+  if (LANGS.some((l) => l.code === asked)) return asked;
+  for (const l of navigator.languages || []) {
+    const code = l.slice(0, 2).toLowerCase();
+    if (LANGS.some((x) => x.code === code)) return code;
+  }
+  return 'fi';
+}
+
+function timeText(iso) {
+  const d = iso instanceof Date ? iso : new Date(iso);
+  return new Intl.DateTimeFormat(S.lang, { hour: '2-digit', minute: '2-digit', timeZone: S.site.timezone }).format(d);
+}
+
+function whenText(iso) {
+  const d = new Date(iso);
+  const day = (x) => new Intl.DateTimeFormat('en-CA', { timeZone: S.site.timezone }).format(x);
+  if (day(d) === day(new Date())) return timeText(d);
+  return new Intl.DateTimeFormat(S.lang, { weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: S.site.timezone }).format(d);
+}
+
+function renderLanguages() {
+  const nav = $('languages');
+  nav.replaceChildren();
+  nav.setAttribute('aria-label', t('languages'));
+  for (const l of LANGS) {
+    const a = document.createElement('a');
+    const q = new URLSearchParams(location.search);
+    q.set('lang', l.code);
+    a.href = `?${q}`;
+    a.lang = l.code;
+    a.hreflang = l.code;
+    a.textContent = l.name;
+    if (l.code === S.lang) a.setAttribute('aria-current', 'true');
+    nav.append(a);
+  }
+}
+
+function setStatus(state, text) {
+  const el = $('status');
+  el.dataset.state = state;
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function estimateText(s) {
+  if (!s.open) return '–';
+  if (!s.accepting) return t('not_accepting');
+  if (s.waiting === 0) return t('no_queue');
+  if (s.eta_minutes === null || s.eta_minutes === undefined) return t('not_known');
+  return t('about_minutes', { n: s.eta_minutes });
+}
+
+function hoursNode(s) {
+  const span = document.createElement('span');
+  if (s.open) {
+    span.textContent = s.closes_at ? t('open_until', { time: timeText(s.closes_at) }) : t('always_open');
+  } else {
+    span.className = 'closed';
+    span.textContent = s.opens_at ? t('closed_opens', { when: whenText(s.opens_at) }) : t('closed');
+  }
+  const frag = document.createDocumentFragment();
+  frag.append(span);
+  if (Array.isArray(s.hours_today) && s.hours_today.length) {
+    const small = document.createElement('span');
+    small.className = 'unit';
+    small.textContent = t('hours_today', { hours: s.hours_today.join(', ') });
+    frag.append(small);
+  }
+  return frag;
+}
+
+function cell(label, cls) {
+  const td = document.createElement('td');
+  td.dataset.label = label;
+  if (cls) td.className = cls;
+  return td;
+}
+
+function render() {
+  const body = $('rows');
+  body.replaceChildren();
+  for (const id of S.order) {
+    const s = S.services.get(id);
+    if (!s) continue;
+    const tr = document.createElement('tr');
+    tr.dataset.service = id;
+    tr.dataset.open = String(!!s.open);
+    const name = cell(t('col_service'));
+    const strong = document.createElement('span');
+    strong.textContent = pick(s.name, S.lang, 'fi');
+    name.append(strong);
+    if (s.unit_name) {
+      const u = document.createElement('span');
+      u.className = 'unit';
+      u.textContent = pick(s.unit_name, S.lang, 'fi');
+      name.append(u);
+    }
+    const waiting = cell(t('col_waiting'), 'num');
+    waiting.textContent = s.open ? String(s.waiting) : '–';
+    const est = cell(t('col_estimate'));
+    est.textContent = estimateText(s);
+    const hours = cell(t('col_hours'));
+    hours.append(hoursNode(s));
+    tr.append(name, waiting, est, hours);
+    body.append(tr);
+  }
+  $('waits').hidden = S.order.length === 0;
+  if (S.lastUpdate) $('caption').textContent = `${t('caption')}. ${t('updated', { time: timeText(S.lastUpdate) })}`;
+}
+
+/** Takes the figures of a queues:{site} snapshot or queue_changed event. */
+function applyQueues(list) {
+  for (const q of list || []) {
+    const s = S.services.get(q.id);
+    if (!s) continue;
+    s.waiting = q.waiting;
+    s.eta_minutes = q.eta_minutes;
+    s.accepting = q.accepting && s.open;
+  }
+  S.lastUpdate = new Date();
+  render();
+}
+
+async function loadWaits() {
+  const data = await api(`/api/v1/public/sites/${encodeURIComponent(S.site.id)}/waits`);
+  S.site = { ...S.site, ...data.site };
+  S.order = data.services.map((s) => s.id);
+  S.services = new Map(data.services.map((s) => [s.id, s]));
+  S.lastUpdate = new Date(data.generated_at);
+  render();
+}
+
+function applyTexts() {
+  document.documentElement.lang = S.lang;
+  document.documentElement.dir = 'ltr';
+  const siteName = pick(S.site.name, S.lang, 'fi');
+  document.title = t('title', { site: siteName });
+  $('heading').textContent = t('heading');
+  $('site-name').textContent = siteName;
+  $('col-service').textContent = t('col_service');
+  $('col-waiting').textContent = t('col_waiting');
+  $('col-estimate').textContent = t('col_estimate');
+  $('col-hours').textContent = t('col_hours');
+  $('note').textContent = t('note');
+  const od = $('open-data');
+  od.replaceChildren(document.createTextNode(t('open_data') + ' '));
+  const a = document.createElement('a');
+  a.href = `/api/v1/public/sites/${encodeURIComponent(S.site.id)}/waits`;
+  a.textContent = new URL(a.href, location.href).href;
+  od.append(a);
+  renderLanguages();
+}
+
+async function main() {
+  S.lang = chooseLang();
+  S.strings = await loadStrings('/public/i18n', S.lang);
+  renderLanguages();
+  setStatus('connecting', t('connecting'));
+  let sites;
+  try {
+    sites = (await api('/api/v1/sites')).sites;
+  } catch (e) {
+    setStatus('error', t('error', { message: e.message }));
+    return;
+  }
+  const wanted = params.get('site');
+  S.site = wanted ? sites.find((s) => s.id === wanted) : sites[0];
+  if (!S.site) {
+    setStatus('error', t('no_site'));
+    return;
+  }
+  applyTexts();
+  try {
+    await loadWaits();
+  } catch (e) {
+    setStatus('error', t('error', { message: e.message }));
+  }
+  const topic = `queues:${S.site.id}`;
+  S.live = new Live({
+    onSnapshot: (tp, data) => {
+      if (tp === topic) applyQueues(data.services);
+    },
+    onEvent: (tp, ev) => {
+      if (tp === topic && ev.kind === 'queue_changed') applyQueues(ev.services);
+    },
+    onStatus: (st) => {
+      if (st === 'live') setStatus('live', t('live'));
+      else if (st === 'stale') setStatus('stale', t('stale', { time: timeText(S.lastUpdate || new Date()) }));
+      else setStatus('connecting', t('connecting'));
+    },
+  });
+  S.live.subscribe(topic);
+  S.live.start();
+  // Opening hours change with the clock, not with events: refresh them every minute.
+  setInterval(() => {
+    loadWaits().catch(() => {});
+  }, 60000);
+}
+
+main();
