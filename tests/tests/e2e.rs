@@ -723,6 +723,34 @@ async fn each_role_is_refused_what_it_may_not_do() {
         ["kela-general"],
         "the site topic is scoped to the agent's units"
     );
+    // Counters of other units are listed for transfers, without who works there or whom they serve.
+    assert_eq!(
+        hus.post("/api/v1/counters/c5/open", &json!({}))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let counters = kela
+        .get(&format!("/api/v1/sites/{SITE}/counters"))
+        .await
+        .unwrap()
+        .json();
+    let c5 = counters["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "c5")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            c5["state"].as_str(),
+            c5["user"].clone(),
+            c5["own_unit"].clone()
+        ),
+        (Some("open"), Value::Null, json!(false))
+    );
     // Agents are not supervisors.
     let r = kela
         .post(
@@ -783,8 +811,8 @@ async fn each_role_is_refused_what_it_may_not_do() {
     assert_eq!(m["code"], "forbidden");
     assert_eq!(
         app.committed_seq(),
-        before + 1,
-        "only agent1's counter opening was committed"
+        before + 2,
+        "only the two counter openings were committed"
     );
     // A supervisor may stop a service; then the kiosk is told it is closed.
     let r = sup

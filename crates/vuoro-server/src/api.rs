@@ -142,7 +142,8 @@ async fn sites(State(app): AppState) -> ApiResult {
         .iter()
         .map(|s| {
             json!({"id": s.id, "name": s.name, "timezone": s.timezone, "languages": s.languages,
-                   "default_language": s.default_language(), "open": s.opening(None, now).open})
+                   "default_language": s.default_language(), "open": s.opening(None, now).open,
+                   "no_show_return_minutes": s.no_show_return_minutes})
         })
         .collect();
     Ok(json_response(StatusCode::OK, json!({"sites": list})))
@@ -212,11 +213,19 @@ async fn counters(State(app): AppState, Path(sid): Path<String>, p: Principal) -
     let s = site(&app, &sid)?;
     let now = Utc::now();
     let core = app.shared.core.lock().expect("lock");
-    let list: Vec<_> = s
+    // Every counter of the site (staff may transfer a customer to any of them); the agent on it and its
+    // current ticket only for the user's own units.
+    let list: Vec<Value> = s
         .counters
         .iter()
-        .filter(|c| u.may_unit(&c.unit))
-        .filter_map(|c| core.engine.counter_view(s, &c.id, now))
+        .filter_map(|c| {
+            let v = core.engine.counter_view(s, &c.id, now)?;
+            if u.may_unit(&c.unit) {
+                return Some(json!(v));
+            }
+            Some(json!({"id": v.id, "unit": v.unit, "name": v.name, "location": v.location, "zone": v.zone,
+                        "services": v.services, "state": v.state, "current": null, "user": null, "own_unit": false}))
+        })
         .collect();
     Ok(json_response(StatusCode::OK, json!({"counters": list})))
 }
