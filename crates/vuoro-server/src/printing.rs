@@ -39,7 +39,9 @@ pub struct Printing {
 
 /// Reads a device's printer table. `kind = "agent"` means a `vuoro agent` on the kiosk PC prints.
 fn parse(device: &Device, data_dir: &std::path::Path) -> Result<Option<Route>, String> {
-    let Some(table) = &device.printer else { return Ok(None) };
+    let Some(table) = &device.printer else {
+        return Ok(None);
+    };
     if table.get("kind").and_then(|k| k.as_str()) == Some("agent") {
         return Ok(Some(Route::Agent));
     }
@@ -48,15 +50,22 @@ fn parse(device: &Device, data_dir: &std::path::Path) -> Result<Option<Route>, S
         .map_err(|e| format!("device '{}': printer: {e}", device.id))?;
     if let Connection::Virtual { dir } = &settings.connection {
         if dir.is_relative() {
-            settings.connection = Connection::Virtual { dir: data_dir.join(dir) };
+            settings.connection = Connection::Virtual {
+                dir: data_dir.join(dir),
+            };
         }
     }
-    Ok(Some(Route::Direct(Arc::new(Mutex::new(Printer::new(settings))))))
+    Ok(Some(Route::Direct(Arc::new(Mutex::new(Printer::new(
+        settings,
+    ))))))
 }
 
 /// Mistakes in the devices' printer settings, for `check-config` and start-up.
 pub fn check(cfg: &Config) -> Vec<String> {
-    cfg.devices.iter().filter_map(|d| parse(d, std::path::Path::new(".")).err()).collect()
+    cfg.devices
+        .iter()
+        .filter_map(|d| parse(d, std::path::Path::new(".")).err())
+        .collect()
 }
 
 impl Printing {
@@ -67,7 +76,10 @@ impl Printing {
                 routes.insert(d.id.clone(), r);
             }
         }
-        Ok(Printing { routes, ..Printing::default() })
+        Ok(Printing {
+            routes,
+            ..Printing::default()
+        })
     }
 
     pub fn has_printer(&self, device: &str) -> bool {
@@ -94,7 +106,10 @@ pub fn ticket_print(app: &App, engine: &Engine, site: &Site, t: &Ticket) -> Tick
         .find(|c| c.services.iter().any(|s| s.service == t.service))
         .and_then(|c| c.zone.as_deref())
         .and_then(|z| site.zones.iter().find(|x| x.id == z));
-    let hint = |l: &str| zone.map(|z| text_in(&z.name, l, dl).to_string()).unwrap_or_default();
+    let hint = |l: &str| {
+        zone.map(|z| text_in(&z.name, l, dl).to_string())
+            .unwrap_or_default()
+    };
     let position = engine.position(t).unwrap_or(0);
     let local = t.issued_at.with_timezone(&site.tz());
     TicketPrint {
@@ -107,7 +122,8 @@ pub fn ticket_print(app: &App, engine: &Engine, site: &Site, t: &Ticket) -> Tick
         issued_at: local.format("%d.%m.%Y %H.%M").to_string(),
         track_url: app.track_url(&t.token),
         lang: t.lang.clone(),
-        service_name_fi: (lang != "fi").then(|| customer_service_name(site, &t.service, "fi").to_string()),
+        service_name_fi: (lang != "fi")
+            .then(|| customer_service_name(site, &t.service, "fi").to_string()),
         wait_hint_fi: (lang != "fi").then(|| hint("fi")),
     }
 }
@@ -120,14 +136,24 @@ pub async fn print(app: &Arc<App>, device: &Device, ticket: u64) -> Value {
     };
     let job = {
         let core = app.shared.core.lock().expect("lock");
-        let Some(site) = app.cfg.site(&device.site) else { return json!({"status": "none", "fault": null}) };
-        let Some(t) = core.engine.ticket(&site.id, ticket) else { return json!({"status": "none", "fault": null}) };
+        let Some(site) = app.cfg.site(&device.site) else {
+            return json!({"status": "none", "fault": null});
+        };
+        let Some(t) = core.engine.ticket(&site.id, ticket) else {
+            return json!({"status": "none", "fault": null});
+        };
         ticket_print(app, &core.engine, site, t)
     };
-    app.print_status.lock().expect("lock").insert(ticket, json!({"status": "pending", "fault": null}));
+    app.print_status
+        .lock()
+        .expect("lock")
+        .insert(ticket, json!({"status": "pending", "fault": null}));
     let outcome: Value = match route {
         Route::Direct(printer) => {
-            let res = tokio::task::spawn_blocking(move || printer.lock().expect("lock").print_ticket(&job)).await;
+            let res = tokio::task::spawn_blocking(move || {
+                printer.lock().expect("lock").print_ticket(&job)
+            })
+            .await;
             match res {
                 Ok(Ok(o)) => json!(o),
                 Ok(Err(e)) => {
@@ -156,7 +182,8 @@ async fn send_to_agent(app: &Arc<App>, device: &Device, job: &TicketPrint) -> Va
         app.printing.waiting.lock().expect("lock").insert(id, tx);
         let seq = core.engine.last_seq();
         let msg = json!({"type": "event", "topic": topic, "seq": seq, "event": {"kind": "print_job", "job": id, "ticket": job}});
-        core.hub.publish(&topic, seq, None, Arc::from(msg.to_string()), false);
+        core.hub
+            .publish(&topic, seq, None, Arc::from(msg.to_string()), false);
     }
     match tokio::time::timeout(AGENT_TIMEOUT, rx).await {
         Ok(Ok(v)) => v,
@@ -178,7 +205,10 @@ fn status_of(outcome: &Value) -> &str {
 }
 
 async fn record(app: &Arc<App>, device: &Device, ticket: u64, outcome: &Value) {
-    app.print_status.lock().expect("lock").insert(ticket, outcome.clone());
+    app.print_status
+        .lock()
+        .expect("lock")
+        .insert(ticket, outcome.clone());
     report_status(app, device, status_of(outcome)).await;
 }
 
@@ -186,25 +216,49 @@ async fn record(app: &Arc<App>, device: &Device, ticket: u64, outcome: &Value) {
 pub async fn report_status(app: &Arc<App>, device: &Device, status: &str) {
     let actor = Actor::device(&device.id);
     let _ = app
-        .submit(Command::PrinterStatus { site: device.site.clone(), device: device.id.clone(), status: status.into(), detail: None }, actor.clone())
+        .submit(
+            Command::PrinterStatus {
+                site: device.site.clone(),
+                device: device.id.clone(),
+                status: status.into(),
+                detail: None,
+            },
+            actor.clone(),
+        )
         .await;
     let open: Vec<u64> = {
         let core = app.shared.core.lock().expect("lock");
         core.engine
             .site_state(&device.site)
-            .map(|st| st.alerts.values().filter(|a| a.kind == "printer" && a.device.as_deref() == Some(&device.id)).map(|a| a.id).collect())
+            .map(|st| {
+                st.alerts
+                    .values()
+                    .filter(|a| a.kind == "printer" && a.device.as_deref() == Some(&device.id))
+                    .map(|a| a.id)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     if status == "online" {
         for alert in open {
-            let _ = app.submit(Command::ClearAlert { site: device.site.clone(), alert }, actor.clone()).await;
+            let _ = app
+                .submit(
+                    Command::ClearAlert {
+                        site: device.site.clone(),
+                        alert,
+                    },
+                    actor.clone(),
+                )
+                .await;
         }
     } else if open.is_empty() {
         let message = match status {
             "paper_low" => "Paper is running low: have a new roll ready.".to_string(),
             "paper_out" => vuoro_print::Fault::PaperOut.staff_message().to_string(),
             "cover_open" => vuoro_print::Fault::CoverOpen.staff_message().to_string(),
-            "no_confirmation" => vuoro_print::Fault::NoConfirmation.staff_message().to_string(),
+            "no_confirmation" => vuoro_print::Fault::NoConfirmation
+                .staff_message()
+                .to_string(),
             _ => vuoro_print::Fault::Offline.staff_message().to_string(),
         };
         let cmd = Command::RaiseAlert {
@@ -229,8 +283,12 @@ pub async fn poll(app: Arc<App>) {
             _ = stop.changed() => break,
         }
         for d in &app.cfg.devices {
-            let Some(Route::Direct(p)) = app.printing.routes.get(&d.id).cloned() else { continue };
-            if let Ok(st) = tokio::task::spawn_blocking(move || p.lock().expect("lock").status()).await {
+            let Some(Route::Direct(p)) = app.printing.routes.get(&d.id).cloned() else {
+                continue;
+            };
+            if let Ok(st) =
+                tokio::task::spawn_blocking(move || p.lock().expect("lock").status()).await
+            {
                 let status = match st.fault() {
                     Some(f) => f.code(),
                     None if st.paper_near_end => "paper_low",

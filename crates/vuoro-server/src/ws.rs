@@ -68,14 +68,26 @@ pub async fn upgrade(
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientMsg {
-    Subscribe { topic: String, after: Option<u64> },
-    Unsubscribe { topic: String },
-    Auth { token: String },
+    Subscribe {
+        topic: String,
+        after: Option<u64>,
+    },
+    Unsubscribe {
+        topic: String,
+    },
+    Auth {
+        token: String,
+    },
     Ping,
     /// A print agent's outcome for a job it was sent.
-    PrintResult { job: u64, outcome: serde_json::Value },
+    PrintResult {
+        job: u64,
+        outcome: serde_json::Value,
+    },
     /// A print agent's printer status: online, paper_low, paper_out, cover_open, offline.
-    PrinterStatus { status: String },
+    PrinterStatus {
+        status: String,
+    },
 }
 
 fn units_of(p: &Principal) -> Option<std::collections::HashSet<String>> {

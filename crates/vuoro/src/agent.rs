@@ -18,8 +18,15 @@ pub struct AgentArgs {
     pub settings: PrinterSettings,
 }
 
-pub fn settings(printer: &str, code_page: &str, esc_t: Option<u8>, width: u32, qr: bool) -> anyhow::Result<PrinterSettings> {
-    let mut s = PrinterSettings::new(Connection::parse(printer)?).with_code_page(code_page.parse()?);
+pub fn settings(
+    printer: &str,
+    code_page: &str,
+    esc_t: Option<u8>,
+    width: u32,
+    qr: bool,
+) -> anyhow::Result<PrinterSettings> {
+    let mut s =
+        PrinterSettings::new(Connection::parse(printer)?).with_code_page(code_page.parse()?);
     if let Some(n) = esc_t {
         s.esc_t = n;
     }
@@ -53,14 +60,23 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn session(args: &AgentArgs, printer: &std::sync::Arc<std::sync::Mutex<Printer>>) -> anyhow::Result<()> {
+async fn session(
+    args: &AgentArgs,
+    printer: &std::sync::Arc<std::sync::Mutex<Printer>>,
+) -> anyhow::Result<()> {
     let url = args.server.trim_end_matches('/').replacen("http", "ws", 1) + "/api/v1/ws";
     let mut req = url.as_str().into_client_request()?;
-    req.headers_mut().insert("Authorization", format!("Bearer {}", args.token).parse()?);
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.with_context(|| format!("connect {url}"))?;
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {}", args.token).parse()?);
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .with_context(|| format!("connect {url}"))?;
     let (mut sink, mut stream) = ws.split();
     let topic = format!("device:{}", args.device);
-    sink.send(Message::text(json!({"type": "subscribe", "topic": topic}).to_string())).await?;
+    sink.send(Message::text(
+        json!({"type": "subscribe", "topic": topic}).to_string(),
+    ))
+    .await?;
     tracing::info!(%url, device = %args.device, "agent connected");
     let mut status_tick = tokio::time::interval(Duration::from_secs(30));
     loop {

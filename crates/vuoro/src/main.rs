@@ -116,8 +116,15 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     })?;
     let printer_errors = vuoro_server::printing::check(&cfg);
     if !printer_errors.is_empty() {
-        let lines: Vec<String> = printer_errors.iter().map(|e| format!("{name}: {e}")).collect();
-        anyhow::bail!("{} mistake(s) in the config:\n{}", lines.len(), lines.join("\n"));
+        let lines: Vec<String> = printer_errors
+            .iter()
+            .map(|e| format!("{name}: {e}"))
+            .collect();
+        anyhow::bail!(
+            "{} mistake(s) in the config:\n{}",
+            lines.len(),
+            lines.join("\n")
+        );
     }
     Ok(cfg)
 }
@@ -203,8 +210,20 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
-        Cmd::PrintSample { printer, lang, width, code_page, esc_t } => {
-            let req = vuoro_print::SampleRequest { target: printer, lang, width_mm: width, code_page, esc_t };
+        Cmd::PrintSample {
+            printer,
+            lang,
+            width,
+            code_page,
+            esc_t,
+        } => {
+            let req = vuoro_print::SampleRequest {
+                target: printer,
+                lang,
+                width_mm: width,
+                code_page,
+                esc_t,
+            };
             match vuoro_print::print_sample_with(&req) {
                 Ok(out) if out.outcome.fault().is_none() => {
                     println!("{out}");
@@ -220,11 +239,32 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Cmd::Agent { server, device, token_file, printer, code_page, esc_t, width, qr } => {
-            let token = std::fs::read_to_string(&token_file).with_context(|| format!("cannot read {}", token_file.display()))?.trim().to_string();
+        Cmd::Agent {
+            server,
+            device,
+            token_file,
+            printer,
+            code_page,
+            esc_t,
+            width,
+            qr,
+        } => {
+            let token = std::fs::read_to_string(&token_file)
+                .with_context(|| format!("cannot read {}", token_file.display()))?
+                .trim()
+                .to_string();
             let settings = agent::settings(&printer, &code_page, esc_t, width, qr)?;
-            let args = agent::AgentArgs { server, device, token, settings };
-            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?.block_on(agent::run(args))
+            let args = agent::AgentArgs {
+                server,
+                device,
+                token,
+                settings,
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?
+                .block_on(agent::run(args))
         }
         Cmd::HashPassword => {
             let mut pw = String::new();
