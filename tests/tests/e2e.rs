@@ -1093,3 +1093,90 @@ async fn kiosks_see_real_service_names_the_public_the_neutral_ones() {
     assert_eq!(bad.status, 422);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_joins_are_for_remote_services_only_and_rate_limited() {
+    let dir = TempDir::new("remote");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let mut phone = app.http();
+    let path = format!("/api/v1/sites/{SITE}/tickets");
+    for i in 0..5 {
+        let r = phone
+            .post(&path, &json!({"service": "library-help", "lang": "en"}))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 201, "remote join {i}");
+        assert_eq!(r.json()["print"]["status"], "none");
+    }
+    let r = phone
+        .post(&path, &json!({"service": "library-help"}))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.code().as_str()), (429, "rate_limited"));
+    let before = app.committed_seq();
+    let r = phone
+        .post(&path, &json!({"service": "digital-help"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 429, "the limit is per client, not per service");
+    assert_eq!(app.committed_seq(), before);
+    app.stop().await;
+}
+
+#[test]
+fn check_config_names_file_line_and_mistake() {
+    let dir = TempDir::new("check");
+    let good = dir.0.join("good.toml");
+    std::fs::write(&good, DEMO).unwrap();
+    let out = std::process::Command::new(vuoro_bin())
+        .args(["check-config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = dir.0.join("bad.toml");
+    let broken = DEMO
+        .replacen(
+            "series = \"K\"\nicon = \"benefits\"",
+            "series = \"Q\"\nicon = \"benefits\"",
+            1,
+        )
+        .replacen(
+            "timezone = \"Europe/Helsinki\"",
+            "timezone = \"Europe/Espoo\"",
+            1,
+        );
+    assert_ne!(broken, DEMO);
+    std::fs::write(&bad, &broken).unwrap();
+    let out = std::process::Command::new(vuoro_bin())
+        .args(["check-config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert!(
+        err.contains(&format!(
+            "{}:{}: unknown time zone 'Europe/Espoo'",
+            bad.display(),
+            line_of("Europe/Espoo")
+        )),
+        "{err}"
+    );
+    assert!(err.contains("unknown series 'Q'"), "{err}");
+    // And the daemon refuses to start on it.
+    let out = std::process::Command::new(vuoro_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&bad)
+        .arg("--data")
+        .arg(dir.0.join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown time zone"));
+}
