@@ -705,8 +705,8 @@ fn phrase(lang: &str) -> Option<(&'static str, &'static str)> {
 /// number without leading zeros. The counter's name in that language, else "counter" plus the number
 /// the name ends with, else its Finnish name.
 /// A speech clip's length before it is rendered: espeak-ng at this speed says about 6 to 7 characters a
-/// second in fi, sv and en (measured: "Numero K 42, Palvelupiste 5" 4.5 s). Slightly long on purpose, so
-/// the airtime cap errs towards chime only.
+/// second (measured: "Numero K 42, Palvelupiste 5" 4.5 s, "Nummer K 42, Servicepunkt 5" 3.8 s, "Number K 42,
+/// Counter 5" 3.3 s). Slightly long on purpose, so the airtime cap errs towards chime only.
 fn estimate_ms(speech: &Speech) -> u32 {
     let mut chars = 0u32;
     let mut in_tag = false;
@@ -718,7 +718,13 @@ fn estimate_ms(speech: &Speech) -> u32 {
             _ => {}
         }
     }
-    400 + chars * 165
+    let per_char = match speech.lang.as_str() {
+        "fi" => 160,
+        "sv" => 135,
+        "en" => 145,
+        _ => 165,
+    };
+    400 + chars * per_char
 }
 
 fn announcement_speech(lang: &str, number: &str, counter_name: &Text) -> Speech {
