@@ -47,6 +47,10 @@ pub struct Engine {
 }
 
 const EWMA_ALPHA: f64 = 0.2;
+/// Smoothing of the counter time per ticket used by the wait estimate: much slower than the service time
+/// shown to supervisors (a memory of about 30 tickets), since an estimate should follow the trend, not the
+/// last customer. Chosen with the day benchmark (crates/vuoro-bench, docs/benchmarks.md).
+const BUSY_ALPHA: f64 = 0.03;
 
 impl Engine {
     /// A fresh engine: every site starts on the local day of `now`, with nothing issued.
@@ -156,26 +160,6 @@ impl Engine {
         }
         let q = self.state.sites.get(&t.site)?.waiting.get(&t.service)?;
         Some(q.range(..(t.priority.rank(), t.order, t.id)).count() as u32)
-    }
-
-    /// Open counters serving `service` (at least one, so an estimate exists before the first opens).
-    fn servers(&self, site: &Site, service: &str) -> f64 {
-        let st = &self.state.sites[&site.id];
-        let n = site
-            .counters
-            .iter()
-            .filter(|c| c.services.iter().any(|cs| cs.service == service))
-            .filter(|c| st.counters.get(&c.id).is_some_and(|cs| cs.open))
-            .count();
-        n.max(1) as f64
-    }
-
-    /// Estimated minutes until a ticket with `ahead` people in front of it is called.
-    pub fn eta_minutes(&self, site: &str, service: &str, ahead: u32) -> Option<u32> {
-        let cfg_site = self.cfg.site(site)?;
-        let svc = self.state.sites.get(site)?.services.get(service)?;
-        let secs = (ahead as f64 + 0.5) * svc.avg_service_secs / self.servers(cfg_site, service);
-        Some((secs / 60.0).round() as u32)
     }
 
     /// Waiting count for a service.
@@ -1124,6 +1108,7 @@ impl Engine {
             return;
         };
         let at = ev.at;
+        st.last_at = Some(st.last_at.map_or(at, |l| l.max(at)));
         match &ev.kind {
             EventKind::DayStarted { date } => {
                 for t in st.tickets.values() {
@@ -1233,6 +1218,9 @@ impl Engine {
                 };
                 let started = t.served_at.or(t.called_at).unwrap_or(at);
                 let secs = (at - started).num_milliseconds() as f64 / 1000.0;
+                let busy = t
+                    .called_at
+                    .map(|c| (at - c).num_milliseconds() as f64 / 1000.0);
                 let service = t.service.clone();
                 match next_service {
                     Some(ns) => {
@@ -1259,6 +1247,12 @@ impl Engine {
                     if secs > 5.0 && secs < 4.0 * 3600.0 {
                         s.avg_service_secs =
                             EWMA_ALPHA * secs + (1.0 - EWMA_ALPHA) * s.avg_service_secs;
+                    }
+                    if let Some(b) = busy.filter(|b| *b > 5.0 && *b < 4.0 * 3600.0) {
+                        // A plain mean of the first ones, then a slow moving average.
+                        s.busy_samples += 1;
+                        let a = (1.0 / s.busy_samples as f64).max(BUSY_ALPHA);
+                        s.avg_busy_secs = a * b + (1.0 - a) * s.avg_busy_secs;
                     }
                     s.served_today += 1;
                 }
@@ -1447,12 +1441,15 @@ fn fresh_service(expected_minutes: f64) -> ServiceState {
         accepting: true,
         avg_service_secs: expected_minutes * 60.0,
         served_today: 0,
+        avg_busy_secs: 0.0,
+        busy_samples: 0,
     }
 }
 
 fn fresh_site(s: &Site, date: NaiveDate) -> SiteState {
     SiteState {
         date,
+        last_at: None,
         alerts: BTreeMap::new(),
         printers: BTreeMap::new(),
         series_next: BTreeMap::new(),

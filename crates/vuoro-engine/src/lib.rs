@@ -8,6 +8,7 @@
 pub mod config;
 mod engine;
 pub use engine::State;
+mod eta;
 mod model;
 pub mod view;
 

@@ -146,11 +146,21 @@ pub struct ServiceState {
     /// Moving average of service time (seconds), from the service's finished tickets.
     pub avg_service_secs: f64,
     pub served_today: u32,
+    /// Moving average of the time a ticket holds a counter, from call to finish (seconds); 0 until one
+    /// has been measured. The wait estimate plays the queues forward with it (eta.rs).
+    #[serde(default)]
+    pub avg_busy_secs: f64,
+    /// Tickets measured into `avg_busy_secs` (a plain mean until there are enough for the moving average).
+    #[serde(default)]
+    pub busy_samples: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SiteState {
     pub date: NaiveDate,
+    /// Time of the latest event at this site: the estimates' "now" when no time is given.
+    #[serde(default)]
+    pub last_at: Option<DateTime<Utc>>,
     /// Alerts not yet cleared, by id (the seq that raised them).
     #[serde(default)]
     pub alerts: BTreeMap<u64, Alert>,
