@@ -1,0 +1,156 @@
+//! `issue`: many concurrent kiosk clients take tickets over HTTP (keep-alive), each answer only after the
+//! ticket is committed (group commit, synchronous=FULL). Measures tickets per second and the latency each
+//! client saw, then checks in the database that every acknowledged ticket is there.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use vuoro_client::Http;
+
+use crate::stats::Samples;
+use crate::{BENCH_CONFIG, BENCH_KIOSK_TOKEN, BENCH_SITE, Daemon, Opts, Report, TempDir, ms};
+
+pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
+    let total = opts
+        .size
+        .as_ref()
+        .and_then(|s| s.first().copied())
+        .unwrap_or(if opts.smoke { 500 } else { 300_000 });
+    let clients = opts.clients.unwrap_or(if opts.smoke { 16 } else { 64 });
+    let limit = if opts.smoke {
+        Duration::from_secs(20)
+    } else {
+        Duration::from_secs(120)
+    };
+    let services: Arc<Vec<String>> = Arc::new(
+        vuoro_engine::Config::parse(BENCH_CONFIG)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .sites[0]
+            .services
+            .iter()
+            .map(|s| s.id.clone())
+            .collect(),
+    );
+    let dir = TempDir::new("issue")?;
+    let daemon = Daemon::start(opts.mode, BENCH_CONFIG, &dir.0).await?;
+    let addr = daemon.addr;
+    let rss_before = daemon.rss_kib().unwrap_or(0);
+    let load_before = crate::loadavg();
+
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let deadline = t0 + limit;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let next = next.clone();
+        let errors = errors.clone();
+        let services = services.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Http::with_token(addr, BENCH_KIOSK_TOKEN);
+            let mut lat = Samples::default();
+            let path = format!("/api/v1/sites/{BENCH_SITE}/tickets");
+            let mut first_error = None;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total || Instant::now() > deadline {
+                    break;
+                }
+                // Spread over the services so that no queue grows absurdly long.
+                let svc = &services[(i as usize + c) % services.len()];
+                let body = json!({"service": svc, "lang": "fi"});
+                let t = Instant::now();
+                match h.post(&path, &body).await {
+                    Ok(r) if r.status == 201 => lat.push(t.elapsed()),
+                    Ok(r) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        first_error.get_or_insert(format!(
+                            "{} {}",
+                            r.status,
+                            String::from_utf8_lossy(&r.body)
+                        ));
+                    }
+                    Err(e) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        first_error.get_or_insert(format!("{e:#}"));
+                        h = Http::with_token(addr, BENCH_KIOSK_TOKEN);
+                    }
+                }
+                // A failing daemon must not turn this into a busy loop.
+                if errors.load(Ordering::Relaxed) > 1000 {
+                    break;
+                }
+            }
+            (lat, first_error)
+        }));
+    }
+    let mut lat = Samples::default();
+    let mut first_error = None;
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.0.extend(l.0);
+        if first_error.is_none() {
+            first_error = e;
+        }
+    }
+    let elapsed = t0.elapsed();
+    let rss_after = daemon.rss_kib().unwrap_or(0);
+    let load_after = crate::loadavg();
+    let data = daemon.data.clone();
+    daemon.stop().await?;
+
+    // Durable: every acknowledged ticket is in the event log.
+    let conn = rusqlite::Connection::open_with_flags(
+        data.join("vuoro.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let stored: u64 = conn.query_row(
+        "SELECT COUNT(*) FROM events WHERE kind = 'ticket_issued'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? as u64;
+
+    let ok = lat.len() as u64;
+    let rate = ok as f64 / elapsed.as_secs_f64();
+    let (p50, p99, max) = (lat.pct_ms(50.0), lat.pct_ms(99.0), lat.max_ms());
+    let errs = errors.load(Ordering::Relaxed);
+    let mut r = Report::new("issue");
+    r.row("clients", clients.to_string());
+    r.row("tickets acknowledged", ok.to_string());
+    r.row("elapsed", format!("{:.2} s", elapsed.as_secs_f64()));
+    r.check(
+        "durable tickets/s",
+        format!("{rate:.0}"),
+        ">= 20000",
+        rate >= 20_000.0,
+    );
+    r.row("latency p50", ms(p50));
+    r.check("latency p99", ms(p99), "< 10 ms", p99 < 10.0);
+    r.row("latency max", ms(max));
+    r.row("errors", errs.to_string());
+    r.row("in the event log", stored.to_string());
+    r.row(
+        "daemon RSS",
+        format!("{} -> {} MiB", rss_before / 1024, rss_after / 1024),
+    );
+    r.row("load average", format!("{load_before} -> {load_after}"));
+    if errs > 0 {
+        r.problems.push(format!(
+            "{errs} requests failed, first: {}",
+            first_error.unwrap_or_default()
+        ));
+    }
+    if stored < ok {
+        r.problems.push(format!(
+            "{ok} tickets acknowledged but only {stored} in the event log"
+        ));
+    }
+    r.data = json!({
+        "clients": clients, "tickets": ok, "elapsed_s": elapsed.as_secs_f64(), "tickets_per_s": rate,
+        "p50_ms": p50, "p99_ms": p99, "max_ms": max, "errors": errs, "stored": stored,
+        "rss_kib_before": rss_before, "rss_kib_after": rss_after, "load_before": load_before, "load_after": load_after,
+    });
+    Ok(r)
+}
