@@ -60,6 +60,8 @@ struct Args {
     days: i64,
     visits: u32,
     retention: u32,
+    /// Only time the reports on a database generated before.
+    reports_only: bool,
 }
 
 fn args() -> Args {
@@ -68,6 +70,7 @@ fn args() -> Args {
         days: 365,
         visits: 4400,
         retention: 30,
+        reports_only: false,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -78,6 +81,11 @@ fn args() -> Args {
             "--days" => a.days = val.parse().expect("--days N"),
             "--visits" => a.visits = val.parse().expect("--visits N"),
             "--retention" => a.retention = val.parse().expect("--retention N"),
+            "--reports-only" => {
+                a.reports_only = true;
+                i += 1;
+                continue;
+            }
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -130,8 +138,10 @@ fn main() {
     let a = args();
     std::fs::create_dir_all(&a.dir).expect("dir");
     let db = a.dir.join("vuoro.sqlite");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    if !a.reports_only {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
     }
     let mut cfg = Config::parse(DEMO).expect("demo config");
     // Triple the counters: c1, c1-b, c1-c, ...
@@ -204,6 +214,7 @@ fn main() {
     let mut rng = Rng(7);
     let mut token_n: u64 = 0;
     let mut fold_ms: Vec<f64> = Vec::new();
+    let mut lock_ms: Vec<f64> = Vec::new();
     let mut purge_ms: Vec<f64> = Vec::new();
     let mut deleted_total = 0usize;
     let kiosk = Actor::device("kiosk-1");
@@ -216,6 +227,9 @@ fn main() {
         db.display()
     );
     for day in 0..a.days {
+        if a.reports_only {
+            break;
+        }
         let d = first + Duration::days(day);
         let mut q: BinaryHeap<Reverse<(DateTime<Utc>, u64, Ev)>> = BinaryHeap::new();
         let mut n = 0u64;
@@ -487,8 +501,9 @@ fn main() {
         );
         sim.flush();
         let t0 = Instant::now();
-        store::fold(&mut rw, &cfg).expect("fold");
+        let f = store::fold(&mut rw, &cfg).expect("fold");
         fold_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        lock_ms.push(f.lock_ms as f64);
         let t0 = Instant::now();
         let s = store::purge(
             &mut rw,
@@ -510,32 +525,24 @@ fn main() {
         }
     }
     let last = first + Duration::days(a.days - 1);
-    println!(
-        "\nGenerated {} tickets, {} events in {:.0} s",
-        sim.tickets_total,
-        sim.events_total,
-        t_gen.elapsed().as_secs_f64()
-    );
-    println!(
-        "Daily maintenance: fold {:.0} ms mean, {:.0} ms max; purge (incl. fold check) {:.0} ms mean, {:.0} ms max; {} events deleted in all",
-        mean(&fold_ms),
-        max(&fold_ms),
-        mean(&purge_ms),
-        max(&purge_ms),
-        deleted_total
-    );
+    if !a.reports_only {
+        print_generation(&sim, t_gen, &fold_ms, &lock_ms, &purge_ms, deleted_total);
+    }
     drop(rw);
     let ro = store::open_ro(&db).expect("ro");
     let counts = store::table_counts(&ro).expect("counts");
     let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     println!(
-        "Database: {:.1} MB (+ WAL {:.1} MB); rows: events {}, report_days {}, report_hours {}, snapshots {}",
+        "Database: {:.1} MB (+ WAL {:.1} MB); rows: events {}, snapshots {}; report_days {}, report_days_short {}, report_hours {}, report_months {}, report_month_hours {}",
         size(&db.display().to_string()) as f64 / 1e6,
         size(&format!("{}-wal", db.display())) as f64 / 1e6,
         counts["events"],
+        counts["snapshots"],
         counts["report_days"],
+        counts["report_days_short"],
         counts["report_hours"],
-        counts["snapshots"]
+        counts["report_months"],
+        counts["report_month_hours"]
     );
 
     println!("\nReports over the whole year ({first} to {last}), best and worst of 5 runs:");
@@ -655,4 +662,30 @@ fn max(v: &[f64]) -> f64 {
 }
 fn min(v: &[f64]) -> f64 {
     v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn print_generation(
+    sim: &Sim,
+    t_gen: Instant,
+    fold_ms: &[f64],
+    lock_ms: &[f64],
+    purge_ms: &[f64],
+    deleted_total: usize,
+) {
+    println!(
+        "\nGenerated {} tickets, {} events in {:.0} s",
+        sim.tickets_total,
+        sim.events_total,
+        t_gen.elapsed().as_secs_f64()
+    );
+    println!(
+        "Daily maintenance: fold {:.0} ms mean, {:.0} ms max (write transaction {:.0} ms mean, {:.0} ms max); purge (incl. fold check) {:.0} ms mean, {:.0} ms max; {} events deleted in all",
+        mean(fold_ms),
+        max(fold_ms),
+        mean(lock_ms),
+        max(lock_ms),
+        mean(purge_ms),
+        max(purge_ms),
+        deleted_total
+    );
 }

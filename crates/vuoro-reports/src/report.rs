@@ -57,10 +57,6 @@ impl Group {
             Group::Month => "month",
         }
     }
-    /// Groups that need the hour of each cell (the others can use day totals).
-    pub fn needs_hours(self) -> bool {
-        self == Group::Hour
-    }
     fn is_time(self) -> bool {
         matches!(
             self,
@@ -168,13 +164,35 @@ pub struct BusyHour {
     pub wait_mean_minutes: Option<f64>,
 }
 
+/// A hasher for the whole seconds of a distribution: one multiplication (the default SipHash made
+/// year-long reports twice as slow).
+#[derive(Default)]
+pub struct SecondsHasher(u64);
+
+impl std::hash::Hasher for SecondsHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Count per whole second.
+pub type Counts = HashMap<u32, u64, std::hash::BuildHasherDefault<SecondsHasher>>;
+
 /// Running sums for one row.
 #[derive(Debug, Default)]
 struct Acc {
     c: Cell,
     unit: String,
-    wait: HashMap<u32, u64>,
-    service: HashMap<u32, u64>,
+    wait: Counts,
+    service: Counts,
 }
 
 impl Acc {
@@ -204,23 +222,19 @@ impl Acc {
 }
 
 /// The p-th quantile (0..=1) of a distribution, interpolating linearly between the nearest ranks.
-pub fn quantile(dist: &HashMap<u32, u64>, p: f64) -> Option<f64> {
-    let mut pairs: Vec<(u32, u64)> = dist.iter().map(|(v, n)| (*v, *n)).collect();
-    quantile_sorted(&mut pairs, p)
+pub fn quantile(dist: &Counts, p: f64) -> Option<f64> {
+    quantiles(dist, &[p])[0]
 }
 
-fn quantile_sorted(pairs: &mut [(u32, u64)], p: f64) -> Option<f64> {
+/// Several quantiles of one distribution, sorting it once.
+pub fn quantiles(dist: &Counts, ps: &[f64]) -> Vec<Option<f64>> {
+    let mut pairs: Vec<(u32, u64)> = dist.iter().map(|(v, n)| (*v, *n)).collect();
     pairs.sort_unstable();
     let n: u64 = pairs.iter().map(|x| x.1).sum();
-    if n == 0 {
-        return None;
-    }
-    let h = (n - 1) as f64 * p;
-    let lo = h.floor() as u64;
-    let frac = h - lo as f64;
+    // The value at a 0-based rank.
     let at = |rank: u64| -> f64 {
         let mut seen = 0;
-        for &(v, c) in pairs.iter() {
+        for &(v, c) in &pairs {
             seen += c;
             if rank < seen {
                 return v as f64;
@@ -228,12 +242,21 @@ fn quantile_sorted(pairs: &mut [(u32, u64)], p: f64) -> Option<f64> {
         }
         pairs.last().map_or(0.0, |x| x.0 as f64)
     };
-    let a = at(lo);
-    if frac == 0.0 {
-        return Some(a);
-    }
-    let b = at(lo + 1);
-    Some(a + frac * (b - a))
+    ps.iter()
+        .map(|p| {
+            if n == 0 {
+                return None;
+            }
+            let h = (n - 1) as f64 * p;
+            let lo = h.floor() as u64;
+            let frac = h - lo as f64;
+            let a = at(lo);
+            if frac == 0.0 {
+                return Some(a);
+            }
+            Some(a + frac * (at(lo + 1) - a))
+        })
+        .collect()
 }
 
 fn minutes(secs: Option<f64>) -> V {
@@ -249,7 +272,14 @@ type RowKey = (String, String);
 
 /// Builds a report from cells. `cells` yields every cell of the sites and dates of the query (stored
 /// and live); cells outside the query's scope are skipped here.
-pub fn build(cfg: &Config, q: &Query, cells: impl IntoIterator<Item = (CellKey, Cell)>) -> Table {
+/// `open_days`: days with arrivals in the range (for the busiest hours' "per day"); None: counted from
+/// the cells' dates.
+pub fn build(
+    cfg: &Config,
+    q: &Query,
+    cells: impl IntoIterator<Item = (CellKey, Cell)>,
+    open_days: Option<usize>,
+) -> Table {
     let mut rows: BTreeMap<RowKey, Acc> = BTreeMap::new();
     // Hour of day -> (arrivals, waits) and the dates with arrivals, for the busiest hours.
     let mut by_hour: BTreeMap<u8, Cell> = BTreeMap::new();
@@ -434,8 +464,9 @@ pub fn build(cfg: &Config, q: &Query, cells: impl IntoIterator<Item = (CellKey, 
         }
         let mean = |sum: i64, n: i64| (n > 0).then(|| sum as f64 / n as f64);
         r.push(minutes(mean(c.wait_sum, c.called)));
-        r.push(minutes(quantile(&acc.wait, 0.5)));
-        r.push(minutes(quantile(&acc.wait, 0.9)));
+        let waits = quantiles(&acc.wait, &[0.5, 0.9]);
+        r.push(minutes(waits[0]));
+        r.push(minutes(waits[1]));
         r.push(if c.called > 0 {
             V::Dec(c.within_target as f64 / c.called as f64, 3)
         } else {
@@ -474,7 +505,7 @@ pub fn build(cfg: &Config, q: &Query, cells: impl IntoIterator<Item = (CellKey, 
         out_rows.push(r);
     }
 
-    let days = open_dates.len().max(1) as f64;
+    let days = open_days.unwrap_or(open_dates.len()).max(1) as f64;
     let mut busiest: Vec<BusyHour> = by_hour
         .iter()
         .filter(|(_, c)| c.arrivals > 0)
@@ -563,8 +594,8 @@ impl Table {
 mod tests {
     use super::*;
 
-    fn dist(values: &[u32]) -> HashMap<u32, u64> {
-        let mut m = HashMap::new();
+    fn dist(values: &[u32]) -> Counts {
+        let mut m = Counts::default();
         for v in values {
             *m.entry(*v).or_default() += 1;
         }

@@ -1,5 +1,5 @@
-//! Reports in the SQLite file: folding complete days of the event log into `report_days` and
-//! `report_hours` (the two rollups of the hourly cells, see `cells::Rollup`), reading cells
+//! Reports in the SQLite file: folding complete days of the event log into the `report_*` tables (the
+//! rollups of the hourly cells, see `cells::Rollup`), reading cells
 //! back (plus the not yet folded tail, computed on the fly), the retention purge and the audit trail.
 //!
 //! Folding works per site and per *day*: the events from one `day_started` (or the start of the log) up to
@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
 pub use rusqlite::Connection;
 use rusqlite::{OpenFlags, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ use vuoro_engine::config::Config;
 
 use crate::cells::{Cell, CellKey, Cells, Dist, Rollup, SiteInfo, add_facts};
 use crate::facts::{Folder, facts_for};
-use crate::report::{Query, Table, build};
+use crate::report::{Group, Query, Table, build};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -64,7 +64,7 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
 fn has_report_tables(conn: &Connection) -> Result<bool> {
     Ok(conn
         .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'report_days'",
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'report_month_hours'",
             [],
             |_| Ok(()),
         )
@@ -123,6 +123,8 @@ pub struct FoldStats {
     pub events: usize,
     pub cells: usize,
     pub tokens_blanked: usize,
+    /// The longest write transaction, in milliseconds (the daemon's writer may wait that long).
+    pub lock_ms: u64,
 }
 
 /// Folds every complete day not folded yet, one transaction per site and day.
@@ -157,6 +159,7 @@ pub fn fold(conn: &mut Connection, cfg: &Config) -> Result<FoldStats> {
             stats.events += s.events;
             stats.cells += s.cells;
             stats.tokens_blanked += s.tokens_blanked;
+            stats.lock_ms = stats.lock_ms.max(s.lock_ms);
             from = d - 1;
         }
     }
@@ -183,6 +186,7 @@ fn fold_day(
         .map(|e| e.seq)
         .collect();
     let last_at = events.last().map_or_else(Utc::now, |e| e.at);
+    let t0 = std::time::Instant::now();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now_wm: u64 = tx
         .query_row(
@@ -197,7 +201,7 @@ fn fold_day(
         return Ok(FoldStats::default());
     }
     let mut stored = 0;
-    for rollup in [Rollup::Days, Rollup::Hours] {
+    for rollup in Rollup::ALL {
         let rows = rollup.of(&cells);
         stored += rows.len();
         for (k, c) in &rows {
@@ -226,6 +230,7 @@ fn fold_day(
         events: events.len(),
         cells: stored,
         tokens_blanked: blanked,
+        lock_ms: t0.elapsed().as_millis() as u64,
     })
 }
 
@@ -237,21 +242,39 @@ impl Rollup {
     fn table(self) -> &'static str {
         match self {
             Rollup::Days => "report_days",
+            Rollup::DaysShort => "report_days_short",
             Rollup::Hours => "report_hours",
+            Rollup::Months => "report_months",
+            Rollup::MonthHours => "report_month_hours",
         }
     }
-    fn key_columns(self) -> &'static str {
-        match self {
-            Rollup::Days => "site, date, service, counter, staff, unit",
-            Rollup::Hours => "site, date, hour, service, unit",
+    /// Key columns in table order: site, date, [hour], service, [counter, staff], unit.
+    fn key_columns(self) -> Vec<&'static str> {
+        let mut k = vec!["site", "date"];
+        if self.has_hour() {
+            k.push("hour");
         }
-    }
-    fn key_len(self) -> usize {
-        match self {
-            Rollup::Days => 6,
-            Rollup::Hours => 5,
+        k.push("service");
+        if self.has_people() {
+            k.extend(["counter", "staff"]);
         }
+        k.push("unit");
+        k
     }
+}
+
+fn key_values(rollup: Rollup, k: &CellKey) -> Vec<rusqlite::types::Value> {
+    let mut v: Vec<rusqlite::types::Value> = vec![k.site.clone().into(), k.date.to_string().into()];
+    if rollup.has_hour() {
+        v.push((k.hour as i64).into());
+    }
+    v.push(k.service.clone().into());
+    if rollup.has_people() {
+        v.push(k.counter.clone().into());
+        v.push(k.staff.clone().into());
+    }
+    v.push(k.unit.clone().into());
+    v
 }
 
 fn upsert_cell(tx: &Connection, rollup: Rollup, k: &CellKey, c: &Cell) -> Result<()> {
@@ -259,32 +282,16 @@ fn upsert_cell(tx: &Connection, rollup: Rollup, k: &CellKey, c: &Cell) -> Result
     if let Some(old) = read_cell(tx, rollup, k)? {
         c.merge(&old);
     }
-    let n = rollup.key_len() + 16;
+    let keys = rollup.key_columns();
+    let n = keys.len() + 16;
     let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
     let mut stmt = tx.prepare_cached(&format!(
         "INSERT OR REPLACE INTO {} ({}, {MEASURES}) VALUES ({})",
         rollup.table(),
-        rollup.key_columns(),
+        keys.join(", "),
         marks.join(", ")
     ))?;
-    let date = k.date.to_string();
-    let mut values: Vec<rusqlite::types::Value> = match rollup {
-        Rollup::Days => vec![
-            k.site.clone().into(),
-            date.into(),
-            k.service.clone().into(),
-            k.counter.clone().into(),
-            k.staff.clone().into(),
-            k.unit.clone().into(),
-        ],
-        Rollup::Hours => vec![
-            k.site.clone().into(),
-            date.into(),
-            (k.hour as i64).into(),
-            k.service.clone().into(),
-            k.unit.clone().into(),
-        ],
-    };
+    let mut values = key_values(rollup, k);
     for v in [
         c.arrivals,
         c.called,
@@ -309,36 +316,41 @@ fn upsert_cell(tx: &Connection, rollup: Rollup, k: &CellKey, c: &Cell) -> Result
     Ok(())
 }
 
-/// A stored row as a cell; `rollup` says which key columns come first.
+/// A stored row as a cell, read in the rollup's column order.
 fn row_cell(rollup: Rollup, r: &rusqlite::Row) -> rusqlite::Result<(CellKey, Cell)> {
-    let date: String = r.get(1)?;
+    let text = |i: usize| -> rusqlite::Result<String> { Ok(r.get_ref(i)?.as_str()?.to_string()) };
+    let date = r.get_ref(1)?.as_str()?;
     let date = date.parse().map_err(|_| {
         rusqlite::Error::InvalidColumnType(1, "date".into(), rusqlite::types::Type::Text)
     })?;
-    let key = match rollup {
-        Rollup::Days => CellKey {
-            site: r.get(0)?,
-            date,
-            hour: 0,
-            service: r.get(2)?,
-            counter: r.get(3)?,
-            staff: r.get(4)?,
-            unit: r.get(5)?,
-        },
-        Rollup::Hours => CellKey {
-            site: r.get(0)?,
-            date,
-            hour: r.get(2)?,
-            service: r.get(3)?,
-            counter: String::new(),
-            staff: String::new(),
-            unit: r.get(4)?,
-        },
+    let mut i = 2;
+    let hour = if rollup.has_hour() {
+        i += 1;
+        r.get::<_, u8>(2)?
+    } else {
+        0
     };
-    let o = rollup.key_len();
+    let service = text(i)?;
+    i += 1;
+    let (counter, staff) = if rollup.has_people() {
+        i += 2;
+        (text(i - 2)?, text(i - 1)?)
+    } else {
+        (String::new(), String::new())
+    };
+    let unit = text(i)?;
+    let o = i + 1;
+    let key = CellKey {
+        site: text(0)?,
+        date,
+        hour,
+        service,
+        counter,
+        staff,
+        unit,
+    };
     let blob = |i: usize| -> rusqlite::Result<Dist> {
-        let b = r.get_ref(i)?.as_blob()?;
-        Ok(Dist::decode(b).unwrap_or_default())
+        Ok(Dist::decode(r.get_ref(i)?.as_blob()?).unwrap_or_default())
     };
     let cell = Cell {
         arrivals: r.get(o)?,
@@ -362,34 +374,28 @@ fn row_cell(rollup: Rollup, r: &rusqlite::Row) -> rusqlite::Result<(CellKey, Cel
 }
 
 fn read_cell(conn: &Connection, rollup: Rollup, k: &CellKey) -> Result<Option<Cell>> {
-    let date = k.date.to_string();
-    let found = match rollup {
-        Rollup::Days => conn
-            .prepare_cached(&format!(
-                "SELECT {}, {MEASURES} FROM report_days WHERE site = ?1 AND date = ?2 AND service = ?3
-                   AND counter = ?4 AND staff = ?5 AND unit = ?6",
-                rollup.key_columns()
-            ))?
-            .query_row(
-                params![k.site, date, k.service, k.counter, k.staff, k.unit],
-                |r| row_cell(rollup, r),
-            )
-            .optional()?,
-        Rollup::Hours => conn
-            .prepare_cached(&format!(
-                "SELECT {}, {MEASURES} FROM report_hours WHERE site = ?1 AND date = ?2 AND hour = ?3
-                   AND service = ?4 AND unit = ?5",
-                rollup.key_columns()
-            ))?
-            .query_row(params![k.site, date, k.hour, k.service, k.unit], |r| {
-                row_cell(rollup, r)
-            })
-            .optional()?,
-    };
-    Ok(found.map(|(_, c)| c))
+    let keys = rollup.key_columns();
+    let cond: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ?{}", i + 1))
+        .collect();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {}, {MEASURES} FROM {} WHERE {}",
+        keys.join(", "),
+        rollup.table(),
+        cond.join(" AND ")
+    ))?;
+    Ok(stmt
+        .query_row(rusqlite::params_from_iter(key_values(rollup, k)), |r| {
+            row_cell(rollup, r)
+        })
+        .optional()?
+        .map(|(_, c)| c))
 }
 
-/// Stored cells of a site between two local dates (inclusive), in the given rollup.
+/// Stored cells of a site between two local dates (inclusive; for the monthly forms, months whose
+/// first day is in the range), in the given rollup.
 pub fn stored_cells(
     conn: &Connection,
     rollup: Rollup,
@@ -403,7 +409,7 @@ pub fn stored_cells(
     }
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {}, {MEASURES} FROM {} WHERE site = ?1 AND date >= ?2 AND date <= ?3",
-        rollup.key_columns(),
+        rollup.key_columns().join(", "),
         rollup.table()
     ))?;
     let rows = stmt.query_map(params![site, from.to_string(), to.to_string()], |r| {
@@ -414,6 +420,52 @@ pub fn stored_cells(
         f(k, c);
     }
     Ok(())
+}
+
+/// Where a report's stored cells come from: whole months from a monthly form where the group does not
+/// need days, the rest day by day. (rollup, first date, last date)
+pub fn plan(q: &Query) -> Vec<(Rollup, NaiveDate, NaiveDate)> {
+    let (daily, monthly) = match q.group {
+        Group::Counter | Group::Staff => (Rollup::Days, Some(Rollup::Months)),
+        Group::Hour => (Rollup::Hours, Some(Rollup::MonthHours)),
+        _ => (Rollup::DaysShort, None),
+    };
+    let Some(monthly) = monthly else {
+        return vec![(daily, q.from, q.to)];
+    };
+    // Whole months inside [from, to].
+    let first_whole = if q.from.day() == 1 {
+        q.from
+    } else {
+        next_month(q.from)
+    };
+    let after_last_whole = next_month(q.to)
+        .pred_opt()
+        .filter(|end| *end == q.to)
+        .map_or_else(|| q.to.with_day(1).expect("day 1"), |_| next_month(q.to));
+    if first_whole >= after_last_whole {
+        return vec![(daily, q.from, q.to)];
+    }
+    let mut out = Vec::new();
+    if q.from < first_whole {
+        out.push((daily, q.from, first_whole.pred_opt().expect("date")));
+    }
+    out.push((
+        monthly,
+        first_whole,
+        after_last_whole.pred_opt().expect("date"),
+    ));
+    if after_last_whole <= q.to {
+        out.push((daily, after_last_whole, q.to));
+    }
+    out
+}
+
+fn next_month(d: NaiveDate) -> NaiveDate {
+    let first = d.with_day(1).expect("day 1");
+    first
+        .checked_add_months(chrono::Months::new(1))
+        .expect("a later month")
 }
 
 /// Hourly cells of what is not folded yet (today, normally), computed from the events, provisional at
@@ -440,15 +492,6 @@ pub fn tail_cells(
     Ok(cells)
 }
 
-/// Which stored form a report reads.
-pub fn rollup_for(q: &Query) -> Rollup {
-    if q.group.needs_hours() {
-        Rollup::Hours
-    } else {
-        Rollup::Days
-    }
-}
-
 /// A report: stored cells of the range plus the tail.
 pub fn report(conn: &Connection, cfg: &Config, q: &Query, now: DateTime<Utc>) -> Result<Table> {
     report_with_tail(conn, cfg, q, |site| {
@@ -467,14 +510,50 @@ pub fn report_with_tail(
     q: &Query,
     mut tail: impl FnMut(&str) -> Result<Cells>,
 ) -> Result<Table> {
-    let rollup = rollup_for(q);
+    let plan = plan(q);
+    let finest = plan[0].0;
+    let daily = if finest.monthly() {
+        match finest {
+            Rollup::Months => Rollup::Days,
+            _ => Rollup::Hours,
+        }
+    } else {
+        finest
+    };
     let mut all: Vec<(CellKey, Cell)> = Vec::new();
+    let mut open_days: HashSet<(String, NaiveDate)> = HashSet::new();
     for site in &q.sites {
-        stored_cells(conn, rollup, site, q.from, q.to, |k, c| all.push((k, c)))?;
+        for (rollup, from, to) in &plan {
+            stored_cells(conn, *rollup, site, *from, *to, |k, c| all.push((k, c)))?;
+        }
         let t = tail(site)?;
-        all.extend(rollup.of(&t));
+        if q.group == Group::Hour {
+            // Days with arrivals, for the busiest hours' "per day".
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT date FROM report_days_short
+                 WHERE site = ?1 AND date >= ?2 AND date <= ?3 AND arrivals > 0",
+            )?;
+            if has_report_tables(conn)? {
+                let rows = stmt
+                    .query_map(params![site, q.from.to_string(), q.to.to_string()], |r| {
+                        r.get::<_, String>(0)
+                    })?;
+                for d in rows {
+                    if let Ok(d) = d?.parse() {
+                        open_days.insert((site.clone(), d));
+                    }
+                }
+            }
+            for (k, c) in &t {
+                if c.arrivals > 0 && k.date >= q.from && k.date <= q.to {
+                    open_days.insert((site.clone(), k.date));
+                }
+            }
+        }
+        all.extend(daily.of(&t));
     }
-    Ok(build(cfg, q, all))
+    let open_days = (q.group == Group::Hour).then_some(open_days.len());
+    Ok(build(cfg, q, all, open_days))
 }
 
 /// The local date of the first event not folded yet, if any.
@@ -772,7 +851,10 @@ pub fn table_counts(conn: &Connection) -> Result<HashMap<&'static str, i64>> {
         "events",
         "snapshots",
         "report_days",
+        "report_days_short",
         "report_hours",
+        "report_months",
+        "report_month_hours",
         "audit_requests",
         "sessions",
     ] {
@@ -782,4 +864,53 @@ pub fn table_counts(conn: &Connection) -> Result<HashMap<&'static str, i64>> {
         m.insert(t, n);
     }
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Group;
+
+    fn q(group: Group, from: &str, to: &str) -> Query {
+        Query {
+            sites: vec!["s".into()],
+            from: from.parse().unwrap(),
+            to: to.parse().unwrap(),
+            group,
+            units: None,
+            lang: None,
+        }
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn whole_months_come_from_the_monthly_forms_and_the_edges_day_by_day() {
+        assert_eq!(
+            plan(&q(Group::Staff, "2026-01-15", "2026-03-10")),
+            vec![
+                (Rollup::Days, d("2026-01-15"), d("2026-01-31")),
+                (Rollup::Months, d("2026-02-01"), d("2026-02-28")),
+                (Rollup::Days, d("2026-03-01"), d("2026-03-10")),
+            ]
+        );
+        assert_eq!(
+            plan(&q(Group::Counter, "2026-01-01", "2026-12-31")),
+            vec![(Rollup::Months, d("2026-01-01"), d("2026-12-31"))]
+        );
+        assert_eq!(
+            plan(&q(Group::Hour, "2026-02-01", "2026-02-28")),
+            vec![(Rollup::MonthHours, d("2026-02-01"), d("2026-02-28"))]
+        );
+        assert_eq!(
+            plan(&q(Group::Hour, "2026-02-02", "2026-02-28")),
+            vec![(Rollup::Hours, d("2026-02-02"), d("2026-02-28"))]
+        );
+        assert_eq!(
+            plan(&q(Group::Service, "2026-01-01", "2026-12-31")),
+            vec![(Rollup::DaysShort, d("2026-01-01"), d("2026-12-31"))]
+        );
+    }
 }

@@ -538,6 +538,29 @@ fn purge_keeps_aggregates_deletes_detail_past_retention_and_never_what_start_up_
     let before = whole(&conn);
     assert_eq!(before["rows"].as_array().unwrap().len(), 40);
     assert_eq!(before["rows"][0]["arrivals"], 3);
+    // Staff, counter and hour reports over January (a whole month: the monthly forms) and into
+    // February (day by day): 3 visits a day, 8:10, 9:10 and 10:10, each called after 10 minutes.
+    let by = |conn: &Connection, group: &str, from: NaiveDate| {
+        let q = query(&cfg, Some(SITE), from, last, group, None).unwrap();
+        store::report(conn, &cfg, &q, Utc::now()).unwrap().to_json()
+    };
+    for from in [first, first + Duration::days(3)] {
+        let days = (last - from).num_days() + 1;
+        let staff = by(&conn, "staff", from);
+        let a1 = row(&staff, "staff", "agent1");
+        assert_eq!(a1["served"], 3 * days, "from {from}");
+        close(&a1["wait_mean_minutes"], 10.0);
+        close(&a1["open_hours"], 8.0 * days as f64);
+        let counter = by(&conn, "counter", from);
+        assert_eq!(row(&counter, "counter", "c1")["called"], 3 * days);
+        let hours = by(&conn, "hour", from);
+        for h in [8, 9, 10] {
+            assert_eq!(row_num(&hours, "hour", h)["arrivals"], days);
+        }
+        close(&hours["busiest_hours"][0]["arrivals_per_day"], 1.0);
+        assert_eq!(hours["busiest_hours"][0]["hour"], 8);
+    }
+    let staff_before = by(&conn, "staff", first);
 
     // "Now" is 15 Feb 2026 10:00 local: 30 days back is 16 Jan; detail before 16 Jan 00:00 local goes.
     let now = local(
@@ -577,6 +600,7 @@ fn purge_keeps_aggregates_deletes_detail_past_retention_and_never_what_start_up_
     assert_eq!(oldest_kept, cut_s);
     // The aggregates answer exactly as before.
     assert_eq!(whole(&conn), before);
+    assert_eq!(by(&conn, "staff", first), staff_before);
 
     // Much later: everything folded and older than the retention would go, but the events after the
     // oldest kept snapshot stay, because start-up replays them.

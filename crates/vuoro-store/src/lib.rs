@@ -145,6 +145,84 @@ const MIGRATIONS: &[&str] = &[
         service_dist BLOB NOT NULL,
         PRIMARY KEY (site, date, hour, service, unit)
      ) WITHOUT ROWID;",
+    // 4: more rollups, so that a report over a year reads a few thousand rows: per day with service and
+    // unit only, per month with every dimension, per month and hour. Everything is folded again from
+    // the events still in the log.
+    "DELETE FROM report_days;
+     DELETE FROM report_hours;
+     DELETE FROM report_folded;
+     CREATE TABLE report_days_short (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        service TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, service, unit)
+     ) WITHOUT ROWID;
+     CREATE TABLE report_months (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        service TEXT NOT NULL,
+        counter TEXT NOT NULL,
+        staff TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, service, counter, staff, unit)
+     ) WITHOUT ROWID;
+     CREATE TABLE report_month_hours (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, hour, service, unit)
+     ) WITHOUT ROWID;",
 ];
 
 fn pragmas(conn: &Connection) -> Result<()> {
