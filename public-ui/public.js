@@ -40,16 +40,19 @@ function chooseLang() {
   return 'fi';
 }
 
+/** Locales for dates and times: as written in Finland. */
+const LOCALES = { fi: 'fi-FI', sv: 'sv-FI', en: 'en-GB' };
+
 function timeText(iso) {
   const d = iso instanceof Date ? iso : new Date(iso);
-  return new Intl.DateTimeFormat(S.lang, { hour: '2-digit', minute: '2-digit', timeZone: S.site.timezone }).format(d);
+  return new Intl.DateTimeFormat(LOCALES[S.lang], { hour: '2-digit', minute: '2-digit', timeZone: S.site.timezone }).format(d);
 }
 
 function whenText(iso) {
   const d = new Date(iso);
   const day = (x) => new Intl.DateTimeFormat('en-CA', { timeZone: S.site.timezone }).format(x);
   if (day(d) === day(new Date())) return timeText(d);
-  return new Intl.DateTimeFormat(S.lang, { weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: S.site.timezone }).format(d);
+  return new Intl.DateTimeFormat(LOCALES[S.lang], { weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: S.site.timezone }).format(d);
 }
 
 function renderLanguages() {
@@ -80,6 +83,7 @@ function estimateText(s) {
   if (!s.accepting) return t('not_accepting');
   if (s.waiting === 0) return t('no_queue');
   if (s.eta_minutes === null || s.eta_minutes === undefined) return t('not_known');
+  if (s.eta_minutes < 1) return t('under_a_minute');
   return t('about_minutes', { n: s.eta_minutes });
 }
 
@@ -122,7 +126,7 @@ function render() {
     const strong = document.createElement('span');
     strong.textContent = pick(s.name, S.lang, 'fi');
     name.append(strong);
-    if (s.unit_name) {
+    if (s.unit_name && pick(s.unit_name, S.lang, 'fi') !== pick(s.name, S.lang, 'fi')) {
       const u = document.createElement('span');
       u.className = 'unit';
       u.textContent = pick(s.unit_name, S.lang, 'fi');
