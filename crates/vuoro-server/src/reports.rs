@@ -169,10 +169,10 @@ async fn report(
     let mut q = vuoro_reports::cli::query(&cfg, p.site.as_deref(), from, to, group, p.lang.clone())
         .map_err(ApiError::invalid)?;
     q.units = u.units.clone();
-    if let Some(site) = p.site.as_deref().and_then(|s| cfg.site(s)) {
-        if !site.units.iter().any(|x| u.may_unit(&x.id)) {
-            return Err(ApiError::forbidden("You supervise no unit of this site."));
-        }
+    if let Some(site) = p.site.as_deref().and_then(|s| cfg.site(s))
+        && !site.units.iter().any(|x| u.may_unit(&x.id))
+    {
+        return Err(ApiError::forbidden("You supervise no unit of this site."));
     }
     if p.site.is_none() {
         q.sites = store::comparable_sites(&cfg, u.units.as_ref());
