@@ -153,7 +153,8 @@ fn script() -> (Vec<Stint>, Vec<Shift>) {
         stint("F", "joint-service", true, "08:10", Some(("08:18", "c5")), Some("08:19"), Some("08:40"), Finished),
         stint("G", "joint-service", true, "09:00", None, None, None, DayEnded),
         stint("H", "mental-health", true, "08:50", None, None, None, DayEnded),
-        stint("I", "kela-general", true, "09:00", Some(("09:30", "c1")), Some("09:31"), Some("09:45"), Finished),
+        // I waits exactly Kela's target of 25 minutes: within the target.
+        stint("I", "kela-general", true, "09:00", Some(("09:25", "c1")), Some("09:26"), Some("09:45"), Finished),
         stint("J", "joint-service", true, "09:05", Some(("09:06", "c5")), Some("09:06:30"), Some("09:20"), Finished),
     ];
     // The pop-up: nine visits between 10:00 and 13:00, each called 5 minutes after arriving.
