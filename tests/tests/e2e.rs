@@ -1100,7 +1100,23 @@ async fn remote_joins_are_for_remote_services_only_and_rate_limited() {
     let app = spawn_app_in(DEMO, &dir.0).await;
     let mut phone = app.http();
     let path = format!("/api/v1/sites/{SITE}/tickets");
-    for i in 0..5 {
+    let body = br#"{"service": "library-help", "lang": "en"}"#;
+    let mine = phone
+        .request(
+            "POST",
+            &path,
+            Some(body),
+            &[("Idempotency-Key", "same-key")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine.status, 201);
+    // Another phone (another address) using the same key gets its own ticket, never the first one's.
+    let other = post_from("127.0.0.2", app.addr, &path, body, "same-key").await;
+    assert_eq!(other["number"].as_str().is_some(), true, "{other}");
+    assert_ne!(other["id"], mine.json()["id"]);
+    assert_ne!(other["token"], mine.json()["token"]);
+    for i in 0..4 {
         let r = phone
             .post(&path, &json!({"service": "library-help", "lang": "en"}))
             .await
@@ -1121,6 +1137,31 @@ async fn remote_joins_are_for_remote_services_only_and_rate_limited() {
     assert_eq!(r.status, 429, "the limit is per client, not per service");
     assert_eq!(app.committed_seq(), before);
     app.stop().await;
+}
+
+/// A POST from another loopback address (127.0.0.x), answering the JSON body.
+async fn post_from(
+    source: &str,
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: &[u8],
+    key: &str,
+) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut s = sock.connect(addr).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nIdempotency-Key: {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(body).unwrap_or(Value::Null)
 }
 
 #[test]

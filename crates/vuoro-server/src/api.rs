@@ -326,7 +326,12 @@ async fn issue(
             )));
         }
     };
-    let idem = idempotency_key(&headers)?;
+    let mut idem = idempotency_key(&headers)?;
+    if matches!(p, Principal::Anonymous) {
+        // Phones have no identity of their own: scope their keys to the client address, so nobody can
+        // fetch another person's ticket by guessing or reusing a key.
+        idem = idem.map(|k| format!("{}|{k}", peer.ip()));
+    }
     let channel = match &p {
         Principal::Device(d) => {
             if d.kind != "kiosk" || d.site != s.id {
@@ -381,13 +386,19 @@ async fn issue(
             crate::printing::print(&app, d, id).await;
         }
     }
-    let core = app.shared.core.lock().expect("lock");
-    let t = core
-        .engine
-        .ticket(&s.id, id)
-        .ok_or_else(|| ApiError::not_found("ticket vanished"))?;
-    let mut v = app.ticket_json(&core.engine, t, true);
-    v["qr_svg"] = json!(qr_svg(&app.track_url(&t.token)));
+    let (mut v, url) = {
+        let core = app.shared.core.lock().expect("lock");
+        let t = core
+            .engine
+            .ticket(&s.id, id)
+            .ok_or_else(|| ApiError::not_found("ticket vanished"))?;
+        (
+            app.ticket_json(&core.engine, t, true),
+            app.track_url(&t.token),
+        )
+    };
+    // Drawing the QR code takes long: never under the lock that the writer and every reader share.
+    v["qr_svg"] = json!(qr_svg(&url));
     Ok(json_response(
         if created {
             StatusCode::CREATED
@@ -421,6 +432,7 @@ async fn get_ticket(
         .engine
         .ticket_by_token(&token)
         .ok_or_else(|| ApiError::not_found("no such ticket (tickets end with the day)"))?;
+    let url = app.track_url(&t.token);
     let mut v = app.ticket_json(&core.engine, t, false);
     if let Some(lang) = q.lang.as_deref() {
         // The same ticket in another language (the phone page's language switch).
@@ -435,7 +447,8 @@ async fn get_ticket(
             obj.extend(fields);
         }
     }
-    v["qr_svg"] = json!(qr_svg(&app.track_url(&t.token)));
+    drop(core);
+    v["qr_svg"] = json!(qr_svg(&url));
     Ok(json_response(StatusCode::OK, v))
 }
 
