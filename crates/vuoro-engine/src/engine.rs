@@ -121,11 +121,17 @@ impl Engine {
         for (sid, site) in self.state.sites.iter_mut() {
             site.waiting.clear();
             site.active_numbers.clear();
+            site.targeted.clear();
             for t in site.tickets.values() {
                 self.state
                     .tokens
                     .insert(t.token.clone(), (sid.clone(), t.id));
-                index_ticket(&mut site.waiting, &mut site.active_numbers, t);
+                index_ticket(
+                    &mut site.waiting,
+                    &mut site.active_numbers,
+                    &mut site.targeted,
+                    t,
+                );
             }
         }
     }
@@ -239,43 +245,28 @@ impl Engine {
     /// The ticket `counter` would call next, without calling it.
     pub fn next_for_counter(&self, site: &Site, counter: &Counter) -> Option<TicketId> {
         let st = &self.state.sites[&site.id];
-        let mut best: Option<((u32, u8, i64), TicketId)> = None;
+        // Tickets sent to this very counter come first (tier 0), whichever service they are in.
+        let mut best: Option<(u32, u8, i64, TicketId)> = st
+            .targeted
+            .get(&counter.id)
+            .and_then(|q| q.first())
+            .map(|&(rank, order, id)| (0, rank, order, id));
         for cs in &counter.services {
             let Some(q) = st.waiting.get(&cs.service) else {
                 continue;
             };
-            // The first ticket in call order that is not reserved for another counter.
-            for &(rank, order, id) in q {
-                let t = &st.tickets[&id];
-                let tier = match &t.target_counter {
-                    Some(c) if c == &counter.id => 0,
-                    Some(_) => continue,
-                    None => cs.tier,
-                };
-                let key = (tier, rank, order);
-                if best.is_none_or(|(b, _)| key < b) {
-                    best = Some((key, id));
-                }
-                if tier != 0 {
-                    break;
+            // The first ticket in call order that is not reserved for a counter (reserved ones are few).
+            if let Some(&(rank, order, id)) = q
+                .iter()
+                .find(|(_, _, id)| st.tickets[id].target_counter.is_none())
+            {
+                let key = (cs.tier, rank, order, id);
+                if best.is_none_or(|b| key < b) {
+                    best = Some(key);
                 }
             }
         }
-        // Tickets sent to this counter from services it does not serve.
-        for (svc, q) in &st.waiting {
-            if counter.services.iter().any(|cs| &cs.service == svc) {
-                continue;
-            }
-            for &(rank, order, id) in q {
-                if st.tickets[&id].target_counter.as_deref() == Some(counter.id.as_str()) {
-                    let key = (0, rank, order);
-                    if best.is_none_or(|(b, _)| key < b) {
-                        best = Some((key, id));
-                    }
-                }
-            }
-        }
-        best.map(|(_, id)| id)
+        best.map(|(_, _, _, id)| id)
     }
 
     // ---- commands ------------------------------------------------------------------------------
@@ -1120,6 +1111,7 @@ impl Engine {
                 st.idempotency.clear();
                 st.waiting.clear();
                 st.active_numbers.clear();
+                st.targeted.clear();
                 for s in st.services.values_mut() {
                     s.served_today = 0;
                 }
@@ -1173,7 +1165,12 @@ impl Engine {
                 self.state
                     .tokens
                     .insert(token.clone(), (ev.site.clone(), *ticket));
-                index_ticket(&mut st.waiting, &mut st.active_numbers, &t);
+                index_ticket(
+                    &mut st.waiting,
+                    &mut st.active_numbers,
+                    &mut st.targeted,
+                    &t,
+                );
                 st.tickets.insert(*ticket, t);
             }
             EventKind::TicketCalled { ticket, counter }
@@ -1399,6 +1396,13 @@ fn take_out(st: &mut SiteState, id: TicketId) -> Option<&mut Ticket> {
     if let Some(q) = st.waiting.get_mut(&t.service) {
         q.remove(&(t.priority.rank(), t.order, t.id));
     }
+    if let Some(q) = t
+        .target_counter
+        .as_ref()
+        .and_then(|c| st.targeted.get_mut(c))
+    {
+        q.remove(&(t.priority.rank(), t.order, t.id));
+    }
     if !t.state.is_final() {
         if let Some(n) = st.active_numbers.get_mut(&t.series) {
             n.remove(&t.seq_no);
@@ -1409,12 +1413,15 @@ fn take_out(st: &mut SiteState, id: TicketId) -> Option<&mut Ticket> {
 
 fn put_back(st: &mut SiteState, id: TicketId) {
     let t = &st.tickets[&id];
-    index_ticket(&mut st.waiting, &mut st.active_numbers, t);
+    // "Back of the queue" takes the next order key: later tickets come after it.
+    st.next_order = st.next_order.max(t.order + 1);
+    index_ticket(&mut st.waiting, &mut st.active_numbers, &mut st.targeted, t);
 }
 
 fn index_ticket(
     waiting: &mut BTreeMap<String, std::collections::BTreeSet<(u8, i64, TicketId)>>,
     active: &mut BTreeMap<String, std::collections::BTreeSet<u32>>,
+    targeted: &mut BTreeMap<String, std::collections::BTreeSet<(u8, i64, TicketId)>>,
     t: &Ticket,
 ) {
     if t.state == TicketState::Waiting {
@@ -1422,6 +1429,12 @@ fn index_ticket(
             .entry(t.service.clone())
             .or_default()
             .insert((t.priority.rank(), t.order, t.id));
+        if let Some(c) = &t.target_counter {
+            targeted
+                .entry(c.clone())
+                .or_default()
+                .insert((t.priority.rank(), t.order, t.id));
+        }
     }
     if !t.state.is_final() {
         active.entry(t.series.clone()).or_default().insert(t.seq_no);
@@ -1468,6 +1481,7 @@ fn fresh_site(s: &Site, date: NaiveDate) -> SiteState {
         idempotency: BTreeMap::new(),
         waiting: BTreeMap::new(),
         active_numbers: BTreeMap::new(),
+        targeted: BTreeMap::new(),
     }
 }
 

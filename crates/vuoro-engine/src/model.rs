@@ -182,6 +182,9 @@ pub struct SiteState {
     /// Numbers in use by non-final tickets, per series. Derived; rebuilt on load.
     #[serde(skip)]
     pub active_numbers: BTreeMap<String, BTreeSet<u32>>,
+    /// Waiting tickets sent to one counter, per counter, in call order. Derived; rebuilt on load.
+    #[serde(skip)]
+    pub targeted: BTreeMap<String, BTreeSet<(u8, i64, TicketId)>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -517,3 +517,40 @@ fn numbers_wrap_without_reusing_an_open_one_and_reset_at_local_midnight() {
         "yesterday's tokens are gone"
     );
 }
+
+/// Found by the property test: a ticket transferred to a counter that also serves its service must be
+/// called there before older tickets of that service.
+#[test]
+fn a_ticket_sent_to_a_counter_is_called_there_first() {
+    use Op::*;
+    run(&[
+        Issue(1, false, None),
+        Issue(0, false, None),
+        Issue(0, false, None),
+        Open(1),
+        Issue(1, false, None),
+        Call(1, 3),
+        TransferToCounter(1, 2),
+        Open(2),
+        CallNext(2),
+    ])
+    .unwrap();
+}
+
+/// Found by the property test: a ticket transferred to the back of a queue stays ahead of tickets issued
+/// after the transfer.
+#[test]
+fn the_back_of_the_queue_is_before_later_tickets() {
+    use Op::*;
+    run(&[
+        Open(0),
+        Open(0),
+        Issue(0, false, None),
+        Open(1),
+        CallNext(1),
+        Transfer(1, 1, 1),
+        Issue(0, false, None),
+        CallNext(1),
+    ])
+    .unwrap();
+}
