@@ -76,22 +76,26 @@ impl Engine {
                 .iter()
                 .any(|cs| cs.service == service)
         };
-        // The counters that take tickets: the open ones; when none of them serves this service, the
-        // counters configured for it, as if they opened now.
+        // The counters that take tickets: the open ones. When none of them serves this service (before
+        // opening), the plain rate of the counters configured for it: which of them will open, and when,
+        // is not known, and a long queue nobody serves would make every estimate play it all forward.
         let is_open = |i: usize| {
             st.counters
                 .get(&site.counters[i].id)
                 .is_some_and(|c| c.open)
         };
-        let mut counters: Vec<usize> = (0..site.counters.len()).filter(|&i| is_open(i)).collect();
-        if !counters.iter().any(|&i| serves(i)) {
-            counters.extend((0..site.counters.len()).filter(|&i| serves(i) && !is_open(i)));
-        }
-        let servers = counters.iter().filter(|&&i| serves(i)).count();
+        let configured: Vec<usize> = (0..site.counters.len()).filter(|&i| serves(i)).collect();
+        let open_here = configured.iter().filter(|&&i| is_open(i)).count();
+        let servers = if open_here > 0 {
+            open_here
+        } else {
+            configured.len()
+        };
         let plain = || (ahead as f64 + 0.5) * own / servers.max(1) as f64;
-        if servers == 0 || ahead as usize > MAX_STEPS {
+        if open_here == 0 || ahead as usize > MAX_STEPS {
             return Some(plain());
         }
+        let counters: Vec<usize> = (0..site.counters.len()).filter(|&i| is_open(i)).collect();
         // The ticket whose call we wait for: the one at `ahead` in the queue, or a new one at its end.
         let target: Key = st
             .waiting
@@ -393,13 +397,13 @@ services = [{ service = "t1", tier = 1 }, { service = "b", tier = 2 }]
     }
 
     #[test]
-    fn with_no_counter_open_the_configured_ones_are_assumed() {
+    fn with_no_counter_open_the_configured_ones_give_the_plain_rate() {
         let mut e = engine();
         for n in 0..3 {
             issue(&mut e, "a", n, t0());
         }
-        // c1 and c2 serve a: a new ticket is the fourth, second round of two counters.
-        assert_eq!(e.wait_secs("s", "a", 3, t0()).unwrap(), 330.0);
-        assert_eq!(e.eta_minutes("s", "a", 3), Some(6));
+        // c1 and c2 serve a: the plain rate of two counters for 3.5 tickets.
+        assert_eq!(e.wait_secs("s", "a", 3, t0()).unwrap(), 3.5 * 330.0 / 2.0);
+        assert_eq!(e.eta_minutes("s", "a", 3), Some(10));
     }
 }
