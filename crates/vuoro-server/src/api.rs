@@ -409,16 +409,102 @@ async fn issue(
     ))
 }
 
+/// The QR code of `data` as SVG. One fixed mask pattern instead of the best of eight (any mask is valid
+/// and scans), and one path of horizontal runs drawn here: the crate's search over eight masks and its
+/// per-module SVG writer together took 80 % of the CPU time of issuing a ticket (docs/benchmarks.md).
 pub fn qr_svg(data: &str) -> String {
-    match qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M) {
-        Ok(code) => code
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .dark_color(qrcode::render::svg::Color("#000000"))
-            .light_color(qrcode::render::svg::Color("#ffffff"))
-            .build(),
-        Err(_) => String::new(),
+    use qrcode::canvas::{Canvas, MaskPattern};
+    let ec = qrcode::EcLevel::M;
+    let Ok(bits) = qrcode::bits::encode_auto(data.as_bytes(), ec) else {
+        return String::new();
+    };
+    let version = bits.version();
+    let Ok((data, ec_data)) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, ec)
+    else {
+        return String::new();
+    };
+    let mut canvas = Canvas::new(version, ec);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec_data);
+    canvas.apply_mask(MaskPattern::Checkerboard);
+    let colors = canvas.into_colors();
+    let width = version.width() as usize;
+    // At least 200 px with a quiet zone of 4 modules, whole pixels per module.
+    let modules = width + 8;
+    let unit = 200_usize.div_ceil(modules);
+    let size = modules * unit;
+    let mut svg = String::with_capacity(4096);
+    svg.push_str(r#"<?xml version="1.0" standalone="yes"?><svg xmlns="http://www.w3.org/2000/svg" version="1.1" width=""#);
+    push_num(&mut svg, size);
+    svg.push_str(r#"" height=""#);
+    push_num(&mut svg, size);
+    svg.push_str(r#"" viewBox="0 0 "#);
+    push_num(&mut svg, size);
+    svg.push(' ');
+    push_num(&mut svg, size);
+    svg.push_str(r##"" shape-rendering="crispEdges"><path fill="#ffffff" d="M0 0h"##);
+    push_num(&mut svg, size);
+    svg.push('v');
+    push_num(&mut svg, size);
+    svg.push_str(r##"H0z"/><path fill="#000000" d=""##);
+    for y in 0..width {
+        let row = &colors[y * width..(y + 1) * width];
+        let mut x = 0;
+        while x < width {
+            if row[x] != qrcode::Color::Dark {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < width && row[x] == qrcode::Color::Dark {
+                x += 1;
+            }
+            svg.push('M');
+            push_num(&mut svg, (start + 4) * unit);
+            svg.push(' ');
+            push_num(&mut svg, (y + 4) * unit);
+            svg.push('h');
+            push_num(&mut svg, (x - start) * unit);
+            svg.push('v');
+            push_num(&mut svg, unit);
+            svg.push_str("h-");
+            push_num(&mut svg, (x - start) * unit);
+            svg.push('z');
+        }
+    }
+    svg.push_str(r#""/></svg>"#);
+    svg
+}
+
+fn push_num(s: &mut String, mut n: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&buf[i..]).expect("digits"));
+}
+
+#[cfg(test)]
+mod qr_tests {
+    #[test]
+    fn qr_svg_draws_runs_of_dark_modules_at_200_px_or_more() {
+        let svg = super::qr_svg(
+            "http://127.0.0.1:8080/kiosk/track.html#t=0123456789abcdef0123456789abcdef",
+        );
+        assert!(svg.starts_with("<?xml") && svg.ends_with("</svg>"));
+        // Version 5 (37 modules) plus the quiet zone: 45 modules of 5 px.
+        assert!(svg.contains(r#"width="225" height="225""#));
+        if let Ok(path) = std::env::var("VUORO_QR_SAMPLE") {
+            std::fs::write(path, &svg).unwrap();
+        }
+        // The top-left finder pattern: a run of 7 dark modules at (4, 4).
+        assert!(svg.contains(r#""M20 20h35v5h-35z"#));
     }
 }
 
