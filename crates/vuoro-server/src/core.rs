@@ -320,8 +320,13 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
             continue;
         };
         let topic = format!("queues:{}", site.id);
-        let v = json!({"kind": "queue_changed", "services": engine.public_queues(site)});
-        hub.publish(&topic, seq, None, msg(&topic, seq, v), true);
+        // Only for someone listening: a resume on this topic always gets a fresh snapshot (ws.rs), so
+        // nothing needs these in the ring, and a recount of every service per commit is the largest
+        // fixed cost of a commit on a site with many services (docs/benchmarks.md).
+        if hub.has_subscribers(&topic) {
+            let v = json!({"kind": "queue_changed", "services": engine.public_queues(site)});
+            hub.publish(&topic, seq, None, msg(&topic, seq, v), true);
+        }
         // Customers following a ticket whose position, estimate or state may have changed.
         let prefix = "ticket:";
         let tokens: Vec<String> = hub

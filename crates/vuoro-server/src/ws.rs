@@ -149,7 +149,9 @@ fn subscribe(app: &App, client: &Arc<Client>, topic: &str, after: Option<u64>) -
     let mut core = app.shared.core.lock().expect("lock");
     let seq = core.engine.last_seq();
     let replay = after.and_then(|a| {
-        if topic.starts_with("ticket:") {
+        // Ticket and queue topics carry whole states: a fresh snapshot is the resume (queue figures are
+        // not kept for replay when nobody listens, see core.rs).
+        if topic.starts_with("ticket:") || topic.starts_with("queues:") {
             None
         } else {
             core.hub.replay(topic, a, client)
