@@ -273,12 +273,28 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                     if !ok { break }
                     continue;
                 }
-                if let Some(t) = &out.topic {
-                    if skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.text.starts_with("{\"type\":\"snapshot\"")) {
-                        continue;
+                // What is queued already (a call and the end of the previous one come together) goes
+                // out in one write: one system call per client instead of one per message.
+                let mut outs = vec![out];
+                while outs.len() < 32 {
+                    match rx.try_recv() {
+                        Ok(o) => outs.push(o),
+                        Err(_) => break,
                     }
                 }
-                if sink.send(Message::Text(Utf8Bytes::from(&*out.text))).await.is_err() {
+                let mut ok = true;
+                for out in outs {
+                    if let Some(t) = &out.topic {
+                        if skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.text.starts_with("{\"type\":\"snapshot\"")) {
+                            continue;
+                        }
+                    }
+                    if sink.feed(Message::Text(Utf8Bytes::from(&*out.text))).await.is_err() {
+                        ok = false;
+                        break;
+                    }
+                }
+                if !ok || sink.flush().await.is_err() {
                     break;
                 }
             }
