@@ -247,3 +247,13 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .and_then(|v| v.parse().ok())
         .context("no VmRSS")
 }
+
+/// CPU time (user + system) a process has used, in milliseconds (from /proc/PID/stat, 100 Hz ticks).
+pub fn cpu_ms(pid: u32) -> anyhow::Result<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &s[s.rfind(')').context("stat")? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
+    Ok(ticks * 10)
+}

@@ -38,6 +38,8 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     let addr = daemon.addr;
     let rss_before = daemon.rss_kib().unwrap_or(0);
     let load_before = crate::loadavg();
+    let cpu_before = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0);
+    let bench_cpu_before = crate::daemon::cpu_ms(std::process::id()).unwrap_or(0);
 
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -98,6 +100,8 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     let elapsed = t0.elapsed();
     let rss_after = daemon.rss_kib().unwrap_or(0);
     let load_after = crate::loadavg();
+    let cpu = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0) - cpu_before;
+    let bench_cpu = crate::daemon::cpu_ms(std::process::id()).unwrap_or(0) - bench_cpu_before;
     let data = daemon.data.clone();
     daemon.stop().await?;
 
@@ -129,6 +133,16 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     r.row("latency p50", ms(p50));
     r.check("latency p99", ms(p99), "< 10 ms", p99 < 10.0);
     r.row("latency max", ms(max));
+    if opts.mode == crate::Mode::Child {
+        r.row(
+            "daemon CPU per ticket",
+            format!("{:.0} µs", cpu as f64 * 1000.0 / ok.max(1) as f64),
+        );
+        r.row(
+            "load generator CPU per ticket",
+            format!("{:.0} µs", bench_cpu as f64 * 1000.0 / ok.max(1) as f64),
+        );
+    }
     r.row("errors", errs.to_string());
     r.row("in the event log", stored.to_string());
     r.row(
@@ -150,7 +164,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     r.data = json!({
         "clients": clients, "tickets": ok, "elapsed_s": elapsed.as_secs_f64(), "tickets_per_s": rate,
         "p50_ms": p50, "p99_ms": p99, "max_ms": max, "errors": errs, "stored": stored,
-        "rss_kib_before": rss_before, "rss_kib_after": rss_after, "load_before": load_before, "load_after": load_after,
+        "daemon_cpu_ms": cpu, "bench_cpu_ms": bench_cpu, "rss_kib_before": rss_before, "rss_kib_after": rss_after, "load_before": load_before, "load_after": load_after,
     });
     Ok(r)
 }
