@@ -14,6 +14,8 @@ pub struct Out {
     pub seq: u64,
     pub topic: Option<Arc<str>>,
     pub text: Arc<str>,
+    /// A snapshot (never dropped as stale after a resync); otherwise an event.
+    pub snapshot: bool,
 }
 
 pub const CLIENT_QUEUE: usize = 256;
@@ -152,6 +154,7 @@ impl Hub {
                         seq,
                         topic: Some(topic_arc.clone()),
                         text: text.clone(),
+                        snapshot: false,
                     });
                 }
             }
@@ -184,6 +187,7 @@ impl Hub {
                     seq: r.seq,
                     topic: Some(r.topic.clone()),
                     text: r.text.clone(),
+                    snapshot: false,
                 })
                 .collect(),
         )

@@ -173,6 +173,7 @@ fn subscribe(app: &App, client: &Arc<Client>, topic: &str, after: Option<u64>) -
                 seq,
                 topic: Some(Arc::from(topic)),
                 text: snapshot_msg(topic, seq, data),
+                snapshot: true,
             }]
         }
     };
@@ -285,7 +286,7 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                 let mut ok = true;
                 for out in outs {
                     if let Some(t) = &out.topic {
-                        if skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.text.starts_with("{\"type\":\"snapshot\"")) {
+                        if skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot) {
                             continue;
                         }
                     }
