@@ -106,6 +106,7 @@ async function boot() {
   }
 
   live = new Live({
+    hello: displayId ? { type: 'hello', display: displayId } : null,
     onSnapshot: (topic, data) => {
       S.lastMessage = Date.now();
       if (topic.startsWith('calls:')) onCallsSnapshot(data);

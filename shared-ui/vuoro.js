@@ -59,8 +59,9 @@ export async function api(path, { method = 'GET', body, token, headers = {}, tim
  * status is 'connecting', 'live' or 'stale' (no message, not even a heartbeat, for `staleMs`).
  */
 export class Live {
-  constructor({ token = null, onSnapshot = () => {}, onEvent = () => {}, onStatus = () => {}, onError = () => {}, staleMs = 15000 } = {}) {
+  constructor({ token = null, hello = null, onSnapshot = () => {}, onEvent = () => {}, onStatus = () => {}, onError = () => {}, staleMs = 15000 } = {}) {
     this.token = token;
+    this.hello = hello; // sent first on every connection, e.g. { type: 'hello', display: 'hall' }
     this.onSnapshot = onSnapshot;
     this.onEvent = onEvent;
     this.onStatus = onStatus;
@@ -124,6 +125,7 @@ export class Live {
       this.attempt = 0;
       this.lastMessage = Date.now();
       if (this.token) ws.send(JSON.stringify({ type: 'auth', token: this.token }));
+      if (this.hello) ws.send(JSON.stringify(this.hello));
       for (const [topic, seq] of this.topics) {
         const msg = { type: 'subscribe', topic };
         if (seq !== null) msg.after = seq;

@@ -1221,3 +1221,70 @@ fn check_config_names_file_line_and_mistake() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown time zone"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisors_see_displays_come_online_and_go_offline() {
+    let dir = TempDir::new("displays");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let sup = login(app.addr, "supervisor", "demo").await.unwrap();
+    let mut staff = Ws::connect(app.addr, Some(&sup)).await.unwrap();
+    staff
+        .subscribe(&format!("site:{SITE}"), None)
+        .await
+        .unwrap();
+    let snap = staff.next(T).await.unwrap();
+    let hall = snap["data"]["displays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "hall")
+        .unwrap()
+        .clone();
+    assert_eq!(hall["status"], Value::Null, "never seen yet");
+    // A hall display connects (twice: a second screen or a reload) and says which it is.
+    let mut d1 = Ws::connect(app.addr, None).await.unwrap();
+    d1.send(&json!({"type": "hello", "display": "hall"}))
+        .await
+        .unwrap();
+    let m = until(&mut staff, |m| m["event"]["kind"] == "display_status").await;
+    assert_eq!(
+        (m["event"]["device"].as_str(), m["event"]["status"].as_str()),
+        (Some("hall"), Some("online"))
+    );
+    let mut d2 = Ws::connect(app.addr, None).await.unwrap();
+    d2.send(&json!({"type": "hello", "display": "hall"}))
+        .await
+        .unwrap();
+    d2.send(&json!({"type": "hello", "display": "nope"}))
+        .await
+        .unwrap();
+    assert_eq!(d2.next(T).await.unwrap()["code"], "not_found");
+    drop(d1);
+    // One connection is still open: no change yet. When the last one closes, it is offline.
+    let quiet = staff.drain(Duration::from_millis(300)).await;
+    assert!(
+        quiet.iter().all(|m| m["event"]["kind"] != "display_status"),
+        "{quiet:?}"
+    );
+    drop(d2);
+    let m = until(&mut staff, |m| m["event"]["kind"] == "display_status").await;
+    assert_eq!(m["event"]["status"], "offline");
+    let mut h = Http::with_token(app.addr, &sup);
+    let _ = h.get("/healthz").await.unwrap();
+    let mut again = Ws::connect(app.addr, Some(&sup)).await.unwrap();
+    again
+        .subscribe(&format!("site:{SITE}"), None)
+        .await
+        .unwrap();
+    let snap = again.next(T).await.unwrap();
+    let hall = snap["data"]["displays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "hall")
+        .unwrap()
+        .clone();
+    assert_eq!(hall["status"], "offline");
+    assert!(hall["at"].is_string());
+    app.stop().await;
+}

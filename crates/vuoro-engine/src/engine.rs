@@ -435,6 +435,26 @@ impl Engine {
                 self.emit(&site, now, actor, EventKind::AlertCleared { alert });
                 Ok(Outcome::Done)
             }
+            Command::DisplayStatus {
+                site,
+                device,
+                status,
+            } => {
+                self.site_cfg(&site)?;
+                let same = self.state.sites[&site]
+                    .displays
+                    .get(&device)
+                    .is_some_and(|d| d.status == status);
+                if !same {
+                    self.emit(
+                        &site,
+                        now,
+                        actor,
+                        EventKind::DisplayStatus { device, status },
+                    );
+                }
+                Ok(Outcome::Done)
+            }
             Command::PrinterStatus {
                 site,
                 device,
@@ -1372,6 +1392,16 @@ impl Engine {
             EventKind::AlertCleared { alert } => {
                 st.alerts.remove(alert);
             }
+            EventKind::DisplayStatus { device, status } => {
+                st.displays.insert(
+                    device.clone(),
+                    PrinterState {
+                        status: status.clone(),
+                        detail: None,
+                        at,
+                    },
+                );
+            }
             EventKind::PrinterStatus {
                 device,
                 status,
@@ -1465,6 +1495,7 @@ fn fresh_site(s: &Site, date: NaiveDate) -> SiteState {
         last_at: None,
         alerts: BTreeMap::new(),
         printers: BTreeMap::new(),
+        displays: BTreeMap::new(),
         series_next: BTreeMap::new(),
         next_order: 0,
         tickets: BTreeMap::new(),

@@ -167,6 +167,9 @@ pub struct SiteState {
     /// Latest status per printing device.
     #[serde(default)]
     pub printers: BTreeMap<String, PrinterState>,
+    /// Latest status per hall display (`online`, `offline`).
+    #[serde(default)]
+    pub displays: BTreeMap<String, PrinterState>,
     /// Next number to try per series letter.
     pub series_next: BTreeMap<String, u32>,
     pub next_order: i64,
@@ -340,6 +343,11 @@ pub enum EventKind {
     AlertCleared {
         alert: u64,
     },
+    /// A hall display connected (`online`) or its last connection closed (`offline`).
+    DisplayStatus {
+        device: String,
+        status: String,
+    },
     /// A printer's status changed (see vuoro-print).
     PrinterStatus {
         device: String,
@@ -368,6 +376,7 @@ impl EventKind {
             EventKind::AlertRaised { .. } => "alert",
             EventKind::AlertCleared { .. } => "alert_cleared",
             EventKind::PrinterStatus { .. } => "printer_status",
+            EventKind::DisplayStatus { .. } => "display_status",
         }
     }
 
@@ -489,6 +498,11 @@ pub enum Command {
     ClearAlert {
         site: String,
         alert: u64,
+    },
+    DisplayStatus {
+        site: String,
+        device: String,
+        status: String,
     },
     PrinterStatus {
         site: String,

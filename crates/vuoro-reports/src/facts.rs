@@ -293,7 +293,8 @@ impl Folder {
             EventKind::ServiceAccepting { .. }
             | EventKind::AlertRaised { .. }
             | EventKind::AlertCleared { .. }
-            | EventKind::PrinterStatus { .. } => {}
+            | EventKind::PrinterStatus { .. }
+            | EventKind::DisplayStatus { .. } => {}
         }
     }
 

@@ -493,8 +493,18 @@ pub fn site_snapshot(
         .iter()
         .map(|(d, p)| json!({"device": d, "status": p.status, "detail": p.detail, "at": p.at}))
         .collect();
+    // Every configured display, with its last status (null until it first connected).
+    let displays: Vec<Value> = site
+        .displays
+        .iter()
+        .map(|d| {
+            let s = st.displays.get(&d.id);
+            json!({"id": d.id, "status": s.map(|s| s.status.clone()), "at": s.map(|s| s.at)})
+        })
+        .collect();
     json!({
         "site": {"id": site.id, "name": site.name, "date": st.date},
+        "displays": displays,
         "services": services,
         "counters": counters,
         "tickets": tickets,

@@ -55,6 +55,8 @@ pub struct App {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub printing: printing::Printing,
     pub startup_ms: AtomicU64,
+    /// Open connections per (site, display), for the displays' online/offline status.
+    pub display_conns: Mutex<HashMap<(String, String), usize>>,
 }
 
 impl App {
@@ -211,6 +213,7 @@ pub async fn serve(
         shutdown: shutdown_tx,
         printing,
         startup_ms: AtomicU64::new(0),
+        display_conns: Mutex::new(HashMap::new()),
     });
     // Roll days over at local midnight even when nobody does anything, and forget expired sessions.
     {

@@ -79,6 +79,10 @@ enum ClientMsg {
         token: String,
     },
     Ping,
+    /// A hall display says which it is (its configured id), so supervisors see it online.
+    Hello {
+        display: String,
+    },
     /// A print agent's outcome for a job it was sent.
     PrintResult {
         job: u64,
@@ -188,6 +192,8 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
     app.shared.core.lock().expect("lock").hub.connected();
     let (mut sink, mut stream) = socket.split();
     let mut topics: Vec<String> = Vec::new();
+    // The display this connection belongs to, once it said hello.
+    let mut display: Option<(String, String)> = None;
     // After a resync, queued messages at or below the snapshot's seq are stale.
     let mut skip_until: HashMap<String, u64> = HashMap::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -209,6 +215,19 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                 let reply = match serde_json::from_str::<ClientMsg>(&text) {
                     Err(e) => Some(json!({"type": "error", "topic": null, "code": "malformed", "message": format!("{e}")})),
                     Ok(ClientMsg::Ping) => Some(json!({"type": "pong"})),
+                    Ok(ClientMsg::Hello { display: id }) => {
+                        let site = app.cfg.sites.iter().find(|s| s.displays.iter().any(|d| d.id == id));
+                        match (site, &display) {
+                            (Some(site), None) => {
+                                let key = (site.id.clone(), id.clone());
+                                display = Some(key.clone());
+                                display_seen(&app, key, 1).await;
+                                None
+                            }
+                            (Some(_), Some(_)) => None,
+                            (None, _) => Some(json!({"type": "error", "topic": null, "code": "not_found", "message": "no such display"})),
+                        }
+                    }
                     Ok(ClientMsg::PrintResult { job, outcome }) => match &principal {
                         Principal::Device(_) if app.printing.complete(job, outcome) => None,
                         _ => Some(json!({"type": "error", "topic": null, "code": "not_found", "message": "no such print job"})),
@@ -308,10 +327,36 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
             }
         }
     }
+    if let Some(key) = display {
+        display_seen(&app, key, -1).await;
+    }
     app.shared
         .core
         .lock()
         .expect("lock")
         .hub
         .disconnected(&client);
+}
+
+/// Counts a display's connections; the first one makes it `online`, the last one closing `offline`.
+async fn display_seen(app: &Arc<App>, key: (String, String), delta: i64) {
+    let status = {
+        let mut m = app.display_conns.lock().expect("lock");
+        let n = m.entry(key.clone()).or_insert(0);
+        let before = *n;
+        *n = (*n as i64 + delta).max(0) as usize;
+        match (before, *n) {
+            (0, 1) => Some("online"),
+            (1, 0) => Some("offline"),
+            _ => None,
+        }
+    };
+    if let Some(status) = status {
+        let cmd = vuoro_engine::Command::DisplayStatus {
+            site: key.0,
+            device: key.1.clone(),
+            status: status.into(),
+        };
+        let _ = app.submit(cmd, vuoro_engine::Actor::device(&key.1)).await;
+    }
 }
