@@ -18,6 +18,7 @@ const state = {
   languages: [], // customer languages of the site
   counterId: null,
   counter: null, // Counter view from the daemon
+  counterSeq: 0, // the event seq that state.counter reflects: older states on their way are ignored
   queue: [],
   parked: [],
   noShows: [],
@@ -288,11 +289,12 @@ async function openCounter(id, { relogin } = {}) {
   state.counterId = id;
   setHash(id);
   if (changed) {
+    state.counterSeq = 0;
     state.queue = [];
     state.parked = [];
     state.noShows = [];
   }
-  setCounter(res.counter);
+  setCounter(res.counter, res.seq);
   showScreen('desk');
   renderAll();
   startLive();
@@ -311,8 +313,8 @@ async function openCounter(id, { relogin } = {}) {
 function startLive() {
   if (state.live) state.live.stop();
   const live = new Live({
-    onSnapshot: (topic, data) => onSnapshot(topic, data),
-    onEvent: (topic, event) => onEvent(topic, event),
+    onSnapshot: (topic, data, seq) => onSnapshot(topic, data, seq),
+    onEvent: (topic, event, seq) => onEvent(topic, event, seq),
     onStatus: (s) => setConn(s),
     onError: (msg) => onLiveError(msg),
   });
@@ -378,10 +380,10 @@ function setConn(s) {
   if (s !== 'live') setConn.timer = setTimeout(() => box.classList.contains('conn-live') || checkSession(), 6000);
 }
 
-function onSnapshot(topic, data) {
+function onSnapshot(topic, data, seq) {
   if (topic.startsWith('counter:')) {
     if (topic !== `counter:${state.counterId}`) return;
-    if (data.counter) setCounter(data.counter);
+    if (data.counter) setCounter(data.counter, seq);
     state.queue = (data.queue || []).map(keep);
     state.parked = (data.parked || []).map(keep);
     state.noShows = (data.no_shows || []).map(keep);
@@ -405,16 +407,16 @@ function onSnapshot(topic, data) {
   }
 }
 
-function onEvent(topic, ev) {
+function onEvent(topic, ev, seq) {
   if (ev.at) noteServerTime(ev.at);
-  if (topic === `counter:${state.counterId}`) applyCounterEvent(ev);
+  if (topic === `counter:${state.counterId}`) applyCounterEvent(ev, seq);
   else if (topic.startsWith('site:')) applySiteEvent(ev);
 }
 
 /** Applies one event of the counter topic; anything it cannot place exactly brings a fresh snapshot. */
-function applyCounterEvent(ev) {
+function applyCounterEvent(ev, seq) {
   const cv = ev.counter_state || (ev.counter && typeof ev.counter === 'object' ? ev.counter : null);
-  if (cv && cv.id === state.counterId) setCounter(cv);
+  if (cv && cv.id === state.counterId) setCounter(cv, seq);
   const counterId = typeof ev.counter === 'string' ? ev.counter : cv ? cv.id : null;
   if (ev.kind === 'counter_closed' && counterId === state.counterId) {
     showChooser(t('counter_closed_elsewhere', { counter: counterName(state.counterId) }));
@@ -463,8 +465,16 @@ function applySiteEvent(ev) {
   }
 }
 
-function setCounter(cv) {
+/**
+ * Takes a counter state from an answer (seq = the answer's seq), an event or a snapshot. An answer can
+ * overtake the WebSocket messages of earlier commits: a state older than the one shown is ignored.
+ */
+function setCounter(cv, seq) {
   if (!cv) return;
+  if (typeof seq === 'number') {
+    if (seq < state.counterSeq) return;
+    state.counterSeq = seq;
+  }
   const prev = state.counter;
   state.counter = { ...cv };
   const cur = cv.current;
@@ -758,7 +768,7 @@ async function act(verb, body = {}, label = null) {
       state.counter.state = 'open';
       showMessage(t('nobody_waiting'), 'info');
     } else {
-      if (res.counter) setCounter(res.counter);
+      if (res.counter) setCounter(res.counter, res.seq);
       if (res.ticket) upsert(res.ticket);
       announce(doneText(verb, body, res.ticket, before));
     }
