@@ -99,6 +99,7 @@ async function afterSignIn(user) {
   try {
     state.site = await loadSite(new URLSearchParams(location.hash.slice(1)).get('site'));
     $('site-name').textContent = '· ' + pick(state.site.name, lang);
+    $('reports-link').href = '/desk/reports.html#site=' + encodeURIComponent(state.site.id);
     const sid = encodeURIComponent(state.site.id);
     const [counters, units] = await Promise.all([staffApi(`/api/v1/sites/${sid}/counters`), staffApi(`/api/v1/sites/${sid}/units`).catch(() => ({ units: [] }))]);
     state.counters = new Map((counters.counters || []).map((c) => [c.id, { ...c }]));
