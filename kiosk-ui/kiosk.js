@@ -604,18 +604,47 @@ function printMessage(tk, lang = S.lang) {
   return t('ticket.no_printer', null, lang);
 }
 
+/**
+ * Draws the ticket's QR code from the daemon's module matrix ({size, modules}: the dark modules as hex
+ * bits, row by row, most significant bit first): one path of horizontal runs, a quiet zone of 4 modules.
+ */
+function qrSvg(qr) {
+  const { size, modules } = qr;
+  if (!Number.isInteger(size) || size < 21 || typeof modules !== 'string' || modules.length < Math.ceil((size * size) / 8) * 2) return null;
+  const dark = (i) => (parseInt(modules[(i >> 2)], 16) >> (3 - (i & 3))) & 1;
+  let d = '';
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; ) {
+      if (!dark(y * size + x)) { x++; continue; }
+      const start = x;
+      while (x < size && dark(y * size + x)) x++;
+      d += `M${start + 4} ${y + 4}h${x - start}v1h${start - x}z`;
+    }
+  }
+  const ns = 'http://www.w3.org/2000/svg';
+  const full = size + 8;
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${full} ${full}`);
+  svg.setAttribute('shape-rendering', 'crispEdges');
+  const bg = document.createElementNS(ns, 'rect');
+  Object.entries({ width: full, height: full, fill: '#ffffff' }).forEach(([k, v]) => bg.setAttribute(k, v));
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', d);
+  path.setAttribute('fill', '#000000');
+  svg.append(bg, path);
+  return svg;
+}
+
 function renderTicket(main) {
   const tk = S.ticket;
   const st = printStatus(tk);
   const qr = el('div', { class: 'qr-img' });
-  if (tk.qr_svg) {
-    qr.innerHTML = tk.qr_svg;
-    const svg = qr.querySelector('svg');
-    if (svg) {
-      svg.setAttribute('role', 'img');
-      svg.setAttribute('aria-label', t('ticket.qr_label'));
-      svg.setAttribute('focusable', 'false');
-    }
+  const svg = tk.qr && qrSvg(tk.qr);
+  if (svg) {
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', t('ticket.qr_label'));
+    svg.setAttribute('focusable', 'false');
+    qr.append(svg);
   }
   const fact = (ic, label, value, cls) => el('div', { class: `fact ${cls || ''}` }, icon(ic), el('dt', { text: label }), el('dd', {}, value));
   main.append(

@@ -11,11 +11,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# Debian packages: Chromium for the browser tests, espeak-ng and sox for speech, fonts for printing.
+# Debian packages: Chromium for the browser tests, espeak-ng and sox for speech, fonts for printing, zbar.
 pkgs=()
 command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || pkgs+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || pkgs+=(sox)
+command -v zbarimg >/dev/null 2>&1 || pkgs+=(zbar-tools) # reads the kiosk's QR code back in the browser tests
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || pkgs+=(fonts-dejavu-core)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs+=(fonts-wqy-microhei)

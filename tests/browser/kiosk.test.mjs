@@ -188,6 +188,11 @@ test('Finnish: language, service, confirm and ticket screens; the ticket is real
   assert.equal((await page.locator('.big-number').textContent()).trim(), tk.number);
   assert.match(await page.locator('.fact.ahead dd').textContent(), new RegExp(`^${tk.position}$`));
   assert.equal(await page.locator('.qr-img svg').count(), 1, 'the QR code is shown');
+  // The QR code the kiosk drew scans, and holds the ticket's tracking address.
+  const qrPng = join(tmpdir(), `vuoro-qr-${process.pid}.png`);
+  await page.locator('.qr-img').screenshot({ path: qrPng });
+  const scanned = execFileSync('zbarimg', ['--quiet', '--raw', qrPng], { encoding: 'utf8' }).trim();
+  assert.equal(scanned, tk.track_url);
   // Where to wait: the area of the counters serving the service, as the daemon names it.
   assert.ok(tk.wait_area, 'the ticket names where to wait');
   assert.equal((await page.locator('.fact.where dd').textContent()).trim(), tk.wait_area);

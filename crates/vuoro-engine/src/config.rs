@@ -3,7 +3,7 @@
 //! Parsing is pure (a string in, a validated `Config` or a list of located mistakes out). Every name used
 //! here is the name used in the API, the database and the web clients.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
@@ -108,6 +108,49 @@ pub struct Site {
     pub zones: Vec<Zone>,
     #[serde(default, rename = "display")]
     pub displays: Vec<Display>,
+    /// Positions by id, built by [`Config::parse`]: a hall with hundreds of services looked each one up
+    /// by comparing ids one after another, several times per command.
+    #[serde(skip)]
+    index: SiteIndex,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SiteIndex {
+    services: HashMap<String, usize>,
+    counters: HashMap<String, usize>,
+    units: HashMap<String, usize>,
+    series: HashMap<String, usize>,
+}
+
+impl SiteIndex {
+    fn of(site: &Site) -> SiteIndex {
+        fn positions<'a>(ids: impl Iterator<Item = &'a String>) -> HashMap<String, usize> {
+            let mut m = HashMap::new();
+            for (i, id) in ids.enumerate() {
+                m.entry(id.clone()).or_insert(i);
+            }
+            m
+        }
+        SiteIndex {
+            services: positions(site.services.iter().map(|s| &s.id)),
+            counters: positions(site.counters.iter().map(|c| &c.id)),
+            units: positions(site.units.iter().map(|u| &u.id)),
+            series: positions(site.series.iter().map(|s| &s.letter)),
+        }
+    }
+}
+
+/// `items[index[id]]` when the index still agrees (a list changed after parsing is searched instead).
+fn lookup<'a, T>(
+    items: &'a [T],
+    index: &HashMap<String, usize>,
+    id: &str,
+    key: impl Fn(&T) -> &str,
+) -> Option<&'a T> {
+    match index.get(id).and_then(|&i| items.get(i)) {
+        Some(x) if key(x) == id => Some(x),
+        _ => items.iter().find(|x| key(x) == id),
+    }
 }
 
 fn default_no_show_minutes() -> u32 {
@@ -367,7 +410,7 @@ impl std::fmt::Display for ConfigError {
 impl Config {
     /// Parses and checks a config. All mistakes found are returned, each with its line where known.
     pub fn parse(src: &str) -> Result<Config, Vec<ConfigError>> {
-        let cfg: Config = toml::from_str(src).map_err(|e| {
+        let mut cfg: Config = toml::from_str(src).map_err(|e| {
             let line = e.span().map(|s| line_of(src, s.start));
             vec![ConfigError {
                 line,
@@ -376,6 +419,9 @@ impl Config {
         })?;
         let errors = cfg.check(src);
         if errors.is_empty() {
+            for site in &mut cfg.sites {
+                site.index = SiteIndex::of(site);
+            }
             Ok(cfg)
         } else {
             Err(errors)
@@ -725,19 +771,19 @@ impl Site {
     }
 
     pub fn service(&self, id: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.id == id)
+        lookup(&self.services, &self.index.services, id, |s| &s.id)
     }
 
     pub fn counter(&self, id: &str) -> Option<&Counter> {
-        self.counters.iter().find(|c| c.id == id)
+        lookup(&self.counters, &self.index.counters, id, |c| &c.id)
     }
 
     pub fn unit(&self, id: &str) -> Option<&Unit> {
-        self.units.iter().find(|u| u.id == id)
+        lookup(&self.units, &self.index.units, id, |u| &u.id)
     }
 
     pub fn series(&self, letter: &str) -> Option<&Series> {
-        self.series.iter().find(|s| s.letter == letter)
+        lookup(&self.series, &self.index.series, letter, |s| &s.letter)
     }
 
     /// The spans open on `date` for `hours` (a service's own, or the site's), honouring exceptions.

@@ -397,8 +397,8 @@ async fn issue(
             app.track_url(&t.token),
         )
     };
-    // Drawing the QR code takes long: never under the lock that the writer and every reader share.
-    v["qr_svg"] = json!(qr_svg(&url));
+    // Encoding the QR code: never under the lock that the writer and every reader share.
+    v["qr"] = qr_json(&url);
     Ok(json_response(
         if created {
             StatusCode::CREATED
@@ -409,102 +409,87 @@ async fn issue(
     ))
 }
 
-/// The QR code of `data` as SVG. One fixed mask pattern instead of the best of eight (any mask is valid
-/// and scans), and one path of horizontal runs drawn here: the crate's search over eight masks and its
-/// per-module SVG writer together took 80 % of the CPU time of issuing a ticket (docs/benchmarks.md).
-pub fn qr_svg(data: &str) -> String {
+/// The QR code of `data` as its module matrix: `{"size": 37, "modules": "<hex>"}`, the dark modules as bits,
+/// row by row, most significant bit first, without the quiet zone. The kiosk draws it (as SVG) itself: an
+/// SVG drawn here made the answer several KB, and drawing and escaping it took a third of the daemon's CPU
+/// per ticket (docs/benchmarks.md). One fixed mask pattern instead of the best of eight: any mask is valid
+/// and scans, and the search over eight took most of the encoding time.
+pub fn qr_json(data: &str) -> Value {
+    match qr_modules(data) {
+        Some((size, bits)) => json!({"size": size, "modules": hex(&bits)}),
+        None => Value::Null,
+    }
+}
+
+/// The dark modules of `data`'s QR code (error correction level M), packed as described at [`qr_json`].
+pub fn qr_modules(data: &str) -> Option<(usize, Vec<u8>)> {
     use qrcode::canvas::{Canvas, MaskPattern};
     let ec = qrcode::EcLevel::M;
-    let Ok(bits) = qrcode::bits::encode_auto(data.as_bytes(), ec) else {
-        return String::new();
-    };
+    let bits = qrcode::bits::encode_auto(data.as_bytes(), ec).ok()?;
     let version = bits.version();
-    let Ok((data, ec_data)) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, ec)
-    else {
-        return String::new();
-    };
+    let (data, ec_data) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, ec).ok()?;
     let mut canvas = Canvas::new(version, ec);
     canvas.draw_all_functional_patterns();
     canvas.draw_data(&data, &ec_data);
     canvas.apply_mask(MaskPattern::Checkerboard);
     let colors = canvas.into_colors();
-    let width = version.width() as usize;
-    // At least 200 px with a quiet zone of 4 modules, whole pixels per module.
-    let modules = width + 8;
-    let unit = 200_usize.div_ceil(modules);
-    let size = modules * unit;
-    let mut svg = String::with_capacity(4096);
-    svg.push_str(r#"<?xml version="1.0" standalone="yes"?><svg xmlns="http://www.w3.org/2000/svg" version="1.1" width=""#);
-    push_num(&mut svg, size);
-    svg.push_str(r#"" height=""#);
-    push_num(&mut svg, size);
-    svg.push_str(r#"" viewBox="0 0 "#);
-    push_num(&mut svg, size);
-    svg.push(' ');
-    push_num(&mut svg, size);
-    svg.push_str(r##"" shape-rendering="crispEdges"><path fill="#ffffff" d="M0 0h"##);
-    push_num(&mut svg, size);
-    svg.push('v');
-    push_num(&mut svg, size);
-    svg.push_str(r##"H0z"/><path fill="#000000" d=""##);
-    for y in 0..width {
-        let row = &colors[y * width..(y + 1) * width];
-        let mut x = 0;
-        while x < width {
-            if row[x] != qrcode::Color::Dark {
-                x += 1;
-                continue;
-            }
-            let start = x;
-            while x < width && row[x] == qrcode::Color::Dark {
-                x += 1;
-            }
-            svg.push('M');
-            push_num(&mut svg, (start + 4) * unit);
-            svg.push(' ');
-            push_num(&mut svg, (y + 4) * unit);
-            svg.push('h');
-            push_num(&mut svg, (x - start) * unit);
-            svg.push('v');
-            push_num(&mut svg, unit);
-            svg.push_str("h-");
-            push_num(&mut svg, (x - start) * unit);
-            svg.push('z');
+    let size = version.width() as usize;
+    let mut packed = vec![0u8; (size * size).div_ceil(8)];
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            packed[i / 8] |= 0x80 >> (i % 8);
         }
     }
-    svg.push_str(r#""/></svg>"#);
-    svg
+    Some((size, packed))
 }
 
-fn push_num(s: &mut String, mut n: usize) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
     }
-    s.push_str(std::str::from_utf8(&buf[i..]).expect("digits"));
+    s
 }
 
 #[cfg(test)]
 mod qr_tests {
     #[test]
-    fn qr_svg_draws_runs_of_dark_modules_at_200_px_or_more() {
-        let svg = super::qr_svg(
-            "http://127.0.0.1:8080/kiosk/track.html#t=0123456789abcdef0123456789abcdef",
-        );
-        assert!(svg.starts_with("<?xml") && svg.ends_with("</svg>"));
-        // Version 5 (37 modules) plus the quiet zone: 45 modules of 5 px.
-        assert!(svg.contains(r#"width="225" height="225""#));
-        if let Ok(path) = std::env::var("VUORO_QR_SAMPLE") {
-            std::fs::write(path, &svg).unwrap();
+    fn qr_modules_are_the_matrix_row_by_row() {
+        let url = "http://127.0.0.1:8080/kiosk/track.html#t=0123456789abcdef0123456789abcdef";
+        let (size, bits) = super::qr_modules(url).unwrap();
+        // Version 5: 37 modules a side.
+        assert_eq!(size, 37);
+        assert_eq!(bits.len(), (37 * 37usize).div_ceil(8));
+        let dark =
+            |x: usize, y: usize| bits[(y * size + x) / 8] & (0x80 >> ((y * size + x) % 8)) != 0;
+        // The three finder patterns: a dark 7x7 ring with a light ring inside and a dark 3x3 core.
+        for (ox, oy) in [(0, 0), (size - 7, 0), (0, size - 7)] {
+            for i in 0..7 {
+                assert!(
+                    dark(ox + i, oy)
+                        && dark(ox + i, oy + 6)
+                        && dark(ox, oy + i)
+                        && dark(ox + 6, oy + i)
+                );
+            }
+            for i in 1..6 {
+                assert!(!dark(ox + i, oy + 1) && !dark(ox + 1, oy + i));
+            }
+            assert!(dark(ox + 3, oy + 3));
         }
-        // The top-left finder pattern: a run of 7 dark modules at (4, 4).
-        assert!(svg.contains(r#""M20 20h35v5h-35z"#));
+        // The timing pattern alternates along row 6.
+        for x in 8..size - 8 {
+            assert_eq!(dark(x, 6), x % 2 == 0, "timing at {x}");
+        }
+        let v = super::qr_json(url);
+        assert_eq!(v["size"], 37);
+        assert_eq!(v["modules"].as_str().unwrap().len(), bits.len() * 2);
+        assert!(
+            v["modules"].as_str().unwrap().starts_with("fe"),
+            "row 0 starts with the finder's 7 dark modules"
+        );
     }
 }
 
@@ -534,7 +519,7 @@ async fn get_ticket(
         }
     }
     drop(core);
-    v["qr_svg"] = json!(qr_svg(&url));
+    v["qr"] = qr_json(&url);
     Ok(json_response(StatusCode::OK, v))
 }
 

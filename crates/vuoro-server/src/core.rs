@@ -133,7 +133,21 @@ pub fn start_writer(
 }
 
 fn msg(topic: &str, seq: u64, event: Value) -> Arc<str> {
-    Arc::from(json!({"type": "event", "topic": topic, "seq": seq, "event": event}).to_string())
+    msg_raw(topic, seq, &event.to_string())
+}
+
+/// An event message around an event already serialized (one event goes to several topics).
+fn msg_raw(topic: &str, seq: u64, event_json: &str) -> Arc<str> {
+    let topic = serde_json::to_string(topic).expect("a string serializes");
+    let mut s = String::with_capacity(event_json.len() + topic.len() + 48);
+    s.push_str(r#"{"type":"event","topic":"#);
+    s.push_str(&topic);
+    s.push_str(r#","seq":"#);
+    s.push_str(&seq.to_string());
+    s.push_str(r#","event":"#);
+    s.push_str(event_json);
+    s.push('}');
+    Arc::from(s)
 }
 
 /// What a staff topic says about an event: the event's own fields plus the ticket and counter as they are now.
@@ -276,13 +290,13 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
         }
         // Staff: the site and the counters concerned.
         let unit = event_unit(engine, site, ev);
-        let staff = staff_event(engine, site, ev, now);
+        let staff = staff_event(engine, site, ev, now).to_string();
         let site_topic = format!("site:{}", site.id);
         hub.publish(
             &site_topic,
             ev.seq,
             unit.as_deref(),
-            msg(&site_topic, ev.seq, staff.clone()),
+            msg_raw(&site_topic, ev.seq, &staff),
             true,
         );
         let ticket_service = ev
@@ -304,13 +318,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
                     if c.services.iter().any(|cs| &cs.service == from_service) || target_counter.as_deref() == Some(c.id.as_str()))
                 || matches!(&ev.kind, EventKind::ServiceAccepting { service, .. } if c.services.iter().any(|cs| &cs.service == service));
             if concerned {
-                hub.publish(
-                    &topic,
-                    ev.seq,
-                    None,
-                    msg(&topic, ev.seq, staff.clone()),
-                    true,
-                );
+                hub.publish(&topic, ev.seq, None, msg_raw(&topic, ev.seq, &staff), true);
             }
         }
     }
