@@ -441,6 +441,8 @@ impl Config {
         }
         let langs: HashSet<&str> = self.languages.iter().map(|l| l.code.as_str()).collect();
         let mut site_ids = HashSet::new();
+        // Counters are addressed by id alone (`/api/v1/counters/{id}`): unique across all sites.
+        let mut counter_sites: HashMap<&str, &str> = HashMap::new();
         for site in &self.sites {
             let sid = format!("id = \"{}\"", site.id);
             if !valid_id(&site.id) {
@@ -589,6 +591,16 @@ impl Config {
                         &at,
                         format!("counter id '{}' is invalid or used twice", c.id),
                     );
+                }
+                match counter_sites.insert(&c.id, &site.id) {
+                    Some(other) if other != site.id => err(
+                        &at,
+                        format!(
+                            "counter id '{}' is used by site '{other}' too: counter ids must be unique across sites",
+                            c.id
+                        ),
+                    ),
+                    _ => {}
                 }
                 if !units.contains(c.unit.as_str()) {
                     err(
@@ -922,6 +934,53 @@ services = [{ service = "svc" }]
         let syntax = MINIMAL.replace("letter = \"A\"", "letter = A");
         let errs = Config::parse(&syntax).unwrap_err();
         assert!(errs[0].line.is_some(), "{errs:?}");
+    }
+
+    #[test]
+    fn a_counter_id_used_by_two_sites_is_refused_and_lookups_find_by_id() {
+        // A second site, a copy of the first with another id: its counter "c1" clashes.
+        let site = &MINIMAL[MINIMAL.find("[[site]]").unwrap()..];
+        let two = format!(
+            "{MINIMAL}\n{}",
+            site.replace("id = \"s\"", "id = \"popup\"")
+        );
+        let errs = Config::parse(&two).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e
+                .message
+                .contains("counter id 'c1' is used by site 's' too")),
+            "{errs:?}"
+        );
+        let ok =
+            two.replacen("id = \"c1\"", "id = \"c9\"", 2)
+                .replacen("id = \"c9\"", "id = \"c1\"", 1);
+        let cfg = Config::parse(&ok).expect("distinct counter ids");
+        assert_eq!(
+            cfg.sites[1].counter("c9").map(|c| c.id.as_str()),
+            Some("c9")
+        );
+        assert!(cfg.sites[1].counter("c1").is_none());
+        assert_eq!(
+            cfg.sites[0].service("svc").map(|s| s.unit.as_str()),
+            Some("u")
+        );
+        assert_eq!(
+            cfg.sites[0].series("A").map(|s| s.letter.as_str()),
+            Some("A")
+        );
+        assert!(cfg.sites[0].service("nope").is_none());
+        // A list changed after parsing is still searched right.
+        let mut cfg = cfg;
+        let moved = cfg.sites[1].counters[0].clone();
+        cfg.sites[0].counters.insert(0, moved);
+        assert_eq!(
+            cfg.sites[0].counter("c1").map(|c| c.id.as_str()),
+            Some("c1")
+        );
+        assert_eq!(
+            cfg.sites[0].counter("c9").map(|c| c.id.as_str()),
+            Some("c9")
+        );
     }
 
     #[test]
