@@ -429,7 +429,7 @@ function applyCounterEvent(ev, seq) {
   const tk = ev.ticket && typeof ev.ticket === 'object' ? ev.ticket : null;
   if (tk) {
     const wasQueued = state.queue.some((x) => x.id === tk.id);
-    upsert(tk);
+    upsert(tk, seq);
     // Where a ticket new to this queue stands (tiers, transfers to the front) is known to the daemon:
     // the page places it as best it can and takes a fresh snapshot a moment later.
     if (!wasQueued && state.queue.some((x) => x.id === tk.id)) resyncSoon();
@@ -502,7 +502,8 @@ function removeEverywhere(id) {
 }
 
 /** Puts a ticket where it belongs for this counter after a change. */
-function upsert(tk) {
+/** Places a ticket; `seq` (from an event) older than the counter state shown leaves that state alone. */
+function upsert(tk, seq) {
   const ticket = keep(tk);
   const old = state.queue.find((x) => x.id === tk.id);
   removeEverywhere(tk.id);
@@ -519,7 +520,7 @@ function upsert(tk) {
   } else if (tk.state === 'parked' && tk.counter === me) state.parked.push(ticket);
   else if (tk.state === 'no_show' && tk.counter === me) state.noShows.unshift(ticket);
   const c = state.counter;
-  if (!c) return;
+  if (!c || (typeof seq === 'number' && seq < state.counterSeq)) return;
   if ((tk.state === 'called' || tk.state === 'serving') && tk.counter === me) {
     c.current = ticket;
     c.state = tk.state === 'called' ? 'calling' : 'serving';
@@ -789,7 +790,7 @@ async function act(verb, body = {}, label = null) {
     state.busy = false;
     updateButtons();
     const queued = state.queued.shift();
-    if (queued) setTimeout(() => runAction(queued), 0);
+    if (queued) setTimeout(() => runAction(queued, true), 0);
     // The button pressed may have gone with its row: keep the keyboard at the desk.
     const a = document.activeElement;
     if ((!a || a === document.body) && !document.querySelector('dialog[open]') && !$('btn-next').disabled) $('btn-next').focus({ preventScroll: true });
@@ -821,13 +822,18 @@ function doneText(verb, body, tk, before) {
   }
 }
 
-function runAction(action) {
+/**
+ * Runs a shortcut or button action. One pressed while another was on its way (`queued`) is sent as it
+ * was asked, without the page's own check: the page may not have every WebSocket message of the previous
+ * action yet, and the daemon checks again (a refusal is shown and the page resyncs).
+ */
+function runAction(action, queued = false) {
   if (state.busy) {
     // A key pressed while the previous action is on its way (N then S) is done right after it.
     if (state.queued.length < 3) state.queued.push(action);
     return;
   }
-  if (!allowed(action)) return;
+  if (!queued && !allowed(action)) return;
   // After a dialog or a jump to a list, what comes next is the user's new choice.
   if (!['call-next', 'recall', 'start', 'finish', 'no-show', 'park'].includes(action)) state.queued = [];
   switch (action) {

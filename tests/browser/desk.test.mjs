@@ -507,9 +507,18 @@ test('desk with a customer: axe finds nothing (also with a dialog open); issue a
   await page.keyboard.press('f');
   await waitCurrent(page, null);
   // Keys pressed in quick succession are all done, in order: call next, then start.
+  // On a failure, say what was sent and what the desk shows (a timing fault is otherwise hard to read).
+  const sent = [];
+  page.on('request', (r) => r.url().includes('/counters/') && sent.push(`${r.method()} ${r.url().split('/').pop()}`));
+  page.on('response', (r) => r.url().includes('/counters/') && sent.push(`<- ${r.status()} ${r.url().split('/').pop()}`));
   await page.keyboard.press('n');
   await page.keyboard.press('s');
-  await page.waitForSelector('#current.serving');
+  try {
+    await page.waitForSelector('#current.serving', { timeout: 15000 });
+  } catch (e) {
+    const shown = await page.evaluate(() => `${document.querySelector('#current').className}: ${document.querySelector('#current').textContent} | ${document.querySelector('#message').textContent}`);
+    throw new Error(`N then S did not end serving. Requests: ${sent.join(', ')}. Desk: ${shown}`, { cause: e });
+  }
   assert.deepEqual(p.errors, []);
   await p.context.close();
 });

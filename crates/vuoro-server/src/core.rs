@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -132,12 +133,12 @@ pub fn start_writer(
     Writer { tx }
 }
 
-fn msg(topic: &str, seq: u64, event: Value) -> Arc<str> {
+fn msg(topic: &str, seq: u64, event: Value) -> Utf8Bytes {
     msg_raw(topic, seq, &event.to_string())
 }
 
 /// An event message around an event already serialized (one event goes to several topics).
-fn msg_raw(topic: &str, seq: u64, event_json: &str) -> Arc<str> {
+fn msg_raw(topic: &str, seq: u64, event_json: &str) -> Utf8Bytes {
     let topic = serde_json::to_string(topic).expect("a string serializes");
     let mut s = String::with_capacity(event_json.len() + topic.len() + 48);
     s.push_str(r#"{"type":"event","topic":"#);
@@ -147,7 +148,7 @@ fn msg_raw(topic: &str, seq: u64, event_json: &str) -> Arc<str> {
     s.push_str(r#","event":"#);
     s.push_str(event_json);
     s.push('}');
-    Arc::from(s)
+    Utf8Bytes::from(s)
 }
 
 /// What a staff topic says about an event: the event's own fields plus the ticket and counter as they are now.

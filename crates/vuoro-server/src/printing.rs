@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use vuoro_engine::config::{Config, Device, Site, text_in};
@@ -183,7 +184,7 @@ async fn send_to_agent(app: &Arc<App>, device: &Device, job: &TicketPrint) -> Va
         let seq = core.engine.last_seq();
         let msg = json!({"type": "event", "topic": topic, "seq": seq, "event": {"kind": "print_job", "job": id, "ticket": job}});
         core.hub
-            .publish(&topic, seq, None, Arc::from(msg.to_string()), false);
+            .publish(&topic, seq, None, Utf8Bytes::from(msg.to_string()), false);
     }
     match tokio::time::timeout(AGENT_TIMEOUT, rx).await {
         Ok(Ok(v)) => v,

@@ -20,7 +20,7 @@ use crate::App;
 use crate::auth::{Principal, token_from_headers};
 use crate::core::topic_snapshot;
 use crate::error::ApiError;
-use crate::hub::{CLIENT_QUEUE, Client, Out};
+use crate::hub::{CLIENT_QUEUE, Client, Out, OutMsg};
 
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -57,7 +57,9 @@ pub async fn upgrade(
             None => return ApiError::unauthenticated().into_response(),
         },
     };
-    ws.read_buffer_size(4096)
+    // Clients send only small control messages: a 1 KiB read buffer (frames up to the limits below
+    // still arrive whole) keeps an idle client small (docs/benchmarks.md).
+    ws.read_buffer_size(1024)
         .write_buffer_size(4096)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(16 * 1024)
@@ -144,8 +146,10 @@ fn authorize(app: &App, p: &Principal, topic: &str) -> Result<(), (&'static str,
     }
 }
 
-fn snapshot_msg(topic: &str, seq: u64, data: serde_json::Value) -> Arc<str> {
-    Arc::from(json!({"type": "snapshot", "topic": topic, "seq": seq, "data": data}).to_string())
+fn snapshot_msg(topic: &str, seq: u64, data: serde_json::Value) -> Utf8Bytes {
+    Utf8Bytes::from(
+        json!({"type": "snapshot", "topic": topic, "seq": seq, "data": data}).to_string(),
+    )
 }
 
 /// Under the core lock: the snapshot (or the replay after `after`) and the subscription, atomically.
@@ -173,12 +177,12 @@ fn subscribe(app: &App, client: &Arc<Client>, topic: &str, after: Option<u64>) -
             } else {
                 topic_snapshot(&core.engine, &app.cfg, topic, units.as_ref())?
             };
-            vec![Out {
+            vec![Arc::new(OutMsg {
                 seq,
                 topic: Some(Arc::from(topic)),
                 text: snapshot_msg(topic, seq, data),
                 snapshot: true,
-            }]
+            })]
         }
     };
     core.hub.subscribe(topic, client);
@@ -284,7 +288,7 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                         if let Some(outs) = subscribe(&app, &client, &topic, None) {
                             for o in outs {
                                 skip_until.insert(topic.clone(), o.seq);
-                                if sink.send(Message::Text(Utf8Bytes::from(&*o.text))).await.is_err() {
+                                if sink.send(Message::Text(o.text.clone())).await.is_err() {
                                     ok = false;
                                 }
                             }
@@ -309,7 +313,7 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                             continue;
                         }
                     }
-                    if sink.feed(Message::Text(Utf8Bytes::from(&*out.text))).await.is_err() {
+                    if sink.feed(Message::Text(out.text.clone())).await.is_err() {
                         ok = false;
                         break;
                     }
