@@ -890,7 +890,10 @@ async fn idempotency_pass_on_and_the_customers_view() {
     );
     // The QR code as its module matrix (the kiosk draws it): version 5 for this URL, 37 x 37 bits in hex.
     assert_eq!(t["qr"]["size"], 37);
-    assert_eq!(t["qr"]["modules"].as_str().unwrap().len(), (37 * 37usize).div_ceil(8) * 2);
+    assert_eq!(
+        t["qr"]["modules"].as_str().unwrap().len(),
+        (37 * 37usize).div_ceil(8) * 2
+    );
 
     let mut customer = Ws::connect(app.addr, None).await.unwrap();
     customer
