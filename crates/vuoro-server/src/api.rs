@@ -416,7 +416,7 @@ async fn issue(
 /// and scans, and the search over eight took most of the encoding time.
 pub fn qr_json(data: &str) -> Value {
     match qr_modules(data) {
-        Some((size, bits)) => json!({"size": size, "modules": hex(&bits)}),
+        Some((size, bits)) => json!({"size": size, "modules": crate::auth::hex(&bits)}),
         None => Value::Null,
     }
 }
@@ -441,16 +441,6 @@ pub fn qr_modules(data: &str) -> Option<(usize, Vec<u8>)> {
         }
     }
     Some((size, packed))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ impl Speech {
         h.update(SPEED_WPM.to_le_bytes());
         h.update([u8::from(self.ssml)]);
         h.update(self.text.as_bytes());
-        hex(&h.finalize())
+        crate::auth::hex(&h.finalize())
     }
 }
 
@@ -1000,10 +1000,6 @@ fn chime_wav() -> Vec<u8> {
         );
     }
     wav_bytes(&samples, RATE)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
