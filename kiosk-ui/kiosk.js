@@ -3,6 +3,7 @@
 // after each customer. Uses only the API in docs/api.md plus the shared client code.
 import { api, ApiError, Live, loadStrings, fill, pick, dirOf, numberHtml } from '/shared/vuoro.js';
 import { icon } from '/kiosk/icons.js';
+import { qrEncode } from '/shared/qr.js';
 import { Speaker, playSound } from '/kiosk/speech.js';
 
 const params = new URLSearchParams(location.search);
@@ -605,19 +606,19 @@ function printMessage(tk, lang = S.lang) {
 }
 
 /**
- * Draws the ticket's QR code from the daemon's module matrix ({size, modules}: the dark modules as hex
- * bits, row by row, most significant bit first): one path of horizontal runs, a quiet zone of 4 modules.
+ * The QR code of the ticket's tracking address as SVG: one path of horizontal runs, a quiet zone of 4
+ * modules. The kiosk encodes it itself (shared-ui/qr.js); the daemon only sends the address.
  */
-function qrSvg(qr) {
-  const { size, modules } = qr;
-  if (!Number.isInteger(size) || size < 21 || typeof modules !== 'string' || modules.length < Math.ceil((size * size) / 8) * 2) return null;
-  const dark = (i) => (parseInt(modules[(i >> 2)], 16) >> (3 - (i & 3))) & 1;
+function qrSvg(text) {
+  const code = typeof text === 'string' && text ? qrEncode(text) : null;
+  if (!code) return null;
+  const { size, dark } = code;
   let d = '';
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; ) {
-      if (!dark(y * size + x)) { x++; continue; }
+      if (!dark(x, y)) { x++; continue; }
       const start = x;
-      while (x < size && dark(y * size + x)) x++;
+      while (x < size && dark(x, y)) x++;
       d += `M${start + 4} ${y + 4}h${x - start}v1h${start - x}z`;
     }
   }
@@ -639,7 +640,7 @@ function renderTicket(main) {
   const tk = S.ticket;
   const st = printStatus(tk);
   const qr = el('div', { class: 'qr-img' });
-  const svg = tk.qr && qrSvg(tk.qr);
+  const svg = qrSvg(tk.track_url);
   if (svg) {
     svg.setAttribute('role', 'img');
     svg.setAttribute('aria-label', t('ticket.qr_label'));

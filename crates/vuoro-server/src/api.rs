@@ -386,19 +386,14 @@ async fn issue(
             crate::printing::print(&app, d, id).await;
         }
     }
-    let (mut v, url) = {
+    let v = {
         let core = app.shared.core.lock().expect("lock");
         let t = core
             .engine
             .ticket(&s.id, id)
             .ok_or_else(|| ApiError::not_found("ticket vanished"))?;
-        (
-            app.ticket_json(&core.engine, t, true),
-            app.track_url(&t.token),
-        )
+        app.ticket_json(&core.engine, t, true)
     };
-    // Encoding the QR code: never under the lock that the writer and every reader share.
-    v["qr"] = qr_json(&url);
     Ok(json_response(
         if created {
             StatusCode::CREATED
@@ -407,80 +402,6 @@ async fn issue(
         },
         v,
     ))
-}
-
-/// The QR code of `data` as its module matrix: `{"size": 37, "modules": "<hex>"}`, the dark modules as bits,
-/// row by row, most significant bit first, without the quiet zone. The kiosk draws it (as SVG) itself: an
-/// SVG drawn here made the answer several KB, and drawing and escaping it took a third of the daemon's CPU
-/// per ticket (docs/benchmarks.md). One fixed mask pattern instead of the best of eight: any mask is valid
-/// and scans, and the search over eight took most of the encoding time.
-pub fn qr_json(data: &str) -> Value {
-    match qr_modules(data) {
-        Some((size, bits)) => json!({"size": size, "modules": crate::auth::hex(&bits)}),
-        None => Value::Null,
-    }
-}
-
-/// The dark modules of `data`'s QR code (error correction level M), packed as described at [`qr_json`].
-pub fn qr_modules(data: &str) -> Option<(usize, Vec<u8>)> {
-    use qrcode::canvas::{Canvas, MaskPattern};
-    let ec = qrcode::EcLevel::M;
-    let bits = qrcode::bits::encode_auto(data.as_bytes(), ec).ok()?;
-    let version = bits.version();
-    let (data, ec_data) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, ec).ok()?;
-    let mut canvas = Canvas::new(version, ec);
-    canvas.draw_all_functional_patterns();
-    canvas.draw_data(&data, &ec_data);
-    canvas.apply_mask(MaskPattern::Checkerboard);
-    let colors = canvas.into_colors();
-    let size = version.width() as usize;
-    let mut packed = vec![0u8; (size * size).div_ceil(8)];
-    for (i, c) in colors.iter().enumerate() {
-        if *c == qrcode::Color::Dark {
-            packed[i / 8] |= 0x80 >> (i % 8);
-        }
-    }
-    Some((size, packed))
-}
-
-#[cfg(test)]
-mod qr_tests {
-    #[test]
-    fn qr_modules_are_the_matrix_row_by_row() {
-        let url = "http://127.0.0.1:8080/kiosk/track.html#t=0123456789abcdef0123456789abcdef";
-        let (size, bits) = super::qr_modules(url).unwrap();
-        // Version 5: 37 modules a side.
-        assert_eq!(size, 37);
-        assert_eq!(bits.len(), (37 * 37usize).div_ceil(8));
-        let dark =
-            |x: usize, y: usize| bits[(y * size + x) / 8] & (0x80 >> ((y * size + x) % 8)) != 0;
-        // The three finder patterns: a dark 7x7 ring with a light ring inside and a dark 3x3 core.
-        for (ox, oy) in [(0, 0), (size - 7, 0), (0, size - 7)] {
-            for i in 0..7 {
-                assert!(
-                    dark(ox + i, oy)
-                        && dark(ox + i, oy + 6)
-                        && dark(ox, oy + i)
-                        && dark(ox + 6, oy + i)
-                );
-            }
-            for i in 1..6 {
-                assert!(!dark(ox + i, oy + 1) && !dark(ox + 1, oy + i));
-            }
-            assert!(dark(ox + 3, oy + 3));
-        }
-        // The timing pattern alternates along row 6.
-        for x in 8..size - 8 {
-            assert_eq!(dark(x, 6), x % 2 == 0, "timing at {x}");
-        }
-        let v = super::qr_json(url);
-        assert_eq!(v["size"], 37);
-        assert_eq!(v["modules"].as_str().unwrap().len(), bits.len() * 2);
-        assert!(
-            v["modules"].as_str().unwrap().starts_with("fe"),
-            "row 0 starts with the finder's 7 dark modules"
-        );
-    }
 }
 
 async fn get_ticket(
@@ -493,7 +414,6 @@ async fn get_ticket(
         .engine
         .ticket_by_token(&token)
         .ok_or_else(|| ApiError::not_found("no such ticket (tickets end with the day)"))?;
-    let url = app.track_url(&t.token);
     let mut v = app.ticket_json(&core.engine, t, false);
     if let Some(lang) = q.lang.as_deref() {
         // The same ticket in another language (the phone page's language switch).
@@ -509,7 +429,6 @@ async fn get_ticket(
         }
     }
     drop(core);
-    v["qr"] = qr_json(&url);
     Ok(json_response(StatusCode::OK, v))
 }
 

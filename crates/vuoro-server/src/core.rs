@@ -18,7 +18,9 @@ use vuoro_engine::{Actor, Command, Engine, Event, EventKind, Outcome, TicketStat
 use crate::error::ApiError;
 use crate::hub::Hub;
 
-/// Events between snapshots: start-up replays at most this many.
+/// Events between snapshots, at least: start-up replays at most this many, or twice the day's tickets when
+/// that is more. A snapshot costs in proportion to the day's tickets, so a day far busier than any hall's
+/// (a benchmark's hundreds of thousands of tickets) does not spend ever more of each commit on snapshots.
 const SNAPSHOT_EVERY: u64 = 20_000;
 /// Commands in one group commit at most.
 const MAX_BATCH: usize = 2048;
@@ -93,7 +95,8 @@ pub fn start_writer(
                 let events = engine.take_events();
                 if !events.is_empty() {
                     since_snapshot += events.len() as u64;
-                    let snapshot = (since_snapshot >= SNAPSHOT_EVERY)
+                    let every = SNAPSHOT_EVERY.max(2 * engine.state().tokens.len() as u64);
+                    let snapshot = (since_snapshot >= every)
                         .then(|| serde_json::to_string(engine.state()).expect("state serializes"));
                     let seq = engine.last_seq();
                     if let Err(e) = store.append(before, &events, snapshot.as_deref().map(|s| (seq, s))) {
