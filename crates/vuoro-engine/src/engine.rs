@@ -2,7 +2,7 @@
 //! place state changes. Every command checks everything first and emits after, so an error changes nothing
 //! (apart from a day roll-over, which is due whatever the command).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -34,9 +34,10 @@ pub struct State {
     pub last_seq: u64,
     pub next_ticket_id: TicketId,
     pub sites: BTreeMap<String, SiteState>,
-    /// token -> (site, ticket). Derived; rebuilt on load.
+    /// token -> (site, ticket). Derived; rebuilt on load. Hashed: tokens are random, a tree compared
+    /// them byte by byte at every level (docs/benchmarks.md).
     #[serde(skip)]
-    pub tokens: BTreeMap<String, (String, TicketId)>,
+    pub tokens: HashMap<String, (String, TicketId)>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +67,7 @@ impl Engine {
                 last_seq: 0,
                 next_ticket_id: 1,
                 sites,
-                tokens: BTreeMap::new(),
+                tokens: HashMap::new(),
             },
             pending: Vec::new(),
         }

@@ -386,22 +386,21 @@ async fn issue(
             crate::printing::print(&app, d, id).await;
         }
     }
-    let v = {
+    let body = {
         let core = app.shared.core.lock().expect("lock");
         let t = core
             .engine
             .ticket(&s.id, id)
             .ok_or_else(|| ApiError::not_found("ticket vanished"))?;
-        app.ticket_json(&core.engine, t, true)
+        serde_json::to_vec(&app.ticket_answer(&core.engine, t, true))
+            .map_err(|_| ApiError::unavailable("the ticket did not serialize"))?
     };
-    Ok(json_response(
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        v,
-    ))
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn get_ticket(

@@ -59,6 +59,17 @@ pub struct App {
     pub display_conns: Mutex<HashMap<(String, String), usize>>,
 }
 
+/// The customer's view of a ticket with what only its holder gets: docs/api.md, `Ticket`.
+#[derive(serde::Serialize)]
+pub struct TicketAnswer<'a> {
+    #[serde(flatten)]
+    pub view: vuoro_engine::view::TicketView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<&'a str>,
+    pub track_url: String,
+    pub print: Value,
+}
+
 impl App {
     /// A command through the writer: answered after commit.
     pub async fn submit(
@@ -75,19 +86,28 @@ impl App {
 
     /// The customer's ticket as JSON. `creation` adds the token (only ever in the answer to the kiosk).
     pub fn ticket_json(&self, engine: &Engine, t: &Ticket, creation: bool) -> Value {
-        let mut v = json!(engine.ticket_view(t, None));
-        if creation {
-            v["token"] = json!(t.token);
+        serde_json::to_value(self.ticket_answer(engine, t, creation)).unwrap_or_default()
+    }
+
+    /// The customer's ticket, to serialize straight into an answer (the ticket answer is the hottest path).
+    pub fn ticket_answer<'a>(
+        &self,
+        engine: &Engine,
+        t: &'a Ticket,
+        creation: bool,
+    ) -> TicketAnswer<'a> {
+        TicketAnswer {
+            view: engine.ticket_view(t, None),
+            token: creation.then_some(t.token.as_str()),
+            track_url: self.track_url(&t.token),
+            print: self
+                .print_status
+                .lock()
+                .expect("lock")
+                .get(&t.id)
+                .cloned()
+                .unwrap_or_else(|| json!({"status": "none", "fault": null})),
         }
-        v["track_url"] = json!(self.track_url(&t.token));
-        v["print"] = self
-            .print_status
-            .lock()
-            .expect("lock")
-            .get(&t.id)
-            .cloned()
-            .unwrap_or(json!({"status": "none", "fault": null}));
-        v
     }
 
     /// At most 5 remote joins per client address in 10 minutes.
