@@ -176,6 +176,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await
 }
 
+/// mimalloc: per-thread free lists without glibc's arena locking and consolidation; a ticket makes a few
+/// hundred small allocations across the HTTP worker and the writer thread (docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
