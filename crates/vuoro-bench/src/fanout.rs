@@ -201,6 +201,8 @@ async fn one(opts: &Opts, n: usize, calls: usize) -> anyhow::Result<(Rows, Value
     let mut call_http = Samples::default();
     let mut timeouts = 0;
     let per_call_limit = Duration::from_millis(2_000 + n as u64 / 2);
+    let cpu_before = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0);
+    let bench_cpu_before = crate::daemon::cpu_ms(std::process::id()).unwrap_or(0);
     for (k, s) in sent.iter_mut().enumerate() {
         let t = Instant::now();
         *s = shared.now_ns();
@@ -232,6 +234,8 @@ async fn one(opts: &Opts, n: usize, calls: usize) -> anyhow::Result<(Rows, Value
         // A hall's calls are seconds apart; a short pause keeps one call's fan-out out of the next's.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let cpu = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0) - cpu_before;
+    let bench_cpu = crate::daemon::cpu_ms(std::process::id()).unwrap_or(0) - bench_cpu_before;
     // Stragglers.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let load_after = crate::loadavg();
@@ -279,6 +283,17 @@ async fn one(opts: &Opts, n: usize, calls: usize) -> anyhow::Result<(Rows, Value
             true,
         ),
         ("calls".into(), calls.to_string(), String::new(), true),
+        (
+            "CPU per delivery (daemon + load generator)".into(),
+            if opts.mode == crate::Mode::Child {
+                let per = |ms: u64| ms as f64 * 1000.0 / (connected * calls).max(1) as f64;
+                format!("{:.1} + {:.1} µs", per(cpu), per(bench_cpu))
+            } else {
+                "in-process".into()
+            },
+            String::new(),
+            true,
+        ),
         ("to last p50".into(), ms(p50), String::new(), true),
         (
             "to last p99".into(),
@@ -355,5 +370,5 @@ async fn subscribe(addr: std::net::SocketAddr, local: IpAddr) -> anyhow::Result<
 }
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }

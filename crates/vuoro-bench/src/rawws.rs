@@ -167,7 +167,7 @@ impl RawWs {
 /// The value of `"key":"..."` or `"key":123` in a JSON text, without parsing it all.
 pub fn json_field<'a>(text: &'a [u8], key: &str) -> Option<&'a [u8]> {
     let pat = format!("\"{key}\":");
-    let i = text.windows(pat.len()).position(|w| w == pat.as_bytes())? + pat.len();
+    let i = memchr::memmem::find(text, pat.as_bytes())? + pat.len();
     let rest = &text[i..];
     if rest.first() == Some(&b'"') {
         let end = rest[1..].iter().position(|&c| c == b'"')?;

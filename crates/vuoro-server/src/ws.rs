@@ -189,12 +189,13 @@ fn subscribe(app: &App, client: &Arc<Client>, topic: &str, after: Option<u64>) -
     Some(out)
 }
 
-async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
+async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
     let (tx, mut rx) = mpsc::channel::<Out>(CLIENT_QUEUE);
     let client = Arc::new(Client::new(NEXT_CLIENT.fetch_add(1, Ordering::Relaxed), tx));
     *client.units.lock().expect("lock") = units_of(&principal);
     app.shared.core.lock().expect("lock").hub.connected();
-    let (mut sink, mut stream) = socket.split();
+    // Not split into a sink and a stream: `select!` drops the pending read before a branch's body writes,
+    // so one socket serves both, without a lock between two halves taken for every message.
     let mut topics: Vec<String> = Vec::new();
     // The display this connection belongs to, once it said hello.
     let mut display: Option<(String, String)> = None;
@@ -203,13 +204,18 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
     let mut stop = app.shutdown.subscribe();
+    // One shutdown future for the connection's life: made anew in every turn of the loop, it registered
+    // with and left the shutdown signal's waiter list (one lock shared by every client) for each message
+    // delivered.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
-            _ = stop.changed() => {
-                let _ = sink.send(Message::Close(None)).await;
+            _ = &mut stopped => {
+                let _ = socket.send(Message::Close(None)).await;
                 break;
             }
-            incoming = stream.next() => {
+            incoming = socket.next() => {
                 let Some(Ok(m)) = incoming else { break };
                 let text = match m {
                     Message::Text(t) => t,
@@ -273,7 +279,7 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                     },
                 };
                 if let Some(r) = reply {
-                    if sink.send(Message::Text(Utf8Bytes::from(r.to_string()))).await.is_err() {
+                    if socket.send(Message::Text(Utf8Bytes::from(r.to_string()))).await.is_err() {
                         break;
                     }
                 }
@@ -288,7 +294,7 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                         if let Some(outs) = subscribe(&app, &client, &topic, None) {
                             for o in outs {
                                 skip_until.insert(topic.clone(), o.seq);
-                                if sink.send(Message::Text(o.text.clone())).await.is_err() {
+                                if socket.send(Message::Text(o.text.clone())).await.is_err() {
                                     ok = false;
                                 }
                             }
@@ -313,19 +319,19 @@ async fn run(socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                             continue;
                         }
                     }
-                    if sink.feed(Message::Text(out.text.clone())).await.is_err() {
+                    if socket.feed(Message::Text(out.text.clone())).await.is_err() {
                         ok = false;
                         break;
                     }
                 }
-                if !ok || sink.flush().await.is_err() {
+                if !ok || socket.flush().await.is_err() {
                     break;
                 }
             }
             _ = heartbeat.tick() => {
                 let seq = app.shared.last_seq.load(Ordering::Acquire);
                 let hb = json!({"type": "heartbeat", "seq": seq}).to_string();
-                if sink.send(Message::Text(Utf8Bytes::from(hb))).await.is_err() {
+                if socket.send(Message::Text(Utf8Bytes::from(hb))).await.is_err() {
                     break;
                 }
             }
