@@ -272,6 +272,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
     let now = Utc::now();
     let Core { engine, hub } = core;
     let cfg = engine.config().clone();
+    hub.hold();
     let mut touched_sites: Vec<(&str, u64)> = Vec::new();
     let mut touched_services: Vec<(String, String)> = Vec::new();
     let mut touched_tickets: Vec<u64> = Vec::new();
@@ -442,6 +443,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
             }
         }
     }
+    hub.release();
 }
 
 /// Snapshot data of a topic, or None when the topic does not exist.

@@ -203,6 +203,10 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
     let mut skip_until: HashMap<String, u64> = HashMap::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
+    // A heartbeat only goes out after HEARTBEAT without anything else: a busy client knows the daemon
+    // is there from its events, and 10,000 displays do not get a burst of heartbeats in the middle of
+    // a call's fan-out.
+    let mut last_sent = std::time::Instant::now();
     let mut stop = app.shutdown.subscribe();
     // One shutdown future for the connection's life: made anew in every turn of the loop, it registered
     // with and left the shutdown signal's waiter list (one lock shared by every client) for each message
@@ -211,9 +215,59 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
     tokio::pin!(stopped);
     loop {
         tokio::select! {
+            // In this order, not a random one: woken for a delivery, the loop polls only the queue, not
+            // also the socket's read side and the heartbeat timer (a tenth of the daemon's time in a
+            // fan-out to 10,000). The queue is bounded and drained 32 at a time, so the client's own
+            // messages wait at most that long.
+            biased;
             _ = &mut stopped => {
                 let _ = socket.send(Message::Close(None)).await;
                 break;
+            }
+            out = rx.recv() => {
+                let Some(out) = out else { break };
+                if client.take_lagged() {
+                    // Fell behind: drop what is queued and start again from fresh snapshots.
+                    while rx.try_recv().is_ok() {}
+                    let mut ok = true;
+                    for topic in topics.clone() {
+                        if let Some(outs) = subscribe(&app, &client, &topic, None) {
+                            for o in outs {
+                                skip_until.insert(topic.clone(), o.seq);
+                                if socket.send(Message::Text(o.text.clone())).await.is_err() {
+                                    ok = false;
+                                }
+                            }
+                        }
+                    }
+                    if !ok { break }
+                    continue;
+                }
+                // What is queued already (a call and the end of the previous one come together) goes
+                // out in one write: one system call per client instead of one per message.
+                let mut outs = vec![out];
+                while outs.len() < 32 {
+                    match rx.try_recv() {
+                        Ok(o) => outs.push(o),
+                        Err(_) => break,
+                    }
+                }
+                let mut ok = true;
+                for out in outs {
+                    if let Some(t) = &out.topic {
+                        if skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot) {
+                            continue;
+                        }
+                    }
+                    if socket.feed(Message::Text(out.text.clone())).await.is_err() {
+                        ok = false;
+                        break;
+                    }
+                }
+                if !ok || socket.flush().await.is_err() {
+                    break;
+                }
+                last_sent = std::time::Instant::now();
             }
             incoming = socket.next() => {
                 let Some(Ok(m)) = incoming else { break };
@@ -284,51 +338,11 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                     }
                 }
             }
-            out = rx.recv() => {
-                let Some(out) = out else { break };
-                if client.take_lagged() {
-                    // Fell behind: drop what is queued and start again from fresh snapshots.
-                    while rx.try_recv().is_ok() {}
-                    let mut ok = true;
-                    for topic in topics.clone() {
-                        if let Some(outs) = subscribe(&app, &client, &topic, None) {
-                            for o in outs {
-                                skip_until.insert(topic.clone(), o.seq);
-                                if socket.send(Message::Text(o.text.clone())).await.is_err() {
-                                    ok = false;
-                                }
-                            }
-                        }
-                    }
-                    if !ok { break }
+            _ = heartbeat.tick() => {
+                if last_sent.elapsed() < HEARTBEAT {
                     continue;
                 }
-                // What is queued already (a call and the end of the previous one come together) goes
-                // out in one write: one system call per client instead of one per message.
-                let mut outs = vec![out];
-                while outs.len() < 32 {
-                    match rx.try_recv() {
-                        Ok(o) => outs.push(o),
-                        Err(_) => break,
-                    }
-                }
-                let mut ok = true;
-                for out in outs {
-                    if let Some(t) = &out.topic {
-                        if skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot) {
-                            continue;
-                        }
-                    }
-                    if socket.feed(Message::Text(out.text.clone())).await.is_err() {
-                        ok = false;
-                        break;
-                    }
-                }
-                if !ok || socket.flush().await.is_err() {
-                    break;
-                }
-            }
-            _ = heartbeat.tick() => {
+                last_sent = std::time::Instant::now();
                 let seq = app.shared.last_seq.load(Ordering::Acquire);
                 let hb = json!({"type": "heartbeat", "seq": seq}).to_string();
                 if socket.send(Message::Text(Utf8Bytes::from(hb))).await.is_err() {
