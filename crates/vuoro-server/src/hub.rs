@@ -3,8 +3,9 @@
 //! lagged and gets fresh snapshots instead (see ws.rs). Messages are serialized once and shared.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
@@ -25,6 +26,15 @@ pub struct OutMsg {
 }
 
 pub const CLIENT_QUEUE: usize = 256;
+/// A client that was sent nothing for this long gets a heartbeat at the next tick of the hub's
+/// heartbeat task, which ticks this often: so no client hears nothing for more than twice this.
+pub const HEARTBEAT_IDLE: Duration = Duration::from_secs(5);
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn now_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64
+}
 /// Messages kept for resuming (about the last 4,096 events' worth on a busy site).
 const RING_MESSAGES: usize = 16_384;
 
@@ -32,6 +42,8 @@ pub struct Client {
     pub id: u64,
     tx: mpsc::Sender<Out>,
     lagged: AtomicBool,
+    /// When its connection last wrote to it (ms since the hub's epoch).
+    last_sent: AtomicU64,
     /// Units whose staff messages this client may get. None: all units.
     pub units: std::sync::Mutex<Option<HashSet<String>>>,
 }
@@ -42,6 +54,7 @@ impl Client {
             id,
             tx,
             lagged: AtomicBool::new(false),
+            last_sent: AtomicU64::new(now_ms()),
             units: std::sync::Mutex::new(Some(HashSet::new())),
         }
     }
@@ -51,6 +64,11 @@ impl Client {
         if self.tx.try_send(out).is_err() {
             self.lagged.store(true, Ordering::Release);
         }
+    }
+
+    /// Its connection wrote to it just now.
+    pub fn sent(&self) {
+        self.last_sent.store(now_ms(), Ordering::Relaxed);
     }
 
     pub fn take_lagged(&self) -> bool {
@@ -90,7 +108,8 @@ pub struct Hub {
     ring: VecDeque<Ringed>,
     /// Resuming from a seq below this is impossible (messages were dropped or predate start-up).
     floor: u64,
-    clients: usize,
+    /// Every connected client, subscribed or not (for heartbeats).
+    clients: HashMap<u64, Arc<Client>>,
 }
 
 impl Hub {
@@ -102,15 +121,40 @@ impl Hub {
     }
 
     pub fn client_count(&self) -> usize {
-        self.clients
+        self.clients.len()
     }
 
-    pub fn connected(&mut self) {
-        self.clients += 1;
+    pub fn connected(&mut self, client: &Arc<Client>) {
+        self.clients.insert(client.id, client.clone());
+    }
+
+    /// Offers `text` (a heartbeat) to every client that was sent nothing for `idle` ([`HEARTBEAT_IDLE`]):
+    /// one timer for the hub instead of one per connection, and nothing extra for a busy client. Returns
+    /// how many were offered it.
+    pub fn heartbeat(&self, text: Utf8Bytes, idle: Duration) -> usize {
+        self.heartbeat_at(text, idle, now_ms())
+    }
+
+    fn heartbeat_at(&self, text: Utf8Bytes, idle: Duration, now_ms: u64) -> usize {
+        let idle_ms = idle.as_millis() as u64;
+        let out = Arc::new(OutMsg {
+            seq: 0,
+            topic: None,
+            text,
+            snapshot: false,
+        });
+        let mut n = 0;
+        for c in self.clients.values() {
+            if c.last_sent.load(Ordering::Relaxed) + idle_ms <= now_ms {
+                c.offer(out.clone());
+                n += 1;
+            }
+        }
+        n
     }
 
     pub fn disconnected(&mut self, client: &Client) {
-        self.clients = self.clients.saturating_sub(1);
+        self.clients.remove(&client.id);
         self.topics.retain(|_, subs| {
             subs.retain(|c| c.id != client.id);
             !subs.is_empty()
@@ -282,6 +326,42 @@ mod tests {
         );
         hub.publish("calls:s", 3, None, Utf8Bytes::from("c3"), true);
         assert_eq!(got(&mut rx2), ["c3"], "after the release, at once again");
+    }
+
+    #[test]
+    fn heartbeats_go_only_to_clients_idle_long_enough() {
+        let (tx1, mut rx1) = mpsc::channel(10);
+        let (tx2, mut rx2) = mpsc::channel(10);
+        let idle = Arc::new(Client::new(1, tx1));
+        let busy = Arc::new(Client::new(2, tx2));
+        let mut hub = Hub::new(0);
+        hub.connected(&idle);
+        hub.connected(&busy);
+        // At 100 s: the one was last sent something at 98.5 s, the other at 99.5 s.
+        idle.last_sent.store(98_500, Ordering::Relaxed);
+        busy.last_sent.store(99_500, Ordering::Relaxed);
+        let idle_time = Duration::from_secs(1);
+        assert_eq!(
+            hub.heartbeat_at(Utf8Bytes::from("hb"), idle_time, 100_000),
+            1
+        );
+        assert_eq!(rx1.try_recv().unwrap().text.as_str(), "hb");
+        assert!(
+            rx2.try_recv().is_err(),
+            "a client sent something just now gets none"
+        );
+        hub.disconnected(&idle);
+        assert_eq!(hub.client_count(), 1);
+        assert_eq!(
+            hub.heartbeat_at(Utf8Bytes::from("hb"), idle_time, 100_000),
+            0
+        );
+        // A second later the busy one has been idle long enough too.
+        assert_eq!(
+            hub.heartbeat_at(Utf8Bytes::from("hb"), idle_time, 101_000),
+            1
+        );
+        assert_eq!(rx2.try_recv().unwrap().text.as_str(), "hb");
     }
 
     #[test]

@@ -252,6 +252,24 @@ pub async fn serve(
             }
         });
     }
+    // Heartbeats for clients that heard nothing for a while (one timer here, none per connection).
+    {
+        let app = app.clone();
+        let mut stop = app.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(hub::HEARTBEAT_IDLE);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => break,
+                }
+                let seq = app.shared.last_seq.load(Ordering::Acquire);
+                let text = serde_json::json!({"type": "heartbeat", "seq": seq}).to_string();
+                let core = app.shared.core.lock().expect("lock");
+                core.hub.heartbeat(text.into(), hub::HEARTBEAT_IDLE);
+            }
+        });
+    }
     tokio::spawn(printing::poll(app.clone()));
     let router = api::router(app.clone()).merge(audio::router(speech));
     let router = reports::attach(router, &app, &db)?;

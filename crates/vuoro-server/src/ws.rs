@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -23,7 +22,6 @@ use crate::error::ApiError;
 use crate::hub::{CLIENT_QUEUE, Client, Out, OutMsg};
 
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
-const HEARTBEAT: Duration = Duration::from_secs(10);
 
 pub async fn upgrade(
     State(app): State<Arc<App>>,
@@ -193,7 +191,7 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
     let (tx, mut rx) = mpsc::channel::<Out>(CLIENT_QUEUE);
     let client = Arc::new(Client::new(NEXT_CLIENT.fetch_add(1, Ordering::Relaxed), tx));
     *client.units.lock().expect("lock") = units_of(&principal);
-    app.shared.core.lock().expect("lock").hub.connected();
+    app.shared.core.lock().expect("lock").hub.connected(&client);
     // Not split into a sink and a stream: `select!` drops the pending read before a branch's body writes,
     // so one socket serves both, without a lock between two halves taken for every message.
     let mut topics: Vec<String> = Vec::new();
@@ -201,12 +199,6 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
     let mut display: Option<(String, String)> = None;
     // After a resync, queued messages at or below the snapshot's seq are stale.
     let mut skip_until: HashMap<String, u64> = HashMap::new();
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    heartbeat.tick().await;
-    // A heartbeat only goes out after HEARTBEAT without anything else: a busy client knows the daemon
-    // is there from its events, and 10,000 displays do not get a burst of heartbeats in the middle of
-    // a call's fan-out.
-    let mut last_sent = std::time::Instant::now();
     let mut stop = app.shutdown.subscribe();
     // One shutdown future for the connection's life: made anew in every turn of the loop, it registered
     // with and left the shutdown signal's waiter list (one lock shared by every client) for each message
@@ -216,14 +208,10 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
     loop {
         tokio::select! {
             // In this order, not a random one: woken for a delivery, the loop polls only the queue, not
-            // also the socket's read side and the heartbeat timer (a tenth of the daemon's time in a
-            // fan-out to 10,000). The queue is bounded and drained 32 at a time, so the client's own
-            // messages wait at most that long.
+            // also the shutdown signal and the socket's read side (a tenth of the daemon's time in a
+            // fan-out to 10,000). The queue is bounded and drained 32 at a time, so the others wait at
+            // most that long. Heartbeats come through the queue too (`Hub::heartbeat`).
             biased;
-            _ = &mut stopped => {
-                let _ = socket.send(Message::Close(None)).await;
-                break;
-            }
             out = rx.recv() => {
                 let Some(out) = out else { break };
                 if client.take_lagged() {
@@ -267,7 +255,11 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                 if !ok || socket.flush().await.is_err() {
                     break;
                 }
-                last_sent = std::time::Instant::now();
+                client.sent();
+            }
+            _ = &mut stopped => {
+                let _ = socket.send(Message::Close(None)).await;
+                break;
             }
             incoming = socket.next() => {
                 let Some(Ok(m)) = incoming else { break };
@@ -336,17 +328,6 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                     if socket.send(Message::Text(Utf8Bytes::from(r.to_string()))).await.is_err() {
                         break;
                     }
-                }
-            }
-            _ = heartbeat.tick() => {
-                if last_sent.elapsed() < HEARTBEAT {
-                    continue;
-                }
-                last_sent = std::time::Instant::now();
-                let seq = app.shared.last_seq.load(Ordering::Acquire);
-                let hb = json!({"type": "heartbeat", "seq": seq}).to_string();
-                if socket.send(Message::Text(Utf8Bytes::from(hb))).await.is_err() {
-                    break;
                 }
             }
         }
