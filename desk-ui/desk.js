@@ -788,9 +788,11 @@ async function act(verb, body = {}, label = null) {
     return null;
   } finally {
     state.busy = false;
-    updateButtons();
+    // The next queued key at once, not in a later task: a key pressed in between (N then S while an
+    // earlier action was on its way) must queue behind it, not be checked against the state before it.
     const queued = state.queued.shift();
-    if (queued) setTimeout(() => runAction(queued, true), 0);
+    if (queued) runAction(queued, true);
+    updateButtons();
     // The button pressed may have gone with its row: keep the keyboard at the desk.
     const a = document.activeElement;
     if ((!a || a === document.body) && !document.querySelector('dialog[open]') && !$('btn-next').disabled) $('btn-next').focus({ preventScroll: true });
