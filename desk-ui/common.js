@@ -233,7 +233,7 @@ export function showLogin(reason) {
   note.hidden = !reason;
   note.textContent = reason ? t('login_note_' + reason) : '';
   document.getElementById('login-error').hidden = true;
-  for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== 'login';
+  showScreen('login');
   document.getElementById('signed-in').hidden = true;
   wireLogin(form);
   const pw = form.querySelector('#login-password');
@@ -273,6 +273,30 @@ function wireLogin(form) {
       button.disabled = false;
     }
   });
+}
+
+/** Shows the page's screen `name` (the elements with `data-screen`), hiding the others. */
+export function showScreen(name) {
+  for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== name;
+}
+
+/**
+ * At page start: asks the daemon who is signed in and goes on with `afterSignIn(user)`, or shows the login
+ * form (with a message when the daemon could not be asked).
+ */
+export async function resumeSession(afterSignIn) {
+  let user = null;
+  try {
+    user = await whoAmI();
+  } catch (e) {
+    showMessage(errorText(e), 'error');
+  }
+  if (!user) {
+    showLogin(null);
+    return;
+  }
+  setUser(user);
+  await afterSignIn(user);
 }
 
 /** Records the signed-in user and shows their name in the header. */

@@ -4,7 +4,8 @@
 import { Live, numberHtml } from '/shared/vuoro.js';
 import {
   t, lang, initLang, el, keepPlace, clock, minutes, announce, showMessage, errorText, pick,
-  session, whoAmI, staffApi, showLogin, setUser, signOut, isSupervisor, hasUnit, idleLock, queryNumber,
+  session, whoAmI, staffApi, showLogin, resumeSession, showScreen as showCommonScreen, signOut, isSupervisor,
+  hasUnit, idleLock, queryNumber,
   loadSite, loadServices, ApiError, alertOf,
 } from '/desk/common.js';
 
@@ -108,7 +109,7 @@ function notes(tk) {
 // ---- screens ------------------------------------------------------------------------------------
 
 function showScreen(name) {
-  for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== name;
+  showCommonScreen(name);
   $('change-counter').hidden = name !== 'desk';
   $('close-counter').hidden = name !== 'desk';
   $('where').textContent = name === 'desk' && state.counter ? '· ' + counterName(state.counterId) : '';
@@ -142,18 +143,7 @@ async function boot() {
     isActive: () => !!session.user,
   });
   setInterval(tick, 1000);
-  let user = null;
-  try {
-    user = await whoAmI();
-  } catch (e) {
-    showMessage(errorText(e), 'error');
-  }
-  if (!user) {
-    showLogin(null);
-    return;
-  }
-  setUser(user);
-  await afterSignIn(user, { relogin: null });
+  await resumeSession((user) => afterSignIn(user, { relogin: null }));
 }
 
 async function afterSignIn(user, { relogin }) {
@@ -501,8 +491,10 @@ function removeEverywhere(id) {
   state.noShows = state.noShows.filter((x) => x.id !== id);
 }
 
-/** Puts a ticket where it belongs for this counter after a change. */
-/** Places a ticket; `seq` (from an event) older than the counter state shown leaves that state alone. */
+/**
+ * Puts a ticket where it belongs for this counter after a change; `seq` (from an event) older than the
+ * counter state shown leaves that state alone.
+ */
 function upsert(tk, seq) {
   const ticket = keep(tk);
   const old = state.queue.find((x) => x.id === tk.id);

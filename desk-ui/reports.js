@@ -3,8 +3,8 @@
 // put in the address). Signing in, the language switch and the idle lock are shared with the supervisor
 // view (common.js); the daemon decides who may see what (supervisors and admins, their own units).
 import {
-  t, lang, initLang, el, announce, showMessage, errorText, pick, session, whoAmI, staffApi, showLogin,
-  setUser, signOut, isSupervisor, idleLock, queryNumber, ApiError,
+  t, lang, initLang, el, announce, showMessage, errorText, pick, session, staffApi, resumeSession, showScreen,
+  signOut, isSupervisor, idleLock, queryNumber, ApiError,
 } from '/desk/common.js';
 import { categoryChart } from '/desk/charts.js';
 
@@ -181,22 +181,7 @@ async function boot() {
   $('r-site').addEventListener('change', syncGroupChoices);
   for (const b of document.querySelectorAll('[data-range]')) b.addEventListener('click', () => quickPick(b.dataset.range));
   for (const id of ['r-from', 'r-to']) $(id).addEventListener('input', () => $(id).removeAttribute('aria-invalid'));
-  let user = null;
-  try {
-    user = await whoAmI();
-  } catch (e) {
-    showMessage(errorText(e), 'error');
-  }
-  if (!user) {
-    showLogin(null);
-    return;
-  }
-  setUser(user);
-  await afterSignIn(user);
-}
-
-function showScreen(name) {
-  for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== name;
+  await resumeSession(afterSignIn);
 }
 
 async function afterSignIn(user) {

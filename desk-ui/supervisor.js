@@ -3,7 +3,7 @@
 import { Live, numberHtml } from '/shared/vuoro.js';
 import {
   t, lang, initLang, el, keepPlace, clock, minutes, announce, showMessage, errorText, pick,
-  session, whoAmI, staffApi, showLogin, setUser, signOut, isSupervisor, idleLock, queryNumber,
+  session, whoAmI, staffApi, showLogin, resumeSession, showScreen, signOut, isSupervisor, idleLock, queryNumber,
   loadSite, loadServices, ApiError, alertOf,
 } from '/desk/common.js';
 import { barChart } from '/desk/charts.js';
@@ -52,10 +52,6 @@ function counterName(id) {
   return c ? pick(c.name, lang) || id : id;
 }
 
-function showScreen(name) {
-  for (const s of document.querySelectorAll('[data-screen]')) s.hidden = s.dataset.screen !== name;
-}
-
 // ---- start --------------------------------------------------------------------------------------
 
 async function boot() {
@@ -76,18 +72,7 @@ async function boot() {
   $('chart-service').addEventListener('change', renderCharts);
   setInterval(tick, 1000);
   setInterval(() => session.user && refresh(true), 30000);
-  let user = null;
-  try {
-    user = await whoAmI();
-  } catch (e) {
-    showMessage(errorText(e), 'error');
-  }
-  if (!user) {
-    showLogin(null);
-    return;
-  }
-  setUser(user);
-  await afterSignIn(user, {});
+  await resumeSession((user) => afterSignIn(user, {}));
 }
 
 async function afterSignIn(user) {

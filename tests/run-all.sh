@@ -34,12 +34,12 @@ if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/n
   (cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund)
 fi
 
-say "building"
 # Formatting first: unformatted code fails the run (rustfmt comes with rustup's default profile).
 if cargo fmt --version >/dev/null 2>&1; then
   say "checking formatting"
   cargo fmt --all --check
 fi
+say "building"
 cargo build --workspace --all-targets
 
 say "Rust tests"

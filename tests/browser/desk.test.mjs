@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, repo } from './lib.mjs';
+import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, signIn, repo } from './lib.mjs';
 
 const SITE = 'iso-omena';
 const shots = join(repo, 'docs', 'screenshots');
@@ -50,13 +50,6 @@ async function newPage(opts = {}) {
   p.page.on('pageerror', (e) => p.errors.push(e.message));
   pages.push(p);
   return p;
-}
-
-async function signIn(page, username) {
-  await page.waitForSelector('#login-username', { state: 'visible' });
-  await page.fill('#login-username', username);
-  await page.fill('#login-password', 'demo');
-  await page.click('#login-form button[type="submit"]');
 }
 
 /** A signed-in desk at `counter`, live. */

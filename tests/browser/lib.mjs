@@ -170,3 +170,11 @@ export async function login(baseUrl, username, password = 'demo') {
   if (r.status !== 200) throw new Error(`login ${username}: ${r.status} ${JSON.stringify(r.data)}`);
   return r.data.token;
 }
+
+/** Signs a demo user in through a staff page's login form (desk, supervisor, reports). */
+export async function signIn(page, username, password = 'demo') {
+  await page.waitForSelector('#login-username', { state: 'visible' });
+  await page.fill('#login-username', username);
+  await page.fill('#login-password', password);
+  await page.click('#login-form button[type="submit"]');
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, repo } from './lib.mjs';
+import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, signIn, repo } from './lib.mjs';
 
 const SITE = 'iso-omena';
 const POPUP = 'popup-senior';
@@ -150,13 +150,6 @@ async function newPage(opts = {}) {
   p.page.on('request', (r) => r.url().includes('/api/v1/reports') && p.reportRequests.push(r.url()));
   pages.push(p);
   return p;
-}
-
-async function signIn(page, username) {
-  await page.waitForSelector('#login-username', { state: 'visible' });
-  await page.fill('#login-username', username);
-  await page.fill('#login-password', 'demo');
-  await page.click('#login-form button[type="submit"]');
 }
 
 /** Waits until the report on screen is the one for `parts` (every key=value in the query). */

@@ -1230,19 +1230,21 @@ async fn supervisors_see_displays_come_online_and_go_offline() {
     let dir = TempDir::new("displays");
     let app = spawn_app_in(DEMO, &dir.0).await;
     let sup = login(app.addr, "supervisor", "demo").await.unwrap();
-    let mut staff = Ws::connect(app.addr, Some(&sup)).await.unwrap();
-    staff
-        .subscribe(&format!("site:{SITE}"), None)
-        .await
-        .unwrap();
-    let snap = staff.next(T).await.unwrap();
-    let hall = snap["data"]["displays"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"] == "hall")
-        .unwrap()
-        .clone();
+    // A supervisor's site snapshot: (the live socket, the hall display's entry in it).
+    let site_view = || async {
+        let mut ws = Ws::connect(app.addr, Some(&sup)).await.unwrap();
+        ws.subscribe(&format!("site:{SITE}"), None).await.unwrap();
+        let snap = ws.next(T).await.unwrap();
+        let hall = snap["data"]["displays"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == "hall")
+            .unwrap()
+            .clone();
+        (ws, hall)
+    };
+    let (mut staff, hall) = site_view().await;
     assert_eq!(hall["status"], Value::Null, "never seen yet");
     // A hall display connects (twice: a second screen or a reload) and says which it is.
     let mut d1 = Ws::connect(app.addr, None).await.unwrap();
@@ -1272,21 +1274,7 @@ async fn supervisors_see_displays_come_online_and_go_offline() {
     drop(d2);
     let m = until(&mut staff, |m| m["event"]["kind"] == "display_status").await;
     assert_eq!(m["event"]["status"], "offline");
-    let mut h = Http::with_token(app.addr, &sup);
-    let _ = h.get("/healthz").await.unwrap();
-    let mut again = Ws::connect(app.addr, Some(&sup)).await.unwrap();
-    again
-        .subscribe(&format!("site:{SITE}"), None)
-        .await
-        .unwrap();
-    let snap = again.next(T).await.unwrap();
-    let hall = snap["data"]["displays"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"] == "hall")
-        .unwrap()
-        .clone();
+    let (_again, hall) = site_view().await;
     assert_eq!(hall["status"], "offline");
     assert!(hall["at"].is_string());
     app.stop().await;

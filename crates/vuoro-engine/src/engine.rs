@@ -1396,7 +1396,7 @@ impl Engine {
             EventKind::DisplayStatus { device, status } => {
                 st.displays.insert(
                     device.clone(),
-                    PrinterState {
+                    DeviceStatus {
                         status: status.clone(),
                         detail: None,
                         at,
@@ -1410,7 +1410,7 @@ impl Engine {
             } => {
                 st.printers.insert(
                     device.clone(),
-                    PrinterState {
+                    DeviceStatus {
                         status: status.clone(),
                         detail: detail.clone(),
                         at,

@@ -166,10 +166,10 @@ pub struct SiteState {
     pub alerts: BTreeMap<u64, Alert>,
     /// Latest status per printing device.
     #[serde(default)]
-    pub printers: BTreeMap<String, PrinterState>,
+    pub printers: BTreeMap<String, DeviceStatus>,
     /// Latest status per hall display (`online`, `offline`).
     #[serde(default)]
-    pub displays: BTreeMap<String, PrinterState>,
+    pub displays: BTreeMap<String, DeviceStatus>,
     /// Next number to try per series letter.
     pub series_next: BTreeMap<String, u32>,
     pub next_order: i64,
@@ -200,8 +200,9 @@ pub struct Alert {
     pub at: DateTime<Utc>,
 }
 
+/// The last status a printing device or a hall display reported, and when.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PrinterState {
+pub struct DeviceStatus {
     pub status: String,
     pub detail: Option<String>,
     pub at: DateTime<Utc>,

@@ -15,7 +15,7 @@ pub struct CounterRef {
     pub location: String,
 }
 
-/// The customer's view of their ticket (the server adds token, track_url, qr and print status).
+/// The customer's view of their ticket (the server adds token, track_url and print status).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TicketView {
     pub id: TicketId,

@@ -92,7 +92,7 @@ pub struct Auth {
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
 }
 
-/// Lowercase hex of `bytes` (tokens, hashes, the QR module matrix).
+/// Lowercase hex of `bytes` (tokens, hashes).
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

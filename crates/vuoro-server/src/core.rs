@@ -177,34 +177,20 @@ pub fn staff_event(engine: &Engine, site: &Site, ev: &Event, now: DateTime<Utc>)
     let by = ev.actor.id.as_ref().filter(|_| ev.actor.kind == "user");
     // The event's own fields, less those the fields below replace (a ticket event's `ticket` is its id;
     // here it becomes the ticket itself, and the id moves to `ticket_id`).
-    let mut own = match serde_json::to_value(&ev.kind) {
-        Ok(Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
+    let replaced = |k: &str| match k {
+        "at" | "seq" => true,
+        "ticket_id" => ev.kind.ticket().is_some(),
+        "ticket" => ticket.is_some(),
+        "counter_state" => counter_state.is_some(),
+        "counter" => moved_from.is_some(),
+        "by" => by.is_some(),
+        _ => false,
     };
-    for k in [
-        "at",
-        "seq",
-        "ticket_id",
-        "ticket",
-        "counter_state",
-        "counter",
-        "by",
-    ] {
-        let replaced = match k {
-            "ticket" => ticket.is_some(),
-            "counter_state" => counter_state.is_some(),
-            "counter" => moved_from.is_some(),
-            "by" => by.is_some(),
-            "ticket_id" => ev.kind.ticket().is_some(),
-            _ => true,
-        };
-        if replaced {
-            own.remove(k);
-        }
-    }
     let mut out = JsonObject::default();
-    for (k, v) in &own {
-        out.field(k, v);
+    if let Ok(Value::Object(own)) = serde_json::to_value(&ev.kind) {
+        for (k, v) in own.iter().filter(|(k, _)| !replaced(k)) {
+            out.field(k, v);
+        }
     }
     out.field("at", &ev.at);
     out.field("seq", &ev.seq);
@@ -228,17 +214,17 @@ pub fn staff_event(engine: &Engine, site: &Site, ev: &Event, now: DateTime<Utc>)
 
 /// A JSON object written field by field, straight from each field's `Serialize`.
 #[derive(Default)]
-pub struct JsonObject(Vec<u8>);
+struct JsonObject(Vec<u8>);
 
 impl JsonObject {
-    pub fn field<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+    fn field<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T) {
         self.0.push(if self.0.is_empty() { b'{' } else { b',' });
         serde_json::to_writer(&mut self.0, key).expect("a key serializes");
         self.0.push(b':');
         serde_json::to_writer(&mut self.0, value).expect("a view serializes");
     }
 
-    pub fn finish(mut self) -> String {
+    fn finish(mut self) -> String {
         if self.0.is_empty() {
             self.0.push(b'{');
         }
