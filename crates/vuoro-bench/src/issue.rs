@@ -1,14 +1,16 @@
 //! `issue`: many concurrent kiosk clients take tickets over HTTP (keep-alive), each answer only after the
 //! ticket is committed (group commit, synchronous=FULL). Measures tickets per second and the latency each
-//! client saw, then checks in the database that every acknowledged ticket is there.
+//! client saw, then checks in the database that every acknowledged ticket is there. The clients send the
+//! kiosk's request as it is on the wire, built once per service (`rawhttp`), and check each answer's
+//! status and that its body is the ticket.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use vuoro_client::Http;
 
+use crate::rawhttp::{RawHttp, post_json};
 use crate::stats::Samples;
 use crate::{BENCH_CONFIG, BENCH_KIOSK_TOKEN, BENCH_SITE, Daemon, Opts, Report, TempDir, ms};
 
@@ -24,18 +26,27 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     } else {
         Duration::from_secs(120)
     };
-    let services: Arc<Vec<String>> = Arc::new(
-        vuoro_engine::Config::parse(BENCH_CONFIG)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?
-            .sites[0]
-            .services
-            .iter()
-            .map(|s| s.id.clone())
-            .collect(),
-    );
+    let services: Vec<String> = vuoro_engine::Config::parse(BENCH_CONFIG)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+        .sites[0]
+        .services
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
     let dir = TempDir::new("issue")?;
     let daemon = Daemon::start(opts.mode, BENCH_CONFIG, &dir.0).await?;
     let addr = daemon.addr;
+    // The kiosk's request for each service, as bytes.
+    let path = format!("/api/v1/sites/{BENCH_SITE}/tickets");
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new(
+        services
+            .iter()
+            .map(|svc| {
+                let body = json!({"service": svc, "lang": "fi"}).to_string();
+                post_json(addr, &path, BENCH_KIOSK_TOKEN, &body)
+            })
+            .collect(),
+    );
     let rss_before = daemon.rss_kib().unwrap_or(0);
     let load_before = crate::loadavg();
     let cpu_before = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0);
@@ -49,11 +60,10 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     for c in 0..clients {
         let next = next.clone();
         let errors = errors.clone();
-        let services = services.clone();
+        let requests = requests.clone();
         tasks.push(tokio::spawn(async move {
-            let mut h = Http::with_token(addr, BENCH_KIOSK_TOKEN);
+            let mut conn = None;
             let mut lat = Samples::default();
-            let path = format!("/api/v1/sites/{BENCH_SITE}/tickets");
             let mut first_error = None;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -61,24 +71,29 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
                     break;
                 }
                 // Spread over the services so that no queue grows absurdly long.
-                let svc = &services[(i as usize + c) % services.len()];
-                let body = json!({"service": svc, "lang": "fi"});
+                let request = &requests[(i as usize + c) % requests.len()];
                 let t = Instant::now();
-                match h.post(&path, &body).await {
-                    Ok(r) if r.status == 201 => lat.push(t.elapsed()),
-                    Ok(r) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        first_error.get_or_insert(format!(
-                            "{} {}",
-                            r.status,
-                            String::from_utf8_lossy(&r.body)
-                        ));
-                    }
-                    Err(e) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        first_error.get_or_insert(format!("{e:#}"));
-                        h = Http::with_token(addr, BENCH_KIOSK_TOKEN);
-                    }
+                let answer = match &mut conn {
+                    Some(h) => Ok(h),
+                    None => RawHttp::connect(addr).await.map(|h| conn.insert(h)),
+                };
+                let failure = match answer {
+                    Ok(h) => match h.exchange(request).await {
+                        Ok(r) if r.status == 201 && r.body.starts_with(b"{\"id\":") => {
+                            lat.push(t.elapsed());
+                            None
+                        }
+                        Ok(r) => Some(format!("{} {}", r.status, String::from_utf8_lossy(r.body))),
+                        Err(e) => {
+                            conn = None;
+                            Some(format!("{e:#}"))
+                        }
+                    },
+                    Err(e) => Some(format!("{e:#}")),
+                };
+                if let Some(f) = failure {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    first_error.get_or_insert(f);
                 }
                 // A failing daemon must not turn this into a busy loop.
                 if errors.load(Ordering::Relaxed) > 1000 {

@@ -14,6 +14,7 @@ pub mod day;
 pub mod dayapi;
 pub mod fanout;
 pub mod issue;
+pub mod rawhttp;
 pub mod rawws;
 pub mod startup;
 pub mod stats;

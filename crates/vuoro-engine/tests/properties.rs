@@ -178,6 +178,26 @@ fn check_invariants(e: &Engine) -> Result<(), TestCaseError> {
             );
         }
     }
+    // A waiting ticket's position is the number of tickets before it in its queue's order (the engine
+    // counts from whichever end is nearer).
+    for (service, q) in &st.waiting {
+        for (i, (_, _, id)) in q.iter().enumerate() {
+            prop_assert_eq!(
+                e.position(&st.tickets[id]),
+                Some(i as u32),
+                "position of ticket {} in {}",
+                id,
+                service
+            );
+        }
+    }
+    for t in st
+        .tickets
+        .values()
+        .filter(|t| t.state != TicketState::Waiting)
+    {
+        prop_assert_eq!(e.position(t), None);
+    }
     Ok(())
 }
 
