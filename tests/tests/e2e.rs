@@ -960,6 +960,14 @@ async fn health_metrics_openapi_and_web_clients_are_served() {
         "{m}"
     );
     assert!(m.contains("vuoro_ws_clients 0"));
+    let metric = |name: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {m}"))
+    };
+    // The ticket and the kiosk printer's status, each committed when it happened.
+    let (events, commits) = (metric("vuoro_events_total"), metric("vuoro_commits_total"));
+    assert!((1..=events).contains(&commits) && events >= 1, "{m}");
     let o = h.get("/api/v1/openapi.json").await.unwrap().json();
     assert_eq!(o["openapi"], "3.1.0");
     for p in [
@@ -1035,6 +1043,8 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
 
 #[path = "e2e/printing.rs"]
 mod printing;
+#[path = "e2e/store_failure.rs"]
+mod store_failure;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kiosks_see_real_service_names_the_public_the_neutral_ones() {

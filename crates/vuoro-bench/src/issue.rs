@@ -51,6 +51,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     let load_before = crate::loadavg();
     let cpu_before = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0);
     let bench_cpu_before = crate::daemon::cpu_ms(std::process::id()).unwrap_or(0);
+    let commits_before = commits(addr).await?;
 
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -113,6 +114,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
         }
     }
     let elapsed = t0.elapsed();
+    let commits = commits(addr).await? - commits_before;
     let rss_after = daemon.rss_kib().unwrap_or(0);
     let load_after = crate::loadavg();
     let cpu = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0) - cpu_before;
@@ -158,6 +160,13 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
             format!("{:.0} µs", bench_cpu as f64 * 1000.0 / ok.max(1) as f64),
         );
     }
+    r.row(
+        "tickets per commit",
+        format!(
+            "{:.1} ({commits} commits)",
+            ok as f64 / commits.max(1) as f64
+        ),
+    );
     r.row("errors", errs.to_string());
     r.row("in the event log", stored.to_string());
     r.row(
@@ -179,7 +188,16 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     r.data = json!({
         "clients": clients, "tickets": ok, "elapsed_s": elapsed.as_secs_f64(), "tickets_per_s": rate,
         "p50_ms": p50, "p99_ms": p99, "max_ms": max, "errors": errs, "stored": stored,
-        "daemon_cpu_ms": cpu, "bench_cpu_ms": bench_cpu, "rss_kib_before": rss_before, "rss_kib_after": rss_after, "load_before": load_before, "load_after": load_after,
+        "commits": commits, "daemon_cpu_ms": cpu, "bench_cpu_ms": bench_cpu, "rss_kib_before": rss_before, "rss_kib_after": rss_after, "load_before": load_before, "load_after": load_after,
     });
     Ok(r)
+}
+
+/// Group commits so far, from the daemon's metrics.
+async fn commits(addr: std::net::SocketAddr) -> anyhow::Result<u64> {
+    let m = vuoro_client::Http::new(addr).get("/metrics").await?;
+    let text = String::from_utf8_lossy(&m.body);
+    text.lines()
+        .find_map(|l| l.strip_prefix("vuoro_commits_total ")?.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no vuoro_commits_total in the daemon's metrics"))
 }

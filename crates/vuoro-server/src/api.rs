@@ -373,28 +373,25 @@ async fn issue(
         channel: channel.into(),
         idempotency: idem,
     };
-    let Outcome::Ticket { id, created, .. } = app.submit(cmd, p.actor()).await? else {
+    // The ticket comes back with the outcome, as it stood right after this command: the answer needs no
+    // lock on the read model.
+    let (Outcome::Ticket { id, created, .. }, Some(now)) =
+        app.writer.submit_ticket(cmd, p.actor()).await?
+    else {
         return Err(ApiError::unavailable("unexpected outcome"));
     };
-    let device = if let Principal::Device(d) = &p {
-        Some(d.clone())
-    } else {
-        None
+    let print = match &p {
+        Principal::Device(d) if created => crate::printing::print(&app, d, id).await,
+        _ => app.print_status(id),
     };
-    if created {
-        if let Some(d) = &device {
-            crate::printing::print(&app, d, id).await;
-        }
-    }
-    let body = {
-        let core = app.shared.core.lock().expect("lock");
-        let t = core
-            .engine
-            .ticket(&s.id, id)
-            .ok_or_else(|| ApiError::not_found("ticket vanished"))?;
-        serde_json::to_vec(&app.ticket_answer(&core.engine, t, true))
-            .map_err(|_| ApiError::unavailable("the ticket did not serialize"))?
+    let answer = crate::TicketAnswer {
+        track_url: app.track_url(&now.token),
+        token: Some(&now.token),
+        view: now.view,
+        print,
     };
+    let body = serde_json::to_vec(&answer)
+        .map_err(|_| ApiError::unavailable("the ticket did not serialize"))?;
     let status = if created {
         StatusCode::CREATED
     } else {

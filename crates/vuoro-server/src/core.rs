@@ -40,14 +40,27 @@ pub struct Shared {
     pub core: Mutex<Core>,
     pub last_seq: AtomicU64,
     pub events_total: AtomicU64,
+    /// Transactions that committed events (group commits): `events_total / commits_total` is the
+    /// average batch.
+    pub commits_total: AtomicU64,
     pub announcer: Option<Box<Announcer>>,
 }
 
 struct Request {
     cmd: Command,
     actor: Actor,
-    reply: oneshot::Sender<Result<Outcome, ApiError>>,
+    /// Whether the caller wants the ticket as it is right after its command (`Writer::submit_ticket`).
+    view: bool,
+    reply: oneshot::Sender<Result<Answer, ApiError>>,
 }
+
+/// A ticket as it stood right after the command that made or touched it, with its token.
+pub struct TicketNow {
+    pub view: vuoro_engine::view::TicketView,
+    pub token: String,
+}
+
+type Answer = (Outcome, Option<TicketNow>);
 
 #[derive(Clone)]
 pub struct Writer {
@@ -57,9 +70,29 @@ pub struct Writer {
 impl Writer {
     /// Submits a command; answers once its events are committed and published.
     pub async fn submit(&self, cmd: Command, actor: Actor) -> Result<Outcome, ApiError> {
+        Ok(self.send(cmd, actor, false).await?.0)
+    }
+
+    /// Like `submit`, and when the outcome is a ticket, that ticket's view as the writer saw it right after
+    /// the command: the caller answers without taking the read model's lock (the ticket answer is the
+    /// hottest path).
+    pub async fn submit_ticket(
+        &self,
+        cmd: Command,
+        actor: Actor,
+    ) -> Result<(Outcome, Option<TicketNow>), ApiError> {
+        self.send(cmd, actor, true).await
+    }
+
+    async fn send(&self, cmd: Command, actor: Actor, view: bool) -> Result<Answer, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request { cmd, actor, reply })
+            .send(Request {
+                cmd,
+                actor,
+                view,
+                reply,
+            })
             .await
             .map_err(|_| ApiError::unavailable("the daemon is shutting down"))?;
         rx.await
@@ -88,9 +121,19 @@ pub fn start_writer(
                 }
                 let before = engine.last_seq();
                 let now = Utc::now();
-                let mut results = Vec::with_capacity(batch.len());
-                for r in &batch {
-                    results.push(engine.handle(r.cmd.clone(), now, &r.actor).map_err(ApiError::from));
+                let mut replies = Vec::with_capacity(batch.len());
+                for r in batch.drain(..) {
+                    let res = engine.handle(r.cmd, now, &r.actor).map_err(ApiError::from).map(|outcome| {
+                        let ticket = match &outcome {
+                            Outcome::Ticket { site, id, .. } if r.view => engine.ticket(site, *id).map(|t| TicketNow {
+                                view: engine.ticket_view(t, None),
+                                token: t.token.clone(),
+                            }),
+                            _ => None,
+                        };
+                        (outcome, ticket)
+                    });
+                    replies.push((r.reply, res));
                 }
                 let events = engine.take_events();
                 if !events.is_empty() {
@@ -102,8 +145,8 @@ pub fn start_writer(
                     if let Err(e) = store.append(before, &events, snapshot.as_deref().map(|s| (seq, s))) {
                         tracing::error!(error = %e, "commit failed; the batch is refused and nothing changes");
                         engine = shared.core.lock().expect("lock").engine.clone();
-                        for r in batch {
-                            let _ = r.reply.send(Err(ApiError::unavailable("the store failed; nothing was changed")));
+                        for (reply, _) in replies {
+                            let _ = reply.send(Err(ApiError::unavailable("the store failed; nothing was changed")));
                         }
                         continue;
                     }
@@ -117,9 +160,10 @@ pub fn start_writer(
                     publish(&mut core, &events, shared.announcer.as_deref());
                     shared.last_seq.store(seq, Ordering::Release);
                     shared.events_total.fetch_add(events.len() as u64, Ordering::Relaxed);
+                    shared.commits_total.fetch_add(1, Ordering::Relaxed);
                 }
-                for (r, res) in batch.into_iter().zip(results) {
-                    let _ = r.reply.send(res);
+                for (reply, res) in replies {
+                    let _ = reply.send(res);
                 }
             }
             // A last snapshot on a clean shutdown keeps the next start-up short.

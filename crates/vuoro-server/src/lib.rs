@@ -100,14 +100,18 @@ impl App {
             view: engine.ticket_view(t, None),
             token: creation.then_some(t.token.as_str()),
             track_url: self.track_url(&t.token),
-            print: self
-                .print_status
-                .lock()
-                .expect("lock")
-                .get(&t.id)
-                .cloned()
-                .unwrap_or_else(|| json!({"status": "none", "fault": null})),
+            print: self.print_status(t.id),
         }
+    }
+
+    /// The last print outcome of a ticket (`none` when it was never printed).
+    pub fn print_status(&self, ticket: vuoro_engine::TicketId) -> Value {
+        self.print_status
+            .lock()
+            .expect("lock")
+            .get(&ticket)
+            .cloned()
+            .unwrap_or_else(|| json!({"status": "none", "fault": null}))
     }
 
     /// At most 5 remote joins per client address in 10 minutes.
@@ -207,6 +211,7 @@ pub async fn serve(
         }),
         last_seq: AtomicU64::new(last_seq),
         events_total: AtomicU64::new(0),
+        commits_total: AtomicU64::new(0),
         announcer: Some(Box::new(announcer)),
     });
     let writer = core::start_writer(store, engine, shared.clone());

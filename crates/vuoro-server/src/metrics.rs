@@ -78,6 +78,11 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     );
     let _ = writeln!(
         out,
+        "# HELP vuoro_commits_total Transactions that committed events (each a group of commands).\n# TYPE vuoro_commits_total counter\nvuoro_commits_total {}",
+        app.shared.commits_total.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
         "# HELP vuoro_last_seq Latest committed event.\n# TYPE vuoro_last_seq gauge\nvuoro_last_seq {}",
         app.shared.last_seq.load(Ordering::Relaxed)
     );
