@@ -410,7 +410,7 @@ async fn get_ticket(
         .engine
         .ticket_by_token(&token)
         .ok_or_else(|| ApiError::not_found("no such ticket (tickets end with the day)"))?;
-    let mut v = app.ticket_json(&core.engine, t, false);
+    let mut v = app.ticket_json(&core.engine, t);
     if let Some(lang) = q.lang.as_deref() {
         // The same ticket in another language (the phone page's language switch).
         let s = app
@@ -443,7 +443,7 @@ async fn cancel_ticket(State(app): AppState, Path(token): Path<String>) -> ApiRe
         .ok_or_else(|| ApiError::not_found("no such ticket"))?;
     Ok(json_response(
         StatusCode::OK,
-        app.ticket_json(&core.engine, t, false),
+        app.ticket_json(&core.engine, t),
     ))
 }
 

@@ -84,24 +84,16 @@ impl App {
         format!("{}/kiosk/track.html#t={token}", self.public_url)
     }
 
-    /// The customer's ticket as JSON. `creation` adds the token (only ever in the answer to the kiosk).
-    pub fn ticket_json(&self, engine: &Engine, t: &Ticket, creation: bool) -> Value {
-        serde_json::to_value(self.ticket_answer(engine, t, creation)).unwrap_or_default()
-    }
-
-    /// The customer's ticket, to serialize straight into an answer (the ticket answer is the hottest path).
-    pub fn ticket_answer<'a>(
-        &self,
-        engine: &Engine,
-        t: &'a Ticket,
-        creation: bool,
-    ) -> TicketAnswer<'a> {
-        TicketAnswer {
+    /// The customer's ticket as JSON, without its token (that is only ever in the answer to the kiosk
+    /// that issued it: `api::issue`).
+    pub fn ticket_json(&self, engine: &Engine, t: &Ticket) -> Value {
+        let answer = TicketAnswer {
             view: engine.ticket_view(t, None),
-            token: creation.then_some(t.token.as_str()),
+            token: None,
             track_url: self.track_url(&t.token),
             print: self.print_status(t.id),
-        }
+        };
+        serde_json::to_value(answer).unwrap_or_default()
     }
 
     /// The last print outcome of a ticket (`none` when it was never printed).

@@ -169,7 +169,7 @@ fn subscribe(app: &App, client: &Arc<Client>, topic: &str, after: Option<u64>) -
             let units = client.units.lock().expect("lock").clone();
             let data = if let Some(token) = topic.strip_prefix("ticket:") {
                 let t = core.engine.ticket_by_token(token)?;
-                app.ticket_json(&core.engine, t, false)
+                app.ticket_json(&core.engine, t)
             } else if let Some(dev) = topic.strip_prefix("device:") {
                 json!({"device": dev})
             } else {
