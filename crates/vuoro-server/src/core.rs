@@ -17,6 +17,7 @@ use vuoro_engine::{Actor, Command, Engine, Event, EventKind, Outcome, TicketStat
 
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::json_object::JsonObject;
 
 /// Events between snapshots, at least: start-up replays at most this many, or twice the day's tickets when
 /// that is more. A snapshot costs in proportion to the day's tickets, so a day far busier than any hall's
@@ -231,11 +232,8 @@ pub fn staff_event(engine: &Engine, site: &Site, ev: &Event, now: DateTime<Utc>)
         _ => false,
     };
     let mut out = JsonObject::default();
-    if let Ok(Value::Object(own)) = serde_json::to_value(&ev.kind) {
-        for (k, v) in own.iter().filter(|(k, _)| !replaced(k)) {
-            out.field(k, v);
-        }
-    }
+    out.fields_of(&ev.kind, |k| !replaced(k))
+        .expect("an event is a struct");
     out.field("at", &ev.at);
     out.field("seq", &ev.seq);
     if let Some(id) = ev.kind.ticket() {
@@ -254,27 +252,6 @@ pub fn staff_event(engine: &Engine, site: &Site, ev: &Event, now: DateTime<Utc>)
         out.field("by", u);
     }
     out.finish()
-}
-
-/// A JSON object written field by field, straight from each field's `Serialize`.
-#[derive(Default)]
-struct JsonObject(Vec<u8>);
-
-impl JsonObject {
-    fn field<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T) {
-        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
-        serde_json::to_writer(&mut self.0, key).expect("a key serializes");
-        self.0.push(b':');
-        serde_json::to_writer(&mut self.0, value).expect("a view serializes");
-    }
-
-    fn finish(mut self) -> String {
-        if self.0.is_empty() {
-            self.0.push(b'{');
-        }
-        self.0.push(b'}');
-        String::from_utf8(self.0).expect("serde_json writes UTF-8")
-    }
 }
 
 /// The unit a staff message belongs to (for scoping), None for site-wide messages.

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod core;
 pub mod error;
 pub mod hub;
+mod json_object;
 mod metrics;
 pub mod printing;
 pub mod reports;
