@@ -967,7 +967,7 @@ async fn health_metrics_openapi_and_web_clients_are_served() {
     };
     // The ticket and the kiosk printer's status, each committed when it happened.
     let (events, commits) = (metric("vuoro_events_total"), metric("vuoro_commits_total"));
-    assert!((1..=events).contains(&commits) && events >= 1, "{m}");
+    assert!((1..=events).contains(&commits), "{m}");
     let o = h.get("/api/v1/openapi.json").await.unwrap().json();
     assert_eq!(o["openapi"], "3.1.0");
     for p in [

@@ -49,7 +49,7 @@ impl RawHttp {
         self.stream.write_all(request).await.context("write")?;
         self.buf.clear();
         let head_end = loop {
-            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+            if let Some(i) = memchr::memmem::find(&self.buf, b"\r\n\r\n") {
                 break i + 4;
             }
             if self.buf.len() > 64 * 1024 {
@@ -86,10 +86,6 @@ impl RawHttp {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 /// The value of the `content-length` header, whatever its case.
 fn content_length(head: &[u8]) -> Option<usize> {
     head.split(|&b| b == b'\n').find_map(|line| {
@@ -112,6 +108,5 @@ mod tests {
             b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nCONTENT-LENGTH: 17\r\n\r\n";
         assert_eq!(content_length(head), Some(17));
         assert_eq!(content_length(b"HTTP/1.1 200 OK\r\n\r\n"), None);
-        assert_eq!(find(b"ab\r\n\r\ncd", b"\r\n\r\n"), Some(2));
     }
 }

@@ -177,9 +177,9 @@ impl Engine {
                 return Some(n as u32);
             }
             if after.next().is_none() {
-                // `n` after it (and more than `n` before): the rest of the queue is before it.
-                let in_queue = usize::from(q.contains(&key));
-                return Some((q.len() - in_queue - n) as u32);
+                // `n` after it (and more than `n` before): the rest of the queue, less the ticket itself
+                // (a waiting ticket is always in its service's queue), is before it.
+                return Some((q.len() - 1 - n) as u32);
             }
             n += 1;
         }

@@ -375,7 +375,7 @@ async fn issue(
     };
     // The ticket comes back with the outcome, as it stood right after this command: the answer needs no
     // lock on the read model.
-    let (Outcome::Ticket { id, created, .. }, Some(now)) =
+    let (Outcome::Ticket { id, created, .. }, Some(ticket)) =
         app.writer.submit_ticket(cmd, p.actor()).await?
     else {
         return Err(ApiError::unavailable("unexpected outcome"));
@@ -385,9 +385,9 @@ async fn issue(
         _ => app.print_status(id),
     };
     let answer = crate::TicketAnswer {
-        track_url: app.track_url(&now.token),
-        token: Some(&now.token),
-        view: now.view,
+        track_url: app.track_url(&ticket.token),
+        token: Some(&ticket.token),
+        view: ticket.view,
         print,
     };
     let body = serde_json::to_vec(&answer)
