@@ -1289,3 +1289,73 @@ async fn supervisors_see_displays_come_online_and_go_offline() {
     assert!(hall["at"].is_string());
     app.stop().await;
 }
+
+/// Subscribing while commits stream in: on every fresh subscription the snapshot is the first message
+/// on the topic, and every event after it is newer than the snapshot. (The snapshot was once queued
+/// after the read model's lock was let go, so an event committed in between could overtake it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_comes_before_every_event_published_after_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = TempDir::new("snap-first");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let sup = login(app.addr, "supervisor", "demo").await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Kiosks taking tickets without pause: a commit every few hundred microseconds.
+    let mut issuers = Vec::new();
+    for _ in 0..2 {
+        let mut k = kiosk(&app).await;
+        let stop = stop.clone();
+        issuers.push(tokio::spawn(async move {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                take(&mut k, "joint-service").await;
+                n += 1;
+            }
+            n
+        }));
+    }
+    let topic = format!("site:{SITE}");
+    let mut watchers = Vec::new();
+    for _ in 0..6 {
+        let (addr, sup, topic) = (app.addr, sup.clone(), topic.clone());
+        watchers.push(tokio::spawn(async move {
+            let mut checked = 0;
+            for _ in 0..40 {
+                let mut ws = Ws::connect(addr, Some(&sup)).await.unwrap();
+                ws.subscribe(&topic, None).await.unwrap();
+                let mut snapshot_seq = None;
+                let mut events = 0;
+                while events < 3 {
+                    let m = ws.next(T).await.expect("messages keep coming");
+                    if m["topic"] != topic.as_str() {
+                        continue;
+                    }
+                    let seq = m["seq"].as_u64().unwrap();
+                    match (m["type"].as_str(), snapshot_seq) {
+                        (Some("snapshot"), None) => snapshot_seq = Some(seq),
+                        (Some("event"), Some(s)) => {
+                            assert!(seq > s, "event {seq} after the snapshot at {s}");
+                            events += 1;
+                        }
+                        (kind, s) => panic!("{kind:?} {seq} with the snapshot at {s:?}"),
+                    }
+                }
+                checked += 1;
+            }
+            checked
+        }));
+    }
+    let mut subscriptions = 0;
+    for w in watchers {
+        subscriptions += w.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut issued = 0;
+    for i in issuers {
+        issued += i.await.unwrap();
+    }
+    assert_eq!(subscriptions, 240);
+    assert!(issued > 0);
+    app.stop().await;
+}

@@ -151,7 +151,16 @@ fn snapshot_msg(topic: &str, seq: u64, data: serde_json::Value) -> Utf8Bytes {
 }
 
 /// Under the core lock: the snapshot (or the replay after `after`) and the subscription, atomically.
-fn subscribe(app: &App, client: &Arc<Client>, topic: &str, after: Option<u64>) -> Option<Vec<Out>> {
+/// With `queue`, the snapshot goes into the client's queue under the same lock, so no event published
+/// right after it can be queued before it; otherwise the caller gets it to send (a resync, whose queue
+/// was just emptied).
+fn subscribe(
+    app: &App,
+    client: &Arc<Client>,
+    topic: &str,
+    after: Option<u64>,
+    queue: bool,
+) -> Option<Vec<Out>> {
     let mut core = app.shared.core.lock().expect("lock");
     let seq = core.engine.last_seq();
     let replay = after.and_then(|a| {
@@ -183,6 +192,13 @@ fn subscribe(app: &App, client: &Arc<Client>, topic: &str, after: Option<u64>) -
             })]
         }
     };
+    if queue {
+        for o in out {
+            client.offer(o);
+        }
+        core.hub.subscribe(topic, client);
+        return Some(Vec::new());
+    }
     core.hub.subscribe(topic, client);
     Some(out)
 }
@@ -219,7 +235,7 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                     while rx.try_recv().is_ok() {}
                     let mut ok = true;
                     for topic in topics.clone() {
-                        if let Some(outs) = subscribe(&app, &client, &topic, None) {
+                        if let Some(outs) = subscribe(&app, &client, &topic, None, false) {
                             for o in outs {
                                 skip_until.insert(topic.clone(), o.seq);
                                 if socket.send(Message::Text(o.text.clone())).await.is_err() {
@@ -310,14 +326,11 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                     }
                     Ok(ClientMsg::Subscribe { topic, after }) => match authorize(&app, &principal, &topic) {
                         Err((code, message)) => Some(json!({"type": "error", "topic": topic, "code": code, "message": message})),
-                        Ok(()) => match subscribe(&app, &client, &topic, after) {
+                        Ok(()) => match subscribe(&app, &client, &topic, after, true) {
                             None => Some(json!({"type": "error", "topic": topic, "code": "not_found", "message": "no such topic"})),
-                            Some(outs) => {
+                            Some(_) => {
                                 if !topics.contains(&topic) {
                                     topics.push(topic.clone());
-                                }
-                                for o in outs {
-                                    client.offer(o);
                                 }
                                 None
                             }
