@@ -78,6 +78,54 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// The caller's loop: each call and its answer time, then a wait until every subscriber has it.
+async fn call_loop(
+    addr: std::net::SocketAddr,
+    token: String,
+    shared: Arc<Shared>,
+    calls: usize,
+    connected: usize,
+    n: usize,
+) -> anyhow::Result<(Vec<u64>, Samples, usize)> {
+    let mut agent = Http::with_token(addr, &token);
+    let mut sent = vec![0u64; calls];
+    let mut call_http = Samples::default();
+    let mut timeouts = 0;
+    let per_call_limit = Duration::from_millis(2_000 + n as u64 / 2);
+    for (k, s) in sent.iter_mut().enumerate() {
+        let t = Instant::now();
+        *s = shared.now_ns();
+        let r = agent
+            .post("/api/v1/counters/c1/call-next", &json!({}))
+            .await
+            .context("call-next")?;
+        call_http.push(t.elapsed());
+        if r.status != 200 {
+            bail!(
+                "call-next {k}: {} {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        let slot = &shared.slots[k];
+        let done = tokio::time::timeout(per_call_limit, async {
+            while (slot.received.load(Ordering::Acquire) as usize) < connected {
+                tokio::select! {
+                    _ = shared.complete.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                }
+            }
+        })
+        .await;
+        if done.is_err() {
+            timeouts += 1;
+        }
+        // A hall's calls are seconds apart; a short pause keeps one call's fan-out out of the next's.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok((sent, call_http, timeouts))
+}
+
 type Rows = Vec<(String, String, String, bool)>;
 
 async fn one(opts: &Opts, n: usize, calls: usize) -> anyhow::Result<(Rows, Value, Vec<String>)> {
@@ -102,6 +150,7 @@ async fn one(opts: &Opts, n: usize, calls: usize) -> anyhow::Result<(Rows, Value
     let token = vuoro_client::login(addr, "agent", "demo").await?;
     let mut agent = Http::with_token(addr, &token);
     let r = agent.post("/api/v1/counters/c1/open", &json!({})).await?;
+    drop(agent);
     if r.status != 200 {
         bail!("open c1: {}", r.status);
     }
@@ -196,43 +245,29 @@ async fn one(opts: &Opts, n: usize, calls: usize) -> anyhow::Result<(Rows, Value
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // The calls, one at a time: the next only after everyone has this one (or the time limit passed).
-    let mut sent = vec![0u64; calls];
-    let mut call_http = Samples::default();
-    let mut timeouts = 0;
-    let per_call_limit = Duration::from_millis(2_000 + n as u64 / 2);
+    // The caller has a thread and runtime of its own, like a desk on another machine: on the runtime of
+    // the 10,000 subscribers, its answer waited until they had read the call, and the call's answer
+    // time measured the load generator.
     let cpu_before = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0);
     let bench_cpu_before = crate::daemon::cpu_ms(std::process::id()).unwrap_or(0);
-    for (k, s) in sent.iter_mut().enumerate() {
-        let t = Instant::now();
-        *s = shared.now_ns();
-        let r = agent
-            .post("/api/v1/counters/c1/call-next", &json!({}))
-            .await
-            .context("call-next")?;
-        call_http.push(t.elapsed());
-        if r.status != 200 {
-            bail!(
-                "call-next {k}: {} {}",
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            );
-        }
-        let slot = &shared.slots[k];
-        let done = tokio::time::timeout(per_call_limit, async {
-            while (slot.received.load(Ordering::Acquire) as usize) < connected {
-                tokio::select! {
-                    _ = shared.complete.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-                }
-            }
-        })
-        .await;
-        if done.is_err() {
-            timeouts += 1;
-        }
-        // A hall's calls are seconds apart; a short pause keeps one call's fan-out out of the next's.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let caller = {
+        let shared = shared.clone();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("fanout-caller".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let res = match rt {
+                    Ok(rt) => rt.block_on(call_loop(addr, token, shared, calls, connected, n)),
+                    Err(e) => Err(e.into()),
+                };
+                let _ = done_tx.send(res);
+            })?;
+        done_rx
+    };
+    let (sent, mut call_http, timeouts) = caller.await.context("the caller thread ended")??;
     let cpu = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0) - cpu_before;
     let bench_cpu = crate::daemon::cpu_ms(std::process::id()).unwrap_or(0) - bench_cpu_before;
     // Stragglers.
