@@ -1126,7 +1126,7 @@ async fn remote_joins_are_for_remote_services_only_and_rate_limited() {
     assert_eq!(mine.status, 201);
     // Another phone (another address) using the same key gets its own ticket, never the first one's.
     let other = post_from("127.0.0.2", app.addr, &path, body, "same-key").await;
-    assert_eq!(other["number"].as_str().is_some(), true, "{other}");
+    assert!(other["number"].as_str().is_some(), "{other}");
     assert_ne!(other["id"], mine.json()["id"]);
     assert_ne!(other["token"], mine.json()["token"]);
     for i in 0..4 {

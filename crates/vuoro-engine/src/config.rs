@@ -562,7 +562,7 @@ impl Config {
                 if let Some(h) = &s.hours {
                     check_hours(h, &mut err);
                 }
-                if !(s.expected_service_minutes > 0.0) {
+                if s.expected_service_minutes.is_nan() || s.expected_service_minutes <= 0.0 {
                     err(
                         &at,
                         format!(
@@ -619,10 +619,10 @@ impl Config {
                         );
                     }
                 }
-                if let Some(z) = &c.zone {
-                    if !zones.contains(z.as_str()) {
-                        err(&at, format!("counter '{}' names unknown zone '{z}'", c.id));
-                    }
+                if let Some(z) = &c.zone
+                    && !zones.contains(z.as_str())
+                {
+                    err(&at, format!("counter '{}' names unknown zone '{z}'", c.id));
                 }
             }
             for d in &site.displays {
@@ -934,6 +934,26 @@ services = [{ service = "svc" }]
         let syntax = MINIMAL.replace("letter = \"A\"", "letter = A");
         let errs = Config::parse(&syntax).unwrap_err();
         assert!(errs[0].line.is_some(), "{errs:?}");
+    }
+
+    #[test]
+    fn a_service_time_must_be_a_positive_number() {
+        let with = |v: &str| {
+            MINIMAL.replace(
+                "series = \"A\"\nname",
+                &format!("series = \"A\"\nexpected_service_minutes = {v}\nname"),
+            )
+        };
+        assert!(Config::parse(&with("4.5")).is_ok());
+        for bad in ["0", "-3", "nan"] {
+            let errs = Config::parse(&with(bad)).unwrap_err();
+            assert!(
+                errs.iter().any(|e| e
+                    .message
+                    .contains("service 'svc': expected_service_minutes must be positive")),
+                "{bad}: {errs:?}"
+            );
+        }
     }
 
     #[test]

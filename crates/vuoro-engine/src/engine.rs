@@ -221,23 +221,21 @@ impl Engine {
         if !opening.open {
             return Some("closed_hours");
         }
-        if let Some(closes) = opening.closes_at {
-            if svc.last_ticket_minutes_before_close > 0
-                && now
-                    >= closes
-                        - chrono::Duration::minutes(svc.last_ticket_minutes_before_close as i64)
-            {
-                return Some("last_ticket_passed");
-            }
+        if let Some(closes) = opening.closes_at
+            && svc.last_ticket_minutes_before_close > 0
+            && now
+                >= closes - chrono::Duration::minutes(svc.last_ticket_minutes_before_close as i64)
+        {
+            return Some("last_ticket_passed");
         }
         let st = &self.state.sites[&site.id];
         if !st.services.get(service).is_some_and(|s| s.accepting) {
             return Some("closed_by_staff");
         }
-        if let Some(max) = svc.max_queue {
-            if self.waiting(&site.id, service) >= max {
-                return Some("queue_full");
-            }
+        if let Some(max) = svc.max_queue
+            && self.waiting(&site.id, service) >= max
+        {
+            return Some("queue_full");
         }
         None
     }
@@ -546,14 +544,14 @@ impl Engine {
         let idem_key = idempotency
             .as_ref()
             .map(|k| format!("{}\u{1f}{k}", actor.key()));
-        if let Some(k) = &idem_key {
-            if let Some(&id) = self.state.sites[site].idempotency.get(k) {
-                return Ok(Outcome::Ticket {
-                    site: site.into(),
-                    id,
-                    created: false,
-                });
-            }
+        if let Some(k) = &idem_key
+            && let Some(&id) = self.state.sites[site].idempotency.get(k)
+        {
+            return Ok(Outcome::Ticket {
+                site: site.into(),
+                id,
+                created: false,
+            });
         }
         if let Some(reason) = self.closed_reason(s, service, now) {
             let code = if reason == "queue_full" {
@@ -740,13 +738,13 @@ impl Engine {
                         format!("Ticket {} is not in a queue this counter serves.", t.number),
                     ));
                 }
-                if let Some(tc) = &t.target_counter {
-                    if tc != counter {
-                        return Err(conflict(
-                            "conflict",
-                            format!("Ticket {} was sent to another counter.", t.number),
-                        ));
-                    }
+                if let Some(tc) = &t.target_counter
+                    && tc != counter
+                {
+                    return Err(conflict(
+                        "conflict",
+                        format!("Ticket {} was sent to another counter.", t.number),
+                    ));
                 }
                 if let Some(cur) = &current {
                     self.finish_current(sid, counter, cur, now, actor);
@@ -1450,10 +1448,10 @@ fn take_out(st: &mut SiteState, id: TicketId) -> Option<&mut Ticket> {
     {
         q.remove(&(t.priority.rank(), t.order, t.id));
     }
-    if !t.state.is_final() {
-        if let Some(n) = st.active_numbers.get_mut(&t.series) {
-            n.remove(&t.seq_no);
-        }
+    if !t.state.is_final()
+        && let Some(n) = st.active_numbers.get_mut(&t.series)
+    {
+        n.remove(&t.seq_no);
     }
     Some(t)
 }
@@ -1489,10 +1487,10 @@ fn index_ticket(
 }
 
 fn release_counter(st: &mut SiteState, counter: &str, ticket: TicketId) {
-    if let Some(c) = st.counters.get_mut(counter) {
-        if c.current == Some(ticket) {
-            c.current = None;
-        }
+    if let Some(c) = st.counters.get_mut(counter)
+        && c.current == Some(ticket)
+    {
+        c.current = None;
     }
 }
 

@@ -195,15 +195,14 @@ impl Audio {
         };
         match self.render(&clip.speech, &path) {
             Ok(bytes) => {
-                if let Some(ms) = wav_duration_ms(&bytes) {
-                    if let Some(c) = self
+                if let Some(ms) = wav_duration_ms(&bytes)
+                    && let Some(c) = self
                         .index
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .get_mut(hash)
-                    {
-                        c.duration_ms = ms;
-                    }
+                {
+                    c.duration_ms = ms;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "speech not rendered"),

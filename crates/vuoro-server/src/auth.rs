@@ -287,10 +287,9 @@ pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+        && let Some(t) = v.strip_prefix("Bearer ")
     {
-        if let Some(t) = v.strip_prefix("Bearer ") {
-            return Some(t.trim().to_string());
-        }
+        return Some(t.trim().to_string());
     }
     let cookies = headers.get_all(axum::http::header::COOKIE);
     for c in cookies.iter().filter_map(|v| v.to_str().ok()) {

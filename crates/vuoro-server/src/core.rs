@@ -331,12 +331,11 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
                     .map(|call| {
                         let mut v = json!(call);
                         v["kind"] = json!(ev.kind.name());
-                        if let Some(a) = announcer {
-                            if let (Some(obj), Value::Object(extra)) =
+                        if let Some(a) = announcer
+                            && let (Some(obj), Value::Object(extra)) =
                                 (v.as_object_mut(), a(engine, site, &call, ev.at))
-                            {
-                                obj.extend(extra);
-                            }
+                        {
+                            obj.extend(extra);
                         }
                         v
                     })
@@ -350,12 +349,11 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
                 .map(|call| {
                     let mut v = json!(call);
                     v["kind"] = json!("ticket_called");
-                    if let Some(a) = announcer {
-                        if let (Some(obj), Value::Object(extra)) =
+                    if let Some(a) = announcer
+                        && let (Some(obj), Value::Object(extra)) =
                             (v.as_object_mut(), a(engine, site, &call, ev.at))
-                        {
-                            obj.extend(extra);
-                        }
+                    {
+                        obj.extend(extra);
                     }
                     v
                 }),

@@ -49,12 +49,12 @@ fn parse(device: &Device, data_dir: &std::path::Path) -> Result<Option<Route>, S
     let mut settings: PrinterSettings = toml::Value::Table(table.clone())
         .try_into()
         .map_err(|e| format!("device '{}': printer: {e}", device.id))?;
-    if let Connection::Virtual { dir } = &settings.connection {
-        if dir.is_relative() {
-            settings.connection = Connection::Virtual {
-                dir: data_dir.join(dir),
-            };
-        }
+    if let Connection::Virtual { dir } = &settings.connection
+        && dir.is_relative()
+    {
+        settings.connection = Connection::Virtual {
+            dir: data_dir.join(dir),
+        };
     }
     Ok(Some(Route::Direct(Arc::new(Mutex::new(Printer::new(
         settings,

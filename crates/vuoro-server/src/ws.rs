@@ -258,11 +258,10 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                 }
                 let mut ok = true;
                 for out in outs {
-                    if let Some(t) = &out.topic {
-                        if skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot) {
+                    if let Some(t) = &out.topic
+                        && skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot) {
                             continue;
                         }
-                    }
                     if socket.feed(Message::Text(out.text.clone())).await.is_err() {
                         ok = false;
                         break;
@@ -337,11 +336,10 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                         },
                     },
                 };
-                if let Some(r) = reply {
-                    if socket.send(Message::Text(Utf8Bytes::from(r.to_string()))).await.is_err() {
+                if let Some(r) = reply
+                    && socket.send(Message::Text(Utf8Bytes::from(r.to_string()))).await.is_err() {
                         break;
                     }
-                }
             }
         }
     }

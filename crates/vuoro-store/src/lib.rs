@@ -319,15 +319,13 @@ impl Writer {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached("INSERT INTO events (seq, at, site, kind, ticket, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-            let mut expect = last_seq + 1;
-            for ev in events {
+            for (expect, ev) in (last_seq + 1..).zip(events) {
                 if ev.seq != expect {
                     return Err(StoreError::Gap {
                         last: expect - 1,
                         got: ev.seq,
                     });
                 }
-                expect += 1;
                 let data =
                     serde_json::to_string(ev).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 stmt.execute(params![

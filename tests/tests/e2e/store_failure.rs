@@ -109,10 +109,10 @@ async fn a_failed_commit_refuses_its_batch_changes_nothing_and_the_queue_behind_
     let mut seen = Vec::new();
     while seen.last() != Some(&4) {
         let m = queues.next(T).await.expect("queue figures in time");
-        if let Some(w) = waiting(&m) {
-            if seen.last() != Some(&w) {
-                seen.push(w);
-            }
+        if let Some(w) = waiting(&m)
+            && seen.last() != Some(&w)
+        {
+            seen.push(w);
         }
     }
     assert!(
