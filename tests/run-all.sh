@@ -39,6 +39,11 @@ if cargo fmt --version >/dev/null 2>&1; then
   say "checking formatting"
   cargo fmt --all --check
 fi
+# Lints (clippy comes with rustup's default profile too): a warning fails the run.
+if cargo clippy --version >/dev/null 2>&1; then
+  say "lints"
+  cargo clippy --workspace --all-targets -- -D warnings
+fi
 say "building"
 cargo build --workspace --all-targets
 
