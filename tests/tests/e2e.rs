@@ -1301,15 +1301,19 @@ async fn a_snapshot_comes_before_every_event_published_after_it() {
     let app = spawn_app_in(DEMO, &dir.0).await;
     let sup = login(app.addr, "supervisor", "demo").await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    // Kiosks taking tickets without pause: a commit every few hundred microseconds.
+    // Kiosks taking tickets without pause: a commit every few hundred microseconds. Spread over four
+    // series (999 numbers each), so a slow machine does not run out of numbers before the watchers end.
     let mut issuers = Vec::new();
-    for _ in 0..2 {
+    for services in [
+        ["joint-service", "child-clinic"],
+        ["library-help", "lab-sample"],
+    ] {
         let mut k = kiosk(&app).await;
         let stop = stop.clone();
         issuers.push(tokio::spawn(async move {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                take(&mut k, "joint-service").await;
+                take(&mut k, services[n as usize % 2]).await;
                 n += 1;
             }
             n
