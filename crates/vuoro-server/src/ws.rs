@@ -3,8 +3,8 @@
 //! waited for and gets fresh snapshots when it catches up.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -22,6 +22,25 @@ use crate::error::ApiError;
 use crate::hub::{CLIENT_QUEUE, Client, Out, OutMsg};
 
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
+
+/// The WebSocket connections' own runtime, apart from the one that answers HTTP. A call fanned out to
+/// thousands of phones wakes thousands of connection tasks at once; in the same runtime every HTTP
+/// request that arrived meanwhile (a desk's call-next, a kiosk's ticket) waited in its queue behind them,
+/// as long as the fan-out took (65 ms at 10,000 subscribers). Here the operating system shares the cores
+/// between the two runtimes' threads instead (docs/benchmarks.md). Made at the first connection, for
+/// the life of the process: a runtime cannot be dropped from one of its own tasks.
+static SOCKETS: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
+        .thread_name("vuoro-ws")
+        .enable_all()
+        .build()
+        .expect("the WebSocket runtime starts")
+});
 
 pub async fn upgrade(
     State(app): State<Arc<App>>,
@@ -62,7 +81,9 @@ pub async fn upgrade(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(16 * 1024)
         .max_frame_size(16 * 1024)
-        .on_upgrade(move |socket| run(socket, app, principal))
+        .on_upgrade(move |socket| async move {
+            SOCKETS.spawn(run(socket, app, principal));
+        })
 }
 
 #[derive(Deserialize)]
