@@ -245,9 +245,8 @@ async fn one(opts: &Opts, n: usize, calls: usize) -> anyhow::Result<(Rows, Value
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // The calls, one at a time: the next only after everyone has this one (or the time limit passed).
-    // The caller has a thread and runtime of its own, like a desk on another machine: on the runtime of
-    // the 10,000 subscribers, its answer waited until they had read the call, and the call's answer
-    // time measured the load generator.
+    // The caller has a thread and runtime of its own, like a desk on another machine, so that its answer
+    // time does not include a wait behind the subscribers' tasks in the load generator.
     let cpu_before = crate::daemon::cpu_ms(daemon.pid).unwrap_or(0);
     let bench_cpu_before = crate::daemon::cpu_ms(std::process::id()).unwrap_or(0);
     let caller = {

@@ -213,14 +213,13 @@ fn subscribe(
             })]
         }
     };
+    core.hub.subscribe(topic, client);
     if queue {
         for o in out {
             client.offer(o);
         }
-        core.hub.subscribe(topic, client);
         return Some(Vec::new());
     }
-    core.hub.subscribe(topic, client);
     Some(out)
 }
 
@@ -280,9 +279,10 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                 let mut ok = true;
                 for out in outs {
                     if let Some(t) = &out.topic
-                        && skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot) {
-                            continue;
-                        }
+                        && skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot)
+                    {
+                        continue;
+                    }
                     if socket.feed(Message::Text(out.text.clone())).await.is_err() {
                         ok = false;
                         break;
@@ -358,9 +358,10 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                     },
                 };
                 if let Some(r) = reply
-                    && socket.send(Message::Text(Utf8Bytes::from(r.to_string()))).await.is_err() {
-                        break;
-                    }
+                    && socket.send(Message::Text(Utf8Bytes::from(r.to_string()))).await.is_err()
+                {
+                    break;
+                }
             }
         }
     }
