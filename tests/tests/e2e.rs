@@ -1043,6 +1043,8 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
 
 #[path = "e2e/printing.rs"]
 mod printing;
+#[path = "e2e/security.rs"]
+mod security;
 #[path = "e2e/store_failure.rs"]
 mod store_failure;
 

@@ -44,7 +44,7 @@ pub struct Config {
     pub languages: Vec<Language>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// A demo configuration: refused on anything but a loopback address.
@@ -58,6 +58,38 @@ pub struct ServerConfig {
     /// Days of ticket-level detail kept before only aggregates remain.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// Open connections at most (WebSockets included); by default the open-files limit less a margin.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Open connections from one peer address at most (trusted proxies excepted).
+    #[serde(default = "default_per_address")]
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send a request's head; also how long an idle connection stays open.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (their own address is not limited per
+    /// address; the client's address they forward is).
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// SHA-256 (hex) of the bearer token that may read `/metrics` from another machine; loopback may
+    /// always read it.
+    #[serde(default)]
+    pub metrics_token_sha256: Option<String>,
+}
+
+impl Default for ServerConfig {
+    /// The same as an empty `[server]` table.
+    fn default() -> ServerConfig {
+        toml::from_str("").expect("every server setting has a default")
+    }
+}
+
+fn default_per_address() -> usize {
+    256
+}
+
+fn default_header_timeout() -> u64 {
+    10
 }
 
 fn default_retention_days() -> u32 {

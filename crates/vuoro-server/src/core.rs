@@ -23,6 +23,9 @@ use crate::json_object::JsonObject;
 /// that is more. A snapshot costs in proportion to the day's tickets, so a day far busier than any hall's
 /// (a benchmark's hundreds of thousands of tickets) does not spend ever more of each commit on snapshots.
 const SNAPSHOT_EVERY: u64 = 20_000;
+/// Tickets in one staff snapshot at most (`site:` and `counter:` topics): a snapshot must fit the
+/// socket's write buffer (256 KiB, about 600 staff tickets) whatever the day brings.
+pub const MAX_SNAPSHOT_TICKETS: usize = 400;
 /// Commands in one group commit at most.
 const MAX_BATCH: usize = 2048;
 
@@ -523,9 +526,12 @@ pub fn topic_snapshot(
                 .filter(serves)
                 .map(|t| engine.staff_ticket(t, now))
                 .collect();
+            let omitted = queue.len().saturating_sub(MAX_SNAPSHOT_TICKETS);
+            queue.truncate(MAX_SNAPSHOT_TICKETS);
             Some(json!({
                 "counter": engine.counter_view(site, &c.id, now),
                 "queue": queue.into_iter().map(|t| engine.staff_ticket(t, now)).collect::<Vec<_>>(),
+                "queue_omitted": omitted,
                 "parked": parked,
                 "no_shows": no_shows,
             }))
@@ -569,10 +575,27 @@ pub fn site_snapshot(
         .filter(|c| may(&c.unit))
         .filter_map(|c| engine.counter_view(site, &c.id, now))
         .collect();
-    let tickets: Vec<_> = st
+    // Open tickets only (and no-shows that may still be brought back): the day's history is in the
+    // services' figures and the reports, and a busy day's thousands of finished tickets would not fit
+    // one message.
+    let tolerance = chrono::Duration::minutes(site.no_show_return_minutes as i64);
+    let mut open: Vec<_> = st
         .tickets
         .values()
+        .filter(|t| match t.state {
+            TicketState::NoShow => t.ended_at.is_some_and(|e| now - e <= tolerance),
+            s => !s.is_final(),
+        })
         .filter(|t| site.service(&t.service).is_some_and(|s| may(&s.unit)))
+        .collect();
+    let omitted = open.len().saturating_sub(MAX_SNAPSHOT_TICKETS);
+    if omitted > 0 {
+        // The ones at counters first, then the queue from its front.
+        open.sort_by_key(|t| (t.state == TicketState::Waiting, t.order));
+        open.truncate(MAX_SNAPSHOT_TICKETS);
+    }
+    let tickets: Vec<_> = open
+        .into_iter()
         .map(|t| engine.staff_ticket(t, now))
         .collect();
     let alerts: Vec<_> = st
@@ -605,6 +628,7 @@ pub fn site_snapshot(
         "services": services,
         "counters": counters,
         "tickets": tickets,
+        "tickets_omitted": omitted,
         "alerts": alerts,
         "printers": printers,
     })

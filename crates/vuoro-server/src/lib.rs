@@ -7,6 +7,7 @@
 pub mod api;
 pub mod audio;
 pub mod auth;
+pub mod conn;
 pub mod core;
 pub mod error;
 pub mod hub;
@@ -18,7 +19,7 @@ mod web;
 pub mod ws;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -281,15 +282,17 @@ pub async fn serve(
         // WebSocket tasks end on this signal, so the graceful shutdown does not wait for them forever.
         let _ = app2.shutdown.send(true);
     };
-    // No Nagle delay: answers and WebSocket messages are small and must go out at once.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let nofile = conn::raise_open_files_limit();
+    // Some files stay open besides sockets: the database, its WAL, logs, speech files being written.
+    let fd_room = (nofile as usize).saturating_sub(64).max(16);
+    let limits = conn::Limits {
+        total: cfg.server.max_connections.unwrap_or(fd_room).min(fd_room),
+        per_address: cfg.server.max_connections_per_address,
+        reserve: 32,
+        header_timeout: Duration::from_secs(cfg.server.header_timeout_seconds.max(1)),
+        trusted_proxies: cfg.server.trusted_proxies.clone(),
+    };
+    tracing::info!(max_connections = limits.total, per_address = limits.per_address, "connection limits");
+    conn::serve(listener, router, conn::Gate::new(limits), shutdown).await?;
     Ok(())
 }

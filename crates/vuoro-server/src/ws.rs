@@ -44,6 +44,7 @@ static SOCKETS: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 
 pub async fn upgrade(
     State(app): State<Arc<App>>,
+    axum::Extension(slot): axum::Extension<Arc<crate::conn::Slot>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -82,7 +83,11 @@ pub async fn upgrade(
         .max_message_size(16 * 1024)
         .max_frame_size(16 * 1024)
         .on_upgrade(move |socket| async move {
-            SOCKETS.spawn(run(socket, app, principal));
+            SOCKETS.spawn(async move {
+                run(socket, app, principal).await;
+                // The connection's place is given back only when the socket is gone.
+                drop(slot);
+            });
         })
 }
 

@@ -1,0 +1,162 @@
+//! Attacks by kind against the real daemon: oversized snapshots, connection exhaustion, abuse of public
+//! endpoints, authorization after logout, cross-site requests, demo secrets, and error shapes. Each test
+//! names the defence it checks; each failed against the daemon without that defence.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::*;
+
+/// The demo config with extra `[server]` settings.
+fn demo_with(server: &str) -> String {
+    DEMO.replacen("demo = true\n", &format!("demo = true\n{server}\n"), 1)
+}
+
+/// Reads until the peer closes the connection or `within` passes; the bytes read and whether it closed.
+async fn read_until_closed(s: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (out, true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_snapshot_stays_small_on_a_5000_ticket_day() {
+    let dir = TempDir::new("sec-snapshot");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    // 5,000 tickets over six series (a series numbers up to 999 a day), taken by four kiosks at once;
+    // every tenth cancelled again, so 4,500 stay open.
+    let services = [
+        "kela-families",
+        "joint-service",
+        "child-clinic",
+        "mental-health",
+        "lab-sample",
+        "health-advice",
+    ];
+    let mut workers = Vec::new();
+    for w in 0..4usize {
+        let token = demo_device_token(app.addr, "kiosk-1").await.unwrap();
+        let addr = app.addr;
+        workers.push(tokio::spawn(async move {
+            let mut k = Http::with_token(addr, &token);
+            let mut public = Http::new(addr);
+            for i in 0..1250usize {
+                let svc = services[(w * 1250 + i) % services.len()];
+                let r = k
+                    .post(
+                        &format!("/api/v1/sites/{SITE}/tickets"),
+                        &json!({"service": svc}),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+                if i % 10 == 0 {
+                    let token = r.json()["token"].as_str().unwrap().to_string();
+                    let c = public.delete(&format!("/api/v1/tickets/{token}")).await;
+                    assert_eq!(c.unwrap().status, 200);
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let (_, token) = staff(&app, "supervisor").await;
+    let mut ws = Ws::connect(app.addr, Some(&token)).await.unwrap();
+    ws.subscribe(&format!("site:{SITE}"), None).await.unwrap();
+    let snap = ws.next(T).await.expect("the snapshot arrives");
+    assert_eq!(snap["type"], "snapshot", "{snap}");
+    let size = snap.to_string().len();
+    assert!(size < 256 * 1024, "snapshot of {size} bytes");
+    let tickets = snap["data"]["tickets"].as_array().unwrap();
+    assert!(
+        tickets.iter().all(|t| t["state"] == "waiting"),
+        "open tickets only"
+    );
+    let shown = tickets.len() as u64;
+    let omitted = snap["data"]["tickets_omitted"].as_u64().unwrap();
+    assert_eq!(shown + omitted, 4500, "every open ticket is shown or counted");
+    assert!(shown > 0);
+    // The socket stays open: the next ticket reaches it.
+    let mut k = kiosk(&app).await;
+    take(&mut k, "parking").await;
+    let ev = until(&mut ws, |m| m["type"] == "event").await;
+    assert_eq!(ev["event"]["kind"], "ticket_issued", "{ev}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_slow_connections_are_closed_after_the_header_timeout() {
+    let dir = TempDir::new("sec-slowloris");
+    let app = spawn_app_in(&demo_with("header_timeout_seconds = 1"), &dir.0).await;
+    let started = Instant::now();
+    // One says nothing; one sends half a request head and then a byte now and then.
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let drip = tokio::spawn(async move {
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if slow.write_all(b"X-A: b\r\n").await.is_err() {
+                return true;
+            }
+        }
+        let (_, closed) = read_until_closed(&mut slow, Duration::from_millis(100)).await;
+        closed
+    });
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(4)).await;
+    assert!(closed, "a silent connection is closed");
+    assert!(drip.await.unwrap(), "a slowly dripped head is cut off");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // An idle keep-alive connection after a request is closed too.
+    let mut idle = TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(4)).await;
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    assert!(closed, "an idle keep-alive connection is closed");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection() {
+    let dir = TempDir::new("sec-conncap");
+    let app = spawn_app_in(&demo_with("max_connections_per_address = 20"), &dir.0).await;
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(app.addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut over = TcpStream::connect(app.addr).await.unwrap();
+    let (answer, closed) = read_until_closed(&mut over, Duration::from_secs(3)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains(r#""code":"unavailable""#), "{answer}");
+    assert!(closed);
+    // WebSockets count too, and give their place back when they close.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ws = Ws::connect(app.addr, None).await.expect("a freed place");
+    assert!(Ws::connect(app.addr, None).await.is_err(), "the cap holds");
+    drop(ws);
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = app.http().get("/healthz").await.unwrap();
+    assert_eq!(r.status, 200);
+    app.stop().await;
+}
