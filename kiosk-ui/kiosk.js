@@ -52,7 +52,7 @@ const S = {
 };
 
 const $ = (id) => document.getElementById(id);
-const speaker = new Speaker();
+const speaker = new Speaker({ token: () => S.token });
 
 // ---- strings ---------------------------------------------------------------------------------------
 

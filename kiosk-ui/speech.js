@@ -22,8 +22,10 @@ export function splitText(text, max = 280) {
 }
 
 export class Speaker {
-  constructor({ maxClipMs = 30000 } = {}) {
+  /** token(): the kiosk's device token; only a kiosk may have speech rendered. */
+  constructor({ maxClipMs = 30000, token = () => null } = {}) {
     this.maxClipMs = maxClipMs;
+    this.token = token;
     this.cache = new Map(); // url -> Promise<blob URL | null>
     this.gen = 0;
     this.audio = null;
@@ -33,11 +35,13 @@ export class Speaker {
   _fetchClip(lang, text) {
     const url = speechUrl(lang, text);
     if (this.cache.has(url)) return this.cache.get(url);
-    const p = fetch(url, { credentials: 'same-origin' })
+    const tk = this.token();
+    const p = fetch(url, { credentials: 'same-origin', headers: tk ? { Authorization: `Bearer ${tk}` } : {} })
       .then(async (res) => {
         if (!res.ok) {
           // 422: the daemon has no voice for this language (Somali with espeak-ng); our texts are cut to
           // fit the length limit, so that is not the reason. 503: no speech at all on this server.
+          // 429: this kiosk asked for too much at once; the next utterance tries again.
           if (res.status === 422 || res.status === 503) this.noVoice.add(lang);
           return null;
         }

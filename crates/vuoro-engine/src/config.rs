@@ -75,6 +75,14 @@ pub struct ServerConfig {
     /// always read it.
     #[serde(default)]
     pub metrics_token_sha256: Option<String>,
+    /// Free space on the data disk, in MB, below which supervisors are alerted and speech is no longer
+    /// rendered.
+    #[serde(default = "default_disk_alert_mb")]
+    pub disk_alert_free_mb: u64,
+}
+
+fn default_disk_alert_mb() -> u64 {
+    1024
 }
 
 impl Default for ServerConfig {

@@ -53,6 +53,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/devices/me", get(device_me))
         .route("/demo/device-token", get(demo_device_token))
         .route("/openapi.json", get(openapi))
+        .route("/audio/speech", get(speech))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(|| async { ApiError::not_found("no such API path") });
     Router::new()
@@ -850,6 +851,28 @@ pub async fn check_long_waits(app: &Arc<App>) {
     }
 }
 
+/// Keeps the store's reserve and alerts every site's supervisors when the data disk is nearly full.
+pub async fn check_disk(app: &Arc<App>) {
+    app.disk.keep_reserve();
+    let Some(free) = app.disk.free().filter(|&f| f < app.disk.alert_below) else {
+        return;
+    };
+    for s in &app.cfg.sites {
+        let cmd = Command::RaiseAlert {
+            site: s.id.clone(),
+            kind: "disk_low".into(),
+            device: None,
+            service: None,
+            message: format!(
+                "The data disk has {} MB free (alert below {} MB): make room before it is full.",
+                free / 1024 / 1024,
+                app.disk.alert_below / 1024 / 1024
+            ),
+        };
+        let _ = app.submit(cmd, Actor::system()).await;
+    }
+}
+
 async fn device_me(p: Principal) -> ApiResult {
     let Principal::Device(d) = &p else {
         return Err(ApiError::unauthenticated());
@@ -931,6 +954,27 @@ async fn stats_today(State(app): AppState, Path(sid): Path<String>, p: Principal
         StatusCode::OK,
         json!({"date": st.date, "hours": hours}),
     ))
+}
+
+/// The kiosk's speech mode: only kiosk devices, at most 120 texts a minute each (40 at once).
+async fn speech(
+    State(app): AppState,
+    p: Principal,
+    query: Result<Query<crate::audio::SpeechQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let d = match &p {
+        Principal::Device(d) if d.kind == "kiosk" => d,
+        Principal::Anonymous => return ApiError::unauthenticated().into_response(),
+        _ => return ApiError::forbidden("Only a kiosk may have speech rendered.").into_response(),
+    };
+    if app.speech_limit.check_key(&d.id).is_err() {
+        return ApiError::rate_limited().into_response();
+    }
+    if app.disk.low() {
+        return ApiError::unavailable("The disk is nearly full: no speech is rendered.")
+            .into_response();
+    }
+    crate::audio::speech_text(app.audio.clone(), query).await
 }
 
 async fn openapi() -> Response {

@@ -47,7 +47,10 @@ const RENDER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Speech files older than this are deleted (a ticket number is spoken on one day only).
 const CACHE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Prune the cache after this many renders (and at start).
-const PRUNE_EVERY: u64 = 256;
+const PRUNE_EVERY: u64 = 64;
+/// The speech cache's size at most; past it the oldest files go (a day's announcements of a busy hall
+/// take about 100 MB).
+const CACHE_MAX_BYTES: u64 = 512 * 1024 * 1024;
 /// Bound on the in-memory index of rendered speech; files stay on disk when it is cleared.
 const INDEX_MAX: usize = 4096;
 /// Volume when a zone has no (valid) schedule.
@@ -83,6 +86,7 @@ pub struct Audio {
     zones: Mutex<HashMap<String, ZoneAirtime>>,
     index: Mutex<HashMap<String, Clip>>,
     renders: AtomicU64,
+    cache_bytes: AtomicU64,
     /// Speech to render in the background (set by `new`). Announcements are made on the daemon's commit
     /// path, which must not wait for espeak-ng: a new sentence gets an estimated duration at once and is
     /// rendered here (or on its first request, whichever comes first).
@@ -220,6 +224,7 @@ impl Audio {
             zones: Mutex::new(HashMap::new()),
             index: Mutex::new(HashMap::new()),
             renders: AtomicU64::new(0),
+            cache_bytes: AtomicU64::new(0),
             render_tx: Mutex::new(None),
         };
         audio.prune();
@@ -455,30 +460,60 @@ impl Audio {
             anyhow::bail!("the speech engine wrote an empty or unreadable WAV");
         }
         std::fs::rename(&tmp, path)?;
+        let total = self
+            .cache_bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if total > CACHE_MAX_BYTES {
+            self.prune();
+        }
         Ok(bytes)
     }
 
-    /// Deletes speech files older than a day, and temporary files left by a crash.
+    /// Deletes speech files older than a day and temporary files left by a crash, then the oldest files
+    /// until the cache is under `CACHE_MAX_BYTES`.
     fn prune(&self) {
         let Ok(entries) = std::fs::read_dir(self.speech_dir()) else {
             return;
         };
         let now = SystemTime::now();
         let mut removed = 0usize;
+        let mut kept: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
         for e in entries.flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .is_some_and(|age| age > CACHE_MAX_AGE);
-            if old && std::fs::remove_file(e.path()).is_ok() {
-                removed += 1;
+            let Ok(meta) = e.metadata() else { continue };
+            let modified = meta.modified().unwrap_or(now);
+            let old = now
+                .duration_since(modified)
+                .is_ok_and(|age| age > CACHE_MAX_AGE);
+            if old {
+                if std::fs::remove_file(e.path()).is_ok() {
+                    removed += 1;
+                }
+            } else {
+                kept.push((modified, meta.len(), e.path()));
             }
         }
-        if removed > 0 {
-            tracing::info!(removed, "old speech files pruned");
+        let mut total: u64 = kept.iter().map(|k| k.1).sum();
+        if total > CACHE_MAX_BYTES {
+            kept.sort();
+            for (_, len, path) in &kept {
+                if total <= CACHE_MAX_BYTES / 10 * 8 {
+                    break;
+                }
+                if std::fs::remove_file(path).is_ok() {
+                    total -= len;
+                    removed += 1;
+                }
+            }
         }
+        self.cache_bytes.store(total, Ordering::Relaxed);
+        if removed > 0 {
+            tracing::info!(removed, cache_bytes = total, "speech files pruned");
+        }
+    }
+
+    /// Bytes of speech files on disk, as of the last prune plus what was rendered since.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_bytes.load(Ordering::Relaxed)
     }
 
     /// A speech file's bytes by hash: from disk, else rendered again if it is still in the index.
@@ -497,17 +532,16 @@ impl Audio {
     }
 }
 
-/// The router for `/api/v1/audio/...`, state applied. Public: the files say nothing a hall does not hear.
+/// The router for the public sound files, state applied. Public: the files say nothing a hall does not hear.
 ///
 /// - `GET /api/v1/audio/chime.wav`
 /// - `GET /api/v1/audio/speech/<hash>.wav`: a file named in an announcement.
-/// - `GET /api/v1/audio/speech?lang=fi&text=...`: renders any text up to 300 characters (the kiosk's speech
-///   mode). 422 `invalid` for a language espeak-ng does not speak or an empty or too long text,
-///   503 `no_speech` without espeak-ng.
+///
+/// `GET /api/v1/audio/speech?lang=fi&text=...` (the kiosk's speech mode) is served by the API, which lets
+/// only kiosk devices ask and limits how often (`speech_text`).
 pub fn router(audio: Arc<Audio>) -> Router {
     Router::new()
         .route("/api/v1/audio/chime.wav", get(get_chime))
-        .route("/api/v1/audio/speech", get(get_speech_text))
         .route("/api/v1/audio/speech/{file}", get(get_speech_file))
         .with_state(audio)
 }
@@ -540,13 +574,15 @@ async fn get_speech_file(
 }
 
 #[derive(Debug, Deserialize)]
-struct SpeechQuery {
+pub struct SpeechQuery {
     lang: Option<String>,
     text: Option<String>,
 }
 
-async fn get_speech_text(
-    State(audio): State<Arc<Audio>>,
+/// Renders any text up to 300 characters: 422 `invalid` for a language espeak-ng does not speak or an
+/// empty or too long text, 503 `no_speech` without espeak-ng. The caller decides who may ask.
+pub async fn speech_text(
+    audio: Arc<Audio>,
     query: Result<Query<SpeechQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = query else {
@@ -1370,7 +1406,12 @@ mod tests {
     async fn serve(audio: Arc<Audio>) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(audio)).await.unwrap() });
+        let text = {
+            let audio = audio.clone();
+            get(move |q| speech_text(audio.clone(), q))
+        };
+        let app = router(audio).route("/api/v1/audio/speech", text);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         addr
     }
 

@@ -139,8 +139,8 @@ pub async fn serve(
         };
         let Some(slot) = gate.admit(peer.ip()) else {
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(REFUSED))
-                    .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(REFUSED)).await;
             });
             continue;
         };
@@ -205,11 +205,16 @@ mod tests {
     fn one_address_cannot_take_more_than_its_share() {
         let g = gate(100, 3, 10);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let held: Vec<_> = (0..3).map(|_| g.admit(a).expect("within the cap")).collect();
+        let held: Vec<_> = (0..3)
+            .map(|_| g.admit(a).expect("within the cap"))
+            .collect();
         assert!(g.admit(a).is_none());
         assert!(g.admit("192.0.2.2".parse().unwrap()).is_some());
         drop(held);
-        assert!(g.admit(a).is_some(), "slots come back when connections close");
+        assert!(
+            g.admit(a).is_some(),
+            "slots come back when connections close"
+        );
     }
 
     #[test]

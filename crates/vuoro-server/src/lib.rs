@@ -9,6 +9,7 @@ pub mod audio;
 pub mod auth;
 pub mod conn;
 pub mod core;
+pub mod disk;
 pub mod error;
 pub mod hub;
 mod json_object;
@@ -57,6 +58,10 @@ pub struct App {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     pub printing: printing::Printing,
     pub startup_ms: AtomicU64,
+    pub audio: Arc<audio::Audio>,
+    pub disk: disk::Disk,
+    /// Speech renders per kiosk device.
+    pub speech_limit: governor::DefaultKeyedRateLimiter<String>,
     /// Open connections per (site, display), for the displays' online/offline status.
     pub display_conns: Mutex<HashMap<(String, String), usize>>,
 }
@@ -233,6 +238,12 @@ pub async fn serve(
         printing,
         startup_ms: AtomicU64::new(0),
         display_conns: Mutex::new(HashMap::new()),
+        audio: speech.clone(),
+        disk: disk::Disk::new(&settings.data_dir, cfg.server.disk_alert_free_mb),
+        speech_limit: governor::RateLimiter::keyed(
+            governor::Quota::per_minute(std::num::NonZeroU32::new(120).expect("not zero"))
+                .allow_burst(std::num::NonZeroU32::new(40).expect("not zero")),
+        ),
     });
     // Roll days over at local midnight even when nobody does anything, and forget expired sessions.
     {
@@ -247,6 +258,7 @@ pub async fn serve(
                 }
                 let _ = app.submit(Command::Tick, Actor::system()).await;
                 api::check_long_waits(&app).await;
+                api::check_disk(&app).await;
                 app.auth.purge_sessions();
             }
         });
@@ -292,7 +304,11 @@ pub async fn serve(
         header_timeout: Duration::from_secs(cfg.server.header_timeout_seconds.max(1)),
         trusted_proxies: cfg.server.trusted_proxies.clone(),
     };
-    tracing::info!(max_connections = limits.total, per_address = limits.per_address, "connection limits");
+    tracing::info!(
+        max_connections = limits.total,
+        per_address = limits.per_address,
+        "connection limits"
+    );
     conn::serve(listener, router, conn::Gate::new(limits), shutdown).await?;
     Ok(())
 }

@@ -85,7 +85,11 @@ async fn a_site_snapshot_stays_small_on_a_5000_ticket_day() {
     );
     let shown = tickets.len() as u64;
     let omitted = snap["data"]["tickets_omitted"].as_u64().unwrap();
-    assert_eq!(shown + omitted, 4500, "every open ticket is shown or counted");
+    assert_eq!(
+        shown + omitted,
+        4500,
+        "every open ticket is shown or counted"
+    );
     assert!(shown > 0);
     // The socket stays open: the next ticket reaches it.
     let mut k = kiosk(&app).await;
@@ -158,5 +162,60 @@ async fn one_address_cannot_hold_every_connection() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = app.http().get("/healthz").await.unwrap();
     assert_eq!(r.status, 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_kiosk_may_have_speech_rendered_and_not_without_limit() {
+    let dir = TempDir::new("sec-speech");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let path = "/api/v1/audio/speech?lang=fi&text=Hei";
+    let r = app.http().get(path).await.unwrap();
+    assert_eq!((r.status, r.code()), (401, "unauthenticated".into()));
+    let (mut agent, _) = staff(&app, "agent1").await;
+    assert_eq!(agent.get(path).await.unwrap().status, 403);
+    let mut k = kiosk(&app).await;
+    // A burst of new texts is cut off (checked before anything is rendered: unknown language).
+    let mut statuses = Vec::new();
+    for i in 0..60 {
+        let r = k
+            .get(&format!("/api/v1/audio/speech?lang=xx&text=t{i}"))
+            .await
+            .unwrap();
+        statuses.push(r.status);
+    }
+    assert!(statuses[..30].iter().all(|&s| s == 422), "{statuses:?}");
+    assert!(statuses[45..].iter().all(|&s| s == 429), "{statuses:?}");
+    // The store's reserve is held on the data disk.
+    let reserve = std::fs::metadata(app.data.join("vuoro.reserve")).expect("reserve file");
+    assert_eq!(reserve.len(), 64 * 1024 * 1024);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nearly_full_disk_alerts_supervisors_and_stops_speech_but_not_tickets() {
+    let dir = TempDir::new("sec-disk");
+    // Every disk is "nearly full" below a petabyte.
+    let app = spawn_app_in(&demo_with("disk_alert_free_mb = 1000000000"), &dir.0).await;
+    let (_, token) = staff(&app, "supervisor").await;
+    let mut ws = Ws::connect(app.addr, Some(&token)).await.unwrap();
+    let deadline = Instant::now() + T;
+    loop {
+        ws.subscribe(&format!("site:{SITE}"), None).await.unwrap();
+        let snap = until(&mut ws, |m| m["type"] == "snapshot").await;
+        let alerts = snap["data"]["alerts"].as_array().unwrap().clone();
+        if alerts.iter().any(|a| a["kind"] == "disk_low") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no disk_low alert: {alerts:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut k = kiosk(&app).await;
+    let r = k
+        .get("/api/v1/audio/speech?lang=fi&text=Hei")
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.code()), (503, "unavailable".into()));
+    take(&mut k, "parking").await;
     app.stop().await;
 }
