@@ -1240,7 +1240,12 @@ fn check_config_names_file_line_and_mistake() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervisors_see_displays_come_online_and_go_offline() {
     let dir = TempDir::new("displays");
-    let app = spawn_app_in(DEMO, &dir.0).await;
+    let config = DEMO.replacen(
+        "demo = true\n",
+        "demo = true\ndisplay_offline_seconds = 1\n",
+        1,
+    );
+    let app = spawn_app_in(&config, &dir.0).await;
     let sup = login(app.addr, "supervisor", "demo").await.unwrap();
     // A supervisor's site snapshot: (the live socket, the hall display's entry in it).
     let site_view = || async {

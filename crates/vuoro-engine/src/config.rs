@@ -79,6 +79,13 @@ pub struct ServerConfig {
     /// rendered.
     #[serde(default = "default_disk_alert_mb")]
     pub disk_alert_free_mb: u64,
+    /// Seconds a hall display may be without a connection before it counts as offline.
+    #[serde(default = "default_display_offline")]
+    pub display_offline_seconds: u64,
+}
+
+fn default_display_offline() -> u64 {
+    20
 }
 
 fn default_disk_alert_mb() -> u64 {

@@ -95,18 +95,36 @@ struct LoginBody {
 async fn login(
     State(app): AppState,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     JsonBody(b): JsonBody<LoginBody>,
 ) -> ApiResult {
-    if app.auth.login_blocked(peer.ip()) {
+    let ip = app.client_ip(peer, &headers);
+    if !app.auth.login_attempt(ip) {
         return Err(ApiError::rate_limited());
     }
+    // Each check holds 19 MiB for about 25 ms: at most two at once (one per core), and a short queue.
+    let permit = match app.password_checks.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(_) if app.password_queue.load(Ordering::Relaxed) < 32 => {
+            app.password_queue.fetch_add(1, Ordering::Relaxed);
+            let p = app.password_checks.clone().acquire_owned().await;
+            app.password_queue.fetch_sub(1, Ordering::Relaxed);
+            p.map_err(|_| ApiError::unavailable("shutting down"))?
+        }
+        Err(_) => return Err(ApiError::rate_limited()),
+    };
     let app2 = app.clone();
-    let (token, user) =
-        tokio::task::spawn_blocking(move || app2.auth.login(peer.ip(), &b.username, &b.password))
-            .await
-            .map_err(|_| ApiError::unavailable("login failed"))??;
-    let cookie =
-        format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200");
+    let (token, user) = tokio::task::spawn_blocking(move || {
+        let r = app2.auth.login(ip, &b.username, &b.password);
+        drop(permit);
+        r
+    })
+    .await
+    .map_err(|_| ApiError::unavailable("login failed"))??;
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200{}",
+        app.cookie_secure()
+    );
     let mut res = json_response(StatusCode::OK, json!({"token": token, "user": user.json()}));
     res.headers_mut().insert(
         header::SET_COOKIE,
@@ -120,7 +138,10 @@ async fn logout(State(app): AppState, headers: HeaderMap) -> ApiResult {
         app.auth.logout(&t);
     }
     let mut res = json_response(StatusCode::OK, json!({"ok": true}));
-    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let clear = format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        app.cookie_secure()
+    );
     res.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&clear).expect("ascii"),
@@ -331,7 +352,7 @@ async fn issue(
     if matches!(p, Principal::Anonymous) {
         // Phones have no identity of their own: scope their keys to the client address, so nobody can
         // fetch another person's ticket by guessing or reusing a key.
-        idem = idem.map(|k| format!("{}|{k}", peer.ip()));
+        idem = idem.map(|k| format!("{}|{k}", app.client_ip(peer, &headers)));
     }
     let channel = match &p {
         Principal::Device(d) => {
@@ -359,7 +380,7 @@ async fn issue(
             if !svc.remote_join {
                 return Err(ApiError::unauthenticated());
             }
-            if !app.remote_join_allowed(peer.ip()) {
+            if !app.remote_join_allowed(app.client_ip(peer, &headers)) {
                 return Err(ApiError::rate_limited());
             }
             "remote"

@@ -90,6 +90,48 @@ pub struct Auth {
     devices: HashMap<String, Device>,
     sessions: Mutex<Sessions>,
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    /// Bumped whenever sessions end (sign-out, expiry): open WebSockets of staff check their rights again.
+    sessions_ended: tokio::sync::watch::Sender<u64>,
+    /// SHA-256 of device tokens that are public knowledge (the demo config's, and any `demo_token`).
+    published: HashSet<String>,
+}
+
+/// The device tokens written in the shipped demo and benchmark configs, hashed: anyone can read them.
+pub fn published_token_hashes() -> HashSet<String> {
+    let mut out = HashSet::new();
+    for src in [
+        include_str!("../../../config/demo.toml"),
+        include_str!("../../vuoro-bench/bench.toml"),
+    ] {
+        let Ok(v) = src.parse::<toml::Table>() else {
+            continue;
+        };
+        let devices = v.get("device").and_then(|d| d.as_array());
+        for d in devices.into_iter().flatten() {
+            if let Some(t) = d.get("demo_token").and_then(|t| t.as_str()) {
+                out.insert(sha256_hex(t));
+            }
+        }
+    }
+    out
+}
+
+/// Mistakes for `vuoro check-config`: devices of a real (not demo) config whose token is published.
+pub fn check(cfg: &Config) -> Vec<String> {
+    if cfg.server.demo {
+        return Vec::new();
+    }
+    let published = published_token_hashes();
+    cfg.devices
+        .iter()
+        .filter(|d| published.contains(&d.token_sha256.to_ascii_lowercase()))
+        .map(|d| {
+            format!(
+                "device '{}' uses a token published in the demo config: give it a new token (its hash in token_sha256)",
+                d.id
+            )
+        })
+        .collect()
 }
 
 /// Lowercase hex of `bytes` (tokens, hashes).
@@ -155,6 +197,15 @@ impl Auth {
                 .collect(),
             sessions: Mutex::new(sessions),
             failures: Mutex::new(HashMap::new()),
+            sessions_ended: tokio::sync::watch::Sender::new(0),
+            published: published_token_hashes()
+                .into_iter()
+                .chain(
+                    cfg.devices
+                        .iter()
+                        .filter_map(|d| d.demo_token.as_deref().map(sha256_hex)),
+                )
+                .collect(),
         }
     }
 
@@ -169,8 +220,10 @@ impl Auth {
         })
     }
 
-    /// Too many failed logins from one address in 5 minutes.
-    pub fn login_blocked(&self, ip: IpAddr) -> bool {
+    /// Counts a login attempt from `ip` before its password is checked: false when the address has had
+    /// 10 attempts that were not successful in 5 minutes (attempts under way included, so parallel
+    /// attempts cannot slip past the count). A successful login takes its attempt back.
+    pub fn login_attempt(&self, ip: IpAddr) -> bool {
         let mut f = self.failures.lock().expect("lock");
         let q = f.entry(ip).or_default();
         while q
@@ -179,16 +232,17 @@ impl Auth {
         {
             q.pop_front();
         }
-        q.len() >= 10
+        if q.len() >= 10 {
+            return false;
+        }
+        q.push_back(Instant::now());
+        true
     }
 
-    fn note_failure(&self, ip: IpAddr) {
-        self.failures
-            .lock()
-            .expect("lock")
-            .entry(ip)
-            .or_default()
-            .push_back(Instant::now());
+    fn login_succeeded(&self, ip: IpAddr) {
+        if let Some(q) = self.failures.lock().expect("lock").get_mut(&ip) {
+            q.pop_back();
+        }
     }
 
     /// Checks a password (slow by design: run it off the async threads) and opens a session.
@@ -198,18 +252,22 @@ impl Auth {
         username: &str,
         password: &str,
     ) -> Result<(String, UserCtx), ApiError> {
-        let ok = self
-            .users
-            .get(username)
-            .is_some_and(|u| verify_password(&u.password_hash, password));
+        // An unknown user costs the same time as a known one: nobody can tell usernames apart by timing.
+        let ok = match self.users.get(username) {
+            Some(u) => verify_password(&u.password_hash, password),
+            None => {
+                verify_password(&DUMMY_HASH, password);
+                false
+            }
+        };
         if !ok {
-            self.note_failure(ip);
             return Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "Wrong username or password.",
             ));
         }
+        self.login_succeeded(ip);
         let token = random_token(32);
         let now = Utc::now();
         self.sessions
@@ -231,6 +289,12 @@ impl Auth {
             .lock()
             .expect("lock")
             .delete(&sha256_hex(token));
+        self.sessions_ended.send_modify(|n| *n += 1);
+    }
+
+    /// Tells when sessions have ended (a receiver for a staff connection's life).
+    pub fn sessions_ended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sessions_ended.subscribe()
     }
 
     /// Resolves a bearer or session token: a device first, then a staff session.
@@ -249,18 +313,30 @@ impl Auth {
         self.user_ctx(&user).map(Principal::User)
     }
 
+    /// A device token anyone can know: accepted from loopback clients only.
+    pub fn is_published(&self, token: &str) -> bool {
+        self.published.contains(&sha256_hex(token))
+    }
+
     pub fn device(&self, id: &str) -> Option<&Device> {
         self.devices.values().find(|d| d.id == id)
     }
 
     pub fn purge_sessions(&self) {
-        let _ = self
+        let purged = self
             .sessions
             .lock()
             .expect("lock")
             .purge_expired(Utc::now());
+        if purged.is_ok_and(|n| n > 0) {
+            self.sessions_ended.send_modify(|n| *n += 1);
+        }
     }
 }
+
+/// A hash of a random password with the default parameters, checked for unknown usernames.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password(&random_token(16)));
 
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| {

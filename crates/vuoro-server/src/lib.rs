@@ -11,6 +11,7 @@ pub mod conn;
 pub mod core;
 pub mod disk;
 pub mod error;
+mod guard;
 pub mod hub;
 mod json_object;
 mod metrics;
@@ -60,10 +61,14 @@ pub struct App {
     pub startup_ms: AtomicU64,
     pub audio: Arc<audio::Audio>,
     pub disk: disk::Disk,
+    /// Password checks under way at most (argon2 holds 19 MiB each), and how many wait for one.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
+    pub password_queue: AtomicU64,
     /// Speech renders per kiosk device.
     pub speech_limit: governor::DefaultKeyedRateLimiter<String>,
-    /// Open connections per (site, display), for the displays' online/offline status.
-    pub display_conns: Mutex<HashMap<(String, String), usize>>,
+    /// Per (site, display): open connections, and connections made so far (for the displays'
+    /// online/offline status).
+    pub display_conns: Mutex<HashMap<(String, String), (usize, u64)>>,
 }
 
 /// The customer's view of a ticket with what only its holder gets: docs/api.md, `Ticket`.
@@ -111,6 +116,35 @@ impl App {
             .get(&ticket)
             .cloned()
             .unwrap_or_else(|| json!({"status": "none", "fault": null}))
+    }
+
+    /// The client's address: the peer's, or behind a trusted proxy the last address the proxies did not
+    /// add themselves in `X-Forwarded-For`.
+    pub fn client_ip(&self, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let proxies = &self.cfg.server.trusted_proxies;
+        if !proxies.contains(&peer.ip()) {
+            return peer.ip();
+        }
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|h| h.trim().parse().ok())
+            .collect();
+        hops.into_iter()
+            .rev()
+            .find(|ip| !proxies.contains(ip))
+            .unwrap_or(peer.ip())
+    }
+
+    /// `; Secure` for session cookies when the daemon is reached over https.
+    pub fn cookie_secure(&self) -> &'static str {
+        if self.public_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        }
     }
 
     /// At most 5 remote joins per client address in 10 minutes.
@@ -239,6 +273,8 @@ pub async fn serve(
         startup_ms: AtomicU64::new(0),
         display_conns: Mutex::new(HashMap::new()),
         audio: speech.clone(),
+        password_checks: Arc::new(tokio::sync::Semaphore::new(2)),
+        password_queue: AtomicU64::new(0),
         disk: disk::Disk::new(&settings.data_dir, cfg.server.disk_alert_free_mb),
         speech_limit: governor::RateLimiter::keyed(
             governor::Quota::per_minute(std::num::NonZeroU32::new(120).expect("not zero"))
@@ -283,7 +319,10 @@ pub async fn serve(
     }
     tokio::spawn(printing::poll(app.clone()));
     let router = api::router(app.clone()).merge(audio::router(speech));
-    let router = reports::attach(router, &app, &db)?;
+    let router = reports::attach(router, &app, &db)?.layer(axum::middleware::from_fn_with_state(
+        app.clone(),
+        guard::check,
+    ));
     app.ready.store(true, Ordering::Release);
     let ms = t0.elapsed().as_millis() as u64;
     app.startup_ms.store(ms, Ordering::Relaxed);

@@ -45,36 +45,31 @@ static SOCKETS: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 pub async fn upgrade(
     State(app): State<Arc<App>>,
     axum::Extension(slot): axum::Extension<Arc<crate::conn::Slot>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
     if let Some(origin) = headers
         .get(axum::http::header::ORIGIN)
         .and_then(|v| v.to_str().ok())
+        && !crate::guard::origin_allowed(&app, &headers, origin)
     {
-        let host = headers
-            .get(axum::http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let own = [format!("http://{host}"), format!("https://{host}")];
-        if !own.iter().any(|o| o == origin)
-            && !app.cfg.server.allowed_origins.iter().any(|o| o == origin)
-        {
-            return ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "origin_not_allowed",
-                "This origin may not connect.",
-            )
-            .into_response();
-        }
+        return ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "This origin may not connect.",
+        )
+        .into_response();
     }
-    let principal = match token_from_headers(&headers) {
+    let token = token_from_headers(&headers);
+    let principal = match &token {
         None => Principal::Anonymous,
-        Some(t) => match app.auth.resolve(&t) {
+        Some(t) => match app.auth.resolve(t) {
             Some(p) => p,
             None => return ApiError::unauthenticated().into_response(),
         },
     };
+    let client_ip = app.client_ip(peer, &headers);
     // Clients send only small control messages: a 1 KiB read buffer (frames up to the limits below
     // still arrive whole) keeps an idle client small (docs/benchmarks.md).
     ws.read_buffer_size(1024)
@@ -84,7 +79,7 @@ pub async fn upgrade(
         .max_frame_size(16 * 1024)
         .on_upgrade(move |socket| async move {
             SOCKETS.spawn(async move {
-                run(socket, app, principal).await;
+                run(socket, app, principal, token, client_ip).await;
                 // The connection's place is given back only when the socket is gone.
                 drop(slot);
             });
@@ -228,7 +223,51 @@ fn subscribe(
     Some(out)
 }
 
-async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
+/// Rights of a connection whose principal changed (a sign-out, an expired session, an `auth` with
+/// another token): its units are set anew and the topics it may no longer hear are dropped, each with
+/// an error message to say so.
+fn reauthorize(
+    app: &App,
+    client: &Arc<Client>,
+    principal: &Principal,
+    topics: &mut Vec<String>,
+) -> Vec<serde_json::Value> {
+    *client.units.lock().expect("lock") = units_of(principal);
+    let mut dropped = Vec::new();
+    topics.retain(|topic| match authorize(app, principal, topic) {
+        Ok(()) => true,
+        Err((code, message)) => {
+            app.shared
+                .core
+                .lock()
+                .expect("lock")
+                .hub
+                .unsubscribe(topic, client);
+            dropped
+                .push(json!({"type": "error", "topic": topic, "code": code, "message": message}));
+            false
+        }
+    });
+    dropped
+}
+
+/// Waits for sessions to end, for a connection that has one; never otherwise.
+async fn session_ended(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    if let Some(rx) = rx
+        && rx.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
+}
+
+async fn run(
+    mut socket: WebSocket,
+    app: Arc<App>,
+    mut principal: Principal,
+    mut token: Option<String>,
+    client_ip: std::net::IpAddr,
+) {
     let (tx, mut rx) = mpsc::channel::<Out>(CLIENT_QUEUE);
     let client = Arc::new(Client::new(NEXT_CLIENT.fetch_add(1, Ordering::Relaxed), tx));
     *client.units.lock().expect("lock") = units_of(&principal);
@@ -240,6 +279,7 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
     let mut display: Option<(String, String)> = None;
     // After a resync, queued messages at or below the snapshot's seq are stale.
     let mut skip_until: HashMap<String, u64> = HashMap::new();
+    let mut sessions = matches!(principal, Principal::User(_)).then(|| app.auth.sessions_ended());
     let mut stop = app.shutdown.subscribe();
     // One shutdown future for the connection's life: made anew in every turn of the loop, it registered
     // with and left the shutdown signal's waiter list (one lock shared by every client) for each message
@@ -284,7 +324,8 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                 let mut ok = true;
                 for out in outs {
                     if let Some(t) = &out.topic
-                        && skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot)
+                        && (skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot)
+                            || !topics.iter().any(|x| **x == **t))
                     {
                         continue;
                     }
@@ -297,6 +338,19 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                     break;
                 }
                 client.sent();
+            }
+            _ = session_ended(&mut sessions) => {
+                let now = token.as_deref().and_then(|t| app.auth.resolve(t));
+                if now.is_none() {
+                    principal = Principal::Anonymous;
+                    token = None;
+                    sessions = None;
+                    let mut ok = true;
+                    for e in reauthorize(&app, &client, &principal, &mut topics) {
+                        ok &= socket.send(Message::Text(Utf8Bytes::from(e.to_string()))).await.is_ok();
+                    }
+                    if !ok { break }
+                }
             }
             _ = &mut stopped => {
                 let _ = socket.send(Message::Close(None)).await;
@@ -336,10 +390,17 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
                         }
                         _ => Some(json!({"type": "error", "topic": null, "code": "forbidden", "message": "only a device reports a printer status"})),
                     },
-                    Ok(ClientMsg::Auth { token }) => match app.auth.resolve(&token) {
+                    Ok(ClientMsg::Auth { token: t }) => match app.auth.resolve(&t) {
+                        Some(_) if app.auth.is_published(&t) && !client_ip.is_loopback() => Some(json!({"type": "error", "topic": null, "code": "unauthenticated", "message": "this token is published in the demo configuration and is refused from the network"})),
                         Some(p) => {
-                            *client.units.lock().expect("lock") = units_of(&p);
+                            sessions = matches!(p, Principal::User(_)).then(|| app.auth.sessions_ended());
                             principal = p;
+                            token = Some(t);
+                            let mut ok = true;
+                            for e in reauthorize(&app, &client, &principal, &mut topics) {
+                                ok &= socket.send(Message::Text(Utf8Bytes::from(e.to_string()))).await.is_ok();
+                            }
+                            if !ok { break }
                             None
                         }
                         None => Some(json!({"type": "error", "topic": null, "code": "unauthenticated", "message": "unknown or expired token"})),
@@ -381,25 +442,59 @@ async fn run(mut socket: WebSocket, app: Arc<App>, mut principal: Principal) {
         .disconnected(&client);
 }
 
-/// Counts a display's connections; the first one makes it `online`, the last one closing `offline`.
+/// Counts a display's connections. The first one makes it `online` (when it was not already); the last
+/// one closing makes it `offline` if none came back within `server.display_offline_seconds` (a display
+/// that drops and comes back, or a client that connects and closes in a loop, changes nothing). So a display's
+/// status costs a commit only when it really changes, however often its connections come and go.
 async fn display_seen(app: &Arc<App>, key: (String, String), delta: i64) {
-    let status = {
+    let (online, connects) = {
         let mut m = app.display_conns.lock().expect("lock");
-        let n = m.entry(key.clone()).or_insert(0);
-        let before = *n;
+        let (n, connects) = m.entry(key.clone()).or_insert((0, 0));
         *n = (*n as i64 + delta).max(0) as usize;
-        match (before, *n) {
-            (0, 1) => Some("online"),
-            (1, 0) => Some("offline"),
-            _ => None,
+        if delta > 0 {
+            *connects += 1;
         }
+        (*n > 0, *connects)
     };
-    if let Some(status) = status {
-        let cmd = vuoro_engine::Command::DisplayStatus {
-            site: key.0,
-            device: key.1.clone(),
-            status: status.into(),
-        };
-        let _ = app.submit(cmd, vuoro_engine::Actor::device(&key.1)).await;
+    if online {
+        set_display_status(app, &key, "online").await;
+        return;
     }
+    let app = app.clone();
+    tokio::spawn(async move {
+        let grace = app.cfg.server.display_offline_seconds;
+        tokio::time::sleep(std::time::Duration::from_secs(grace)).await;
+        // Gone for the whole grace: no connection open now, and none came (and went) meanwhile.
+        let still_gone = app
+            .display_conns
+            .lock()
+            .expect("lock")
+            .get(&key)
+            .is_none_or(|&(n, c)| n == 0 && c == connects);
+        if still_gone {
+            set_display_status(&app, &key, "offline").await;
+        }
+    });
+}
+
+/// Commits a display's status when it differs from the committed one.
+async fn set_display_status(app: &Arc<App>, key: &(String, String), status: &str) {
+    let same = app
+        .shared
+        .core
+        .lock()
+        .expect("lock")
+        .engine
+        .site_state(&key.0)
+        .and_then(|st| st.displays.get(&key.1))
+        .is_some_and(|d| d.status == status);
+    if same {
+        return;
+    }
+    let cmd = vuoro_engine::Command::DisplayStatus {
+        site: key.0.clone(),
+        device: key.1.clone(),
+        status: status.into(),
+    };
+    let _ = app.submit(cmd, vuoro_engine::Actor::device(&key.1)).await;
 }

@@ -114,7 +114,8 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
             lines.join("\n")
         )
     })?;
-    let printer_errors = vuoro_server::printing::check(&cfg);
+    let mut printer_errors = vuoro_server::printing::check(&cfg);
+    printer_errors.extend(vuoro_server::auth::check(&cfg));
     if !printer_errors.is_empty() {
         let lines: Vec<String> = printer_errors
             .iter()

@@ -219,3 +219,61 @@ async fn a_nearly_full_disk_alerts_supervisors_and_stops_speech_but_not_tickets(
     take(&mut k, "parking").await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_display_connecting_in_a_loop_costs_no_commit_per_connection() {
+    let dir = TempDir::new("sec-display-loop");
+    let app = spawn_app_in(&demo_with("display_offline_seconds = 1"), &dir.0).await;
+    let before = app.committed_seq();
+    for _ in 0..100 {
+        let mut d = Ws::connect(app.addr, None).await.unwrap();
+        d.send(&json!({"type": "hello", "display": "hall"}))
+            .await
+            .unwrap();
+        d.send(&json!({"type": "ping"})).await.unwrap();
+        assert_eq!(d.next(T).await.unwrap()["type"], "pong");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Online once, offline once after the grace: two events for a hundred connections.
+    assert_eq!(app.committed_seq() - before, 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_socket_loses_its_staff_topics_at_sign_out() {
+    let dir = TempDir::new("sec-ws-logout");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let (mut agent, token) = staff(&app, "agent1").await;
+    let mut ws = Ws::connect(app.addr, Some(&token)).await.unwrap();
+    ws.subscribe(&format!("site:{SITE}"), None).await.unwrap();
+    assert_eq!(ws.next(T).await.unwrap()["type"], "snapshot");
+    ws.subscribe(&format!("calls:{SITE}"), None).await.unwrap();
+    assert_eq!(ws.next(T).await.unwrap()["type"], "snapshot");
+    let r = agent.post("/api/v1/auth/logout", &json!({})).await.unwrap();
+    assert_eq!(r.status, 200);
+    let dropped = until(&mut ws, |m| m["type"] == "error").await;
+    assert_eq!(dropped["topic"], format!("site:{SITE}"), "{dropped}");
+    // Staff events of the user's own unit no longer arrive; public ones still do.
+    let mut k = kiosk(&app).await;
+    take(&mut k, "kela-families").await;
+    let (mut a2, _) = staff(&app, "agent2").await;
+    verb(&mut a2, "c5", "open", json!({})).await;
+    let later = ws.drain(Duration::from_millis(800)).await;
+    assert!(
+        later
+            .iter()
+            .all(|m| m["topic"] != format!("site:{SITE}").as_str()),
+        "{later:?}"
+    );
+    assert!(
+        later
+            .iter()
+            .any(|m| m["topic"] == format!("calls:{SITE}").as_str()),
+        "{later:?}"
+    );
+    // A new subscription to a staff topic is refused.
+    ws.subscribe(&format!("site:{SITE}"), None).await.unwrap();
+    let m = until(&mut ws, |m| m["type"] == "error").await;
+    assert_eq!(m["code"], "forbidden");
+    app.stop().await;
+}

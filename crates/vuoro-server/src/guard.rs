@@ -1,0 +1,124 @@
+//! Checks every request passes before its handler, in one place:
+//! - a device token published in the demo config is refused from any client but loopback, whatever the
+//!   config says;
+//! - a state-changing request authenticated by the session cookie must come from the daemon's own
+//!   origin (or one in `server.allowed_origins`): `Origin`, else `Sec-Fetch-Site`;
+//! - a request body is JSON (`Content-Type: application/json`), so an HTML form cannot post one;
+//! - every answer says `nosniff` and refuses framing; API answers are `no-store`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::App;
+use crate::auth::token_from_headers;
+use crate::error::ApiError;
+
+pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let refused = refusal(&app, &req);
+    let mut res = match refused {
+        Some(e) => e.into_response(),
+        None => next.run(req).await,
+    };
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if api {
+        // Sound files set their own (they never change); everything else is live state.
+        h.entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        h.entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(
+                "default-src 'none'; frame-ancestors 'none'",
+            ));
+    }
+    res
+}
+
+fn refusal(app: &App, req: &Request) -> Option<ApiError> {
+    let headers = req.headers();
+    let token = token_from_headers(headers);
+    if let Some(t) = &token
+        && app.auth.is_published(t)
+    {
+        let client = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| app.client_ip(c.0, headers));
+        if !client.is_some_and(|ip| ip.is_loopback()) {
+            return Some(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "This token is published in the demo configuration and is refused from the network.",
+            ));
+        }
+    }
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !changes || !req.uri().path().starts_with("/api/") {
+        return None;
+    }
+    let by_cookie = token.is_some() && headers.get(header::AUTHORIZATION).is_none();
+    if by_cookie && !same_origin(app, headers) {
+        return Some(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "A request signed in by cookie must come from this server's own pages.",
+        ));
+    }
+    if has_body(headers) && !is_json(headers) {
+        return Some(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON (Content-Type: application/json).",
+        ));
+    }
+    None
+}
+
+/// Whether a browser says the request comes from this server's own pages (or an allowed origin).
+/// A client that sends neither `Origin` nor `Sec-Fetch-Site` is not a browser acting for another page.
+pub fn same_origin(app: &App, headers: &HeaderMap) -> bool {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        return origin_allowed(app, headers, origin);
+    }
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site) => site == "same-origin" || site == "none",
+        None => true,
+    }
+}
+
+/// `origin` is this server (as the request's `Host` names it, or its public URL) or an allowed origin.
+pub fn origin_allowed(app: &App, headers: &HeaderMap, origin: &str) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin == format!("http://{host}")
+        || origin == format!("https://{host}")
+        || origin == app.public_url.trim_end_matches('/')
+        || app.cfg.server.allowed_origins.iter().any(|o| o == origin)
+}
+
+fn has_body(headers: &HeaderMap) -> bool {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
