@@ -314,6 +314,18 @@ pub struct Service {
     pub target_wait_minutes: u32,
 }
 
+impl Service {
+    /// The id public screens and answers use: its own, or for a sensitive service the neutral group of
+    /// its series (`group-h`), shared with every sensitive service of that series.
+    pub fn public_id(&self) -> String {
+        if self.sensitive {
+            format!("group-{}", self.series.to_ascii_lowercase())
+        } else {
+            self.id.clone()
+        }
+    }
+}
+
 fn default_service_minutes() -> f64 {
     6.0
 }

@@ -202,8 +202,45 @@ async fn services(
         Principal::Anonymous => false,
     };
     let core = app.shared.core.lock().expect("lock");
-    let list = core.engine.service_views(s, &lang, Utc::now(), reveal);
+    let mut list = core.engine.service_views(s, &lang, Utc::now(), reveal);
+    drop(core);
+    if !reveal {
+        list = public_services(s, list);
+    }
     Ok(json_response(StatusCode::OK, json!({"services": list})))
+}
+
+/// The services as the public may see them: each sensitive service only inside the neutral group of its
+/// series (one entry, no unit, the group's waiting count), so no answer tells which sensitive service
+/// anyone waits for or that it exists at all.
+fn public_services(
+    site: &Site,
+    list: Vec<vuoro_engine::view::ServiceView>,
+) -> Vec<vuoro_engine::view::ServiceView> {
+    let mut out: Vec<vuoro_engine::view::ServiceView> = Vec::new();
+    for mut v in list {
+        let Some(svc) = site.service(&v.id).filter(|s| s.sensitive) else {
+            out.push(v);
+            continue;
+        };
+        let id = svc.public_id();
+        if let Some(g) = out.iter_mut().find(|g| g.id == id) {
+            g.waiting += v.waiting;
+            g.eta_minutes = g.eta_minutes.max(v.eta_minutes);
+            g.open |= v.open;
+            g.accepting |= v.accepting;
+            continue;
+        }
+        v.id = id;
+        v.name = v.public_name.clone();
+        v.unit = String::new();
+        v.unit_name = String::new();
+        v.icon = None;
+        v.sensitive = false;
+        v.remote_join = false;
+        out.push(v);
+    }
+    out
 }
 
 async fn units(State(app): AppState, Path(sid): Path<String>) -> ApiResult {
@@ -272,12 +309,9 @@ async fn display(State(app): AppState, Path((sid, did)): Path<(String, String)>)
                 .filter(|c| c.zone.as_deref() == Some(z.id.as_str()))
             {
                 for cs in &c.services {
-                    let id = match s.service(&cs.service) {
-                        Some(svc) if svc.sensitive => {
-                            format!("group-{}", svc.series.to_ascii_lowercase())
-                        }
-                        _ => cs.service.clone(),
-                    };
+                    let id = s
+                        .service(&cs.service)
+                        .map_or_else(|| cs.service.clone(), |svc| svc.public_id());
                     if !services.contains(&id) {
                         services.push(id);
                     }

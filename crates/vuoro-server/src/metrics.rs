@@ -4,14 +4,41 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::extract::State;
-use axum::http::header;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use crate::App;
 
-pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+/// Who may read the figures: loopback clients (the local monitoring agent), a bearer of the configured
+/// metrics token (`server.metrics_token_sha256`), and admins. They name per-service figures of sensitive
+/// services, so they are not public.
+fn allowed(app: &App, peer: std::net::SocketAddr, headers: &HeaderMap) -> bool {
+    if app.client_ip(peer, headers).is_loopback() {
+        return true;
+    }
+    let Some(token) = crate::auth::token_from_headers(headers) else {
+        return false;
+    };
+    let by_token = app
+        .cfg
+        .server
+        .metrics_token_sha256
+        .as_deref()
+        .is_some_and(|h| h.eq_ignore_ascii_case(&crate::auth::sha256_hex(&token)));
+    by_token
+        || matches!(app.auth.resolve(&token), Some(crate::auth::Principal::User(u)) if u.roles.contains(&vuoro_engine::config::Role::Admin))
+}
+
+pub async fn metrics(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if !allowed(&app, peer, &headers) {
+        return crate::error::ApiError::unauthenticated().into_response();
+    }
     let now = Utc::now();
     let mut out = String::with_capacity(4096);
     let core = app.shared.core.lock().expect("lock");

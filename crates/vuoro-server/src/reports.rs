@@ -459,13 +459,7 @@ async fn public_waits(
         let members: Vec<&vuoro_engine::config::Service> = site
             .services
             .iter()
-            .filter(|s| {
-                if s.sensitive {
-                    pq.id == format!("group-{}", s.series.to_ascii_lowercase())
-                } else {
-                    pq.id == s.id
-                }
-            })
+            .filter(|s| pq.id == s.public_id())
             .collect();
         let openings: Vec<_> = members.iter().map(|s| site.opening(Some(s), now)).collect();
         let open = openings.iter().any(|o| o.open);

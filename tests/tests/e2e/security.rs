@@ -277,3 +277,286 @@ async fn a_staff_socket_loses_its_staff_topics_at_sign_out() {
     assert_eq!(m["code"], "forbidden");
     app.stop().await;
 }
+
+/// A login from `ip` as a trusted proxy forwards it: (status, time taken).
+async fn login_as(app: &TestApp, ip: &str, user: &str, password: &str) -> (u16, Duration) {
+    let body = json!({"username": user, "password": password}).to_string();
+    let started = Instant::now();
+    let r = app
+        .http()
+        .request(
+            "POST",
+            "/api/v1/auth/login",
+            Some(body.as_bytes()),
+            &[("X-Forwarded-For", ip)],
+        )
+        .await
+        .unwrap();
+    (r.status, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_passwords_are_counted_before_they_are_checked() {
+    let dir = TempDir::new("sec-login-parallel");
+    let app = spawn_app_in(&demo_with(r#"trusted_proxies = ["127.0.0.1"]"#), &dir.0).await;
+    let tries: Vec<_> = (0..40)
+        .map(|i| {
+            let addr = app.addr;
+            tokio::spawn(async move {
+                let body = json!({"username": "agent1", "password": format!("wrong{i}")});
+                let r = Http::new(addr)
+                    .request(
+                        "POST",
+                        "/api/v1/auth/login",
+                        Some(body.to_string().as_bytes()),
+                        &[("X-Forwarded-For", "198.51.100.7")],
+                    )
+                    .await
+                    .unwrap();
+                r.status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tries {
+        statuses.push(t.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((checked, refused), (10, 30), "{statuses:?}");
+    // The locked-out address is one client behind the proxy, not everyone behind it.
+    assert_eq!(
+        login_as(&app, "198.51.100.8", "agent1", "demo").await.0,
+        200
+    );
+    assert_eq!(
+        login_as(&app, "198.51.100.7", "agent1", "demo").await.0,
+        429
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_usernames_take_as_long_as_known_ones() {
+    let dir = TempDir::new("sec-login-timing");
+    let app = spawn_app_in(&demo_with(r#"trusted_proxies = ["127.0.0.1"]"#), &dir.0).await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..5 {
+        // A fresh address each time, so the attempt limit is never reached.
+        known.push(login_as(&app, &format!("198.51.100.{i}"), "agent1", "wrong").await);
+        unknown.push(login_as(&app, &format!("198.51.100.{}", 50 + i), "nobody", "wrong").await);
+    }
+    assert!(known.iter().chain(&unknown).all(|(s, _)| *s == 401));
+    let median = |v: &mut Vec<(u16, Duration)>| {
+        v.sort_by_key(|x| x.1);
+        v[2].1
+    };
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    assert!(
+        u.as_secs_f64() > 0.5 * k.as_secs_f64(),
+        "unknown user {u:?}, known user {k:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_sees_sensitive_services_only_as_their_neutral_group() {
+    let dir = TempDir::new("sec-sensitive");
+    // SHA-256 of "metrics-secret".
+    let token_hash = "d31c4153216654104062c2381a35a508ce65581c2abea7770a7cfd76c92e828e";
+    let app = spawn_app_in(
+        &demo_with(&format!(
+            "trusted_proxies = [\"127.0.0.1\"]\nmetrics_token_sha256 = \"{token_hash}\""
+        )),
+        &dir.0,
+    )
+    .await;
+    let mut k = kiosk(&app).await;
+    take(&mut k, "mental-health").await;
+    let r = app
+        .http()
+        .get(&format!("/api/v1/sites/{SITE}/services"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    for secret in [
+        "mental-health",
+        "substance-abuse",
+        "mielenterveys",
+        "xray",
+        "lab-sample",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let services = r.json()["services"].as_array().unwrap().clone();
+    assert!(services.iter().all(|s| s["sensitive"] == false));
+    let group = services
+        .iter()
+        .find(|s| s["id"] == "group-h")
+        .expect("group");
+    assert_eq!(group["waiting"], 1);
+    assert_eq!(
+        services.iter().filter(|s| s["id"] == "group-h").count(),
+        1,
+        "one entry per group"
+    );
+    // The kiosk itself sees the real services (its customers must tell them apart).
+    let r = k
+        .get(&format!("/api/v1/sites/{SITE}/services"))
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&r.body).contains("substance-abuse"));
+    // Metrics name every service: loopback and the metrics token only.
+    assert_eq!(app.http().get("/metrics").await.unwrap().status, 200);
+    let outside = [("X-Forwarded-For", "203.0.113.9")];
+    let r = app
+        .http()
+        .request("GET", "/metrics", None, &outside)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401);
+    let wrong = [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Authorization", "Bearer not-the-token"),
+    ];
+    let r = app
+        .http()
+        .request("GET", "/metrics", None, &wrong)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401);
+    let right = [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Authorization", "Bearer metrics-secret"),
+    ];
+    let r = app
+        .http()
+        .request("GET", "/metrics", None, &right)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_requests_from_other_origins_and_non_json_bodies_are_refused() {
+    let dir = TempDir::new("sec-csrf");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let (_, token) = staff(&app, "agent2").await;
+    let cookie = format!("vuoro_session={token}");
+    let path = "/api/v1/counters/c5/open";
+    let mut h = app.http();
+    let r = h
+        .request(
+            "POST",
+            path,
+            Some(b"{}"),
+            &[("Cookie", &cookie), ("Origin", "http://127.0.0.1:1")],
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.code()), (403, "origin_not_allowed".into()));
+    let r = h
+        .request(
+            "POST",
+            path,
+            Some(b"{}"),
+            &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-site")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403);
+    // Nothing changed: the counter is still closed.
+    let (mut a2, _) = staff(&app, "agent2").await;
+    let counters = a2
+        .get(&format!("/api/v1/sites/{SITE}/counters"))
+        .await
+        .unwrap()
+        .json();
+    let c5 = counters["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "c5")
+        .unwrap()
+        .clone();
+    assert_eq!(c5["state"], "closed", "{c5}");
+    // The own origin is fine.
+    let own = format!("http://{}", app.addr);
+    let r = h
+        .request(
+            "POST",
+            path,
+            Some(b"{}"),
+            &[("Cookie", &cookie), ("Origin", &own)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // A form's body is not JSON, whoever sends it.
+    let form = h
+        .request(
+            "POST",
+            "/api/v1/counters/c5/close",
+            Some(b"a=b"),
+            &[("Cookie", &cookie), ("Content-Type", "text/plain")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(form.status, 415);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_demo_tokens_are_refused_from_the_network_whatever_the_config_says() {
+    let dir = TempDir::new("sec-demo-token");
+    let app = spawn_app_in(&demo_with(r#"trusted_proxies = ["127.0.0.1"]"#), &dir.0).await;
+    let token = demo_device_token(app.addr, "kiosk-1").await.unwrap();
+    let auth = format!("Bearer {token}");
+    let r = app
+        .http()
+        .request(
+            "GET",
+            "/api/v1/devices/me",
+            None,
+            &[("Authorization", &auth), ("X-Forwarded-For", "203.0.113.4")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401);
+    let r = app
+        .http()
+        .request(
+            "GET",
+            "/api/v1/devices/me",
+            None,
+            &[("Authorization", &auth)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "loopback may use it");
+    app.stop().await;
+    // check-config names a real config that kept a demo device's token.
+    let cfg_dir = TempDir::new("sec-demo-check");
+    let real = DEMO
+        .replace("demo = true", "demo = false")
+        .lines()
+        .filter(|l| !l.starts_with("demo_token"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = cfg_dir.0.join("vuoro.toml");
+    std::fs::write(&path, real).unwrap();
+    let out = std::process::Command::new(vuoro_bin())
+        .args(["check-config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("device 'kiosk-1' uses a token published in the demo config"),
+        "{err}"
+    );
+}
