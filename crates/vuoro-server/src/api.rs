@@ -83,6 +83,21 @@ async fn readyz(State(app): AppState) -> Response {
     }
 }
 
+/// The body of a request that takes none: empty, or an empty JSON object. Anything else is refused
+/// before the request does anything.
+struct NoBody;
+
+impl<'de> Deserialize<'de> for NoBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NoBody, D::Error> {
+        let fields = serde_json::Map::<String, Value>::deserialize(d)?;
+        if fields.is_empty() {
+            Ok(NoBody)
+        } else {
+            Err(serde::de::Error::custom("this request takes no fields"))
+        }
+    }
+}
+
 // ---- auth ----------------------------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -133,7 +148,11 @@ async fn login(
     Ok(res)
 }
 
-async fn logout(State(app): AppState, headers: HeaderMap) -> ApiResult {
+async fn logout(
+    State(app): AppState,
+    headers: HeaderMap,
+    JsonBody(NoBody): JsonBody<NoBody>,
+) -> ApiResult {
     if let Some(t) = crate::auth::token_from_headers(&headers) {
         app.auth.logout(&t);
     }
@@ -823,7 +842,12 @@ async fn move_waiting(
     ))
 }
 
-async fn end_day(State(app): AppState, Path(sid): Path<String>, p: Principal) -> ApiResult {
+async fn end_day(
+    State(app): AppState,
+    Path(sid): Path<String>,
+    p: Principal,
+    JsonBody(NoBody): JsonBody<NoBody>,
+) -> ApiResult {
     let s = site(&app, &sid)?;
     let u = p.supervisor()?;
     if !s.units.iter().all(|unit| u.may_unit(&unit.id)) {
@@ -838,10 +862,17 @@ async fn end_day(State(app): AppState, Path(sid): Path<String>, p: Principal) ->
 
 // ---- alerts, devices -------------------------------------------------------------------------------
 
-async fn help_request(State(app): AppState, Path(sid): Path<String>, p: Principal) -> ApiResult {
+async fn help_request(
+    State(app): AppState,
+    Path(sid): Path<String>,
+    p: Principal,
+    JsonBody(NoBody): JsonBody<NoBody>,
+) -> ApiResult {
     let s = site(&app, &sid)?;
-    let Principal::Device(d) = &p else {
-        return Err(ApiError::forbidden("Only a kiosk can ask for staff."));
+    let d = match &p {
+        Principal::Device(d) if d.kind == "kiosk" => d,
+        Principal::Anonymous => return Err(ApiError::unauthenticated()),
+        _ => return Err(ApiError::forbidden("Only a kiosk can ask for staff.")),
     };
     if d.site != s.id {
         return Err(ApiError::forbidden("This device belongs to another site."));
@@ -861,9 +892,28 @@ async fn ack_alert(
     State(app): AppState,
     Path((sid, alert)): Path<(String, u64)>,
     p: Principal,
+    JsonBody(NoBody): JsonBody<NoBody>,
 ) -> ApiResult {
     let s = site(&app, &sid)?;
-    p.user()?;
+    let u = p.user()?;
+    // An alert about a service belongs to that service's unit; the others (printers, displays, help
+    // requests, the disk) to every unit of the site.
+    let service = {
+        let core = app.shared.core.lock().expect("lock");
+        let a = core
+            .engine
+            .site_state(&s.id)
+            .and_then(|st| st.alerts.get(&alert))
+            .ok_or_else(|| ApiError::not_found(format!("no open alert {alert}")))?;
+        a.service.clone()
+    };
+    if let Some(svc) = service.as_deref().and_then(|x| s.service(x))
+        && !u.may_unit(&svc.unit)
+    {
+        return Err(ApiError::forbidden(
+            "That alert belongs to a unit you do not work for.",
+        ));
+    }
     app.submit(
         Command::ClearAlert {
             site: s.id.clone(),

@@ -266,7 +266,6 @@ impl Audio {
         let s = self.schedule(zone, number, counter_name, ticket_lang, now);
         tracing::debug!(
             zone = %zone.id,
-            number,
             lang = ?s.announcement.lang,
             chime_only = s.announcement.chime_only,
             starts_at = %s.starts_at,

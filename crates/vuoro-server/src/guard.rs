@@ -4,6 +4,8 @@
 //! - a state-changing request authenticated by the session cookie must come from the daemon's own
 //!   origin (or one in `server.allowed_origins`): `Origin`, else `Sec-Fetch-Site`;
 //! - a request body is JSON (`Content-Type: application/json`), so an HTML form cannot post one;
+//! - every error of the API has the contract's JSON shape, also those the router makes itself (a path
+//!   or query that does not parse, a method a path does not take);
 //! - every answer says `nosniff` and refuses framing; API answers are `no-store`.
 
 use std::net::SocketAddr;
@@ -25,22 +27,75 @@ pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
         Some(e) => e.into_response(),
         None => next.run(req).await,
     };
+    if api {
+        res = json_error(res).await;
+    }
     let h = res.headers_mut();
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // Pages set their own policy (web.rs); everything else may load nothing and be framed by nobody.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     if api {
         // Sound files set their own (they never change); everything else is live state.
         h.entry(header::CACHE_CONTROL)
             .or_insert(HeaderValue::from_static("no-store"));
-        h.entry(header::CONTENT_SECURITY_POLICY)
-            .or_insert(HeaderValue::from_static(
-                "default-src 'none'; frame-ancestors 'none'",
-            ));
     }
     res
+}
+
+/// An error answer that is not JSON (one the router made: a rejected path, query or method) as the
+/// contract's `{"error": {"code", "message"}}`, its text as the message.
+async fn json_error(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "malformed",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        _ if status.is_server_error() => "unavailable",
+        _ => "malformed",
+    };
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    // Keep what the router said besides the body (`Allow` on a 405).
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 fn refusal(app: &App, req: &Request) -> Option<ApiError> {

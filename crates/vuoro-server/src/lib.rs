@@ -192,6 +192,12 @@ pub async fn serve(
             anyhow::bail!("user '{u}' has the demo password; it is refused on {addr}");
         }
     }
+    if addr.ip().is_unspecified() && cfg.server.public_url.is_none() {
+        anyhow::bail!(
+            "listening on {addr} (every address) needs server.public_url: the tracking links and QR codes \
+             on tickets must name an address phones can reach, and http://{addr} is none"
+        );
+    }
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
     let db = settings.data_dir.join("vuoro.sqlite");

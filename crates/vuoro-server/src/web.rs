@@ -49,7 +49,7 @@ fn serve<E: RustEmbed>(path: &str) -> Response {
                     (header::REFERRER_POLICY, "no-referrer".to_string()),
                     (
                         header::CONTENT_SECURITY_POLICY,
-                        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'".to_string(),
+                        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'".to_string(),
                     ),
                 ],
                 file.data.into_owned(),

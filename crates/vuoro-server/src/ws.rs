@@ -187,7 +187,8 @@ fn subscribe(
     let replay = after.and_then(|a| {
         // Ticket and queue topics carry whole states: a fresh snapshot is the resume (queue figures are
         // not kept for replay when nobody listens, see core.rs).
-        if topic.starts_with("ticket:") || topic.starts_with("queues:") {
+        if topic.starts_with("ticket:") || topic.starts_with("queues:") || a > seq {
+            // (A position beyond the last event is no position: a fresh snapshot.)
             None
         } else {
             core.hub.replay(topic, a, client)

@@ -114,13 +114,10 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
             lines.join("\n")
         )
     })?;
-    let mut printer_errors = vuoro_server::printing::check(&cfg);
-    printer_errors.extend(vuoro_server::auth::check(&cfg));
-    if !printer_errors.is_empty() {
-        let lines: Vec<String> = printer_errors
-            .iter()
-            .map(|e| format!("{name}: {e}"))
-            .collect();
+    let mut errors = vuoro_server::printing::check(&cfg);
+    errors.extend(vuoro_server::auth::check(&cfg));
+    if !errors.is_empty() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("{name}: {e}")).collect();
         anyhow::bail!(
             "{} mistake(s) in the config:\n{}",
             lines.len(),
@@ -202,6 +199,14 @@ fn main() -> anyhow::Result<()> {
             .block_on(serve(args)),
         Cmd::CheckConfig { file } => match load_config(Some(&file)) {
             Ok(cfg) => {
+                if !cfg.server.demo && cfg.server.public_url.is_none() {
+                    eprintln!(
+                        "{}: warning: server.public_url is not set: tickets' tracking links and QR codes \
+                         will name the listen address, which phones may not reach (and `--listen 0.0.0.0` \
+                         is refused without it)",
+                        file.display()
+                    );
+                }
                 println!(
                     "{}: ok ({} site(s), {} user(s), {} device(s))",
                     file.display(),

@@ -560,3 +560,121 @@ async fn published_demo_tokens_are_refused_from_the_network_whatever_the_config_
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_take_no_body_refuse_a_malformed_one_and_change_nothing() {
+    let dir = TempDir::new("sec-nobody");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let mut k = kiosk(&app).await;
+    let t = take(&mut k, "parking").await;
+    let (mut sup, _) = staff(&app, "admin").await;
+    let end_day = format!("/api/v1/sites/{SITE}/end-day");
+    for bad in [&b"nonsense"[..], br#"{"really": true}"#, b"[]"] {
+        let r = sup.request("POST", &end_day, Some(bad), &[]).await.unwrap();
+        assert_eq!((r.status, r.code()), (400, "malformed".into()), "{bad:?}");
+    }
+    let after = app
+        .http()
+        .get(&format!("/api/v1/tickets/{}", t["token"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(after.json()["state"], "waiting", "the day was not ended");
+    // Help requests: kiosks only.
+    let help = format!("/api/v1/sites/{SITE}/help-requests");
+    let r = app.http().post(&help, &json!({})).await.unwrap();
+    assert_eq!(r.status, 401);
+    let display = demo_device_token(app.addr, "display-hall").await.unwrap();
+    let r = Http::with_token(app.addr, &display)
+        .post(&help, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(k.post(&help, &json!({})).await.unwrap().status, 201);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_error_has_the_contract_shape_and_every_answer_safe_headers() {
+    let dir = TempDir::new("sec-shapes");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let (mut sup, _) = staff(&app, "admin").await;
+    let cases: Vec<(&str, String, u16)> = vec![
+        (
+            "GET",
+            format!("/api/v1/sites/{SITE}/services?lang=fi&lang=sv"),
+            400,
+        ),
+        ("POST", format!("/api/v1/sites/{SITE}/alerts/abc/ack"), 400),
+        (
+            "POST",
+            format!("/api/v1/sites/{SITE}/alerts/99999/ack"),
+            404,
+        ),
+        ("DELETE", "/api/v1/sites".to_string(), 405),
+        ("GET", "/api/v1/audit?limit=-1".to_string(), 400),
+        ("GET", "/api/v1/nothing-here".to_string(), 404),
+    ];
+    for (method, path, status) in cases {
+        let r = sup.request(method, &path, None, &[]).await.unwrap();
+        assert_eq!(r.status, status, "{method} {path}");
+        let body: Value = serde_json::from_slice(&r.body)
+            .unwrap_or_else(|_| panic!("{method} {path}: {}", String::from_utf8_lossy(&r.body)));
+        assert!(body["error"]["code"].is_string(), "{method} {path}: {body}");
+        assert!(
+            body["error"]["message"].is_string(),
+            "{method} {path}: {body}"
+        );
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{path}");
+    }
+    for page in ["/", "/kiosk/", "/desk/"] {
+        let r = app.http().get(page).await.unwrap();
+        assert_eq!(r.status, 200, "{page}");
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{page}: {csp}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_from_beyond_the_last_event_gets_a_snapshot() {
+    let dir = TempDir::new("sec-resume");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let mut ws = Ws::connect(app.addr, None).await.unwrap();
+    ws.subscribe(&format!("calls:{SITE}"), Some(1_000_000))
+        .await
+        .unwrap();
+    let m = ws.next(T).await.expect("an answer");
+    assert_eq!(m["type"], "snapshot", "{m}");
+    app.stop().await;
+}
+
+#[test]
+fn listening_on_every_address_without_a_public_url_is_refused() {
+    let dir = TempDir::new("sec-public-url");
+    // A real config (not the demo, no demo users or devices) without a public URL.
+    let mut real = String::new();
+    let mut in_user = false;
+    for line in DEMO.replace("demo = true", "demo = false").lines() {
+        if line.starts_with("[[") {
+            in_user = line == "[[user]]" || line == "[[device]]";
+        }
+        if !in_user && !line.starts_with("demo_token") {
+            real.push_str(line);
+            real.push('\n');
+        }
+    }
+    let config = dir.0.join("vuoro.toml");
+    std::fs::write(&config, real).unwrap();
+    let out = std::process::Command::new(vuoro_bin())
+        .args(["serve", "--listen", "0.0.0.0:0", "--config"])
+        .arg(&config)
+        .arg("--data")
+        .arg(dir.0.join("data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("needs server.public_url"), "{err}");
+}
