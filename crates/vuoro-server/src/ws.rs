@@ -252,6 +252,15 @@ fn reauthorize(
     dropped
 }
 
+/// What one connection may send: 200 messages at once, refilled at 20 a second. A display or desk sends a
+/// handful of subscriptions and a ping now and then; a resync after an outage a few dozen.
+fn message_budget() -> governor::DefaultDirectRateLimiter {
+    governor::RateLimiter::direct(
+        governor::Quota::per_second(std::num::NonZeroU32::new(20).expect("not zero"))
+            .allow_burst(std::num::NonZeroU32::new(200).expect("not zero")),
+    )
+}
+
 /// Waits for sessions to end, for a connection that has one; never otherwise.
 async fn session_ended(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) {
     if let Some(rx) = rx
@@ -281,6 +290,7 @@ async fn run(
     // After a resync, queued messages at or below the snapshot's seq are stale.
     let mut skip_until: HashMap<String, u64> = HashMap::new();
     let mut sessions = matches!(principal, Principal::User(_)).then(|| app.auth.sessions_ended());
+    let budget = message_budget();
     let mut stop = app.shutdown.subscribe();
     // One shutdown future for the connection's life: made anew in every turn of the loop, it registered
     // with and left the shutdown signal's waiter list (one lock shared by every client) for each message
@@ -359,6 +369,14 @@ async fn run(
             }
             incoming = socket.next() => {
                 let Some(Ok(m)) = incoming else { break };
+                // Every message a client sends may cost a snapshot under the read model's lock: a client
+                // that sends more than a client ever needs is cut off.
+                if budget.check().is_err() {
+                    let e = json!({"type": "error", "topic": null, "code": "rate_limited", "message": "too many messages; reconnect later"});
+                    let _ = socket.send(Message::Text(Utf8Bytes::from(e.to_string()))).await;
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
                 let text = match m {
                     Message::Text(t) => t,
                     Message::Close(_) => break,

@@ -678,3 +678,28 @@ fn listening_on_every_address_without_a_public_url_is_refused() {
     assert!(!out.status.success());
     assert!(err.contains("needs server.public_url"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_flooding_messages_is_cut_off() {
+    let dir = TempDir::new("sec-ws-flood");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let mut ws = Ws::connect(app.addr, None).await.unwrap();
+    for _ in 0..400 {
+        if ws.subscribe(&format!("calls:{SITE}"), None).await.is_err() {
+            break;
+        }
+    }
+    let got = ws.drain(Duration::from_millis(1500)).await;
+    let snapshots = got.iter().filter(|m| m["type"] == "snapshot").count();
+    assert!(snapshots <= 250, "{snapshots} snapshots");
+    assert!(
+        got.iter().any(|m| m["code"] == "rate_limited"),
+        "told why: {:?}",
+        got.last()
+    );
+    // Others are served as before.
+    let mut other = Ws::connect(app.addr, None).await.unwrap();
+    other.send(&json!({"type": "ping"})).await.unwrap();
+    assert_eq!(other.next(T).await.unwrap()["type"], "pong");
+    app.stop().await;
+}
