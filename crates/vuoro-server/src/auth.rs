@@ -88,7 +88,11 @@ impl Principal {
 pub struct Auth {
     users: HashMap<String, User>,
     devices: HashMap<String, Device>,
+    /// The stored sessions (kept for restarts), written through.
     sessions: Mutex<Sessions>,
+    /// Live sessions by token hash: (username, expiry). Every staff request reads this, never SQLite.
+    /// A std RwLock: held for a map lookup or update only, never across an await.
+    live: std::sync::RwLock<HashMap<String, (String, chrono::DateTime<Utc>)>>,
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     /// Bumped whenever sessions end (sign-out, expiry): open WebSockets of staff check their rights again.
     sessions_ended: tokio::sync::watch::Sender<u64>,
@@ -195,6 +199,14 @@ impl Auth {
                 .iter()
                 .map(|d| (d.token_sha256.to_ascii_lowercase(), d.clone()))
                 .collect(),
+            live: std::sync::RwLock::new(
+                sessions
+                    .live(Utc::now())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(h, u, exp)| (h, (u, exp)))
+                    .collect(),
+            ),
             sessions: Mutex::new(sessions),
             failures: Mutex::new(HashMap::new()),
             sessions_ended: tokio::sync::watch::Sender::new(0),
@@ -270,25 +282,24 @@ impl Auth {
         self.login_succeeded(ip);
         let token = random_token(32);
         let now = Utc::now();
+        let hash = sha256_hex(&token);
+        let expires = now + chrono::Duration::hours(SESSION_HOURS);
         self.sessions
             .lock()
             .expect("lock")
-            .create(
-                &sha256_hex(&token),
-                username,
-                now,
-                now + chrono::Duration::hours(SESSION_HOURS),
-            )
+            .create(&hash, username, now, expires)
             .map_err(|e| ApiError::unavailable(format!("cannot store the session: {e}")))?;
+        self.live
+            .write()
+            .expect("lock")
+            .insert(hash, (username.to_string(), expires));
         Ok((token, self.user_ctx(username).expect("user exists")))
     }
 
     pub fn logout(&self, token: &str) {
-        let _ = self
-            .sessions
-            .lock()
-            .expect("lock")
-            .delete(&sha256_hex(token));
+        let hash = sha256_hex(token);
+        self.live.write().expect("lock").remove(&hash);
+        let _ = self.sessions.lock().expect("lock").delete(&hash);
         self.sessions_ended.send_modify(|n| *n += 1);
     }
 
@@ -303,13 +314,14 @@ impl Auth {
         if let Some(d) = self.devices.get(&h) {
             return Some(Principal::Device(d.clone()));
         }
-        let user = self
-            .sessions
-            .lock()
-            .expect("lock")
-            .find(&h, Utc::now())
-            .ok()
-            .flatten()?;
+        let user = {
+            let live = self.live.read().expect("lock");
+            let (user, expires) = live.get(&h)?;
+            if *expires <= Utc::now() {
+                return None;
+            }
+            user.clone()
+        };
         self.user_ctx(&user).map(Principal::User)
     }
 
@@ -323,12 +335,15 @@ impl Auth {
     }
 
     pub fn purge_sessions(&self) {
-        let purged = self
-            .sessions
-            .lock()
-            .expect("lock")
-            .purge_expired(Utc::now());
-        if purged.is_ok_and(|n| n > 0) {
+        let now = Utc::now();
+        let purged = {
+            let mut live = self.live.write().expect("lock");
+            let before = live.len();
+            live.retain(|_, (_, expires)| *expires > now);
+            before - live.len()
+        };
+        let _ = self.sessions.lock().expect("lock").purge_expired(now);
+        if purged > 0 {
             self.sessions_ended.send_modify(|n| *n += 1);
         }
     }

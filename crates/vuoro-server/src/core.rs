@@ -51,7 +51,8 @@ pub struct Shared {
 }
 
 struct Request {
-    cmd: Command,
+    /// None: stop after the commands queued before this one.
+    cmd: Option<Command>,
     actor: Actor,
     /// Whether the caller wants the ticket as it is right after its command (`Writer::submit_ticket`).
     view: bool,
@@ -69,6 +70,8 @@ type Answer = (Outcome, Option<TicketNow>);
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
+    /// The writer thread, taken by the one `stop` call.
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Writer {
@@ -88,11 +91,30 @@ impl Writer {
         self.send(cmd, actor, true).await
     }
 
+    /// Stops the writer once every command queued before has been answered, and waits until it has written
+    /// its last snapshot. Commands submitted later are refused (`unavailable`).
+    pub async fn stop(&self) {
+        let thread = self.thread.lock().expect("lock").take();
+        let Some(thread) = thread else { return };
+        let (reply, done) = oneshot::channel();
+        let stop = Request {
+            cmd: None,
+            actor: Actor::system(),
+            view: false,
+            reply,
+        };
+        // A closed channel means the thread is already on its way out.
+        if self.tx.send(stop).await.is_ok() {
+            let _ = done.await;
+        }
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+
     async fn send(&self, cmd: Command, actor: Actor, view: bool) -> Result<Answer, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request {
-                cmd,
+                cmd: Some(cmd),
                 actor,
                 view,
                 reply,
@@ -104,14 +126,14 @@ impl Writer {
     }
 }
 
-/// Starts the writer thread. It ends when every `Writer` handle is dropped.
+/// Starts the writer thread. It ends on `Writer::stop`, or when every `Writer` handle is dropped.
 pub fn start_writer(
     mut store: vuoro_store::Writer,
     mut engine: Engine,
     shared: Arc<Shared>,
 ) -> Writer {
     let (tx, mut rx) = mpsc::channel::<Request>(8192);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("vuoro-writer".into())
         .spawn(move || {
             let mut since_snapshot = 0u64;
@@ -127,7 +149,13 @@ pub fn start_writer(
                 let now = Utc::now();
                 let mut replies = Vec::with_capacity(batch.len());
                 for r in batch.drain(..) {
-                    let res = engine.handle(r.cmd, now, &r.actor).map_err(ApiError::from).map(|outcome| {
+                    let Some(cmd) = r.cmd else {
+                        // Stop: nothing queued after this is taken; what is queued before is handled.
+                        rx.close();
+                        replies.push((r.reply, Ok((Outcome::Done, None))));
+                        continue;
+                    };
+                    let res = engine.handle(cmd, now, &r.actor).map_err(ApiError::from).map(|outcome| {
                         let ticket = match &outcome {
                             Outcome::Ticket { site, id, .. } if r.view => engine.ticket(site, *id).map(|t| TicketNow {
                                 view: engine.ticket_view(t, None),
@@ -181,7 +209,10 @@ pub fn start_writer(
             tracing::info!("writer stopped");
         })
         .expect("spawn writer thread");
-    Writer { tx }
+    Writer {
+        tx,
+        thread: Arc::new(Mutex::new(Some(thread))),
+    }
 }
 
 fn msg(topic: &str, seq: u64, event: Value) -> Utf8Bytes {

@@ -355,5 +355,7 @@ pub async fn serve(
         "connection limits"
     );
     conn::serve(listener, router, conn::Gate::new(limits), shutdown).await?;
+    // Every command acknowledged is committed; the last snapshot is written before serve returns.
+    app.writer.stop().await;
     Ok(())
 }

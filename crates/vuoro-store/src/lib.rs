@@ -411,6 +411,30 @@ impl Sessions {
         Ok(())
     }
 
+    /// Every live session: (token hash, username, expiry).
+    pub fn live(&self, now: DateTime<Utc>) -> Result<Vec<(String, String, DateTime<Utc>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT token_sha256, username, expires_at FROM sessions")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, user, exp) = row?;
+            if let Ok(exp) = exp.parse::<DateTime<Utc>>()
+                && exp > now
+            {
+                out.push((hash, user, exp));
+            }
+        }
+        Ok(out)
+    }
+
     /// The username of a live session.
     pub fn find(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>> {
         let row: Option<(String, String)> = self

@@ -703,3 +703,51 @@ async fn a_websocket_client_flooding_messages_is_cut_off() {
     assert_eq!(other.next(T).await.unwrap()["type"], "pong");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_outlive_a_restart_and_a_signed_out_one_stays_out() {
+    let dir = TempDir::new("sec-sessions");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let (_, kept) = staff(&app, "agent1").await;
+    let (mut leaving, gone) = staff(&app, "agent2").await;
+    let r = leaving
+        .post("/api/v1/auth/logout", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    app.stop().await;
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let me = Http::with_token(app.addr, &kept)
+        .get("/api/v1/auth/me")
+        .await
+        .unwrap();
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["user"]["username"], "agent1");
+    let me = Http::with_token(app.addr, &gone)
+        .get("/api/v1/auth/me")
+        .await
+        .unwrap();
+    assert_eq!(me.status, 401);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_writes_the_last_snapshot_before_serve_returns() {
+    let dir = TempDir::new("sec-final-snapshot");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let mut k = kiosk(&app).await;
+    for _ in 0..5 {
+        take(&mut k, "parking").await;
+    }
+    let data = app.data.clone();
+    app.stop().await;
+    let last = committed_seq(&data);
+    let c = rusqlite::Connection::open(data.join("vuoro.sqlite")).unwrap();
+    let snap: i64 = c
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM snapshots", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(last > 0);
+    assert_eq!(snap as u64, last, "the snapshot is of the last event");
+}
