@@ -751,3 +751,209 @@ async fn a_clean_stop_writes_the_last_snapshot_before_serve_returns() {
     assert!(last > 0);
     assert_eq!(snap as u64, last, "the snapshot is of the last event");
 }
+
+/// Every endpoint that takes a body, with bodies a clumsy or hostile client sends: each is refused with
+/// the contract's error shape, and nothing is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_are_refused_on_every_endpoint_and_change_nothing() {
+    let dir = TempDir::new("sec-bodies");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let mut k = kiosk(&app).await;
+    let t = take(&mut k, "kela-families").await;
+    let (mut sup, admin_token) = staff(&app, "admin").await;
+    let kiosk_token = demo_device_token(app.addr, "kiosk-1").await.unwrap();
+    verb(&mut sup, "c1", "open", json!({})).await;
+    let before = app.committed_seq();
+    let endpoints = [
+        format!("/api/v1/sites/{SITE}/tickets"),
+        "/api/v1/counters/c1/call-next".to_string(),
+        "/api/v1/counters/c1/transfer".to_string(),
+        "/api/v1/counters/c1/finish".to_string(),
+        "/api/v1/counters/c1/return".to_string(),
+        format!("/api/v1/sites/{SITE}/services/kela-families/accepting"),
+        format!("/api/v1/sites/{SITE}/services/kela-families/move"),
+        format!("/api/v1/sites/{SITE}/end-day"),
+        format!("/api/v1/sites/{SITE}/help-requests"),
+        "/api/v1/auth/login".to_string(),
+        "/api/v1/auth/logout".to_string(),
+    ];
+    let huge = format!(r#"{{"service": "{}"}}"#, "x".repeat(3 * 1024 * 1024));
+    let bodies: Vec<(&[u8], &str)> = vec![
+        (b"{", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b"\"text\"", "application/json"),
+        (
+            br#"{"service": 5, "position": {"a": 1}}"#,
+            "application/json",
+        ),
+        (
+            br#"{"unknown_field": true, "service": "kela-families"}"#,
+            "application/json",
+        ),
+        (b"\xff\xfe\x00", "application/json"),
+        (
+            br#"{"service": "kela-families"}"#,
+            "application/x-www-form-urlencoded",
+        ),
+        (huge.as_bytes(), "application/json"),
+    ];
+    for path in &endpoints {
+        for (body, ctype) in &bodies {
+            // The kiosk for the kiosk's endpoints, the admin for the rest; a fresh connection each time.
+            let token = if path.ends_with("/tickets") || path.ends_with("/help-requests") {
+                &kiosk_token
+            } else {
+                &admin_token
+            };
+            let h = &mut Http::with_token(app.addr, token);
+            let r = h
+                .request("POST", path, Some(body), &[("Content-Type", ctype)])
+                .await;
+            let r = match r {
+                Ok(r) => r,
+                // A body over the limit may be cut off while it is still being sent.
+                Err(_) if body.len() > 1024 * 1024 => continue,
+                Err(e) => panic!("{path}: {e:#}"),
+            };
+            let shown = String::from_utf8_lossy(&body[..body.len().min(40)]).to_string();
+            assert!(
+                [400, 413, 415, 422].contains(&r.status),
+                "{path} {shown}: {} {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+            let v: Value = serde_json::from_slice(&r.body).expect("a JSON error");
+            assert!(v["error"]["code"].is_string(), "{path} {shown}: {v}");
+        }
+    }
+    assert_eq!(app.committed_seq(), before, "nothing was committed");
+    let still = app
+        .http()
+        .get(&format!("/api/v1/tickets/{}", t["token"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(still.json()["state"], "waiting");
+    app.stop().await;
+}
+
+/// Who may do what: each principal against each kind of action, refused ones changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_matrix_holds() {
+    let dir = TempDir::new("sec-matrix");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let kiosk_token = demo_device_token(app.addr, "kiosk-1").await.unwrap();
+    let display_token = demo_device_token(app.addr, "display-hall").await.unwrap();
+    let agent1 = login(app.addr, "agent1", "demo").await.unwrap(); // kela
+    let agent2 = login(app.addr, "agent2", "demo").await.unwrap(); // yhteispalvelu, hus
+    let sup = login(app.addr, "supervisor", "demo").await.unwrap();
+    let who: Vec<(&str, Option<&str>)> = vec![
+        ("anonymous", None),
+        ("kiosk", Some(&kiosk_token)),
+        ("display", Some(&display_token)),
+        ("agent1", Some(&agent1)),
+        ("agent2", Some(&agent2)),
+        ("supervisor", Some(&sup)),
+    ];
+    let kela_ticket = format!("/api/v1/sites/{SITE}/tickets");
+    let accepting = format!("/api/v1/sites/{SITE}/services/kela-families/accepting");
+    let list = format!("/api/v1/sites/{SITE}/tickets");
+    let counters = format!("/api/v1/sites/{SITE}/counters");
+    // (method, path, body, expected status per principal in the order above)
+    let matrix: Vec<(&str, &str, Value, [u16; 6])> = vec![
+        (
+            "POST",
+            &kela_ticket,
+            json!({"service": "kela-families"}),
+            [401, 201, 403, 201, 403, 201],
+        ),
+        (
+            "POST",
+            "/api/v1/counters/c1/open",
+            json!({}),
+            [401, 403, 403, 200, 403, 200],
+        ),
+        (
+            "POST",
+            &accepting,
+            json!({"accepting": true}),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        ("GET", &list, Value::Null, [401, 403, 403, 200, 200, 200]),
+        (
+            "GET",
+            &counters,
+            Value::Null,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/auth/me",
+            Value::Null,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/devices/me",
+            Value::Null,
+            [401, 200, 200, 401, 401, 401],
+        ),
+    ];
+    for (method, path, body, expected) in &matrix {
+        for ((name, token), want) in who.iter().zip(expected) {
+            let mut h = match token {
+                Some(t) => Http::with_token(app.addr, t),
+                None => app.http(),
+            };
+            let before = app.committed_seq();
+            let bytes = body.to_string();
+            let r = h
+                .request(
+                    method,
+                    path,
+                    (!body.is_null()).then_some(bytes.as_bytes()),
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status,
+                *want,
+                "{name} {method} {path}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            if r.status >= 400 {
+                assert_eq!(
+                    app.committed_seq(),
+                    before,
+                    "{name} {method} {path} changed something"
+                );
+            }
+        }
+    }
+    // Topics: (topic, may subscribe per principal).
+    let topics: Vec<(String, [bool; 6])> = vec![
+        (format!("calls:{SITE}"), [true; 6]),
+        (
+            format!("site:{SITE}"),
+            [false, false, false, true, true, true],
+        ),
+        (
+            "counter:c1".into(),
+            [false, false, false, true, false, true],
+        ),
+        (
+            "device:kiosk-1".into(),
+            [false, true, false, false, false, false],
+        ),
+    ];
+    for (topic, allowed) in &topics {
+        for ((name, token), ok) in who.iter().zip(allowed) {
+            let mut ws = Ws::connect(app.addr, *token).await.unwrap();
+            ws.subscribe(topic, None).await.unwrap();
+            let m = ws.next(T).await.unwrap();
+            let got = m["type"] == "snapshot";
+            assert_eq!(got, *ok, "{name} on {topic}: {m}");
+        }
+    }
+    app.stop().await;
+}
