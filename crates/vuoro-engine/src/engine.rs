@@ -298,6 +298,7 @@ impl Engine {
                 let ids: Vec<String> = self.cfg.sites.iter().map(|s| s.id.clone()).collect();
                 for s in ids {
                     self.roll_day(&s, now);
+                    self.alert_long_waits(&s, now, actor);
                 }
                 Ok(Outcome::Done)
             }
@@ -1105,6 +1106,46 @@ impl Engine {
             .collect();
         for counter in counters {
             self.emit(site, now, actor, EventKind::CounterClosed { counter });
+        }
+    }
+
+    /// A `long_wait` alert for each service of `site` whose longest wait is over its target, once per
+    /// service until staff clear it.
+    fn alert_long_waits(&mut self, site: &str, now: DateTime<Utc>, actor: &Actor) {
+        let Some(cfg) = self.cfg.site(site).cloned() else {
+            return;
+        };
+        for svc in &cfg.services {
+            let longest = self.longest_wait(site, &svc.id, now);
+            if longest <= svc.target_wait_minutes as i64 * 60 {
+                continue;
+            }
+            let open = self.state.sites[site]
+                .alerts
+                .values()
+                .any(|a| a.kind == "long_wait" && a.service.as_deref() == Some(svc.id.as_str()));
+            if open {
+                continue;
+            }
+            let alert = self.state.last_seq + 1;
+            let message = format!(
+                "Longest wait in {} is {} min (target {} min).",
+                crate::config::text_in(&svc.name, "en", cfg.default_language()),
+                longest / 60,
+                svc.target_wait_minutes
+            );
+            self.emit(
+                site,
+                now,
+                actor,
+                EventKind::AlertRaised {
+                    alert,
+                    alert_kind: "long_wait".into(),
+                    device: None,
+                    service: Some(svc.id.clone()),
+                    message,
+                },
+            );
         }
     }
 

@@ -574,3 +574,58 @@ fn the_back_of_the_queue_is_before_later_tickets() {
     ])
     .unwrap();
 }
+
+#[test]
+fn a_long_wait_raises_one_alert_on_the_tick_until_cleared() {
+    let cfg = Arc::new(Config::parse(CONFIG).unwrap());
+    let target = cfg.sites[0].services[0].target_wait_minutes as i64;
+    let t0: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
+    let mut e = Engine::new(cfg, t0);
+    let sys = Actor::system();
+    e.handle(
+        Command::Issue {
+            site: "s".into(),
+            service: "s1".into(),
+            lang: "fi".into(),
+            priority: Priority::Normal,
+            token: "0".repeat(32),
+            channel: "kiosk".into(),
+            idempotency: None,
+        },
+        t0,
+        &Actor::device("k"),
+    )
+    .unwrap();
+    let alerts = |e: &mut Engine| {
+        e.take_events()
+            .into_iter()
+            .filter(|ev| matches!(&ev.kind, EventKind::AlertRaised { alert_kind, .. } if alert_kind == "long_wait"))
+            .count()
+    };
+    alerts(&mut e);
+    // Within the target: nothing.
+    e.handle(Command::Tick, t0 + Duration::minutes(target), &sys)
+        .unwrap();
+    assert_eq!(alerts(&mut e), 0);
+    // Over it: one alert, and only one however often the tick comes.
+    let late = t0 + Duration::minutes(target + 1);
+    e.handle(Command::Tick, late, &sys).unwrap();
+    assert_eq!(alerts(&mut e), 1);
+    e.handle(Command::Tick, late + Duration::seconds(30), &sys)
+        .unwrap();
+    assert_eq!(alerts(&mut e), 0);
+    // Cleared by staff, and still over: raised again.
+    let id = *e.state().sites["s"].alerts.keys().next().unwrap();
+    e.handle(
+        Command::ClearAlert {
+            site: "s".into(),
+            alert: id,
+        },
+        late,
+        &Actor::user("u"),
+    )
+    .unwrap();
+    e.handle(Command::Tick, late + Duration::seconds(60), &sys)
+        .unwrap();
+    assert_eq!(alerts(&mut e), 1);
+}

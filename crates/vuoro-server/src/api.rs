@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use chrono::{Timelike, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vuoro_engine::config::{Site, text_in};
+use vuoro_engine::config::Site;
 use vuoro_engine::{
     Actor, Command, CounterVerb, Outcome, Position, Priority, ReturnTo, TicketRef, TransferTarget,
 };
@@ -923,37 +923,6 @@ async fn ack_alert(
     )
     .await?;
     Ok(json_response(StatusCode::OK, json!({"cleared": alert})))
-}
-
-/// Raises an alert for each service whose longest wait is over its target (once per service until cleared).
-pub async fn check_long_waits(app: &Arc<App>) {
-    let now = Utc::now();
-    let mut raise = Vec::new();
-    {
-        let core = app.shared.core.lock().expect("lock");
-        for s in &app.cfg.sites {
-            for svc in &s.services {
-                let longest = core.engine.longest_wait(&s.id, &svc.id, now);
-                if longest > svc.target_wait_minutes as i64 * 60 {
-                    raise.push(Command::RaiseAlert {
-                        site: s.id.clone(),
-                        kind: "long_wait".into(),
-                        device: None,
-                        service: Some(svc.id.clone()),
-                        message: format!(
-                            "Longest wait in {} is {} min (target {} min).",
-                            text_in(&svc.name, "en", "fi"),
-                            longest / 60,
-                            svc.target_wait_minutes
-                        ),
-                    });
-                }
-            }
-        }
-    }
-    for cmd in raise {
-        let _ = app.submit(cmd, Actor::system()).await;
-    }
 }
 
 /// Keeps the store's reserve and alerts every site's supervisors when the data disk is nearly full.

@@ -287,7 +287,8 @@ pub async fn serve(
                 .allow_burst(std::num::NonZeroU32::new(40).expect("not zero")),
         ),
     });
-    // Roll days over at local midnight even when nobody does anything, and forget expired sessions.
+    // Roll days over at local midnight and raise long-wait alerts even when nobody does anything (the
+    // engine's tick), keep an eye on the disk, and forget expired sessions.
     {
         let app = app.clone();
         let mut stop = app.shutdown.subscribe();
@@ -299,7 +300,6 @@ pub async fn serve(
                     _ = stop.changed() => break,
                 }
                 let _ = app.submit(Command::Tick, Actor::system()).await;
-                api::check_long_waits(&app).await;
                 api::check_disk(&app).await;
                 app.auth.purge_sessions();
             }
