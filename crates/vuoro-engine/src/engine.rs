@@ -18,10 +18,37 @@ pub enum EngineError {
     #[error("{0}")]
     Invalid(String),
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: Conflict, message: String },
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> EngineError {
+/// Why the state does not allow a command: the `code` of a 409 answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conflict {
+    Conflict,
+    SeriesExhausted,
+    CounterClosed,
+    CounterBusy,
+    TicketNotWaiting,
+    ServiceClosed,
+    QueueFull,
+}
+
+impl Conflict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conflict::Conflict => "conflict",
+            Conflict::SeriesExhausted => "series_exhausted",
+            Conflict::CounterClosed => "counter_closed",
+            Conflict::CounterBusy => "counter_busy",
+            Conflict::TicketNotWaiting => "ticket_not_waiting",
+            Conflict::ServiceClosed => "service_closed",
+            Conflict::QueueFull => "queue_full",
+        }
+    }
+}
+
+fn conflict(code: Conflict, message: impl Into<String>) -> EngineError {
     EngineError::Conflict {
         code,
         message: message.into(),
@@ -335,7 +362,7 @@ impl Engine {
                     .ok_or_else(|| EngineError::NotFound("no such ticket".into()))?;
                 if !matches!(t.state, TicketState::Waiting | TicketState::Parked) {
                     return Err(conflict(
-                        "conflict",
+                        Conflict::Conflict,
                         format!(
                             "Ticket {} is {}, it can no longer be cancelled.",
                             t.number,
@@ -556,9 +583,9 @@ impl Engine {
         }
         if let Some(reason) = self.closed_reason(s, service, now) {
             let code = if reason == "queue_full" {
-                "queue_full"
+                Conflict::QueueFull
             } else {
-                "service_closed"
+                Conflict::ServiceClosed
             };
             return Err(conflict(
                 code,
@@ -582,7 +609,7 @@ impl Engine {
             .find(|n| !used.is_some_and(|u| u.contains(n)))
             .ok_or_else(|| {
                 conflict(
-                    "series_exhausted",
+                    Conflict::SeriesExhausted,
                     format!("Every number of series {} is in use.", series.letter),
                 )
             })?;
@@ -650,7 +677,7 @@ impl Engine {
                 Ok(())
             } else {
                 Err(conflict(
-                    "counter_closed",
+                    Conflict::CounterClosed,
                     format!("Counter {} is closed: open it first.", config_name(&c.name)),
                 ))
             }
@@ -658,7 +685,7 @@ impl Engine {
         let need_current = || {
             current
                 .clone()
-                .ok_or_else(|| conflict("conflict", "This counter has no current ticket."))
+                .ok_or_else(|| conflict(Conflict::Conflict, "This counter has no current ticket."))
         };
         match verb {
             CounterVerb::Open => {
@@ -678,7 +705,7 @@ impl Engine {
             CounterVerb::Close => {
                 if current.is_some() {
                     return Err(conflict(
-                        "counter_busy",
+                        Conflict::CounterBusy,
                         "Finish, park or transfer the current ticket before closing.",
                     ));
                 }
@@ -727,7 +754,7 @@ impl Engine {
                     .clone();
                 if t.state != TicketState::Waiting {
                     return Err(conflict(
-                        "ticket_not_waiting",
+                        Conflict::TicketNotWaiting,
                         format!("Ticket {} is {}, not waiting.", t.number, t.state.as_str()),
                     ));
                 }
@@ -735,7 +762,7 @@ impl Engine {
                     || t.target_counter.as_deref() == Some(counter);
                 if !serves {
                     return Err(conflict(
-                        "conflict",
+                        Conflict::Conflict,
                         format!("Ticket {} is not in a queue this counter serves.", t.number),
                     ));
                 }
@@ -743,7 +770,7 @@ impl Engine {
                     && tc != counter
                 {
                     return Err(conflict(
-                        "conflict",
+                        Conflict::Conflict,
                         format!("Ticket {} was sent to another counter.", t.number),
                     ));
                 }
@@ -765,7 +792,7 @@ impl Engine {
                 let t = need_current()?;
                 if t.state != TicketState::Called {
                     return Err(conflict(
-                        "conflict",
+                        Conflict::Conflict,
                         format!(
                             "Ticket {} is {}, only a called ticket can be recalled.",
                             t.number,
@@ -788,7 +815,7 @@ impl Engine {
                 let t = need_current()?;
                 if t.state != TicketState::Called {
                     return Err(conflict(
-                        "conflict",
+                        Conflict::Conflict,
                         format!("Ticket {} is {}, not called.", t.number, t.state.as_str()),
                     ));
                 }
@@ -843,7 +870,7 @@ impl Engine {
                 let t = need_current()?;
                 if t.state != TicketState::Called {
                     return Err(conflict(
-                        "conflict",
+                        Conflict::Conflict,
                         format!("Ticket {} is being served; finish it instead.", t.number),
                     ));
                 }
@@ -894,7 +921,7 @@ impl Engine {
                             && matches!(t.state, TicketState::Called | TicketState::Serving);
                         if t.state != TicketState::Waiting && !here {
                             return Err(conflict(
-                                "conflict",
+                                Conflict::Conflict,
                                 format!(
                                     "Ticket {} is {}: only a waiting ticket or this counter's own can be transferred.",
                                     t.number,
@@ -962,7 +989,7 @@ impl Engine {
                         let limit = chrono::Duration::minutes(site.no_show_return_minutes as i64);
                         if t.ended_at.is_some_and(|at| now - at > limit) {
                             return Err(conflict(
-                                "conflict",
+                                Conflict::Conflict,
                                 format!(
                                     "Ticket {} was a no-show more than {} minutes ago.",
                                     t.number, site.no_show_return_minutes
@@ -972,7 +999,7 @@ impl Engine {
                     }
                     s => {
                         return Err(conflict(
-                            "conflict",
+                            Conflict::Conflict,
                             format!(
                                 "Ticket {} is {}: only a parked ticket or a recent no-show can return.",
                                 t.number,
@@ -985,7 +1012,7 @@ impl Engine {
                     || t.counter.as_deref() == Some(counter);
                 if !serves {
                     return Err(conflict(
-                        "conflict",
+                        Conflict::Conflict,
                         format!("Ticket {} is not in a queue this counter serves.", t.number),
                     ));
                 }
@@ -994,7 +1021,7 @@ impl Engine {
                         need_open(&cs)?;
                         if current.is_some() {
                             return Err(conflict(
-                                "counter_busy",
+                                Conflict::CounterBusy,
                                 "This counter already has a current ticket.",
                             ));
                         }

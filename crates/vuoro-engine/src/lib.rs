@@ -13,5 +13,5 @@ mod model;
 pub mod view;
 
 pub use config::{Config, ConfigError};
-pub use engine::{Engine, EngineError};
+pub use engine::{Conflict, Engine, EngineError};
 pub use model::*;

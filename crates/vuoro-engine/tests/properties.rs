@@ -478,7 +478,7 @@ fn numbers_wrap_without_reusing_an_open_one_and_reset_at_local_midnight() {
     assert!(matches!(
         issue(&mut e, 9, now),
         Err(EngineError::Conflict {
-            code: "series_exhausted",
+            code: Conflict::SeriesExhausted,
             ..
         })
     ));

@@ -22,12 +22,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+
+use crate::error::{ApiError, ErrorCode};
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -558,7 +560,7 @@ async fn get_speech_file(
             && h.bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     }) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "No such sound file.");
+        return error(ErrorCode::NotFound, "No such sound file.");
     };
     let hash = hash.to_string();
     let found = tokio::task::spawn_blocking(move || audio.speech_file(&hash))
@@ -568,7 +570,7 @@ async fn get_speech_file(
     match found {
         // The name is a hash of the content: it never changes.
         Some(bytes) => wav_response(bytes.into(), "public, max-age=86400, immutable"),
-        None => error(StatusCode::NOT_FOUND, "not_found", "No such sound file."),
+        None => error(ErrorCode::NotFound, "No such sound file."),
     }
 }
 
@@ -585,24 +587,18 @@ pub async fn speech_text(
     query: Result<Query<SpeechQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = query else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "The query string is not well formed.",
-        );
+        return error(ErrorCode::Malformed, "The query string is not well formed.");
     };
     if !audio.has_speech() {
         return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_speech",
+            ErrorCode::NoSpeech,
             "Speech is not available on this server.",
         );
     }
     let lang = q.lang.unwrap_or_default();
     if !valid_lang_code(&lang) || !audio.speaks(&lang) {
         return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
+            ErrorCode::Invalid,
             &format!(
                 "No voice for language '{}'.",
                 lang.chars().take(20).collect::<String>()
@@ -615,8 +611,7 @@ pub async fn speech_text(
         || text.chars().any(|c| c.is_control() && c != '\n')
     {
         return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
+            ErrorCode::Invalid,
             &format!(
                 "The text must be 1 to {MAX_SPEECH_CHARS} characters without control characters."
             ),
@@ -638,19 +633,11 @@ pub async fn speech_text(
         Ok(Ok(bytes)) => wav_response(bytes.into(), "public, max-age=86400"),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "speech render failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The speech could not be rendered.",
-            )
+            error(ErrorCode::Unavailable, "The speech could not be rendered.")
         }
         Err(e) => {
             tracing::warn!(error = %e, "speech render task failed");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The speech could not be rendered.",
-            )
+            error(ErrorCode::Unavailable, "The speech could not be rendered.")
         }
     }
 }
@@ -667,12 +654,8 @@ fn wav_response(bytes: axum::body::Bytes, cache: &'static str) -> Response {
         .into_response()
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(serde_json::json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+fn error(code: ErrorCode, message: &str) -> Response {
+    ApiError::new(code, message).into_response()
 }
 
 /// A language code as the API takes it: `fi`, `sv`, `en-gb`.

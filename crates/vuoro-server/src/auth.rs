@@ -274,8 +274,7 @@ impl Auth {
         };
         if !ok {
             return Err(ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "unauthenticated",
+                crate::error::ErrorCode::Unauthenticated,
                 "Wrong username or password.",
             ));
         }

@@ -3,51 +3,121 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use vuoro_engine::EngineError;
+use vuoro_engine::{Conflict, EngineError};
+
+/// Every error code the API answers with, each with its HTTP status (docs/api.md, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Malformed,
+    Unauthenticated,
+    Forbidden,
+    OriginNotAllowed,
+    NotFound,
+    MethodNotAllowed,
+    Conflict(Conflict),
+    TooLarge,
+    UnsupportedMediaType,
+    Invalid,
+    RateLimited,
+    Unavailable,
+    NoSpeech,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::Malformed => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::OriginNotAllowed => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Conflict(_) => StatusCode::CONFLICT,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable | ErrorCode::NoSpeech => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict(c) => c.as_str(),
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::NoSpeech => "no_speech",
+        }
+    }
+
+    /// The code for an answer of `status` that names none (the router's own rejections).
+    pub fn for_status(status: StatusCode) -> ErrorCode {
+        match status {
+            StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::CONFLICT => ErrorCode::Conflict(Conflict::Conflict),
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::Invalid,
+            StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+            s if s.is_server_error() => ErrorCode::Unavailable,
+            _ => ErrorCode::Malformed,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
             code,
             message: message.into(),
         }
     }
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
     pub fn malformed(m: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed", m)
+        ApiError::new(ErrorCode::Malformed, m)
     }
     pub fn unauthenticated() -> ApiError {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "Sign in first (or your session has expired).",
         )
     }
     pub fn forbidden(m: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)
+        ApiError::new(ErrorCode::Forbidden, m)
     }
     pub fn not_found(m: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", m)
+        ApiError::new(ErrorCode::NotFound, m)
     }
     pub fn invalid(m: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m)
+        ApiError::new(ErrorCode::Invalid, m)
     }
     pub fn rate_limited() -> ApiError {
         ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "Too many requests; try again in a while.",
         )
     }
     pub fn unavailable(m: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+        ApiError::new(ErrorCode::Unavailable, m)
     }
 }
 
@@ -57,7 +127,7 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(m) => ApiError::not_found(m),
             EngineError::Invalid(m) => ApiError::invalid(m),
             EngineError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
+                ApiError::new(ErrorCode::Conflict(code), message)
             }
         }
     }
@@ -65,8 +135,9 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let body =
+            serde_json::json!({"error": {"code": self.code.as_str(), "message": self.message}});
+        (self.code.status(), Json(body)).into_response()
     }
 }
 

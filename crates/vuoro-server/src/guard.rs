@@ -12,13 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::App;
 use crate::auth::token_from_headers;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
@@ -65,19 +65,7 @@ async fn json_error(res: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }
-    let code = match status {
-        StatusCode::BAD_REQUEST => "malformed",
-        StatusCode::UNAUTHORIZED => "unauthenticated",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        _ if status.is_server_error() => "unavailable",
-        _ => "malformed",
-    };
+    let code = ErrorCode::for_status(status);
     let (parts, body) = res.into_parts();
     let text = axum::body::to_bytes(body, 16 * 1024)
         .await
@@ -88,7 +76,7 @@ async fn json_error(res: Response) -> Response {
     } else {
         text
     };
-    let mut out = ApiError::new(status, code, message).into_response();
+    let mut out = (status, ApiError::new(code, message)).into_response();
     // Keep what the router said besides the body (`Allow` on a 405).
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
@@ -110,8 +98,7 @@ fn refusal(app: &App, req: &Request) -> Option<ApiError> {
             .map(|c| app.client_ip(c.0, headers));
         if !client.is_some_and(|ip| ip.is_loopback()) {
             return Some(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
+                ErrorCode::Unauthenticated,
                 "This token is published in the demo configuration and is refused from the network.",
             ));
         }
@@ -123,15 +110,13 @@ fn refusal(app: &App, req: &Request) -> Option<ApiError> {
     let by_cookie = token.is_some() && headers.get(header::AUTHORIZATION).is_none();
     if by_cookie && !same_origin(app, headers) {
         return Some(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
+            ErrorCode::OriginNotAllowed,
             "A request signed in by cookie must come from this server's own pages.",
         ));
     }
     if has_body(headers) && !is_json(headers) {
         return Some(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "Send the body as JSON (Content-Type: application/json).",
         ));
     }

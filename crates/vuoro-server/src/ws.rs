@@ -55,8 +55,7 @@ pub async fn upgrade(
         && !crate::guard::origin_allowed(&app, &headers, origin)
     {
         return ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "origin_not_allowed",
+            crate::error::ErrorCode::OriginNotAllowed,
             "This origin may not connect.",
         )
         .into_response();
