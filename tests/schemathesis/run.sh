@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Contract tests of the HTTP API with schemathesis (see run.py). Installs schemathesis into
 # tests/schemathesis/.venv when it is missing or not the pinned version; builds nothing: run
-# `cargo build -p vuoro` first. Bounded: three runs of at most SCHEMATHESIS_RUN_TIMEOUT s each.
+# `cargo build -p vuoro` first. Bounded: four runs of at most SCHEMATHESIS_RUN_TIMEOUT s each.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/.venv"
