@@ -101,7 +101,8 @@ def schemathesis(base, name, extra, report_dir):
     print(f"\n--- schemathesis: {name} run (at most {budget} s)", flush=True)
     started = time.monotonic()
     try:
-        code = subprocess.run(cmd, timeout=budget, env={**os.environ, "NO_COLOR": "1"}).returncode
+        # In this folder: schemathesis keeps its replay data in ./.schemathesis.
+        code = subprocess.run(cmd, timeout=budget, cwd=HERE, env={**os.environ, "NO_COLOR": "1"}).returncode
     except subprocess.TimeoutExpired:
         print(f"--- {name}: did not finish in {budget} s", flush=True)
         code = 124
