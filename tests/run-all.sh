@@ -50,6 +50,9 @@ cargo build --workspace --all-targets
 say "Rust tests"
 VUORO_REQUIRE_ESPEAK=1 cargo test --workspace
 
+say "API contract tests (schemathesis against the OpenAPI document; installs it into tests/schemathesis/.venv)"
+timeout 360 tests/schemathesis/run.sh
+
 say "browser tests"
 cd tests/browser
 node --test --test-concurrency=1 --test-timeout=600000 ./*.test.mjs
