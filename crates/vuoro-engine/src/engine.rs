@@ -678,7 +678,7 @@ impl Engine {
             } else {
                 Err(conflict(
                     Conflict::CounterClosed,
-                    format!("Counter {} is closed: open it first.", config_name(&c.name)),
+                    format!("{} is closed: open it first.", config_name(&c.name)),
                 ))
             }
         };
