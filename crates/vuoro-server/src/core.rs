@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use vuoro_engine::config::{Config, Site};
 use vuoro_engine::{Actor, Command, Engine, Event, EventKind, Outcome, TicketState};
 
+use vuoro_protocol::Topic;
+
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::json_object::JsonObject;
@@ -331,7 +333,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
                 .counters
                 .iter()
                 .map(|c| {
-                    let topic = format!("counter:{}", c.id);
+                    let topic = Topic::Counter(c.id.clone()).to_string();
                     hub.has_subscribers(&topic).then_some(topic)
                 })
                 .collect();
@@ -355,7 +357,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
             }
         }
         // Public calls.
-        let calls = format!("calls:{}", site.id);
+        let calls = Topic::Calls(site.id.clone()).to_string();
         let public = match &ev.kind {
             EventKind::TicketCalled { ticket, counter }
             | EventKind::TicketRecalled { ticket, counter } => {
@@ -412,7 +414,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
         // Staff: the site and the counters concerned.
         let unit = event_unit(engine, site, ev);
         let staff = staff_event(engine, site, ev, now);
-        let site_topic = format!("site:{}", site.id);
+        let site_topic = Topic::Site(site.id.clone()).to_string();
         hub.publish(
             &site_topic,
             ev.seq,
@@ -449,7 +451,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
         let Some(site) = cfg.site(site_id) else {
             continue;
         };
-        let topic = format!("queues:{}", site.id);
+        let topic = Topic::Queues(site.id.clone()).to_string();
         // Only for someone listening: a resume on this topic always gets a fresh snapshot (ws.rs), so
         // nothing needs these in the ring, and a recount of every service per commit is the largest
         // fixed cost of a commit on a site with many services (docs/benchmarks.md).
@@ -476,7 +478,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
                         .iter()
                         .any(|(s, svc)| s == &site.id && svc == &t.service));
             if affected {
-                let topic = format!("ticket:{token}");
+                let topic = Topic::Ticket(token).to_string();
                 let v = json!({"kind": "ticket_updated", "ticket": engine.ticket_view(t, None)});
                 hub.publish(&topic, seq, None, msg(&topic, seq, v), false);
             }
@@ -485,17 +487,17 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
     hub.release();
 }
 
-/// Snapshot data of a topic, or None when the topic does not exist.
+/// Snapshot data of a topic, or None when the topic does not exist. Ticket and device topics are the
+/// connection's own business (ws.rs).
 pub fn topic_snapshot(
     engine: &Engine,
     cfg: &Config,
-    topic: &str,
+    topic: &Topic,
     units: Option<&std::collections::HashSet<String>>,
 ) -> Option<Value> {
     let now = Utc::now();
-    let (kind, id) = topic.split_once(':')?;
-    match kind {
-        "calls" => {
+    match topic {
+        Topic::Calls(id) => {
             let site = cfg.site(id)?;
             let counters: Vec<_> = site
                 .counters
@@ -504,15 +506,15 @@ pub fn topic_snapshot(
                 .collect();
             Some(json!({"counters": counters, "recent": engine.recent_calls(site, 50)}))
         }
-        "queues" => {
+        Topic::Queues(id) => {
             let site = cfg.site(id)?;
             Some(json!({"services": engine.public_queues(site)}))
         }
-        "site" => {
+        Topic::Site(id) => {
             let site = cfg.site(id)?;
             Some(site_snapshot(engine, site, units, now))
         }
-        "counter" => {
+        Topic::Counter(id) => {
             let (site, c) = engine.counter_site(id)?;
             let st = engine.site_state(&site.id)?;
             let mut queue: Vec<_> = st
@@ -567,7 +569,7 @@ pub fn topic_snapshot(
                 "no_shows": no_shows,
             }))
         }
-        _ => None,
+        Topic::Ticket(_) | Topic::Device(_) => None,
     }
 }
 

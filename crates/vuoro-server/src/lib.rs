@@ -317,7 +317,7 @@ pub async fn serve(
                     _ = stop.changed() => break,
                 }
                 let seq = app.shared.last_seq.load(Ordering::Acquire);
-                let text = serde_json::json!({"type": "heartbeat", "seq": seq}).to_string();
+                let text = vuoro_protocol::ServerMsg::Heartbeat { seq }.to_json();
                 let core = app.shared.core.lock().expect("lock");
                 core.hub.heartbeat(text.into(), hub::HEARTBEAT_IDLE);
             }

@@ -172,7 +172,7 @@ pub async fn print(app: &Arc<App>, device: &Device, ticket: u64) -> Value {
 
 async fn send_to_agent(app: &Arc<App>, device: &Device, job: &TicketPrint) -> Value {
     let offline = json!(JobOutcome::Failed(vuoro_print::Fault::Offline));
-    let topic = format!("device:{}", device.id);
+    let topic = vuoro_protocol::Topic::Device(device.id.clone()).to_string();
     let id = app.printing.next_job.fetch_add(1, Ordering::Relaxed) + 1;
     let (tx, rx) = oneshot::channel();
     {

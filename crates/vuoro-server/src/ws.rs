@@ -11,9 +11,10 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
+
+use vuoro_protocol::{ClientMsg, ErrorCode as WsCode, ServerMsg, Topic};
 
 use crate::App;
 use crate::auth::{Principal, token_from_headers};
@@ -85,35 +86,6 @@ pub async fn upgrade(
         })
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMsg {
-    Subscribe {
-        topic: String,
-        after: Option<u64>,
-    },
-    Unsubscribe {
-        topic: String,
-    },
-    Auth {
-        token: String,
-    },
-    Ping,
-    /// A hall display says which it is (its configured id), so supervisors see it online.
-    Hello {
-        display: String,
-    },
-    /// A print agent's outcome for a job it was sent.
-    PrintResult {
-        job: u64,
-        outcome: serde_json::Value,
-    },
-    /// A print agent's printer status: online, paper_low, paper_out, cover_open, offline.
-    PrinterStatus {
-        status: String,
-    },
-}
-
 fn units_of(p: &Principal) -> Option<std::collections::HashSet<String>> {
     match p {
         Principal::User(u) => u.units.clone(),
@@ -122,21 +94,20 @@ fn units_of(p: &Principal) -> Option<std::collections::HashSet<String>> {
 }
 
 /// May this principal hear this topic? Err with a code for the client.
-fn authorize(app: &App, p: &Principal, topic: &str) -> Result<(), (&'static str, String)> {
-    let (kind, id) = topic
-        .split_once(':')
-        .ok_or(("malformed", "a topic looks like kind:id".to_string()))?;
-    let not_found = || ("not_found", format!("no topic '{kind}:…'"));
-    match kind {
-        "calls" | "queues" => app.cfg.site(id).map(|_| ()).ok_or_else(not_found),
-        "site" => {
-            app.cfg.site(id).ok_or_else(not_found)?;
+fn authorize(app: &App, p: &Principal, topic: &Topic) -> Result<(), (WsCode, String)> {
+    let not_found = || (WsCode::NotFound, format!("no topic '{topic}'"));
+    match topic {
+        Topic::Calls(site) | Topic::Queues(site) => {
+            app.cfg.site(site).map(|_| ()).ok_or_else(not_found)
+        }
+        Topic::Site(site) => {
+            app.cfg.site(site).ok_or_else(not_found)?;
             match p {
                 Principal::User(_) => Ok(()),
-                _ => Err(("forbidden", "staff only".into())),
+                _ => Err((WsCode::Forbidden, "staff only".into())),
             }
         }
-        "counter" => {
+        Topic::Counter(id) => {
             let unit = app
                 .cfg
                 .sites
@@ -146,25 +117,47 @@ fn authorize(app: &App, p: &Principal, topic: &str) -> Result<(), (&'static str,
                 .ok_or_else(not_found)?;
             match p {
                 Principal::User(u) if u.may_unit(&unit) => Ok(()),
-                _ => Err(("forbidden", "staff of this counter's unit only".into())),
+                _ => Err((
+                    WsCode::Forbidden,
+                    "staff of this counter's unit only".into(),
+                )),
             }
         }
-        "ticket" => {
+        Topic::Ticket(token) => {
             let core = app.shared.core.lock().expect("lock");
             core.engine
-                .ticket_by_token(id)
+                .ticket_by_token(token)
                 .map(|_| ())
-                .ok_or(("not_found", "no such ticket".into()))
+                .ok_or((WsCode::NotFound, "no such ticket".into()))
         }
-        "device" => match p {
-            Principal::Device(d) if d.id == id => Ok(()),
-            _ => Err(("forbidden", "that device only".into())),
+        Topic::Device(id) => match p {
+            Principal::Device(d) if &d.id == id => Ok(()),
+            _ => Err((WsCode::Forbidden, "that device only".into())),
         },
-        _ => Err(not_found()),
     }
 }
 
-fn snapshot_msg(topic: &str, seq: u64, data: serde_json::Value) -> Utf8Bytes {
+/// A topic this connection hears, with its key in the hub.
+#[derive(Clone)]
+struct Sub {
+    topic: Topic,
+    key: Arc<str>,
+}
+
+impl Sub {
+    fn new(topic: Topic) -> Sub {
+        Sub {
+            key: Arc::from(topic.to_string()),
+            topic,
+        }
+    }
+}
+
+fn send_msg(m: &ServerMsg) -> Message {
+    Message::Text(Utf8Bytes::from(m.to_json()))
+}
+
+fn snapshot_msg(topic: &Topic, seq: u64, data: serde_json::Value) -> Utf8Bytes {
     Utf8Bytes::from(
         json!({"type": "snapshot", "topic": topic, "seq": seq, "data": data}).to_string(),
     )
@@ -177,43 +170,44 @@ fn snapshot_msg(topic: &str, seq: u64, data: serde_json::Value) -> Utf8Bytes {
 fn subscribe(
     app: &App,
     client: &Arc<Client>,
-    topic: &str,
+    sub: &Sub,
     after: Option<u64>,
     queue: bool,
 ) -> Option<Vec<Out>> {
+    let topic = &sub.topic;
     let mut core = app.shared.core.lock().expect("lock");
     let seq = core.engine.last_seq();
     let replay = after.and_then(|a| {
         // Ticket and queue topics carry whole states: a fresh snapshot is the resume (queue figures are
-        // not kept for replay when nobody listens, see core.rs).
-        if topic.starts_with("ticket:") || topic.starts_with("queues:") || a > seq {
-            // (A position beyond the last event is no position: a fresh snapshot.)
+        // not kept for replay when nobody listens, see core.rs). A position beyond the last event is no
+        // position: a fresh snapshot too.
+        if topic.resumes_with_snapshot() || a > seq {
             None
         } else {
-            core.hub.replay(topic, a, client)
+            core.hub.replay(&sub.key, a, client)
         }
     });
     let out = match replay {
         Some(r) => r,
         None => {
             let units = client.units.lock().expect("lock").clone();
-            let data = if let Some(token) = topic.strip_prefix("ticket:") {
-                let t = core.engine.ticket_by_token(token)?;
-                app.ticket_json(&core.engine, t)
-            } else if let Some(dev) = topic.strip_prefix("device:") {
-                json!({"device": dev})
-            } else {
-                topic_snapshot(&core.engine, &app.cfg, topic, units.as_ref())?
+            let data = match topic {
+                Topic::Ticket(token) => {
+                    let t = core.engine.ticket_by_token(token)?;
+                    app.ticket_json(&core.engine, t)
+                }
+                Topic::Device(dev) => json!({"device": dev}),
+                _ => topic_snapshot(&core.engine, &app.cfg, topic, units.as_ref())?,
             };
             vec![Arc::new(OutMsg {
                 seq,
-                topic: Some(Arc::from(topic)),
+                topic: Some(sub.key.clone()),
                 text: snapshot_msg(topic, seq, data),
                 snapshot: true,
             })]
         }
     };
-    core.hub.subscribe(topic, client);
+    core.hub.subscribe(&sub.key, client);
     if queue {
         for o in out {
             client.offer(o);
@@ -230,11 +224,11 @@ fn reauthorize(
     app: &App,
     client: &Arc<Client>,
     principal: &Principal,
-    topics: &mut Vec<String>,
-) -> Vec<serde_json::Value> {
+    topics: &mut Vec<Sub>,
+) -> Vec<ServerMsg> {
     *client.units.lock().expect("lock") = units_of(principal);
     let mut dropped = Vec::new();
-    topics.retain(|topic| match authorize(app, principal, topic) {
+    topics.retain(|sub| match authorize(app, principal, &sub.topic) {
         Ok(()) => true,
         Err((code, message)) => {
             app.shared
@@ -242,9 +236,8 @@ fn reauthorize(
                 .lock()
                 .expect("lock")
                 .hub
-                .unsubscribe(topic, client);
-            dropped
-                .push(json!({"type": "error", "topic": topic, "code": code, "message": message}));
+                .unsubscribe(&sub.key, client);
+            dropped.push(ServerMsg::error(Some(&sub.topic), code, message));
             false
         }
     });
@@ -283,7 +276,7 @@ async fn run(
     app.shared.core.lock().expect("lock").hub.connected(&client);
     // Not split into a sink and a stream: `select!` drops the pending read before a branch's body writes,
     // so one socket serves both, without a lock between two halves taken for every message.
-    let mut topics: Vec<String> = Vec::new();
+    let mut topics: Vec<Sub> = Vec::new();
     // The display this connection belongs to, once it said hello.
     let mut display: Option<(String, String)> = None;
     // After a resync, queued messages at or below the snapshot's seq are stale.
@@ -309,10 +302,10 @@ async fn run(
                     // Fell behind: drop what is queued and start again from fresh snapshots.
                     while rx.try_recv().is_ok() {}
                     let mut ok = true;
-                    for topic in topics.clone() {
-                        if let Some(outs) = subscribe(&app, &client, &topic, None, false) {
+                    for sub in topics.clone() {
+                        if let Some(outs) = subscribe(&app, &client, &sub, None, false) {
                             for o in outs {
-                                skip_until.insert(topic.clone(), o.seq);
+                                skip_until.insert(sub.key.to_string(), o.seq);
                                 if socket.send(Message::Text(o.text.clone())).await.is_err() {
                                     ok = false;
                                 }
@@ -335,7 +328,7 @@ async fn run(
                 for out in outs {
                     if let Some(t) = &out.topic
                         && (skip_until.get(&**t).is_some_and(|&s| out.seq <= s && !out.snapshot)
-                            || !topics.iter().any(|x| **x == **t))
+                            || !topics.iter().any(|x| *x.key == **t))
                     {
                         continue;
                     }
@@ -357,7 +350,7 @@ async fn run(
                     sessions = None;
                     let mut ok = true;
                     for e in reauthorize(&app, &client, &principal, &mut topics) {
-                        ok &= socket.send(Message::Text(Utf8Bytes::from(e.to_string()))).await.is_ok();
+                        ok &= socket.send(send_msg(&e)).await.is_ok();
                     }
                     if !ok { break }
                 }
@@ -371,8 +364,8 @@ async fn run(
                 // Every message a client sends may cost a snapshot under the read model's lock: a client
                 // that sends more than a client ever needs is cut off.
                 if budget.check().is_err() {
-                    let e = json!({"type": "error", "topic": null, "code": "rate_limited", "message": "too many messages; reconnect later"});
-                    let _ = socket.send(Message::Text(Utf8Bytes::from(e.to_string()))).await;
+                    let e = ServerMsg::error(None, WsCode::RateLimited, "too many messages; reconnect later");
+                    let _ = socket.send(send_msg(&e)).await;
                     let _ = socket.send(Message::Close(None)).await;
                     break;
                 }
@@ -382,8 +375,8 @@ async fn run(
                     _ => continue,
                 };
                 let reply = match serde_json::from_str::<ClientMsg>(&text) {
-                    Err(e) => Some(json!({"type": "error", "topic": null, "code": "malformed", "message": format!("{e}")})),
-                    Ok(ClientMsg::Ping) => Some(json!({"type": "pong"})),
+                    Err(e) => Some(ServerMsg::error(None, WsCode::Malformed, e.to_string())),
+                    Ok(ClientMsg::Ping) => Some(ServerMsg::Pong),
                     Ok(ClientMsg::Hello { display: id }) => {
                         let site = app.cfg.sites.iter().find(|s| s.displays.iter().any(|d| d.id == id));
                         match (site, &display) {
@@ -394,55 +387,59 @@ async fn run(
                                 None
                             }
                             (Some(_), Some(_)) => None,
-                            (None, _) => Some(json!({"type": "error", "topic": null, "code": "not_found", "message": "no such display"})),
+                            (None, _) => Some(ServerMsg::error(None, WsCode::NotFound, "no such display")),
                         }
                     }
                     Ok(ClientMsg::PrintResult { job, outcome }) => match &principal {
                         Principal::Device(_) if app.printing.complete(job, outcome) => None,
-                        _ => Some(json!({"type": "error", "topic": null, "code": "not_found", "message": "no such print job"})),
+                        _ => Some(ServerMsg::error(None, WsCode::NotFound, "no such print job")),
                     },
                     Ok(ClientMsg::PrinterStatus { status }) => match &principal {
-                        Principal::Device(d) if ["online", "paper_low", "paper_out", "cover_open", "offline"].contains(&status.as_str()) => {
-                            crate::printing::report_status(&app, d, &status).await;
+                        Principal::Device(d) => {
+                            crate::printing::report_status(&app, d, status.as_str()).await;
                             None
                         }
-                        _ => Some(json!({"type": "error", "topic": null, "code": "forbidden", "message": "only a device reports a printer status"})),
+                        _ => Some(ServerMsg::error(None, WsCode::Forbidden, "only a device reports a printer status")),
                     },
                     Ok(ClientMsg::Auth { token: t }) => match app.auth.resolve(&t) {
-                        Some(_) if app.auth.is_published(&t) && !client_ip.is_loopback() => Some(json!({"type": "error", "topic": null, "code": "unauthenticated", "message": "this token is published in the demo configuration and is refused from the network"})),
+                        Some(_) if app.auth.is_published(&t) && !client_ip.is_loopback() => Some(ServerMsg::error(None, WsCode::Unauthenticated, "this token is published in the demo configuration and is refused from the network")),
                         Some(p) => {
                             sessions = matches!(p, Principal::User(_)).then(|| app.auth.sessions_ended());
                             principal = p;
                             token = Some(t);
                             let mut ok = true;
                             for e in reauthorize(&app, &client, &principal, &mut topics) {
-                                ok &= socket.send(Message::Text(Utf8Bytes::from(e.to_string()))).await.is_ok();
+                                ok &= socket.send(send_msg(&e)).await.is_ok();
                             }
                             if !ok { break }
                             None
                         }
-                        None => Some(json!({"type": "error", "topic": null, "code": "unauthenticated", "message": "unknown or expired token"})),
+                        None => Some(ServerMsg::error(None, WsCode::Unauthenticated, "unknown or expired token")),
                     },
                     Ok(ClientMsg::Unsubscribe { topic }) => {
-                        app.shared.core.lock().expect("lock").hub.unsubscribe(&topic, &client);
-                        topics.retain(|t| t != &topic);
+                        let key = topic.to_string();
+                        app.shared.core.lock().expect("lock").hub.unsubscribe(&key, &client);
+                        topics.retain(|t| t.topic != topic);
                         None
                     }
                     Ok(ClientMsg::Subscribe { topic, after }) => match authorize(&app, &principal, &topic) {
-                        Err((code, message)) => Some(json!({"type": "error", "topic": topic, "code": code, "message": message})),
-                        Ok(()) => match subscribe(&app, &client, &topic, after, true) {
-                            None => Some(json!({"type": "error", "topic": topic, "code": "not_found", "message": "no such topic"})),
-                            Some(_) => {
-                                if !topics.contains(&topic) {
-                                    topics.push(topic.clone());
+                        Err((code, message)) => Some(ServerMsg::error(Some(&topic), code, message)),
+                        Ok(()) => {
+                            let sub = Sub::new(topic);
+                            match subscribe(&app, &client, &sub, after, true) {
+                                None => Some(ServerMsg::error(Some(&sub.topic), WsCode::NotFound, "no such topic")),
+                                Some(_) => {
+                                    if !topics.iter().any(|t| t.topic == sub.topic) {
+                                        topics.push(sub);
+                                    }
+                                    None
                                 }
-                                None
                             }
-                        },
+                        }
                     },
                 };
                 if let Some(r) = reply
-                    && socket.send(Message::Text(Utf8Bytes::from(r.to_string()))).await.is_err()
+                    && socket.send(send_msg(&r)).await.is_err()
                 {
                     break;
                 }

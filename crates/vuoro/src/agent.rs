@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vuoro_print::{Connection, Printer, PrinterSettings, TicketPrint};
+use vuoro_protocol::{ClientMsg, PrinterState, Topic};
 
 pub struct AgentArgs {
     pub server: String,
@@ -35,13 +36,19 @@ pub fn settings(
     Ok(s)
 }
 
-fn status_word(p: &mut Printer) -> &'static str {
+fn status_word(p: &mut Printer) -> PrinterState {
     let st = p.status();
     match st.fault() {
-        Some(f) => f.code(),
-        None if st.paper_near_end => "paper_low",
-        None => "online",
+        Some(vuoro_print::Fault::PaperOut) => PrinterState::PaperOut,
+        Some(vuoro_print::Fault::CoverOpen) => PrinterState::CoverOpen,
+        Some(_) => PrinterState::Offline,
+        None if st.paper_near_end => PrinterState::PaperLow,
+        None => PrinterState::Online,
     }
+}
+
+fn message(m: &ClientMsg) -> Message {
+    Message::text(serde_json::to_string(m).expect("a client message serializes"))
 }
 
 /// Runs until the process is stopped: connect, serve jobs, reconnect with jittered back-off.
@@ -72,10 +79,10 @@ async fn session(
         .await
         .with_context(|| format!("connect {url}"))?;
     let (mut sink, mut stream) = ws.split();
-    let topic = format!("device:{}", args.device);
-    sink.send(Message::text(
-        json!({"type": "subscribe", "topic": topic}).to_string(),
-    ))
+    sink.send(message(&ClientMsg::Subscribe {
+        topic: Topic::Device(args.device.clone()),
+        after: None,
+    }))
     .await?;
     tracing::info!(%url, device = %args.device, "agent connected");
     let mut status_tick = tokio::time::interval(Duration::from_secs(30));
@@ -103,12 +110,12 @@ async fn session(
                     }
                 };
                 tracing::info!(job, outcome = %outcome, "printed");
-                sink.send(Message::text(json!({"type": "print_result", "job": job, "outcome": outcome}).to_string())).await?;
+                sink.send(message(&ClientMsg::PrintResult { job, outcome })).await?;
             }
             _ = status_tick.tick() => {
                 let p = printer.clone();
                 let status = tokio::task::spawn_blocking(move || status_word(&mut p.lock().expect("lock"))).await?;
-                sink.send(Message::text(json!({"type": "printer_status", "status": status}).to_string())).await?;
+                sink.send(message(&ClientMsg::PrinterStatus { status })).await?;
             }
         }
     }

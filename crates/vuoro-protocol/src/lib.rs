@@ -1,0 +1,268 @@
+//! The WebSocket protocol (`GET /api/v1/ws`, docs/api.md): topics, parsed once, and the control messages
+//! clients and the daemon exchange. The daemon, the print agent, the test client and the benchmark use
+//! these types; the snapshot and event bodies are described in docs/api.md.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A topic a client subscribes to: `kind:id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Public: calls and counters of a site.
+    Calls(String),
+    /// Public: waiting counts and estimates of a site.
+    Queues(String),
+    /// Staff: everything of a site, filtered to the user's units.
+    Site(String),
+    /// Staff of the counter's unit: one counter and its queue.
+    Counter(String),
+    /// Whoever holds the ticket's token.
+    Ticket(String),
+    /// That device only (print jobs for a print agent).
+    Device(String),
+}
+
+/// Why a topic does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicError {
+    /// Not `kind:id` with a non-empty id.
+    Malformed,
+    /// A kind that does not exist.
+    UnknownKind(String),
+}
+
+impl fmt::Display for TopicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicError::Malformed => write!(f, "a topic looks like kind:id"),
+            TopicError::UnknownKind(k) => write!(f, "no topic kind '{k}'"),
+        }
+    }
+}
+
+impl std::error::Error for TopicError {}
+
+impl Topic {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Topic::Calls(_) => "calls",
+            Topic::Queues(_) => "queues",
+            Topic::Site(_) => "site",
+            Topic::Counter(_) => "counter",
+            Topic::Ticket(_) => "ticket",
+            Topic::Device(_) => "device",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Topic::Calls(id)
+            | Topic::Queues(id)
+            | Topic::Site(id)
+            | Topic::Counter(id)
+            | Topic::Ticket(id)
+            | Topic::Device(id) => id,
+        }
+    }
+
+    /// Whether a resume is answered with a fresh snapshot rather than a replay: ticket and queue topics
+    /// carry whole states in every event.
+    pub fn resumes_with_snapshot(&self) -> bool {
+        matches!(self, Topic::Ticket(_) | Topic::Queues(_))
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind(), self.id())
+    }
+}
+
+impl FromStr for Topic {
+    type Err = TopicError;
+
+    fn from_str(s: &str) -> Result<Topic, TopicError> {
+        let (kind, id) = s.split_once(':').ok_or(TopicError::Malformed)?;
+        if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
+            return Err(TopicError::Malformed);
+        }
+        let id = id.to_string();
+        Ok(match kind {
+            "calls" => Topic::Calls(id),
+            "queues" => Topic::Queues(id),
+            "site" => Topic::Site(id),
+            "counter" => Topic::Counter(id),
+            "ticket" => Topic::Ticket(id),
+            "device" => Topic::Device(id),
+            other => return Err(TopicError::UnknownKind(other.chars().take(40).collect())),
+        })
+    }
+}
+
+impl Serialize for Topic {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Topic {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Topic, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A printer's state as a print agent reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrinterState {
+    Online,
+    PaperLow,
+    PaperOut,
+    CoverOpen,
+    Offline,
+}
+
+impl PrinterState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrinterState::Online => "online",
+            PrinterState::PaperLow => "paper_low",
+            PrinterState::PaperOut => "paper_out",
+            PrinterState::CoverOpen => "cover_open",
+            PrinterState::Offline => "offline",
+        }
+    }
+}
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Subscribe; with `after`, resume after that seq (a replay, or a snapshot when too old).
+    Subscribe {
+        topic: Topic,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+    },
+    Unsubscribe {
+        topic: Topic,
+    },
+    /// Credentials after connecting (a device or staff token).
+    Auth {
+        token: String,
+    },
+    Ping,
+    /// A hall display says which it is (its configured id), so supervisors see it online.
+    Hello {
+        display: String,
+    },
+    /// A print agent's outcome for a job it was sent.
+    PrintResult {
+        job: u64,
+        outcome: serde_json::Value,
+    },
+    /// A print agent's printer status.
+    PrinterStatus {
+        status: PrinterState,
+    },
+}
+
+/// Codes of `error` messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    Malformed,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    RateLimited,
+}
+
+/// What the daemon sends besides snapshots and events (which it writes itself, once per message for
+/// every subscriber: docs/api.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Pong,
+    Heartbeat {
+        seq: u64,
+    },
+    Error {
+        topic: Option<Topic>,
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl ServerMsg {
+    pub fn error(topic: Option<&Topic>, code: ErrorCode, message: impl Into<String>) -> ServerMsg {
+        ServerMsg::Error {
+            topic: topic.cloned(),
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a server message serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_parse_once_and_print_back() {
+        for s in [
+            "calls:iso-omena",
+            "queues:s",
+            "site:s",
+            "counter:c5",
+            "ticket:abc",
+            "device:kiosk-1",
+        ] {
+            let t: Topic = s.parse().unwrap();
+            assert_eq!(t.to_string(), s);
+        }
+        assert_eq!("nothing".parse::<Topic>(), Err(TopicError::Malformed));
+        assert_eq!("calls:".parse::<Topic>(), Err(TopicError::Malformed));
+        assert_eq!(
+            "weather:s".parse::<Topic>(),
+            Err(TopicError::UnknownKind("weather".into()))
+        );
+        assert!(Topic::Ticket("t".into()).resumes_with_snapshot());
+        assert!(!Topic::Calls("s".into()).resumes_with_snapshot());
+    }
+
+    #[test]
+    fn client_messages_are_the_documented_json() {
+        let m: ClientMsg =
+            serde_json::from_str(r#"{"type": "subscribe", "topic": "calls:s", "after": 7}"#)
+                .unwrap();
+        assert_eq!(
+            m,
+            ClientMsg::Subscribe {
+                topic: Topic::Calls("s".into()),
+                after: Some(7)
+            }
+        );
+        let bad = serde_json::from_str::<ClientMsg>(r#"{"type": "subscribe", "topic": "x"}"#);
+        assert!(bad.is_err());
+        let st: ClientMsg =
+            serde_json::from_str(r#"{"type": "printer_status", "status": "paper_out"}"#).unwrap();
+        assert_eq!(
+            st,
+            ClientMsg::PrinterStatus {
+                status: PrinterState::PaperOut
+            }
+        );
+        assert_eq!(
+            ServerMsg::error(None, ErrorCode::NotFound, "no").to_json(),
+            r#"{"type":"error","topic":null,"code":"not_found","message":"no"}"#
+        );
+    }
+}
