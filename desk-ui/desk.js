@@ -666,7 +666,23 @@ function renderLists() {
   $('noshow-hint').textContent = t('noshow_hint', { n: state.noShowMinutes });
 }
 
+/** "kiosk-1 (entrance): out of paper", in the UI language (the place when the daemon gives one). */
+function printerText(device, status, alert) {
+  const place = [state.printers.get(device), alert].map((x) => x && (x.location || x.place)).find(Boolean);
+  const placeText = place ? (typeof place === 'object' ? pick(place, lang) : String(place)) : '';
+  const st = String(status || 'failed');
+  return t('printer_alert', {
+    device: placeText ? t('device_place', { device, place: placeText }) : device,
+    fault: t('fault_' + st) !== 'fault_' + st ? t('fault_' + st) : st,
+  });
+}
+
 function alertText(a) {
+  if (a.kind === 'printer' && a.device) {
+    const fault = state.printers.has(a.device) ? printerFault(state.printers.get(a.device)) : null;
+    if (fault) return printerText(a.device, fault, a);
+    return a.message || printerText(a.device, 'failed', a);
+  }
   const where = a.device ? t('alert_from_device', { device: a.device }) : a.service ? serviceName(a.service) : '';
   const known = t('alert_' + a.kind) !== 'alert_' + a.kind;
   // The daemon's own message is in English: shown only for kinds this page cannot word itself.
@@ -699,7 +715,7 @@ function renderAlerts() {
     const fault = printerFault(p);
     if (!fault) continue;
     if (alerts.some((a) => a.kind === 'printer' && a.device === device)) continue;
-    items.push(el('li', { class: 'alert alert-printer', dataset: { printer: device } }, el('span', { class: 'alert-text' }, t('printer_fault', { device, fault: t('fault_' + fault) !== 'fault_' + fault ? t('fault_' + fault) : fault }))));
+    items.push(el('li', { class: 'alert alert-printer', dataset: { printer: device } }, el('span', { class: 'alert-text' }, printerText(device, fault))));
   }
   keepPlace(list, () => list.replaceChildren(...items));
   $('alerts-empty').hidden = items.length > 0;

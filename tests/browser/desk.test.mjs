@@ -716,6 +716,81 @@ test('the desk recovers after the daemon restarts, keeping the customer being se
   await p.context.close();
 });
 
+/** Reports a printer status as kiosk-1 would (its print agent over the WebSocket). */
+async function printerStatus(page, status) {
+  await page.evaluate(
+    ({ token, status }) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/api/v1/ws');
+        ws.onopen = () => {
+          ws.send(JSON.stringify({ type: 'auth', token }));
+          ws.send(JSON.stringify({ type: 'printer_status', status }));
+          ws.send(JSON.stringify({ type: 'ping' }));
+        };
+        ws.onmessage = (m) => {
+          const msg = JSON.parse(m.data);
+          if (msg.type === 'pong') {
+            ws.close();
+            resolve();
+          } else if (msg.type === 'error') reject(new Error(JSON.stringify(msg)));
+        };
+      }),
+    { token: kiosk, status },
+  );
+}
+
+test('supervisor at 1366x768: no sideways scrolling in fi, sv and en; quiet stop buttons; rows that need attention marked; a printer alert says which fault', async () => {
+  const parking = [await issue('parking'), await issue('parking')];
+  const { page } = await newPage();
+  await page.goto(daemon.url + '/desk/supervisor.html');
+  await signIn(page, 'supervisor');
+  await page.waitForSelector('[data-screen="sv"]:not([hidden])');
+  await page.waitForSelector('#conn.conn-live');
+  await printerStatus(page, 'paper_out');
+  const fault = { en: 'kiosk-1: out of paper', fi: 'kiosk-1: paperi loppu', sv: 'kiosk-1: slut på papper' };
+  const services = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/services`)).data.services;
+  const calm = services.find((x) => x.waiting === 0 && x.unit === 'kirjasto');
+  assert.ok(calm, 'a library service nobody waits for');
+  for (const l of ['en', 'fi', 'sv']) {
+    await page.selectOption('#lang', l);
+    await page.waitForFunction((l) => document.documentElement.lang === l, l);
+    // The printer alert says the device and the fault, in the UI language.
+    await page.waitForFunction((want) => [...document.querySelectorAll('#alert-list li.alert-printer .alert-text')].some((e) => e.innerText.trim() === want), fault[l], { timeout: 8000 });
+    // Nothing wider than the window; the move column and "Acknowledge" are on screen.
+    await page.waitForFunction((n) => document.querySelector(`#services-body tr[data-service="parking"] td.waiting`)?.textContent === String(n), parking.length);
+    const widths = await page.evaluate(() => {
+      const right = (sel) => Math.max(...[...document.querySelectorAll(sel)].map((e) => e.getBoundingClientRect().right));
+      return {
+        scroll: document.documentElement.scrollWidth,
+        client: document.documentElement.clientWidth,
+        move: right('#services-body td:last-child button'),
+        ack: right('#alert-list li button'),
+        table: right('#services-table'),
+      };
+    });
+    assert.ok(widths.scroll <= widths.client, `${l}: the page is ${widths.scroll} px wide in a ${widths.client} px window`);
+    for (const k of ['move', 'ack', 'table']) assert.ok(widths[k] <= widths.client, `${l}: ${k} ends at ${widths[k]} px`);
+    // Stopping tickets is a quiet control, not a red alarm on every row.
+    assert.equal(await page.locator('#services-table button.danger').count(), 0);
+    const stopColours = await page.$$eval('#services-body button[data-action="stop"]', (bs) => [...new Set(bs.map((b) => getComputedStyle(b).borderColor + ' ' + getComputedStyle(b).color))]);
+    assert.ok(stopColours.every((c) => !c.includes('rgb(179, 38, 30)')), `stop buttons: ${stopColours}`);
+    // People waiting with no counter open: the row is marked, with the reason in words; a calm row is not.
+    const row = page.locator('#services-body tr[data-service="parking"]');
+    assert.match((await row.getAttribute('class')) || '', /\battention\b/);
+    assert.equal(await row.locator('[data-attention="no_counter"]').count(), 1);
+    assert.notEqual(await page.evaluate(() => getComputedStyle(document.querySelector('#services-body tr[data-service="parking"] td')).backgroundColor), await page.evaluate((id) => getComputedStyle(document.querySelector(`#services-body tr[data-service="${id}"] td`)).backgroundColor, calm.id));
+    assert.doesNotMatch((await page.getAttribute(`#services-body tr[data-service="${calm.id}"]`, 'class')) || '', /attention/);
+    assert.match(await page.innerText('#attention-count'), /\d/);
+    assertNoAxe(await axeViolations(page), `supervisor in ${l}`);
+    await page.screenshot({ path: join(shots, `supervisor-${l}.png`) });
+  }
+  await page.selectOption('#lang', 'en');
+  await printerStatus(page, 'online');
+  await page.waitForFunction(() => !document.querySelector('#alert-list li.alert-printer'), null, { timeout: 8000 });
+  // The parked tickets of this test are ended by the end-day test below.
+  await page.context().close();
+});
+
 test('supervisor view: the whole site live, service actions, charts as SVG with a table, axe finds nothing', async () => {
   const desk2 = await desk('agent1', 'c2');
   for (let i = 0; i < 3; i++) await issue('kela-families');
