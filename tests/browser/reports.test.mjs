@@ -250,7 +250,13 @@ test('by default the last 7 days by service; the table shows what was done', asy
   // headers, numbers right-aligned.
   assert.match(await page.textContent('#report-caption'), /Figures by service: Iso Omena Service Square/);
   const heads = await page.$$eval('#report-head th[data-col]', (t) => t.map((h) => [h.dataset.col, h.getAttribute('scope'), h.textContent.trim()]));
-  assert.deepEqual(heads.map((h) => h[0]).sort(), [...api.columns].sort());
+  // Every API column but the service id, which the service's name stands for.
+  assert.deepEqual(heads.map((h) => h[0]).sort(), api.columns.filter((c) => c !== 'service').sort());
+  // No internal id on screen: services and units by their names in the UI language.
+  const shown = await page.innerText('#report-table');
+  for (const id of ['kela-general', 'joint-service', 'yhteispalvelu']) assert.ok(!shown.includes(id), `"${id}" shown in the table`);
+  assert.equal(await cell(page, 'joint-service', 'unit'), 'Joint service office');
+  assert.match(heads.find(([c]) => c === 'unit')[2], /^Unit$/);
   assert.ok(heads.every((h) => h[1] === 'col'));
   assert.ok(heads.some(([c, , text]) => c === 'wait_mean_minutes' && /\(min\)/.test(text)));
   assert.ok(heads.some(([c, , text]) => c === 'within_target_share' && /\(%\)/.test(text)));
