@@ -12,7 +12,7 @@
 // are in the site's time zone, whatever the display PC's own setting.
 
 import { Live, pick, numberHtml } from '/shared/vuoro.js';
-import { loadAll, multi, tr, fetchJson, hhmm, startClock, setStaleBanner, pager, inLang, setTimeZone } from './common.js';
+import { loadAll, multi, tr, fetchJson, hhmm, startClock, setStaleBanner, pager, inLang, setTimeZone, setPageLang } from './common.js';
 import { addRecent, pruneRecent, toCall, isFresh, fontSizes, pxPerMm, laneView, rowFontPx, RECENT_ROWS } from './model.js';
 import { Player } from './player.js';
 
@@ -92,7 +92,7 @@ async function boot() {
   applyConfig(cfg);
   setTimeZone(S.site && S.site.timezone);
   S.strings = await loadAll(S.langs);
-  document.documentElement.lang = S.langs[0];
+  setPageLang(S.langs[0]);
   $('site-name').replaceChildren(multi(S.langs, (l) => pick(S.site && S.site.name, l)));
   startClock($('clock'), tr(S.strings, S.langs[0], 'locale'));
   sizeNumbers();

@@ -4,6 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, repo } from './lib.mjs';
 import { addRecent, pruneRecent, RECENT_KEEP_MS, FRESH_MS, volumeNow, fontSizes, pxPerMm, toCall, isFresh, laneView, rowFontPx, RECENT_ROWS } from '../../display-ui/model.js';
@@ -21,9 +23,9 @@ after(async () => {
   await browser?.close();
 });
 
-/** A fresh daemon and the clients a test needs to make calls. */
-async function hall() {
-  const d = await startDaemon();
+/** A fresh daemon and the clients a test needs to make calls; `config` replaces the demo hall's config. */
+async function hall({ config } = {}) {
+  const d = await startDaemon(config ? { config } : {});
   const staff = await login(d.url, 'agent2');
   const kiosk = (await apiCall(d.url, '/api/v1/demo/device-token?device=kiosk-1')).data.token;
   assert.ok(kiosk, 'demo kiosk token');
@@ -471,6 +473,49 @@ test('standard layout: seven quick calls, the newest large at once and the six o
     await context.close();
   } finally {
     await h.stop();
+  }
+});
+
+test('a hall display whose first language is Arabic reads right to left, numbers left to right, Latin digits in the clock', async () => {
+  // The demo hall with its standard display in Arabic, Finnish and English.
+  const demo = readFileSync(join(repo, 'config', 'demo.toml'), 'utf8');
+  const entry = '[[site.display]]\nid = "hall"\nzones = ["main", "health", "library"]\nlanguages = ["fi", "sv", "en"]';
+  assert.ok(demo.includes(entry), 'the demo hall display entry');
+  const dir = mkdtempSync(join(tmpdir(), 'vuoro-display-ar-'));
+  const config = join(dir, 'hall-ar.toml');
+  writeFileSync(config, demo.replace(entry, entry.replace('["fi", "sv", "en"]', '["ar", "fi", "en"]')));
+  const h = await hall({ config });
+  try {
+    for (const c of ['c5', 'l1']) await h.open(c);
+    await h.ticket('joint-service', 'ar');
+    await h.ticket('lab-sample', 'ar');
+    const { page, foreign, errors, context } = await openDisplay(h.url, `/display/?site=${SITE}&id=hall`, { bypassCSP: true });
+    await waitLive(page);
+    const a = await h.callNext('c5');
+    const b = await h.callNext('l1');
+    await page.waitForFunction((n) => document.querySelector(`.lane .current[data-number="${n}"]`), b, { timeout: 5000 });
+    await page.waitForSelector(`.recent-item[data-number="${a}"]`);
+    assert.equal(await page.getAttribute('html', 'dir'), 'rtl');
+    assert.equal(await page.getAttribute('html', 'lang'), 'ar');
+    const heading = page.locator('#now-h [lang="ar"]');
+    assert.equal((await heading.innerText()).trim(), 'يُنادى الآن');
+    assert.equal(await heading.getAttribute('dir'), 'rtl');
+    assert.equal(await page.getAttribute('#now-h [lang="fi"]', 'dir'), 'ltr');
+    // The ticket number stays left to right, and reads as issued.
+    assert.equal(await page.locator('.lane .current bdi[dir="ltr"]').innerText(), b);
+    // Times with Latin digits, as on the tickets.
+    assert.match((await page.textContent('#clock')).trim(), /^\d\d[.:]\d\d$/);
+    // The arrow points the way Arabic reads.
+    assert.match(await page.$eval('.recent-item .arrow', (e) => getComputedStyle(e).transform), /matrix\(-1/);
+    await page.waitForTimeout(10500); // after the blink, a calm picture
+    if (screenshots) await page.screenshot({ path: join(repo, 'docs', 'screenshots', 'display-hall-ar.png') });
+    assert.deepEqual(await axeViolations(page), []);
+    assert.deepEqual(foreign, []);
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally {
+    await h.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
