@@ -559,8 +559,10 @@ function renderQueues(resetPage = true) {
     const ids = [...S.shown].flatMap((z) => (S.zones.get(z) || {}).services || []);
     if (ids.length) allowed = new Set(ids);
   }
+  // Queues with people in them first (the busiest first): they are what a waiting customer looks for.
   const rows = [...S.queues.values()]
     .filter((q) => !allowed || allowed.has(q.id))
+    .sort((a, b) => (Number(b.waiting) || 0) - (Number(a.waiting) || 0))
     .map((q) => {
       const li = document.createElement('li');
       li.className = 'queue-item' + (q.accepting === false ? ' not-accepting' : '');

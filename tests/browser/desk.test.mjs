@@ -559,6 +559,8 @@ test("the customer's language on every queue row and on the current customer; pa
   assert.ok(await inView(page, `#parked-list li[data-number="${made.ar.number}"]`), 'parked customer in view at 1366x768');
   assert.ok(await inView(page, `#noshow-list li[data-number="${made.so.number}"]`), 'not-come customer in view at 1366x768');
   assert.ok(await inView(page, '#queue-table'), 'the queue in view');
+  const clipped = await page.$$eval('#queue-body button', (bs) => bs.filter((b) => b.getBoundingClientRect().right > b.closest('.table-wrap').getBoundingClientRect().right + 0.5).length);
+  assert.equal(clipped, 0, 'every row button whole, none cut off by the queue box');
 
   // Pass on: nothing chosen, the button disabled, Enter sends nobody anywhere.
   await page.click(`#queue-body tr[data-number="${made.uk.number}"] button >> nth=0`);
