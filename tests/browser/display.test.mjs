@@ -513,6 +513,16 @@ test('a hall display whose first language is Arabic reads right to left, numbers
     assert.deepEqual(foreign, []);
     assert.deepEqual(errors, []);
     await context.close();
+
+    // The counter display in Arabic first, too.
+    const counter = await openDisplay(h.url, `/display/counter.html?site=${SITE}&counter=c5&langs=ar,fi,en`, { bypassCSP: true });
+    await counter.page.waitForSelector(`[data-number="${a}"]`, { timeout: 8000 });
+    assert.equal(await counter.page.getAttribute('html', 'dir'), 'rtl');
+    assert.equal(await counter.page.locator('bdi[dir="ltr"]').first().innerText(), a);
+    if (screenshots) await counter.page.screenshot({ path: join(repo, 'docs', 'screenshots', 'display-counter-ar.png') });
+    assert.deepEqual(await axeViolations(counter.page), []);
+    assert.deepEqual(counter.errors, []);
+    await counter.context.close();
   } finally {
     await h.stop();
     rmSync(dir, { recursive: true, force: true });
