@@ -234,6 +234,17 @@ test('model: volume schedule and number size rule', () => {
   assert.ok(px < 72 && Math.abs(6 * px * 1.12 + 5 * 6 - 400) < 1e-9);
 });
 
+test('every display string file has the same keys as English, each filled', () => {
+  const dir = join(repo, 'display-ui', 'i18n');
+  const en = JSON.parse(readFileSync(join(dir, 'en.json'), 'utf8'));
+  for (const l of ['fi', 'sv', 'ar', 'ru', 'et', 'uk', 'zh']) {
+    const s = JSON.parse(readFileSync(join(dir, `${l}.json`), 'utf8'));
+    assert.deepEqual(Object.keys(s).sort(), Object.keys(en).sort(), l);
+    for (const [k, v] of Object.entries(s)) assert.ok(typeof v === 'string' && v.length > 0, `${l}.${k}`);
+    for (const k of Object.keys(en)) for (const ph of en[k].match(/\{\w+\}/g) || []) assert.ok(s[k].includes(ph), `${l}.${k} keeps ${ph}`);
+  }
+});
+
 // ---- the hall display ----------------------------------------------------------------------------
 
 test('a call appears on the hall display with its destination, measured latency', async () => {
