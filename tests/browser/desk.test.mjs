@@ -743,6 +743,12 @@ async function printerStatus(page, status) {
 
 test('supervisor at 1366x768: no sideways scrolling in fi, sv and en; quiet stop buttons; rows that need attention marked; a printer alert says which fault', async () => {
   const parking = [await issue('parking'), await issue('parking')];
+  // Counter 1 open (it alone serves booked appointments, 15 min each against a 10 min target), and three
+  // appointments waiting: the estimate is far over the target although a counter is open.
+  const agent = await login(daemon.url, 'agent1');
+  const opened = await apiCall(daemon.url, '/api/v1/counters/c1/open', { method: 'POST', token: agent, body: {} });
+  assert.ok(opened.status < 300, JSON.stringify(opened.data));
+  for (let i = 0; i < 3; i++) await issue('kela-appointment');
   const { page } = await newPage();
   await page.goto(daemon.url + '/desk/supervisor.html');
   await signIn(page, 'supervisor');
@@ -783,6 +789,12 @@ test('supervisor at 1366x768: no sideways scrolling in fi, sv and en; quiet stop
     assert.notEqual(await page.evaluate(() => getComputedStyle(document.querySelector('#services-body tr[data-service="parking"] td')).backgroundColor), await page.evaluate((id) => getComputedStyle(document.querySelector(`#services-body tr[data-service="${id}"] td`)).backgroundColor, calm.id));
     assert.doesNotMatch((await page.getAttribute(`#services-body tr[data-service="${calm.id}"]`, 'class')) || '', /attention/);
     assert.match(await page.innerText('#attention-count'), /\d/);
+    // An estimate far over the target, with a counter open: marked for that reason only.
+    const appt = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/services`)).data.services.find((x) => x.id === 'kela-appointment');
+    const target = 10; // kela-appointment's target_wait_minutes in config/demo.toml
+    assert.ok(appt.eta_minutes > 1.5 * target, `precondition: estimate ${appt.eta_minutes} min, target ${target} min`);
+    await page.waitForSelector('#services-body tr[data-service="kela-appointment"].attention [data-attention="eta"]');
+    assert.equal(await page.locator('#services-body tr[data-service="kela-appointment"] [data-attention="no_counter"]').count(), 0);
     assertNoAxe(await axeViolations(page), `supervisor in ${l}`);
     await page.screenshot({ path: join(shots, `supervisor-${l}.png`) });
   }
