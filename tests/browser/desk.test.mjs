@@ -181,9 +181,11 @@ test('login screen: axe finds nothing, the language switch works, wrong password
   await page.selectOption('#lang', 'fi');
   await page.waitForFunction(() => document.querySelector('#login-form button[type="submit"]').textContent === 'Kirjaudu');
   assert.equal(await page.getAttribute('html', 'lang'), 'fi');
+  await page.screenshot({ path: join(shots, 'desk-login-fi.png') });
   await page.selectOption('#lang', 'sv');
   await page.waitForFunction(() => document.querySelector('#login-form button[type="submit"]').textContent === 'Logga in');
   assert.equal(await page.textContent('label[for="login-password"]'), 'Lösenord');
+  await page.screenshot({ path: join(shots, 'desk-login-sv.png') });
   await page.selectOption('#lang', 'en');
 
   await page.fill('#login-username', 'agent1');

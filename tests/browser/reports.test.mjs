@@ -255,7 +255,8 @@ test('by default the last 7 days by service; the table shows what was done', asy
   // No internal id on screen: services and units by their names in the UI language.
   const shown = await page.innerText('#report-table');
   for (const id of ['kela-general', 'joint-service', 'yhteispalvelu']) assert.ok(!shown.includes(id), `"${id}" shown in the table`);
-  assert.equal(await cell(page, 'joint-service', 'unit'), 'Joint service office');
+  const units = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/units`, { token: supervisorToken })).data.units;
+  assert.equal(await cell(page, 'joint-service', 'unit'), units.find((u) => u.id === 'yhteispalvelu').name.en);
   assert.match(heads.find(([c]) => c === 'unit')[2], /^Unit$/);
   assert.ok(heads.every((h) => h[1] === 'col'));
   assert.ok(heads.some(([c, , text]) => c === 'wait_mean_minutes' && /\(min\)/.test(text)));
@@ -432,6 +433,11 @@ test('in Finnish and Swedish: the screen, the names from the daemon and the CSV 
   assert.equal(await page.textContent('#rp-heading'), 'Rapporter');
   assert.equal(await cell(page, 'kela-general', 'service_name'), 'FPA:s förmåner');
   assert.equal(await page.textContent('#csv-link'), 'Ladda ner CSV');
+  const units = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/units`, { token: supervisorToken })).data.units;
+  const joint = units.find((u) => u.id === 'yhteispalvelu').name.sv;
+  assert.ok(joint && joint !== 'yhteispalvelu');
+  assert.equal(await cell(page, 'joint-service', 'unit'), joint, 'the unit by its Swedish name');
+  await page.screenshot({ path: join(shots, 'reports-sv.png'), fullPage: true });
   assertNoAxe(await axeViolations(page), 'reports, Swedish');
   await page.selectOption('#lang', 'en');
   await waitReport(page, { lang: 'en' });
