@@ -78,6 +78,28 @@ function unitName(id) {
   return typeof u === 'string' ? u : pick(u, lang);
 }
 
+/** Finland's national languages: a customer in any other language may need an interpreter. */
+const NATIONAL_LANGS = new Set(['fi', 'sv']);
+
+/** A language's name in the staff UI language ("arabia", "arabiska", "Arabic"); the code if unknown. */
+function langName(code) {
+  if (!code) return '–';
+  try {
+    return new Intl.DisplayNames([lang], { type: 'language' }).of(code) || code;
+  } catch (e) {
+    return code;
+  }
+}
+
+/** The customer's language as a badge: marked when it is not Finnish or Swedish. */
+function langBadge(code) {
+  const other = !!code && !NATIONAL_LANGS.has(code);
+  return el('span', { class: 'lang-badge' + (other ? ' lang-other' : ''), dataset: { lang: code || '' }, title: other ? t('lang_other_hint') : null },
+    el('span', { class: 'lang-name' }, langName(code)),
+    other ? el('span', { class: 'sr-only' }, ' (' + t('lang_other_hint') + ')') : null,
+  );
+}
+
 /** "Transferred from Counter 5" / "from Kela benefits"; the daemon sends "counter:c5" or "service:x". */
 function fromText(v) {
   if (!v) return null;
@@ -572,6 +594,7 @@ function renderCurrent() {
   box.append(
     el('p', { class: 'current-number', id: 'current-number' }, numberHtml(tk.number)),
     el('p', { class: 'current-service' }, serviceName(tk.service)),
+    el('p', { class: 'current-lang', id: 'current-lang' }, t('customer_lang') + ': ', langBadge(tk.lang)),
     el('p', { class: 'current-state' },
       el('span', { class: 'state-word' }, serving ? t('state_serving') : t('state_calling')),
       ' ',
@@ -588,9 +611,9 @@ function renderQueue() {
     ...state.queue.map((tk) =>
       el('tr', { dataset: { ticket: tk.id, number: tk.number }, class: tk.priority === 'assist' ? 'assist' : '' },
         el('th', { scope: 'row' }, numberHtml(tk.number)),
-        el('td', {}, serviceName(tk.service)),
+        el('td', { class: 'svc' }, el('span', { class: 'svc-name' }, serviceName(tk.service)), notes(tk).length ? el('span', { class: 'notes' }, notes(tk)) : null),
+        el('td', { class: 'cust-lang' }, langBadge(tk.lang)),
         el('td', { class: 'waited', dataset: { base: tk._base } }, minutes((Date.now() - tk._base) / 1000)),
-        el('td', { class: 'notes' }, notes(tk)),
         el('td', { class: 'row-actions' },
           el('button', { type: 'button', class: 'small', dataset: { keep: 'call:' + tk.id }, 'aria-label': t('call_ticket', { number: tk.number }), onclick: () => act('call', { ticket: tk.id }, t('call_ticket', { number: tk.number })), disabled: !isOpen() }, t('call')),
           el('button', { type: 'button', class: 'small subtle', dataset: { keep: 'transfer:' + tk.id }, 'aria-label': t('transfer_ticket', { number: tk.number }), onclick: () => openTransfer(tk) }, t('transfer_short')),
@@ -614,7 +637,7 @@ function renderLists() {
     ...state.parked.map((tk) =>
       el('li', { dataset: { ticket: tk.id, number: tk.number } },
         el('span', { class: 'num' }, numberHtml(tk.number)),
-        el('span', { class: 'svc' }, serviceName(tk.service)),
+        el('span', { class: 'svc' }, serviceName(tk.service), ' · ', langBadge(tk.lang)),
         el('span', { class: 'btns' },
           el('button', { type: 'button', class: 'small', dataset: { keep: 'back:' + tk.id }, 'aria-label': t('return_to_counter_n', { number: tk.number }), disabled: !isOpen() || !!currentTicket(), onclick: () => act('return', { ticket: tk.id, to: 'counter' }, t('return_to_counter_n', { number: tk.number })) }, t('return_to_counter')),
           el('button', { type: 'button', class: 'small subtle', dataset: { keep: 'queue:' + tk.id }, 'aria-label': t('return_to_queue_n', { number: tk.number }), onclick: () => act('return', { ticket: tk.id, to: 'queue' }, t('return_to_queue_n', { number: tk.number })) }, t('return_to_queue')),
@@ -630,7 +653,7 @@ function renderLists() {
     ...ns.map((tk) =>
       el('li', { dataset: { ticket: tk.id, number: tk.number } },
         el('span', { class: 'num' }, numberHtml(tk.number)),
-        el('span', { class: 'svc' }, serviceName(tk.service)),
+        el('span', { class: 'svc' }, serviceName(tk.service), ' · ', langBadge(tk.lang)),
         el('span', { class: 'btns' },
           el('button', { type: 'button', class: 'small', dataset: { keep: 'back:' + tk.id }, 'aria-label': t('bring_back_n', { number: tk.number }), disabled: !isOpen() || !!currentTicket(), onclick: () => act('return', { ticket: tk.id, to: 'counter' }, t('bring_back_n', { number: tk.number })) }, t('bring_back')),
           el('button', { type: 'button', class: 'small subtle', dataset: { keep: 'queue:' + tk.id }, 'aria-label': t('return_to_queue_n', { number: tk.number }), onclick: () => act('return', { ticket: tk.id, to: 'queue' }, t('return_to_queue_n', { number: tk.number })) }, t('return_to_queue')),
@@ -643,7 +666,23 @@ function renderLists() {
   $('noshow-hint').textContent = t('noshow_hint', { n: state.noShowMinutes });
 }
 
+/** "kiosk-1 (entrance): out of paper", in the UI language (the place when the daemon gives one). */
+function printerText(device, status, alert) {
+  const place = [state.printers.get(device), alert].map((x) => x && (x.location || x.place)).find(Boolean);
+  const placeText = place ? (typeof place === 'object' ? pick(place, lang) : String(place)) : '';
+  const st = String(status || 'failed');
+  return t('printer_alert', {
+    device: placeText ? t('device_place', { device, place: placeText }) : device,
+    fault: t('fault_' + st) !== 'fault_' + st ? t('fault_' + st) : st,
+  });
+}
+
 function alertText(a) {
+  if (a.kind === 'printer' && a.device) {
+    const fault = state.printers.has(a.device) ? printerFault(state.printers.get(a.device)) : null;
+    if (fault) return printerText(a.device, fault, a);
+    return a.message || printerText(a.device, 'failed', a);
+  }
   const where = a.device ? t('alert_from_device', { device: a.device }) : a.service ? serviceName(a.service) : '';
   const known = t('alert_' + a.kind) !== 'alert_' + a.kind;
   // The daemon's own message is in English: shown only for kinds this page cannot word itself.
@@ -676,7 +715,7 @@ function renderAlerts() {
     const fault = printerFault(p);
     if (!fault) continue;
     if (alerts.some((a) => a.kind === 'printer' && a.device === device)) continue;
-    items.push(el('li', { class: 'alert alert-printer', dataset: { printer: device } }, el('span', { class: 'alert-text' }, t('printer_fault', { device, fault: t('fault_' + fault) !== 'fault_' + fault ? t('fault_' + fault) : fault }))));
+    items.push(el('li', { class: 'alert alert-printer', dataset: { printer: device } }, el('span', { class: 'alert-text' }, printerText(device, fault))));
   }
   keepPlace(list, () => list.replaceChildren(...items));
   $('alerts-empty').hidden = items.length > 0;
@@ -858,8 +897,12 @@ function runAction(action, queued = false) {
   }
 }
 
-function fillServiceSelect(select, { exclude, only } = {}) {
-  const prev = select.value;
+/**
+ * Fills a service choice, grouped by unit, each with its queue length. It starts on an empty "Choose a
+ * service" entry, so that nothing is sent anywhere until a person picks a service.
+ */
+function fillServiceSelect(select, { exclude, only, keep = false } = {}) {
+  const prev = keep ? select.value : '';
   const all = [...state.services.values()].filter((s) => s.id !== exclude && (!only || only(s)));
   const groups = new Map();
   for (const s of all) {
@@ -867,10 +910,33 @@ function fillServiceSelect(select, { exclude, only } = {}) {
     if (!groups.has(u)) groups.set(u, []);
     groups.get(u).push(s);
   }
+  const label = (s) => t(s.accepting === false ? 'service_option_closed' : 'service_option', { service: serviceName(s.id), n: Number(s.waiting) || 0 });
   select.replaceChildren(
-    ...[...groups].map(([u, list]) => el('optgroup', { label: u }, list.map((s) => el('option', { value: s.id }, serviceName(s.id) + (s.accepting === false ? ' — ' + t('not_accepting') : ''))))),
+    el('option', { value: '' }, t('choose_service')),
+    ...[...groups].map(([u, list]) => el('optgroup', { label: u }, list.map((s) => el('option', { value: s.id }, label(s))))),
   );
-  if (prev && all.some((s) => s.id === prev)) select.value = prev;
+  select.value = prev && all.some((s) => s.id === prev) ? prev : '';
+}
+
+/** The queue lengths as they are now, for the service choices (kept as they were if the daemon is away). */
+async function refreshServiceCounts() {
+  try {
+    const list = await loadServices(state.site.id);
+    for (const s of list) state.services.set(s.id, { ...(state.services.get(s.id) || {}), ...s, _names: state.services.get(s.id)?._names });
+  } catch (e) {
+    // The figures in hand are shown.
+  }
+}
+
+/** Keeps `button` disabled until every required choice of its form is made. */
+function requireChoice(form, button) {
+  const sync = () => {
+    const missing = [...form.querySelectorAll('select[required]')].some((sel) => !sel.disabled && !sel.value);
+    button.disabled = missing;
+  };
+  form.oninput = sync;
+  sync();
+  return sync;
 }
 
 function radioValue(form, name) {
@@ -911,8 +977,12 @@ async function openPassOn() {
   const cur = currentTicket();
   if (!cur) return;
   const d = $('pass-dialog');
+  await refreshServiceCounts();
+  $('pass-which').textContent = t('pass_which', { number: cur.number, service: serviceName(cur.service) });
   fillServiceSelect($('pass-service'), { exclude: cur.service });
+  requireChoice($('pass-form'), $('pass-submit'));
   if ((await dialogResult(d)) !== 'ok') return;
+  if (!$('pass-service').value) return;
   const form = $('pass-form');
   await act('finish', { next_service: $('pass-service').value, position: radioValue(form, 'position') || 'original' }, t('pass_on'));
 }
@@ -922,17 +992,25 @@ async function openTransfer(ticket) {
   if (!cur) return;
   const d = $('transfer-dialog');
   const form = $('transfer-form');
+  await refreshServiceCounts();
   $('transfer-which').textContent = t('transfer_which', { number: cur.number, service: serviceName(cur.service) });
   fillServiceSelect($('transfer-service'), { exclude: cur.service });
   const counters = state.counters.filter((c) => c.id !== state.counterId);
   const sel = $('transfer-counter');
-  const prev = sel.value;
-  sel.replaceChildren(...counters.map((c) => el('option', { value: c.id }, pick(c.name, lang) + ' — ' + pick(c.location, lang) + (c.state === 'closed' ? ' (' + t('state_closed') + ')' : ''))));
-  if (prev) sel.value = prev;
+  sel.replaceChildren(
+    el('option', { value: '' }, t('choose_counter')),
+    ...counters.map((c) => el('option', { value: c.id }, pick(c.name, lang) + ' — ' + pick(c.location, lang) + (c.state === 'closed' ? ' (' + t('state_closed') + ')' : ''))),
+  );
+  sel.value = '';
+  const check = requireChoice(form, $('transfer-submit'));
   const sync = () => {
     const kind = radioValue(form, 'kind');
     $('transfer-service-field').hidden = kind !== 'service';
     $('transfer-counter-field').hidden = kind !== 'counter';
+    // The hidden choice is disabled too, so that it is not required.
+    $('transfer-service').disabled = kind !== 'service';
+    sel.disabled = kind !== 'counter';
+    check();
   };
   form.onchange = sync;
   sync();
@@ -942,6 +1020,7 @@ async function openTransfer(ticket) {
   if (ticket) body.ticket = ticket.id;
   if (kind === 'counter') body.counter = sel.value;
   else body.service = $('transfer-service').value;
+  if (!body.counter && !body.service) return;
   await act('transfer', body, t('transfer_short'));
 }
 
@@ -958,7 +1037,7 @@ async function openNumber() {
 async function openIssue() {
   const d = $('issue-dialog');
   const form = $('issue-form');
-  fillServiceSelect($('issue-service'), { only: (s) => hasUnit(session.user, s.unit) });
+  fillServiceSelect($('issue-service'), { only: (s) => hasUnit(session.user, s.unit), keep: true });
   const mine = (state.counter?.services || []).map((s) => (typeof s === 'string' ? s : s.service));
   if (mine.length && !$('issue-service').dataset.touched) $('issue-service').value = mine[0];
   $('issue-service').onchange = () => ($('issue-service').dataset.touched = '1');

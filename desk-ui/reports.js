@@ -35,7 +35,11 @@ const state = {
   built: false,
   last: null, // { params, data }: the report on screen
   request: 0, // the newest request; older answers are dropped
+  units: new Map(), // unit id -> name object, of the sites reported on
 };
+
+/** Id columns shown by their name instead: the id stays in the CSV and in each row's data-key only. */
+const NAMED_BY = { service: 'service_name', counter: 'counter_name', site: 'site_name', unit: 'unit_name' };
 
 // ---- dates (local dates of the site, as 'YYYY-MM-DD' strings) ----------------------------------------
 
@@ -125,6 +129,7 @@ function labelText(col, v) {
   if (col === 'date') return dateText(v, { weekday: 'short', day: 'numeric', month: 'numeric', year: 'numeric' });
   if (col === 'week_start' || col === 'month_start') return dateText(v);
   if (col === 'month') return monthText(v);
+  if (col === 'unit' && state.units.has(v)) return pick(state.units.get(v), lang) || String(v);
   return String(v);
 }
 
@@ -154,6 +159,7 @@ function rowName(group, row) {
 }
 
 function colLabel(col) {
+  if (col === 'unit' && state.units.size) col = 'unit_name'; // shown by its name (labelText)
   const key = 'rp_col_' + col;
   const s = t(key);
   return s === key ? col : s;
@@ -332,6 +338,21 @@ function query(params, format) {
   return q.toString();
 }
 
+/** The names of a site's units (or of every site's, for a report over all sites), once per page. */
+async function loadUnits(siteId) {
+  const ids = siteId && siteId !== ALL ? [siteId] : state.sites.map((x) => x.id);
+  for (const id of ids) {
+    if (state.unitsLoaded?.has(id)) continue;
+    try {
+      const r = await staffApi(`/api/v1/sites/${encodeURIComponent(id)}/units`);
+      for (const u of r.units || []) state.units.set(u.id, u.name);
+      (state.unitsLoaded ||= new Set()).add(id);
+    } catch (e) {
+      // The ids are shown then.
+    }
+  }
+}
+
 async function run(params) {
   const id = ++state.request;
   const results = $('results');
@@ -341,6 +362,7 @@ async function run(params) {
   let data;
   try {
     data = await staffApi('/api/v1/reports?' + query(params), { timeoutMs: 60000 });
+    await loadUnits(params.site);
   } catch (e) {
     if (id !== state.request) return;
     if (e instanceof ApiError && e.status === 401) return; // the login form is back; we resume after it
@@ -408,7 +430,9 @@ function render() {
 function renderTable(data, group, vars) {
   const columns = data.columns || [];
   const nameCol = columns.includes(NAME_COLUMN[group]) ? NAME_COLUMN[group] : columns.find((c) => KEY_COLUMNS.has(c)) || columns[0];
-  const keys = [nameCol, ...columns.filter((c) => KEY_COLUMNS.has(c) && c !== nameCol)];
+  // An id is shown only where nothing names it: internal ids (`kela-general`) mean nothing to a reader.
+  // A unit id left without its name column is shown by name (labelText).
+  const keys = [nameCol, ...columns.filter((c) => KEY_COLUMNS.has(c) && c !== nameCol && !(NAMED_BY[c] && columns.includes(NAMED_BY[c])))];
   const figures = columns.filter((c) => !KEY_COLUMNS.has(c));
   const families = FAMILIES.map((f) => ({ key: f.key, cols: f.cols.filter((c) => figures.includes(c)) })).filter((f) => f.cols.length);
   const known = new Set(families.flatMap((f) => f.cols));

@@ -272,12 +272,53 @@ function counterState(c) {
   return 'open';
 }
 
+/**
+ * Why a service needs a supervisor's attention now: people wait and no counter serving it is open; the
+ * longest wait is over the target; or the estimate is far (more than half again) over the target.
+ */
+function attentionOf(s) {
+  const waiting = waitingCount(s.id);
+  if (!waiting) return [];
+  const out = [];
+  if (countersOpenFor(s.id) === 0) out.push('no_counter');
+  const target = targetMinutes(s.id);
+  if (target !== null) {
+    if (longestWait(s.id) > target * 60) out.push('over_target');
+    else if (s.eta_minutes !== null && s.eta_minutes !== undefined && s.eta_minutes > target * 1.5) out.push('eta');
+  }
+  return out;
+}
+
 function overTarget(serviceId) {
   const target = targetMinutes(serviceId);
   return target !== null && longestWait(serviceId) > target * 60;
 }
 
+/** "kiosk-1 (entrance)": the device and, when the daemon gives one, its place in the UI language. */
+function deviceLabel(id, ...sources) {
+  const place = sources.map((x) => x && (x.location || x.place)).find(Boolean);
+  const text = place ? (typeof place === 'object' ? pick(place, lang) : String(place)) : '';
+  return text ? t('device_place', { device: id, place: text }) : id;
+}
+
+function faultText(status) {
+  const st = String(status || '');
+  return t('fault_' + st) !== 'fault_' + st ? t('fault_' + st) : st || t('device_fault');
+}
+
+/** "kiosk-1 (entrance): out of paper", in the UI language. */
+function printerText(device, status, alert) {
+  return t('printer_alert', { device: deviceLabel(device, state.printers.get(device), alert), fault: faultText(status) });
+}
+
 function alertText(a) {
+  if (a.kind === 'printer' && a.device) {
+    const p = state.printers.get(a.device);
+    const st = p && (p.fault || p.status || p.state);
+    // The daemon's own words (English) only when the printer's status is not known here.
+    if (st && deviceOk(p) === false) return printerText(a.device, st, a);
+    return a.message || printerText(a.device, 'failed', a);
+  }
   const where = a.device ? t('alert_from_device', { device: a.device }) : a.service ? serviceName(a.service) : '';
   const known = t('alert_' + a.kind) !== 'alert_' + a.kind;
   if (a.kind === 'long_wait' && a.service && targetMinutes(a.service) !== null) {
@@ -304,12 +345,14 @@ function visibleServices() {
 function renderServices() {
   const body = $('services-body');
   const others = visibleServices();
+  const needing = others.filter((s) => attentionOf(s).length).length;
+  $('attention-count').textContent = needing ? t('attention_count', { n: needing }) : '';
   const rows = [];
   let unit = null;
   for (const s of others) {
     if (s.unit !== unit) {
       unit = s.unit;
-      rows.push(el('tr', { class: 'group' }, el('th', { scope: 'colgroup', colspan: '8' }, s.unit_name || unitName(s.unit))));
+      rows.push(el('tr', { class: 'group' }, el('th', { scope: 'colgroup', colspan: '7' }, s.unit_name || unitName(s.unit))));
     }
     rows.push(serviceRow(s, others));
   }
@@ -320,22 +363,23 @@ function serviceRow(s, others) {
   const target = targetMinutes(s.id);
   const longest = longestWait(s.id);
   const over = overTarget(s.id);
+  const attention = attentionOf(s);
   const select = el('select', { 'aria-label': t('move_to_for', { service: serviceName(s.id) }), dataset: { keep: 'move-to:' + s.id } },
     el('option', { value: '' }, t('choose_service')),
     others.filter((o) => o.id !== s.id).map((o) => el('option', { value: o.id }, serviceName(o.id))),
   );
   const waiting = waitingCount(s.id);
-  return el('tr', { class: over ? 'over' : '', dataset: { service: s.id } },
-    el('th', { scope: 'row' }, serviceName(s.id)),
+  const badges = attention.map((a) => el('span', { class: 'badge attention', dataset: { attention: a } }, t(a === 'no_counter' ? 'attention_no_counter_short' : a === 'over_target' ? 'attention_over_target_short' : 'attention_eta_short')));
+  return el('tr', { class: attention.length ? 'attention' : '', dataset: { service: s.id } },
+    el('th', { scope: 'row' }, el('span', { class: 'svc-name' }, serviceName(s.id)), badges.length ? el('span', { class: 'notes' }, badges) : null),
     el('td', { class: 'num waiting' }, String(waiting)),
-    el('td', { class: 'num longest', dataset: { service: s.id } }, waiting ? minutes(longest) : '–', over ? el('span', { class: 'over-text' }, ' ', t('over_target')) : null),
-    el('td', { class: 'num' }, target !== null ? t('minutes_short', { n: target }) : '–'),
-    el('td', { class: 'num' }, s.eta_minutes !== null && s.eta_minutes !== undefined ? t('minutes_short', { n: s.eta_minutes }) : '–'),
-    el('td', { class: 'num' }, String(countersOpenFor(s.id))),
+    el('td', { class: 'num longest', dataset: { service: s.id } }, waiting ? minutes(longest) : '–', ' / ', target !== null ? t('minutes_short', { n: target }) : '–', over ? el('span', { class: 'sr-only' }, ' ', t('over_target')) : null),
+    el('td', { class: 'num' + (attention.includes('eta') ? ' strong' : '') }, s.eta_minutes !== null && s.eta_minutes !== undefined ? t('minutes_short', { n: s.eta_minutes }) : '–'),
+    el('td', { class: 'num' + (attention.includes('no_counter') ? ' strong' : '') }, String(countersOpenFor(s.id))),
     el('td', {},
       el('div', { class: 'sv-actions' },
-        el('span', { class: s.accepting ? '' : 'over-text' }, s.accepting ? t('accepting') : t('closed_reason_' + (s.closed_reason || 'closed_by_staff'))),
-        el('button', { type: 'button', class: 'small' + (s.accepting ? ' danger' : ''), dataset: { action: s.accepting ? 'stop' : 'resume', keep: 'accepting:' + s.id }, onclick: () => setAccepting(s, !s.accepting), 'aria-label': (s.accepting ? t('stop_tickets') : t('resume_tickets')) + ': ' + serviceName(s.id) }, s.accepting ? t('stop_tickets') : t('resume_tickets')),
+        s.accepting ? el('span', { class: 'quiet-state' }, t('accepting')) : el('span', { class: 'stopped-state' }, t('closed_reason_' + (s.closed_reason || 'closed_by_staff'))),
+        el('button', { type: 'button', class: 'small ' + (s.accepting ? 'quiet' : ''), dataset: { action: s.accepting ? 'stop' : 'resume', keep: 'accepting:' + s.id }, onclick: () => setAccepting(s, !s.accepting), 'aria-label': (s.accepting ? t('stop_tickets') : t('resume_tickets')) + ': ' + serviceName(s.id) }, s.accepting ? t('stop_tickets') : t('resume_tickets')),
       ),
     ),
     el('td', {},
@@ -385,7 +429,7 @@ function renderDevices() {
     const text = ok === true ? t('device_ok') : ok === false ? (t('fault_' + st) !== 'fault_' + st ? t('fault_' + st) : st || t('device_fault')) : t('device_unknown');
     return el('td', {}, el('span', { class: 'status-dot ' + (ok === true ? 'status-ok' : ok === false ? 'status-bad' : 'status-unknown'), 'aria-hidden': 'true' }), text);
   };
-  for (const [id, p] of state.printers) rows.push(el('tr', {}, el('th', { scope: 'row' }, id), el('td', {}, t('kind_printer')), statusCell(p), el('td', {}, seen(p))));
+  for (const [id, p] of state.printers) rows.push(el('tr', {}, el('th', { scope: 'row' }, deviceLabel(id, p)), el('td', {}, t('kind_printer')), statusCell(p), el('td', {}, seen(p))));
   for (const [id, d] of state.displays) rows.push(el('tr', {}, el('th', { scope: 'row' }, id), el('td', {}, t('kind_display')), statusCell(d), el('td', {}, seen(d))));
   $('devices-body').replaceChildren(...rows);
   $('devices-table').hidden = !rows.length;
@@ -417,8 +461,7 @@ function renderAlerts() {
   for (const [id, p] of state.printers) {
     if (deviceOk(p) !== false) continue;
     if ([...state.alerts.values()].some((a) => a.kind === 'printer' && a.device === id)) continue;
-    const st = String(p.fault || p.status || p.state || '');
-    items.push(el('li', { class: 'alert alert-printer' }, el('span', { class: 'alert-text' }, t('printer_fault', { device: id, fault: t('fault_' + st) !== 'fault_' + st ? t('fault_' + st) : st }))));
+    items.push(el('li', { class: 'alert alert-printer', dataset: { printer: id } }, el('span', { class: 'alert-text' }, printerText(id, p.fault || p.status || p.state))));
   }
   keepPlace($('alert-list'), () => $('alert-list').replaceChildren(...items));
   $('alerts-empty').hidden = items.length > 0;

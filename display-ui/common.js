@@ -18,10 +18,24 @@ export async function loadAll(langs) {
   return out;
 }
 
-/** An element holding `text` in `lang`. */
+const RTL = new Set(['ar', 'fa', 'he', 'ur']);
+
+/** True for a right-to-left language (Arabic, Persian, …). */
+export function isRtl(lang) {
+  return RTL.has(String(lang || '').split('-')[0]);
+}
+
+/** Sets the page's language and direction from the display's first language. */
+export function setPageLang(lang) {
+  document.documentElement.lang = lang;
+  document.documentElement.dir = isRtl(lang) ? 'rtl' : 'ltr';
+}
+
+/** An element holding `text` in `lang`, with that language's direction (ticket numbers stay LTR). */
 export function inLang(tag, lang, text, className) {
   const el = document.createElement(tag);
   el.lang = lang;
+  el.dir = isRtl(lang) ? 'rtl' : 'ltr';
   if (className) el.className = className;
   el.textContent = text;
   return el;
@@ -77,17 +91,29 @@ export async function fetchJson(path) {
   return { status: res.status, data, offsetMs };
 }
 
-/** Formats a time (ms) as HH:MM in a language's locale. */
+let timeZone; // the site's IANA time zone; undefined: the PC's own
+
+/** Shows every time in `tz` (the site's time zone from its display entry), not the display PC's. */
+export function setTimeZone(tz) {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz || undefined });
+    timeZone = tz || undefined;
+  } catch (e) {
+    timeZone = undefined; // an unknown zone: the PC's own is the best left
+  }
+}
+
+/** Formats a time (ms) as HH:MM in a language's locale, in the site's time zone. */
 export function hhmm(ms, locale) {
   try {
-    return new Intl.DateTimeFormat(locale || 'fi-FI', { hour: '2-digit', minute: '2-digit' }).format(new Date(ms));
+    return new Intl.DateTimeFormat(locale || 'fi-FI', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone }).format(new Date(ms));
   } catch (e) {
     const d = new Date(ms);
     return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
   }
 }
 
-/** Keeps #clock showing the local time. */
+/** Keeps #clock showing the time of the site's time zone. */
 export function startClock(el, locale) {
   const tick = () => {
     const now = Date.now();

@@ -4,7 +4,7 @@
 // public topic calls:{site}. Without `site`, the first site the daemon lists is used.
 
 import { Live, api, pick, numberHtml } from '/shared/vuoro.js';
-import { loadAll, multi, tr, setStaleBanner } from './common.js';
+import { loadAll, multi, tr, setStaleBanner, setPageLang } from './common.js';
 
 const params = new URLSearchParams(location.search);
 const counterId = params.get('counter') || '';
@@ -36,7 +36,7 @@ async function boot() {
   const fromParam = (params.get('langs') || '').split(',').map((s) => s.trim()).filter(Boolean);
   S.langs = fromParam.length ? fromParam : site ? site.languages.slice(0, 3) : S.langs;
   S.strings = await loadAll(S.langs);
-  document.documentElement.lang = S.langs[0];
+  setPageLang(S.langs[0]);
   if (!site || !counterId) {
     $('counter-name').replaceChildren(multi(S.langs, (l) => tr(S.strings, l, 'counter_not_found')));
     return;

@@ -1,18 +1,19 @@
 // The hall display: /display/?site=iso-omena&id=hall[&panel=55]
 //
-// Fed only by the public topics calls:{site} and queues:{site}. Shows the call being presented (number ->
-// counter, in the display's languages), the recent calls, and the queues. Calls that arrive together are
-// presented one after another, each for a few seconds, and announced one after another through one audio
-// element. When no message (not even a heartbeat) has come for 15 s the screen says it is not up to date,
+// Fed only by the public topics calls:{site} and queues:{site}. Shows the newest call large (number ->
+// counter, in the display's languages), the recent calls below it (in the standard layout at least six at
+// once, never paged), and the queues. A call is shown large the moment it arrives; calls that arrive
+// together are announced one after another through one audio element. When no message (not even a heartbeat) has come for 15 s the screen says it is not up to date,
 // stops presenting calls as current and announces nothing; after reconnecting it takes the snapshot and
 // lists what it missed.
 //
 // `panel` is the screen's diagonal in inches (default 55): with the display's viewing distance it sets
-// the number height (see model.js and docs/operations.md).
+// the text sizes (see model.js and docs/staff-guide.md, "Hall displays"). The clock and the times shown
+// are in the site's time zone, whatever the display PC's own setting.
 
 import { Live, pick, numberHtml } from '/shared/vuoro.js';
-import { loadAll, multi, tr, fetchJson, hhmm, startClock, setStaleBanner, pager, inLang } from './common.js';
-import { addRecent, pruneRecent, toCall, isFresh, holdMs, fontSizes, pxPerMm } from './model.js';
+import { loadAll, multi, tr, fetchJson, hhmm, startClock, setStaleBanner, pager, inLang, setTimeZone, setPageLang } from './common.js';
+import { addRecent, pruneRecent, toCall, isFresh, fontSizes, pxPerMm, laneView, rowFontPx, RECENT_ROWS } from './model.js';
 import { Player } from './player.js';
 
 const params = new URLSearchParams(location.search);
@@ -31,7 +32,7 @@ const S = {
   shown: null, // Set of zone ids, or null for all
   columns: false,
   recent: [], // calls, newest first
-  lanes: new Map(), // lane id -> {id, current, pending, timer, els}
+  lanes: new Map(), // lane id -> {id, current, key, flash, els}
   queues: new Map(), // id -> PublicQueue
   queueLang: 0,
   stale: false,
@@ -40,6 +41,7 @@ const S = {
   lastMessage: Date.now(),
   player: null,
   calls: [], // log of presented calls, for diagnostics: {number, at, presentedAt}
+  rowsShown: 0, // recent rows visible in the standard layout
 };
 
 // Diagnostics for the technician (and the browser tests): what the screen is doing, read-only.
@@ -52,6 +54,9 @@ window.vuoroDisplay = {
   },
   get recent() {
     return S.recent.map((c) => ({ number: c.number, counter: c.counter, zone: c.zone, missed: c.missed }));
+  },
+  get timeZone() {
+    return (S.site && S.site.timezone) || null;
   },
 };
 
@@ -85,13 +90,19 @@ async function boot() {
     await new Promise((r) => setTimeout(r, cfg.status === 404 ? 60000 : 5000));
   }
   applyConfig(cfg);
+  setTimeZone(S.site && S.site.timezone);
   S.strings = await loadAll(S.langs);
-  document.documentElement.lang = S.langs[0];
+  setPageLang(S.langs[0]);
   $('site-name').replaceChildren(multi(S.langs, (l) => pick(S.site && S.site.name, l)));
   startClock($('clock'), tr(S.strings, S.langs[0], 'locale'));
   sizeNumbers();
-  addEventListener('resize', sizeNumbers);
   build();
+  fitRows();
+  addEventListener('resize', () => {
+    sizeNumbers();
+    fitRows();
+    renderRecent(false);
+  });
   message('connecting');
 
   if (S.display.audio) {
@@ -180,16 +191,17 @@ function sizeNumbers() {
   const pxmm = pxPerMm(panelInch, w, h);
   const cols = S.columns ? Math.max(1, laneOrder().length) : 1;
   // The called number must fit its box: layout padding 2x32, gaps 24, column padding 2x20, box padding 2x20.
-  const boxWidth = S.columns ? (w - 64 - (cols - 1) * 24) / cols - 80 : w - 64 - 24 - 500 - 64;
+  const boxWidth = S.columns ? (w - 64 - (cols - 1) * 24) / cols - 80 : (w - 64 - 64) * 0.5;
   const em = numberWidthEm();
   // In columns a recent row holds the number and the counter's name side by side: the number gets 42 %.
   const f = fontSizes(S.display.viewing_distance_m, pxmm, {
-    maxPrimaryPx: Math.min(h * (S.columns ? 0.2 : 0.26), boxWidth / em),
-    maxSecondaryPx: Math.min(h * 0.085, S.columns ? (boxWidth * 0.42) / em : Infinity),
+    maxPrimaryPx: Math.min(h * (S.columns ? 0.2 : 0.21), boxWidth / em),
+    maxSecondaryPx: Math.min(h * (S.columns ? 0.085 : 0.075), S.columns ? (boxWidth * 0.42) / em : Infinity),
   });
   const root = document.documentElement.style;
   root.setProperty('--num-primary', `${f.primaryPx.toFixed(1)}px`);
   root.setProperty('--num-secondary', `${f.secondaryPx.toFixed(1)}px`);
+  root.setProperty('--read', `${f.secondaryPx.toFixed(1)}px`);
   Object.assign(document.body.dataset, {
     digitMm: String(f.primaryMm),
     digitMmSecondary: String(f.secondaryMm),
@@ -198,6 +210,24 @@ function sizeNumbers() {
     pxPerMm: pxmm.toFixed(3),
     sizeClamped: String(f.clamped),
   });
+  S.textPx = f.secondaryPx;
+  S.pxmm = pxmm;
+}
+
+/**
+ * The standard layout's recent rows: the secondary rule's size, or smaller if RECENT_ROWS rows would not
+ * fit the list's height (then `data-size-clamped` says so). Sets --row.
+ */
+function fitRows() {
+  if (S.columns) return;
+  const list = document.querySelector('.layout-standard .recent-list');
+  if (!list) return;
+  const root = document.documentElement.style;
+  root.setProperty('--row', `${S.textPx.toFixed(1)}px`);
+  const px = rowFontPx(S.textPx, list.clientHeight);
+  root.setProperty('--row', `${px.toFixed(1)}px`);
+  document.body.dataset.rowDigitMm = ((px * 0.729) / S.pxmm).toFixed(1);
+  if (px + 0.5 < S.textPx) document.body.dataset.sizeClamped = 'true';
 }
 
 function laneOrder() {
@@ -231,7 +261,7 @@ function build() {
     const pagerEl = document.createElement('p');
     pagerEl.className = 'pager';
     pagerEl.hidden = true;
-    const lane = { id, current: null, pending: [], timer: null, key: null, els: { lane: laneEl, list, pagerEl } };
+    const lane = { id, current: null, key: null, flash: false, els: { lane: laneEl, list, pagerEl } };
     S.lanes.set(id, lane);
     return lane;
   };
@@ -245,8 +275,8 @@ function build() {
     const recent = document.createElement('section');
     recent.className = 'recent';
     recent.setAttribute('aria-labelledby', 'recent-h');
-    recent.append(heading('heading_recent', 'recent-h'), lane.els.list, lane.els.pagerEl);
-    lane.pager = pager(lane.els.list, lane.els.pagerEl, S.langs, S.strings);
+    // No pager: the rows are sized so that at least RECENT_ROWS fit; older ones than fit are not shown.
+    recent.append(heading('heading_recent', 'recent-h'), lane.els.list);
     const left = document.createElement('div');
     left.className = 'left';
     left.append(now, recent);
@@ -313,11 +343,6 @@ function onStatus(status) {
       return;
     }
     S.stale = true;
-    for (const lane of S.lanes.values()) {
-      lane.pending = [];
-      clearTimeout(lane.timer);
-      lane.timer = null;
-    }
     if (S.player) S.player.clear();
   } else if (status === 'live') {
     S.stale = false;
@@ -341,10 +366,7 @@ function onCallsSnapshot(data) {
     S.recent = addRecent(S.recent, c, now);
   }
   // Each lane shows its newest call, still (never blinking or announced: it is not news to anyone).
-  for (const lane of S.lanes.values()) {
-    const newest = S.recent.find((c) => lane.id === '*' || c.zone === lane.id);
-    if (newest && (!lane.current || newest.at > lane.current.at)) lane.current = newest;
-  }
+  for (const lane of S.lanes.values()) lane.current = laneView(S.recent, lane.id).current;
   const m = $('message');
   if (m) m.replaceChildren();
   renderAll();
@@ -354,34 +376,24 @@ function onCallEvent(ev) {
   if (ev.kind !== 'ticket_called' && ev.kind !== 'ticket_recalled') return;
   if (!shown(ev.zone ?? null)) return;
   const c = toCall(ev);
+  const fresh = !S.stale && isFresh(c, serverNow());
+  if (!fresh) c.missed = true;
   S.recent = addRecent(S.recent, c, serverNow());
-  if (!S.stale && isFresh(c, serverNow())) {
-    present(c);
-    if (S.player) S.player.enqueue(c);
-  } else {
-    c.missed = true;
+  const lane = S.lanes.get(laneIdOf(c));
+  if (lane) {
+    const cur = laneView(S.recent, lane.id).current;
+    if (cur !== lane.current) {
+      lane.current = cur;
+      lane.flash = fresh && cur === c;
+      if (lane.flash) {
+        S.calls.push({ number: c.number, counter: c.counter, at: c.at, presentedAt: Date.now() });
+        if (S.calls.length > 200) S.calls.shift();
+      }
+    }
+    renderLane(lane);
   }
+  if (fresh && S.player) S.player.enqueue(c);
   renderRecent();
-}
-
-function present(call) {
-  const lane = S.lanes.get(laneIdOf(call));
-  if (!lane) return;
-  lane.pending.push(call);
-  if (!lane.timer) advance(lane);
-}
-
-function advance(lane) {
-  lane.timer = null;
-  const next = lane.pending.shift();
-  if (!next) return;
-  lane.current = next;
-  lane.flash = true;
-  S.calls.push({ number: next.number, counter: next.counter, at: next.at, presentedAt: Date.now() });
-  if (S.calls.length > 200) S.calls.shift();
-  renderLane(lane);
-  renderRecent();
-  lane.timer = setTimeout(() => advance(lane), holdMs(next));
 }
 
 function onQueuesSnapshot(data) {
@@ -493,9 +505,7 @@ function renderLane(lane) {
 
 function renderRecent(resetPage = true) {
   for (const lane of S.lanes.values()) {
-    const items = S.recent.filter(
-      (c) => (lane.id === '*' || c.zone === lane.id) && !(lane.current && c.number === lane.current.number && c.at === lane.current.at),
-    );
+    const items = S.recent.filter((c) => (lane.id === '*' || c.zone === lane.id) && c !== lane.current);
     const lis = items.map((c) => {
       const li = document.createElement('li');
       li.className = 'recent-item' + (c.missed ? ' missed' : '');
@@ -518,7 +528,25 @@ function renderRecent(resetPage = true) {
     });
     lane.els.list.replaceChildren(...lis);
     if (lane.pager) lane.pager.update(resetPage);
+    else showWhatFits(lane.els.list);
   }
+}
+
+/** Hides the rows that would not fit the list whole (the oldest); no paging. */
+function showWhatFits(list) {
+  const bottom = list.getBoundingClientRect().bottom + 0.5;
+  let n = 0;
+  let full = false;
+  for (const li of list.children) {
+    li.hidden = full;
+    if (full) continue;
+    if (li.getBoundingClientRect().bottom > bottom) {
+      li.hidden = true;
+      full = true;
+    } else n++;
+  }
+  S.rowsShown = n;
+  document.body.dataset.recentShown = String(n);
 }
 
 function renderQueues(resetPage = true) {
@@ -531,8 +559,10 @@ function renderQueues(resetPage = true) {
     const ids = [...S.shown].flatMap((z) => (S.zones.get(z) || {}).services || []);
     if (ids.length) allowed = new Set(ids);
   }
+  // Queues with people in them first (the busiest first): they are what a waiting customer looks for.
   const rows = [...S.queues.values()]
     .filter((q) => !allowed || allowed.has(q.id))
+    .sort((a, b) => (Number(b.waiting) || 0) - (Number(a.waiting) || 0))
     .map((q) => {
       const li = document.createElement('li');
       li.className = 'queue-item' + (q.accepting === false ? ' not-accepting' : '');

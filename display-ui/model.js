@@ -5,20 +5,44 @@
 export const RECENT_KEEP_MS = 10 * 60 * 1000;
 /** A call is announced and highlighted only if it is at most this old by the server's clock. */
 export const FRESH_MS = 30 * 1000;
-/** Each call is highlighted at least this long before the next queued one replaces it. */
-export const MIN_HOLD_MS = 5000;
 /** A recall or new call is blinked at most this long (then it stays highlighted, still). */
 export const BLINK_MS = 10000;
 
 /**
- * Digit height for a viewing distance. We use 1 cm of digit height per metre for the called number (the
- * number a customer must find from across the hall, including people with reduced vision: about 4x the
- * smallest size a person with normal acuity can read) and 1 cm per 2.5 m, at least 25 mm, for the lists.
- * Returns millimetres.
+ * Character heights for a viewing distance, in millimetres (the rule is in docs/staff-guide.md, "Hall
+ * displays"):
+ * - `primary`, the called number: digit height >= distance / 100 (1 cm per metre), at least 40 mm. About
+ *   four times what a person with normal sight can just read, so people with reduced vision find it from
+ *   the far side of the hall.
+ * - `secondary`, everything else a waiting customer reads from a seat (recent numbers, destinations, queue
+ *   names and counts, the clock): cap and digit height >= distance / 300, at least 15 mm. That is the
+ *   signage rule of 25 mm of letter height per 7.5 m (1 inch per 25 feet) for text read, not just seen.
  */
 export function digitHeightMm(distanceM) {
   const d = Number(distanceM) > 0 ? Number(distanceM) : 8;
-  return { primary: Math.max(40, d * 10), secondary: Math.max(25, d * 4) };
+  return { primary: Math.max(40, d * 10), secondary: Math.max(15, (d * 1000) / 300) };
+}
+
+/** The standard layout shows at least this many recent calls at once, never paged. */
+export const RECENT_ROWS = 6;
+
+/**
+ * Font size (CSS px) of the recent list's rows: the secondary rule's size, unless `rows` rows of `lineEm`
+ * line height with `gapPx` between them would not fit `listPx`; then the largest that fits.
+ */
+export function rowFontPx(rulePx, listPx, { rows = RECENT_ROWS, lineEm = 1.12, gapPx = 6 } = {}) {
+  const fit = (listPx - gapPx * (rows - 1)) / rows / lineEm;
+  return Math.max(0, Math.min(rulePx, fit));
+}
+
+/**
+ * What one lane shows, from the recent list (newest first): the newest call as the current one, and
+ * every other call of the lane, newest first. The current call never lags behind the list: a call that
+ * arrives is shown large at once, and the call it replaces moves to the top of the list.
+ */
+export function laneView(recent, laneId = '*') {
+  const mine = recent.filter((c) => laneId === '*' || c.zone === laneId);
+  return { current: mine[0] || null, rows: mine.slice(1) };
 }
 
 /** CSS pixels per millimetre of a panel with `diagonalInch` and `widthPx` x `heightPx` CSS pixels. */
@@ -93,7 +117,7 @@ export function toCall(raw, { missed = false } = {}) {
 export function addRecent(list, call, now) {
   const out = list.filter((c) => c.number !== call.number || c.at > call.at);
   if (out.some((c) => c.number === call.number)) return pruneRecent(out, now);
-  out.push(call);
+  out.unshift(call); // before calls of the same instant: the later arrival is the newer call
   out.sort((a, b) => b.at - a.at);
   return pruneRecent(out, now);
 }
@@ -105,9 +129,4 @@ export function pruneRecent(list, now) {
 /** True when a call is recent enough (by the server's clock) to be highlighted and announced. */
 export function isFresh(call, serverNow) {
   return serverNow - call.at <= FRESH_MS;
-}
-
-/** How long a presented call holds the highlight before the next queued call takes it. */
-export function holdMs(call) {
-  return Math.max(MIN_HOLD_MS, (call.durationMs || 0) + 500);
 }

@@ -4,9 +4,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, repo } from './lib.mjs';
-import { addRecent, pruneRecent, RECENT_KEEP_MS, FRESH_MS, volumeNow, fontSizes, pxPerMm, toCall, isFresh, holdMs } from '../../display-ui/model.js';
+import { addRecent, pruneRecent, RECENT_KEEP_MS, FRESH_MS, volumeNow, fontSizes, pxPerMm, toCall, isFresh, laneView, rowFontPx, RECENT_ROWS } from '../../display-ui/model.js';
 
 const SITE = 'iso-omena';
 const HD = { width: 1920, height: 1080 };
@@ -21,9 +23,9 @@ after(async () => {
   await browser?.close();
 });
 
-/** A fresh daemon and the clients a test needs to make calls. */
-async function hall() {
-  const d = await startDaemon();
+/** A fresh daemon and the clients a test needs to make calls; `config` replaces the demo hall's config. */
+async function hall({ config } = {}) {
+  const d = await startDaemon(config ? { config } : {});
   const staff = await login(d.url, 'agent2');
   const kiosk = (await apiCall(d.url, '/api/v1/demo/device-token?device=kiosk-1')).data.token;
   assert.ok(kiosk, 'demo kiosk token');
@@ -201,8 +203,13 @@ test('model: the recent list keeps a call for at least five minutes, one row per
   assert.equal(pruneRecent(list, t0 + 1000 + 5 * 60 * 1000).length, 2, 'still there after five minutes');
   assert.deepEqual(pruneRecent(list, t0 + 2000 + RECENT_KEEP_MS + 1), [], 'gone after the keep time');
   assert.ok(isFresh(call('Y003', t0), t0 + FRESH_MS) && !isFresh(call('Y003', t0), t0 + FRESH_MS + 1));
-  assert.equal(holdMs({ durationMs: 0 }), 5000);
-  assert.equal(holdMs({ durationMs: 7000 }), 7500);
+  // The large call is the newest of its lane at once; the rest follow newest first.
+  const view = laneView(list);
+  assert.deepEqual([view.current.number, ...view.rows.map((c) => c.number)], ['Y001', 'Y002']);
+  const l = addRecent(list, toCall({ number: 'L001', counter: 'l1', zone: 'health', at: new Date(t0 + 3000).toISOString() }), t0 + 3000);
+  assert.equal(laneView(l).current.number, 'L001');
+  assert.equal(laneView(l, 'main').current.number, 'Y001');
+  assert.deepEqual(laneView([], 'main'), { current: null, rows: [] });
 });
 
 test('model: volume schedule and number size rule', () => {
@@ -215,10 +222,27 @@ test('model: volume schedule and number size rule', () => {
   assert.equal(volumeNow(40, at(12, 0)), 40);
   const pxmm = pxPerMm(55, 1920, 1080);
   const f = fontSizes(10, pxmm);
-  assert.equal(f.primaryMm, 100);
-  assert.equal(f.secondaryMm, 40);
+  assert.equal(f.primaryMm, 100, 'the called number: distance / 100');
+  assert.ok(Math.abs(f.secondaryMm - 10000 / 300) < 1e-9, 'read from a seat: distance / 300');
+  assert.equal(fontSizes(3, pxmm).secondaryMm, 15, 'at least 15 mm');
   assert.ok(Math.abs((f.primaryPx * 0.729) / pxmm - 100) < 0.01);
   assert.ok(fontSizes(10, pxmm, { maxPrimaryPx: 100 }).clamped);
+  // Six rows fit the list: the rule's size when there is room, else the largest that fits.
+  assert.equal(RECENT_ROWS, 6);
+  assert.equal(rowFontPx(72, 1000), 72);
+  const px = rowFontPx(72, 400);
+  assert.ok(px < 72 && Math.abs(6 * px * 1.12 + 5 * 6 - 400) < 1e-9);
+});
+
+test('every display string file has the same keys as English, each filled', () => {
+  const dir = join(repo, 'display-ui', 'i18n');
+  const en = JSON.parse(readFileSync(join(dir, 'en.json'), 'utf8'));
+  for (const l of ['fi', 'sv', 'ar', 'ru', 'et', 'uk', 'zh']) {
+    const s = JSON.parse(readFileSync(join(dir, `${l}.json`), 'utf8'));
+    assert.deepEqual(Object.keys(s).sort(), Object.keys(en).sort(), l);
+    for (const [k, v] of Object.entries(s)) assert.ok(typeof v === 'string' && v.length > 0, `${l}.${k}`);
+    for (const k of Object.keys(en)) for (const ph of en[k].match(/\{\w+\}/g) || []) assert.ok(s[k].includes(ph), `${l}.${k} keeps ${ph}`);
+  }
 });
 
 // ---- the hall display ----------------------------------------------------------------------------
@@ -231,6 +255,7 @@ test('a call appears on the hall display with its destination, measured latency'
     await waitLive(page);
     const latencies = [];
     let first = null;
+    let last = null;
     for (let i = 0; i < 5; i++) {
       const number = await h.ticket('joint-service');
       const sent = Date.now();
@@ -240,6 +265,7 @@ test('a call appears on the hall display with its destination, measured latency'
       const seen = await page.evaluate((n) => window.__seen[n], number);
       latencies.push({ fromRequest: seen - sent, fromAnswer: seen - answered });
       first ??= number;
+      last = number;
       await page.waitForTimeout(300);
     }
     const fromAnswer = latencies.map((l) => l.fromAnswer);
@@ -249,15 +275,16 @@ test('a call appears on the hall display with its destination, measured latency'
     );
     assert.ok(Math.max(...fromAnswer) < 1000, `every call on screen within 1 s: ${JSON.stringify(latencies)}`);
 
-    // The first call is the one presented, with its destination in the three languages and its location.
-    const box = page.locator(`.lane .current[data-number="${first}"]`);
+    // The newest call is the one shown large, with its destination in the three languages and its location.
+    const box = page.locator(`.lane .current[data-number="${last}"]`);
     await box.waitFor({ timeout: 5000 });
     const text = await box.innerText();
     for (const s of ['Palvelupiste 5', 'Servicepunkt 5', 'Counter 5', 'Keskellä toria', 'Mitt på torget', 'Centre of the square']) {
       assert.ok(text.includes(s), `"${s}" in ${JSON.stringify(text)}`);
     }
     assert.equal(await box.locator('[lang="sv"]', { hasText: 'Servicepunkt 5' }).count(), 1, 'Swedish text marked lang="sv"');
-    assert.equal(await box.locator('bdi[dir="ltr"]').innerText(), first);
+    assert.equal(await box.locator('bdi[dir="ltr"]').innerText(), last);
+    assert.equal(await page.getAttribute('.recent-item >> nth=-1', 'data-number'), first, 'the first call is at the end of the list');
     assert.deepEqual(foreign, []);
     assert.deepEqual(errors, []);
   } finally {
@@ -290,16 +317,14 @@ test('two calls in the same second are both shown and announced in order, never 
     const { page, foreign, errors } = await openDisplay(h.url, `/display/?site=${SITE}&id=hall`);
     await waitLive(page);
     await Promise.all([h.callNext('c5'), h.callNext('c6')]);
-    // Both are presented, one after the other, each held for a few seconds.
-    await page.waitForFunction(() => window.__presented.length >= 2, null, { timeout: 20000 });
+    // Both are on screen at once: the later one large, the earlier one at the top of the recent list.
+    await page.waitForFunction(() => window.__presented.length >= 2, null, { timeout: 5000 });
     const shown = await presented(page);
     const events = await obs.calls();
     assert.deepEqual(events.map((e) => e.number).sort(), [a, b].sort());
     assert.deepEqual(shown.map((p) => p.number), events.map((e) => e.number), 'presented in the order of the events');
-    const held = shown[1].t - shown[0].t;
-    assert.ok(held >= 4500, `the first call was highlighted ${held} ms before the second replaced it`);
-    // Both stay visible: the first is now in the recent list.
-    assert.equal(await page.locator(`.recent-item[data-number="${shown[0].number}"]`).count(), 1);
+    assert.equal(await page.getAttribute('.lane .current', 'data-number'), events[1].number, 'the newest call is the large one');
+    assert.equal(await page.getAttribute('.recent-item >> nth=0', 'data-number'), events[0].number, 'the earlier one heads the list');
 
     // Every file of both announcements played, in order, each after the previous one ended.
     const expected = events.flatMap((e) => e.audio);
@@ -373,10 +398,145 @@ test('the recent list shows earlier calls newest first with their destinations',
       assert.ok(r.text.includes(`Palvelupiste ${n}`) && r.text.includes(`Counter ${n}`), r.text);
       assert.match(r.text, /\d\d[.:]\d\d/, 'with the time called');
     }
-    if (screenshots) await page.screenshot({ path: join(repo, 'docs', 'screenshots', 'display-hall.png') });
     assert.deepEqual(foreign, []);
   } finally {
     await h.stop();
+  }
+});
+
+test('standard layout: seven quick calls, the newest large at once and the six others all on screen, never paged; sized for 10 m; the clock in the site time zone', async () => {
+  const h = await hall();
+  try {
+    for (const c of ['c5', 'c6', 'l1', 'l2']) await h.open(c);
+    for (let i = 0; i < 4; i++) await h.ticket('joint-service');
+    for (let i = 0; i < 3; i++) await h.ticket('lab-sample');
+    // The display PC's clock is set to New York; the hall is in Helsinki.
+    const { page, foreign, errors, context } = await openDisplay(h.url, `/display/?site=${SITE}&id=hall&panel=55`, { timezoneId: 'America/New_York', bypassCSP: true });
+    await waitLive(page);
+    const called = [];
+    for (const c of ['c5', 'c6', 'l1', 'l2', 'c5', 'c6', 'l1']) called.push(await h.callNext(c));
+    const lastAt = Date.now();
+    const newest = called[called.length - 1];
+    // The large call is the newest one within moments, not after every earlier call has had its turn.
+    await page.waitForFunction((n) => document.querySelector(`.lane .current[data-number="${n}"]`), newest, { timeout: 5000, polling: 50 });
+    const lag = Date.now() - lastAt;
+    assert.ok(lag < 2500, `the newest call took ${lag} ms to be shown large`);
+
+    // The six others, newest first, every one visible inside the list at once, and still all there 9 s later.
+    const visible = () =>
+      page.evaluate(() => {
+        const list = document.querySelector('.recent-list').getBoundingClientRect();
+        return [...document.querySelectorAll('.recent-item')]
+          .filter((li) => {
+            const r = li.getBoundingClientRect();
+            return !li.hidden && r.height > 0 && r.top >= list.top - 0.5 && r.bottom <= list.bottom + 0.5 && r.bottom <= innerHeight;
+          })
+          .map((li) => li.dataset.number);
+      });
+    const want = called.slice(0, -1).reverse();
+    await page.waitForFunction((n) => document.querySelectorAll('.recent-item').length >= n, want.length);
+    assert.deepEqual(await visible(), want, 'all six earlier calls on screen, newest first');
+    assert.equal(await page.locator('.recent .pager').count(), 0, 'no pager on the recent calls');
+    await page.waitForTimeout(9000);
+    assert.deepEqual(await visible(), want, 'still all on screen 9 s later (no paging)');
+
+    // Number first, then destination, on every row.
+    const order = await page.$$eval('.recent-item', (els) => els.map((li) => li.querySelector('.recent-number').getBoundingClientRect().right <= li.querySelector('.dest').getBoundingClientRect().left));
+    assert.ok(order.every(Boolean), 'number before destination');
+
+    // Sizes for a 10 m viewing distance on a 55" panel: the called number 1 cm per metre, everything read
+    // from a seat (recent numbers and destinations, queue names and counts, the clock) distance / 300.
+    const m = await page.evaluate(() => {
+      const px = (sel) => parseFloat(getComputedStyle(document.querySelector(sel)).fontSize);
+      return {
+        pxmm: Number(document.body.dataset.pxPerMm),
+        called: px('.lane .current .current-number'),
+        recent: px('.recent-item .recent-number'),
+        dest: px('.recent-item .dest-name .primary'),
+        queue: px('.queue-item .queue-name'),
+        count: px('.queue-item .queue-count'),
+        clock: px('#clock'),
+        clamped: document.body.dataset.sizeClamped,
+      };
+    });
+    const mm = (fontPx) => (fontPx * 0.729) / m.pxmm;
+    console.log(`hall at 10 m on 55": called ${mm(m.called).toFixed(0)} mm, recent ${mm(m.recent).toFixed(1)} mm, queues ${mm(m.queue).toFixed(1)} mm, clock ${mm(m.clock).toFixed(1)} mm (clamped ${m.clamped})`);
+    assert.ok(mm(m.called) >= 99, `called number ${mm(m.called)} mm`);
+    for (const [what, px] of Object.entries({ recent: m.recent, dest: m.dest, queue: m.queue, count: m.count, clock: m.clock })) {
+      assert.ok(mm(px) >= 10000 / 300 - 0.2, `${what}: ${mm(px).toFixed(1)} mm, the rule asks ${(10000 / 300).toFixed(1)} mm`);
+    }
+    assert.equal(m.clamped, 'false');
+
+    // The clock shows Helsinki's time, not the display PC's.
+    const tz = await page.evaluate(() => window.vuoroDisplay.timeZone);
+    assert.equal(tz, 'Europe/Helsinki');
+    const fmt = (ms) => new Intl.DateTimeFormat('fi-FI', { hour: '2-digit', minute: '2-digit', timeZone: 'Europe/Helsinki' }).format(new Date(ms));
+    const clock = (await page.textContent('#clock')).trim();
+    assert.ok([fmt(Date.now()), fmt(Date.now() - 6000)].includes(clock), `clock ${clock}, Helsinki ${fmt(Date.now())}`);
+    const pcTime = await page.evaluate(() => new Intl.DateTimeFormat('fi-FI', { hour: '2-digit', minute: '2-digit' }).format(new Date()));
+    assert.notEqual(clock, pcTime, 'not the PC time zone');
+
+    await page.waitForTimeout(1500); // the blink is over: a calm picture
+    if (screenshots) await page.screenshot({ path: join(repo, 'docs', 'screenshots', 'display-hall.png') });
+    assert.deepEqual(await axeViolations(page), []);
+    assert.deepEqual(foreign, []);
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally {
+    await h.stop();
+  }
+});
+
+test('a hall display whose first language is Arabic reads right to left, numbers left to right, Latin digits in the clock', async () => {
+  // The demo hall with its standard display in Arabic, Finnish and English.
+  const demo = readFileSync(join(repo, 'config', 'demo.toml'), 'utf8');
+  const entry = '[[site.display]]\nid = "hall"\nzones = ["main", "health", "library"]\nlanguages = ["fi", "sv", "en"]';
+  assert.ok(demo.includes(entry), 'the demo hall display entry');
+  const dir = mkdtempSync(join(tmpdir(), 'vuoro-display-ar-'));
+  const config = join(dir, 'hall-ar.toml');
+  writeFileSync(config, demo.replace(entry, entry.replace('["fi", "sv", "en"]', '["ar", "fi", "en"]')));
+  const h = await hall({ config });
+  try {
+    for (const c of ['c5', 'l1']) await h.open(c);
+    await h.ticket('joint-service', 'ar');
+    await h.ticket('lab-sample', 'ar');
+    const { page, foreign, errors, context } = await openDisplay(h.url, `/display/?site=${SITE}&id=hall`, { bypassCSP: true });
+    await waitLive(page);
+    const a = await h.callNext('c5');
+    const b = await h.callNext('l1');
+    await page.waitForFunction((n) => document.querySelector(`.lane .current[data-number="${n}"]`), b, { timeout: 5000 });
+    await page.waitForSelector(`.recent-item[data-number="${a}"]`);
+    assert.equal(await page.getAttribute('html', 'dir'), 'rtl');
+    assert.equal(await page.getAttribute('html', 'lang'), 'ar');
+    const heading = page.locator('#now-h [lang="ar"]');
+    assert.equal((await heading.innerText()).trim(), 'يُنادى الآن');
+    assert.equal(await heading.getAttribute('dir'), 'rtl');
+    assert.equal(await page.getAttribute('#now-h [lang="fi"]', 'dir'), 'ltr');
+    // The ticket number stays left to right, and reads as issued.
+    assert.equal(await page.locator('.lane .current bdi[dir="ltr"]').innerText(), b);
+    // Times with Latin digits, as on the tickets.
+    assert.match((await page.textContent('#clock')).trim(), /^\d\d[.:]\d\d$/);
+    // The arrow points the way Arabic reads.
+    assert.match(await page.$eval('.recent-item .arrow', (e) => getComputedStyle(e).transform), /matrix\(-1/);
+    await page.waitForTimeout(10500); // after the blink, a calm picture
+    if (screenshots) await page.screenshot({ path: join(repo, 'docs', 'screenshots', 'display-hall-ar.png') });
+    assert.deepEqual(await axeViolations(page), []);
+    assert.deepEqual(foreign, []);
+    assert.deepEqual(errors, []);
+    await context.close();
+
+    // The counter display in Arabic first, too.
+    const counter = await openDisplay(h.url, `/display/counter.html?site=${SITE}&counter=c5&langs=ar,fi,en`, { bypassCSP: true });
+    await counter.page.waitForSelector(`[data-number="${a}"]`, { timeout: 8000 });
+    assert.equal(await counter.page.getAttribute('html', 'dir'), 'rtl');
+    assert.equal(await counter.page.locator('bdi[dir="ltr"]').first().innerText(), a);
+    if (screenshots) await counter.page.screenshot({ path: join(repo, 'docs', 'screenshots', 'display-counter-ar.png') });
+    assert.deepEqual(await axeViolations(counter.page), []);
+    assert.deepEqual(counter.errors, []);
+    await counter.context.close();
+  } finally {
+    await h.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -567,7 +727,7 @@ test('busy layout: one column per zone, numbers fit their boxes', async () => {
     }
     const cols = await page.$$eval('.zone-col', (els) => els.map((e) => e.dataset.zone));
     assert.deepEqual(cols, ['main', 'health', 'library']);
-    // Each zone's newest call is presented in its own column (held 5 s per queued call).
+    // Each zone's newest call is presented in its own column.
     await page.waitForFunction(
       (z) => Object.entries(z).every(([zone, ns]) => document.querySelector(`.zone-col[data-zone="${zone}"] .current[data-number="${ns[ns.length - 1]}"]`)),
       byZone,

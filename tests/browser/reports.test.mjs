@@ -250,7 +250,14 @@ test('by default the last 7 days by service; the table shows what was done', asy
   // headers, numbers right-aligned.
   assert.match(await page.textContent('#report-caption'), /Figures by service: Iso Omena Service Square/);
   const heads = await page.$$eval('#report-head th[data-col]', (t) => t.map((h) => [h.dataset.col, h.getAttribute('scope'), h.textContent.trim()]));
-  assert.deepEqual(heads.map((h) => h[0]).sort(), [...api.columns].sort());
+  // Every API column but the service id, which the service's name stands for.
+  assert.deepEqual(heads.map((h) => h[0]).sort(), api.columns.filter((c) => c !== 'service').sort());
+  // No internal id on screen: services and units by their names in the UI language.
+  const shown = await page.innerText('#report-table');
+  for (const id of ['kela-general', 'joint-service', 'yhteispalvelu']) assert.ok(!shown.includes(id), `"${id}" shown in the table`);
+  const units = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/units`, { token: supervisorToken })).data.units;
+  assert.equal(await cell(page, 'joint-service', 'unit'), units.find((u) => u.id === 'yhteispalvelu').name.en);
+  assert.match(heads.find(([c]) => c === 'unit')[2], /^Unit$/);
   assert.ok(heads.every((h) => h[1] === 'col'));
   assert.ok(heads.some(([c, , text]) => c === 'wait_mean_minutes' && /\(min\)/.test(text)));
   assert.ok(heads.some(([c, , text]) => c === 'within_target_share' && /\(%\)/.test(text)));
@@ -426,6 +433,11 @@ test('in Finnish and Swedish: the screen, the names from the daemon and the CSV 
   assert.equal(await page.textContent('#rp-heading'), 'Rapporter');
   assert.equal(await cell(page, 'kela-general', 'service_name'), 'FPA:s förmåner');
   assert.equal(await page.textContent('#csv-link'), 'Ladda ner CSV');
+  const units = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/units`, { token: supervisorToken })).data.units;
+  const joint = units.find((u) => u.id === 'yhteispalvelu').name.sv;
+  assert.ok(joint && joint !== 'yhteispalvelu');
+  assert.equal(await cell(page, 'joint-service', 'unit'), joint, 'the unit by its Swedish name');
+  await page.screenshot({ path: join(shots, 'reports-sv.png'), fullPage: true });
   assertNoAxe(await axeViolations(page), 'reports, Swedish');
   await page.selectOption('#lang', 'en');
   await waitReport(page, { lang: 'en' });

@@ -253,24 +253,34 @@ pub async fn report_status(app: &Arc<App>, device: &Device, status: &str) {
                 .await;
         }
     } else if open.is_empty() {
-        let message = match status {
-            "paper_low" => "Paper is running low: have a new roll ready.".to_string(),
-            "paper_out" => vuoro_print::Fault::PaperOut.staff_message().to_string(),
-            "cover_open" => vuoro_print::Fault::CoverOpen.staff_message().to_string(),
-            "no_confirmation" => vuoro_print::Fault::NoConfirmation
-                .staff_message()
-                .to_string(),
-            _ => vuoro_print::Fault::Offline.staff_message().to_string(),
-        };
         let cmd = Command::RaiseAlert {
             site: device.site.clone(),
             kind: "printer".into(),
             device: Some(device.id.clone()),
             service: None,
-            message: format!("{}: {message}", device.id),
+            message: alert_message(&device.id, status),
         };
         let _ = app.submit(cmd, actor).await;
     }
+}
+
+/// A printer alert's words: the device, then the fault in a few words, then what to do, e.g. "kiosk-1: out
+/// of paper. The printer is out of paper: load a new roll and close the cover." The staff screens word a
+/// printer alert themselves from the device's status, in the screen's language; these English words are
+/// for the API, logs and any client that does not know the status.
+fn alert_message(device: &str, status: &str) -> String {
+    use vuoro_print::Fault;
+    let (fault, what_to_do) = match status {
+        "paper_low" => ("paper running low", "Have a new roll ready."),
+        "paper_out" => ("out of paper", Fault::PaperOut.staff_message()),
+        "cover_open" => ("cover open", Fault::CoverOpen.staff_message()),
+        "no_confirmation" => (
+            "did not confirm printing",
+            Fault::NoConfirmation.staff_message(),
+        ),
+        _ => ("offline", Fault::Offline.staff_message()),
+    };
+    format!("{device}: {fault}. {what_to_do}")
 }
 
 /// Polls the daemon-driven printers' status now and then, so staff see a fault before a customer does.
@@ -298,5 +308,22 @@ pub async fn poll(app: Arc<App>) {
                 report_status(&app, d, status).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alert_message;
+
+    #[test]
+    fn a_printer_alert_names_the_device_and_the_fault_first() {
+        assert!(alert_message("kiosk-1", "paper_out").starts_with("kiosk-1: out of paper. "));
+        assert!(alert_message("kiosk-2", "cover_open").starts_with("kiosk-2: cover open. "));
+        assert!(alert_message("kiosk-1", "paper_low").starts_with("kiosk-1: paper running low. "));
+        assert!(
+            alert_message("kiosk-1", "no_confirmation")
+                .starts_with("kiosk-1: did not confirm printing. ")
+        );
+        assert!(alert_message("kiosk-1", "offline").starts_with("kiosk-1: offline. "));
     }
 }
