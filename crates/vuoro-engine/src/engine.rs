@@ -503,21 +503,49 @@ impl Engine {
                 device,
                 status,
                 detail,
+                alert,
             } => {
                 self.site_cfg(&site)?;
-                let same = self.state.sites[&site]
+                let st = &self.state.sites[&site];
+                let same = st
                     .printers
                     .get(&device)
                     .is_some_and(|p| p.status == status && p.detail == detail);
+                let open: Vec<u64> = st
+                    .alerts
+                    .values()
+                    .filter(|a| a.kind == "printer" && a.device.as_deref() == Some(device.as_str()))
+                    .map(|a| a.id)
+                    .collect();
                 if !same {
                     self.emit(
                         &site,
                         now,
                         actor,
                         EventKind::PrinterStatus {
-                            device,
-                            status,
+                            device: device.clone(),
+                            status: status.clone(),
                             detail,
+                        },
+                    );
+                }
+                if status == "online" {
+                    for alert in open {
+                        self.emit(&site, now, actor, EventKind::AlertCleared { alert });
+                    }
+                } else if open.is_empty() {
+                    let alert_id = self.state.last_seq + 1;
+                    let message = alert.unwrap_or_else(|| format!("{device}: {status}"));
+                    self.emit(
+                        &site,
+                        now,
+                        actor,
+                        EventKind::AlertRaised {
+                            alert: alert_id,
+                            alert_kind: "printer".into(),
+                            device: Some(device),
+                            service: None,
+                            message,
                         },
                     );
                 }

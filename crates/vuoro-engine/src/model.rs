@@ -505,11 +505,14 @@ pub enum Command {
         device: String,
         status: String,
     },
+    /// A printer's status; a fault raises the device's printer alert (with `alert` as its words) unless
+    /// one is open, `online` clears it: status and alert in one command, one commit.
     PrinterStatus {
         site: String,
         device: String,
         status: String,
         detail: Option<String>,
+        alert: Option<String>,
     },
 }
 

@@ -629,3 +629,46 @@ fn a_long_wait_raises_one_alert_on_the_tick_until_cleared() {
         .unwrap();
     assert_eq!(alerts(&mut e), 1);
 }
+
+#[test]
+fn a_printer_status_raises_and_clears_its_alert_in_the_same_command() {
+    let cfg = Arc::new(Config::parse(CONFIG).unwrap());
+    let t0: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
+    let mut e = Engine::new(cfg, t0);
+    let dev = Actor::device("kiosk-1");
+    let report = |e: &mut Engine, status: &str| {
+        e.handle(
+            Command::PrinterStatus {
+                site: "s".into(),
+                device: "kiosk-1".into(),
+                status: status.into(),
+                detail: None,
+                alert: Some(format!("kiosk-1: {status}")),
+            },
+            t0,
+            &dev,
+        )
+        .unwrap();
+        e.take_events()
+            .into_iter()
+            .map(|ev| ev.kind.name())
+            .collect::<Vec<_>>()
+    };
+    e.take_events();
+    assert_eq!(report(&mut e, "paper_out"), ["printer_status", "alert"]);
+    assert_eq!(
+        report(&mut e, "paper_out"),
+        Vec::<&str>::new(),
+        "nothing new"
+    );
+    assert_eq!(
+        report(&mut e, "cover_open"),
+        ["printer_status"],
+        "one alert per device"
+    );
+    assert_eq!(
+        report(&mut e, "online"),
+        ["printer_status", "alert_cleared"]
+    );
+    assert!(e.state().sites["s"].alerts.is_empty());
+}

@@ -205,63 +205,28 @@ fn status_of(outcome: &Value) -> &str {
     }
 }
 
+/// Keeps a job's outcome for the ticket and reports the printer's status from it, without holding the
+/// kiosk's answer for that commit.
 async fn record(app: &Arc<App>, device: &Device, ticket: u64, outcome: &Value) {
     app.print_status
         .lock()
         .expect("lock")
         .insert(ticket, outcome.clone());
-    report_status(app, device, status_of(outcome)).await;
+    let (app, device, status) = (app.clone(), device.clone(), status_of(outcome).to_string());
+    tokio::spawn(async move { report_status(&app, &device, &status).await });
 }
 
-/// Records a printer's status (committed, so staff topics hear of it) and raises or clears its alert.
+/// Records a printer's status (committed, so staff topics hear of it); the engine raises or clears the
+/// device's printer alert in the same commit.
 pub async fn report_status(app: &Arc<App>, device: &Device, status: &str) {
-    let actor = Actor::device(&device.id);
-    let _ = app
-        .submit(
-            Command::PrinterStatus {
-                site: device.site.clone(),
-                device: device.id.clone(),
-                status: status.into(),
-                detail: None,
-            },
-            actor.clone(),
-        )
-        .await;
-    let open: Vec<u64> = {
-        let core = app.shared.core.lock().expect("lock");
-        core.engine
-            .site_state(&device.site)
-            .map(|st| {
-                st.alerts
-                    .values()
-                    .filter(|a| a.kind == "printer" && a.device.as_deref() == Some(&device.id))
-                    .map(|a| a.id)
-                    .collect()
-            })
-            .unwrap_or_default()
+    let cmd = Command::PrinterStatus {
+        site: device.site.clone(),
+        device: device.id.clone(),
+        status: status.into(),
+        detail: None,
+        alert: (status != "online").then(|| alert_message(&device.id, status)),
     };
-    if status == "online" {
-        for alert in open {
-            let _ = app
-                .submit(
-                    Command::ClearAlert {
-                        site: device.site.clone(),
-                        alert,
-                    },
-                    actor.clone(),
-                )
-                .await;
-        }
-    } else if open.is_empty() {
-        let cmd = Command::RaiseAlert {
-            site: device.site.clone(),
-            kind: "printer".into(),
-            device: Some(device.id.clone()),
-            service: None,
-            message: alert_message(&device.id, status),
-        };
-        let _ = app.submit(cmd, actor).await;
-    }
+    let _ = app.submit(cmd, Actor::device(&device.id)).await;
 }
 
 /// A printer alert's words: the device, then the fault in a few words, then what to do, e.g. "kiosk-1: out
