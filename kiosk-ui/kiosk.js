@@ -537,7 +537,12 @@ function paginate(main, pages, cards, withPager) {
   main.querySelector('.pager')?.remove();
   let pager = null;
   if (withPager) {
-    pager = el('div', { class: 'pager' });
+    // The pager with its buttons is in place before measuring: the pages get what is left of the screen.
+    const rtl = dirOf(S.lang) === 'rtl';
+    pager = el('div', { class: 'pager' },
+      el('button', { class: 'pager-btn', 'data-act': 'prev', onclick: () => turnPage(-1) }, icon(rtl ? 'next' : 'back'), el('span', { text: t('services.prev') })),
+      el('p', { class: 'page-no', text: t('services.page', { n: 1, total: 2 }) }),
+      el('button', { class: 'pager-btn', 'data-act': 'next', onclick: () => turnPage(1) }, el('span', { text: t('services.next') }), icon(rtl ? 'back' : 'next')));
     main.append(pager);
   }
   const list = [];
@@ -563,11 +568,9 @@ function paginate(main, pages, cards, withPager) {
   if (S.page >= list.length) S.page = list.length - 1;
   list.forEach((p, i) => (p.hidden = i !== S.page));
   if (pager) {
-    pager.append(
-      el('button', { class: 'pager-btn', 'data-act': 'prev', style: S.page === 0 ? 'visibility:hidden' : null, onclick: () => turnPage(-1) }, icon(dirOf(S.lang) === 'rtl' ? 'next' : 'back'), el('span', { text: t('services.prev') })),
-      el('p', { class: 'page-no', text: t('services.page', { n: S.page + 1, total: list.length }) }),
-      el('button', { class: 'pager-btn', 'data-act': 'next', style: S.page === list.length - 1 ? 'visibility:hidden' : null, onclick: () => turnPage(1) }, el('span', { text: t('services.next') }), icon(dirOf(S.lang) === 'rtl' ? 'back' : 'next')),
-    );
+    pager.querySelector('[data-act="prev"]').style.visibility = S.page === 0 ? 'hidden' : '';
+    pager.querySelector('[data-act="next"]').style.visibility = S.page === list.length - 1 ? 'hidden' : '';
+    pager.querySelector('.page-no').textContent = t('services.page', { n: S.page + 1, total: list.length });
   }
 }
 
@@ -1068,6 +1071,11 @@ function speakScreen(intro = []) {
         key('services.page', { n: S.page + 1, total: S.pageCount });
         if (S.page < S.pageCount - 1) key('services.next');
       }
+      // The languages are on this screen too: say so in Finnish, Swedish and English, then name each.
+      for (const code of [S.lang, ...['fi', 'sv', 'en'].filter((c) => c !== S.lang)]) {
+        if (S.strings[code]) items.push({ lang: code, text: t('speech.lang', null, code), en: t('speech.lang', null, 'en') });
+      }
+      for (const l of S.languages) items.push({ lang: l.code, text: l.name });
       break;
     }
     case 'confirm': {
