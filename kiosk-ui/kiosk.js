@@ -106,7 +106,8 @@ function formatOpens(iso, lang = S.lang) {
 function waitLine(svc, lang = S.lang) {
   const parts = [t('services.waiting', { n: svc.waiting ?? 0 }, lang)];
   if (svc.eta_reason === 'no_counter_open') parts.push(t('services.eta_no_counter', null, lang));
-  else parts.push(svc.eta_minutes === null || svc.eta_minutes === undefined ? t('services.eta_unknown', null, lang) : t('services.eta', { m: svc.eta_minutes }, lang));
+  else if (svc.eta_minutes === null || svc.eta_minutes === undefined) parts.push(t('services.eta_unknown', null, lang));
+  else parts.push(svc.eta_minutes < 1 ? t('services.eta_now', null, lang) : t('services.eta', { m: svc.eta_minutes }, lang));
   return parts.join(' · ');
 }
 
@@ -677,7 +678,8 @@ function ticketServiceName(tk) {
 
 function etaText(tk, lang = S.lang) {
   if (tk.eta_reason === 'no_counter_open') return t('ticket.eta_no_counter', null, lang);
-  return tk.eta_minutes === null || tk.eta_minutes === undefined ? t('ticket.eta_unknown', null, lang) : t('ticket.eta_value', { m: tk.eta_minutes }, lang);
+  if (tk.eta_minutes === null || tk.eta_minutes === undefined) return t('ticket.eta_unknown', null, lang);
+  return tk.eta_minutes < 1 ? t('ticket.eta_now', null, lang) : t('ticket.eta_value', { m: tk.eta_minutes }, lang);
 }
 
 function faultText(tk, lang = S.lang) {

@@ -61,7 +61,8 @@ function isNear(tk) {
 
 function etaText(tk) {
   if (tk.eta_reason === 'no_counter_open') return t('ticket.eta_no_counter');
-  return tk.eta_minutes === null || tk.eta_minutes === undefined ? t('ticket.eta_unknown') : t('ticket.eta_value', { m: tk.eta_minutes });
+  if (tk.eta_minutes === null || tk.eta_minutes === undefined) return t('ticket.eta_unknown');
+  return tk.eta_minutes < 1 ? t('ticket.eta_now') : t('ticket.eta_value', { m: tk.eta_minutes });
 }
 
 function notify(text) {
