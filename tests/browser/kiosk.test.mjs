@@ -436,6 +436,30 @@ test('no two service buttons on a screen read the same, in every language; the t
   await k2.context.close();
 });
 
+test('Arabic and Somali screens and tickets are in Arabic and Somali: the site, the units and where to wait, no English', async () => {
+  const token = (await apiCall(daemon.url, '/api/v1/demo/device-token?device=kiosk-1')).data.token;
+  const en = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/services?lang=en`, { token })).data.services;
+  const enUnits = new Set(en.map((s) => s.unit_name).filter((n) => n !== 'Kela' && !n.startsWith('HUS')));
+  const enAreas = new Set(en.map((s) => s.wait_area).filter(Boolean));
+  const enSite = (await apiCall(daemon.url, '/api/v1/sites')).data.sites.find((x) => x.id === SITE).name.en;
+  const { page, context, foreign, errors } = await kiosk(daemon.url);
+  for (const lang of ['ar', 'so']) {
+    await chooseLang(page, lang);
+    assert.notEqual((await page.locator('#site-name').textContent()).trim(), enSite, `${lang}: the site's name`);
+    const units = await page.locator('section.unit h2').allTextContents();
+    const english = units.filter((u) => enUnits.has(u));
+    assert.deepEqual(english, [], `${lang}: unit headings in English`);
+    await chooseService(page, 'child-clinic');
+    await take(page);
+    const where = (await page.locator('.fact.where dd').textContent()).trim();
+    assert.ok(!enAreas.has(where), `${lang}: where to wait is "${where}"`);
+    await page.click('[data-act="done"]');
+    await page.locator('html[lang="fi"][data-screen="services"]').waitFor();
+  }
+  done(foreign, errors);
+  await context.close();
+});
+
 test('every control is in the reachable lower part of the panel: services, confirm, ticket and language screens, also in Arabic and large text', async () => {
   const { page, context, foreign, errors } = await kiosk(daemon.url);
   for (const [lang, large] of [['fi', false], ['ar', false], ['en', true]]) {
