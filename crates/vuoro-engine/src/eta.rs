@@ -80,13 +80,20 @@ impl Engine {
             target.unwrap_or(NEW),
             sent_to.as_deref(),
             self.site_now(site),
+            false,
         )?
         .eta_minutes()
     }
 
     /// The forecast of a new (normal) ticket of `service`, joining the end of its queue, as of `now`.
     pub fn forecast_new(&self, site: &str, service: &str, now: DateTime<Utc>) -> Option<Forecast> {
-        self.forecast_at(site, service, NEW, None, now)
+        self.forecast_at(site, service, NEW, None, now, true)
+    }
+
+    /// Like `forecast_new`, for the service lists and public figures, which show only the estimate: with
+    /// no counter of the service open it plays nothing forward (`ahead` is then the service's queue).
+    pub fn estimate_new(&self, site: &str, service: &str, now: DateTime<Utc>) -> Option<Forecast> {
+        self.forecast_at(site, service, NEW, None, now, false)
     }
 
     /// The forecast of a waiting ticket as of `now` (None when it is not waiting).
@@ -100,6 +107,7 @@ impl Engine {
             (t.priority.rank(), t.order, t.id),
             t.target_counter.as_deref(),
             now,
+            true,
         )
     }
 
@@ -114,7 +122,7 @@ impl Engine {
     }
 
     /// Plays the queues forward until `target` (in `service`'s queue, or sent to the counter `sent_to`) is
-    /// called.
+    /// called. `need_ahead`: play even when no counter able to call it is open, for the place in line.
     fn forecast_at(
         &self,
         site_id: &str,
@@ -122,6 +130,7 @@ impl Engine {
         target: CallKey,
         sent_to: Option<&str>,
         now: DateTime<Utc>,
+        need_ahead: bool,
     ) -> Option<Forecast> {
         let site = self.config().site(site_id)?;
         let st = self.site_state(site_id)?;
@@ -143,10 +152,7 @@ impl Engine {
                 .is_some_and(|c| c.open)
         };
         // Its place in its own queue: the answer when the queues cannot be played.
-        let in_own = st
-            .waiting
-            .get(service)
-            .map_or(0, |q| q.range(..target).count()) as u32;
+        let in_own = st.waiting.get(service).map_or(0, |q| place(q, target));
         let callers = (0..n).filter(|&i| caller[i]).count();
         if callers == 0 {
             return Some(Forecast {
@@ -156,6 +162,12 @@ impl Engine {
         }
         let open_callers = (0..n).filter(|&i| caller[i] && is_open(i)).count();
         let estimate = open_callers > 0;
+        if !estimate && !need_ahead {
+            return Some(Forecast {
+                ahead: in_own,
+                wait_secs: None,
+            });
+        }
         let plain = || Forecast {
             ahead: in_own,
             wait_secs: estimate.then(|| (in_own as f64 + 0.5) * own / open_callers as f64),
@@ -216,6 +228,28 @@ impl Engine {
 
 /// A new ticket: not in any queue yet, after everything in its own.
 const NEW: CallKey = (1, i64::MAX, TicketId::MAX);
+
+/// How many of `q` come before `key`, counted from whichever end is nearer (a ticket just issued is
+/// last: one step, not a walk through the whole queue).
+fn place(q: &std::collections::BTreeSet<CallKey>, key: CallKey) -> u32 {
+    if key == NEW {
+        return q.len() as u32;
+    }
+    let mut before = q.range(..key);
+    let mut after = q.range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded));
+    let mut n = 0usize;
+    loop {
+        if before.next().is_none() {
+            return n as u32;
+        }
+        if after.next().is_none() {
+            // `n` after it and more before: the rest, less the key itself when it is in the queue.
+            let len = q.len() - usize::from(q.contains(&key));
+            return (len - n) as u32;
+        }
+        n += 1;
+    }
+}
 
 /// The waiting queues, consumed in call order as the counters play forward.
 struct Sim<'a> {
@@ -413,6 +447,20 @@ services = [{ service = "t1", tier = 1 }, { service = "b", tier = 2 }]
             &Actor::user("x"),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn the_place_in_a_queue_is_counted_from_either_end() {
+        let q: std::collections::BTreeSet<super::CallKey> = (0..7)
+            .map(|i| ((i % 2) as u8, i as i64, i as u64))
+            .collect();
+        for (i, k) in q.iter().enumerate() {
+            assert_eq!(super::place(&q, *k), i as u32, "{k:?}");
+        }
+        assert_eq!(super::place(&q, super::NEW), 7);
+        // A key not in the queue (a ticket about to join it) counts what is before it.
+        assert_eq!(super::place(&q, (1, 2, 99)), 5);
+        assert_eq!(super::place(&q, (0, -1, 99)), 0);
     }
 
     #[test]

@@ -131,9 +131,6 @@ pub struct ServiceView {
     pub eta_minutes: Option<u32>,
     /// Why there is no estimate: "no_counter_open".
     pub eta_reason: Option<&'static str>,
-    /// Tickets called before a new ticket, over everything its counters serve (at least `waiting`
-    /// when they serve only this service).
-    pub ahead: u32,
     pub remote_join: bool,
     pub sensitive: bool,
 }
@@ -326,7 +323,7 @@ impl Engine {
         let mut out: Vec<PublicQueue> = Vec::new();
         for s in &site.services {
             let waiting = self.waiting(&site.id, &s.id);
-            let forecast = self.forecast_new(&site.id, &s.id, self.site_now(&site.id));
+            let forecast = self.estimate_new(&site.id, &s.id, self.site_now(&site.id));
             let eta = forecast.and_then(|f| f.eta_minutes());
             let reason = forecast.and_then(|f| f.eta_reason());
             let accepting = self
@@ -386,7 +383,7 @@ impl Engine {
             .map(|s| {
                 let opening = site.opening(Some(s), now);
                 let waiting = self.waiting(&site.id, &s.id);
-                let forecast = self.forecast_new(&site.id, &s.id, self.site_now(&site.id));
+                let forecast = self.estimate_new(&site.id, &s.id, self.site_now(&site.id));
                 let closed_reason = self.closed_reason(site, &s.id, now);
                 ServiceView {
                     id: s.id.clone(),
@@ -410,7 +407,6 @@ impl Engine {
                     waiting,
                     eta_minutes: forecast.and_then(|f| f.eta_minutes()),
                     eta_reason: forecast.and_then(|f| f.eta_reason()),
-                    ahead: forecast.map_or(waiting, |f| f.ahead),
                     remote_join: s.remote_join,
                     sensitive: s.sensitive,
                 }

@@ -219,6 +219,9 @@ proptest! {
         let now = e.site_now("s");
         for service in SERVICES {
             let promised = e.forecast_new("s", service, now).unwrap();
+            // The lists' cheaper estimate says the same minutes, or the same reason for none.
+            let listed = e.estimate_new("s", service, now).unwrap();
+            prop_assert_eq!(listed.wait_secs, promised.wait_secs, "{}", service);
             let mut after = e.clone();
             after
                 .handle(
