@@ -409,9 +409,9 @@ function renderBar() {
   const bar = $('bar');
   bar.setAttribute('aria-label', t('bar.nav'));
   const langBtn = $('b-lang');
-  // Visible on every screen; on the language screen the screen itself is the choice.
+  // In the bar on every customer screen; left empty (the other buttons keep their places) on the language
+  // screen, which is the choice itself, and on the services screen, where every language is a button.
   langBtn.hidden = S.screen === 'enrol';
-  // On the services screen every language is a button of its own.
   langBtn.style.visibility = S.screen === 'lang' || S.screen === 'services' ? 'hidden' : '';
   const l1 = $('b-lang-1');
   l1.textContent = t('lang.change');
@@ -810,7 +810,6 @@ async function chooseLanguage(code) {
   S.lang = code;
   const next = S.returnTo || 'services';
   S.returnTo = null;
-  // The language is applied at once; the service names follow when they arrive.
   try {
     await loadServices();
   } catch (e) {
