@@ -26,6 +26,10 @@ const P = {
   text: '<path d="M6 38 15 12l9 26M9 29h12M28 38l7-20 7 20M30 32h10"/>',
   contrast: '<circle cx="24" cy="24" r="17"/><path d="M24 7a17 17 0 0 1 0 34z" fill="currentColor"/>',
   staff: '<circle cx="20" cy="12" r="6"/><path d="M8 42V30a12 12 0 0 1 20-9M36 22v10M36 37v1"/>',
+  // "Ask staff" (the bar): a raised hand, as when calling someone over.
+  hand: '<path d="M17 27V11a3 3 0 0 1 6 0v12M23 22V7a3 3 0 0 1 6 0v15M29 22V9a3 3 0 0 1 6 0v16M35 25v-7a3 3 0 0 1 6 0v11c0 8-6 15-14 15h-2c-5 0-8-2-11-6l-6-9a3 3 0 0 1 5-4l5 5"/>',
+  // "I need assistance" (the confirm screen): one person steadying another.
+  assist: '<circle cx="16" cy="9" r="5"/><circle cx="33" cy="11" r="4.5"/><path d="M16 15v14M9 43l7-14 7 14M33 17v11l5 15M33 28l-5 15M16 20l10 4 7-3"/>',
   back: '<path d="M28 10 14 24l14 14"/>',
   next: '<path d="M20 10l14 14-14 14"/>',
   phone: '<rect x="13" y="4" width="22" height="40" rx="4"/><path d="M21 38h6"/>',

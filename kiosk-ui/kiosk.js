@@ -1,6 +1,8 @@
-// Vuoro kiosk: language -> service -> confirm (normal or "I need assistance") -> ticket.
-// Portrait touchscreen, actions on click (release), no gestures; everything resets to the default language
-// after each customer. Uses only the API in docs/api.md plus the shared client code.
+// Vuoro kiosk: service (in the site's default language, the other languages one tap away on the same
+// screen) -> confirm (normal or "I need assistance") -> ticket. Portrait touchscreen, actions on click
+// (release), no gestures; every control sits in the lower part of the panel that a seated person reaches
+// (docs/kiosk.md); everything resets to the default language after each customer. Uses only the API in
+// docs/api.md plus the shared client code.
 import { api, ApiError, Live, loadStrings, fill, pick, dirOf, numberHtml } from '/shared/vuoro.js';
 import { icon } from '/kiosk/icons.js';
 import { qrEncode } from '/shared/qr.js';
@@ -33,6 +35,7 @@ const S = {
   defaultLang: 'fi',
   screen: 'boot',
   returnTo: null, // screen to go back to after the language picker
+  printer: null, // {status, fault} of this kiosk's printer when it is known not to print, else null
   services: [],
   servicesLang: null,
   page: 0,
@@ -102,7 +105,9 @@ function formatOpens(iso, lang = S.lang) {
 
 function waitLine(svc, lang = S.lang) {
   const parts = [t('services.waiting', { n: svc.waiting ?? 0 }, lang)];
-  parts.push(svc.eta_minutes === null || svc.eta_minutes === undefined ? t('services.eta_unknown', null, lang) : t('services.eta', { m: svc.eta_minutes }, lang));
+  if (svc.eta_reason === 'no_counter_open') parts.push(t('services.eta_no_counter', null, lang));
+  else if (svc.eta_minutes === null || svc.eta_minutes === undefined) parts.push(t('services.eta_unknown', null, lang));
+  else parts.push(svc.eta_minutes < 1 ? t('services.eta_now', null, lang) : t('services.eta', { m: svc.eta_minutes }, lang));
   return parts.join(' · ');
 }
 
@@ -182,7 +187,9 @@ function renderOffline() {
 
 async function loadServices(force = false) {
   if (!force && S.servicesLang === S.lang && S.services.length) return;
-  const data = await api(`/api/v1/sites/${encodeURIComponent(S.site.id)}/services?lang=${encodeURIComponent(S.lang)}`);
+  // With the device token: an enrolled kiosk gets the real names of sensitive services, so that no two
+  // buttons read the same (docs/privacy.md says what a bystander may see).
+  const data = await api(`/api/v1/sites/${encodeURIComponent(S.site.id)}/services?lang=${encodeURIComponent(S.lang)}`, { token: S.token });
   let list = data.services || [];
   if (S.deviceServices.length) list = list.filter((s) => S.deviceServices.includes(s.id));
   S.services = list;
@@ -221,6 +228,50 @@ async function demoToken() {
   }
 }
 
+// ---- the printer -----------------------------------------------------------------------------------
+
+const PRINTER_DOWN = ['paper_out', 'cover_open', 'offline', 'no_confirmation'];
+
+/**
+ * What the daemon says of this kiosk's printer (`device.printer.status` of GET /api/v1/devices/me, when
+ * the daemon sends it): a fault is shown on the service and confirm screens before anyone takes a ticket.
+ */
+function notePrinter(device) {
+  const p = device && device.printer;
+  if (!p || typeof p.status !== 'string') return;
+  S.printer = PRINTER_DOWN.includes(p.status) ? { status: p.status, fault: p.status } : null;
+}
+
+/** What the last ticket's printing showed: a fault stays known until a ticket prints again. */
+function notePrintOutcome(tk) {
+  const st = printStatus(tk);
+  if (st === 'printed') S.printer = null;
+  else if (st === 'failed') S.printer = { status: 'failed', fault: (tk.print && tk.print.fault) || null };
+}
+
+async function refreshDevice() {
+  if (!S.token || S.offline) return;
+  try {
+    const me = await api('/api/v1/devices/me', { token: S.token });
+    const before = JSON.stringify(S.printer);
+    notePrinter(me.device);
+    if (JSON.stringify(S.printer) !== before && (S.screen === 'services' || S.screen === 'confirm') && !S.busy) renderMain();
+  } catch (e) {
+    /* the next refresh tries again */
+  }
+}
+
+/** The warning on the service and confirm screens while the printer is known not to print. */
+function printerWarning() {
+  if (!S.printer) return null;
+  const fault = S.printer.fault && S.strings.en && S.strings.en[`fault.${S.printer.fault}`] ? t(`fault.${S.printer.fault}`) : '';
+  return el('div', { class: 'printer-warn', role: 'status', 'data-printer': S.printer.status },
+    icon('printer'),
+    el('div', {},
+      el('p', { class: 'printer-warn-head', text: t('printer.warn') }),
+      el('p', { text: [fault, t('printer.warn_qr')].filter(Boolean).join(' ') })));
+}
+
 // ---- boot ------------------------------------------------------------------------------------------
 
 async function boot() {
@@ -243,6 +294,7 @@ async function boot() {
   }
   S.token = token;
   S.deviceServices = (me.device && me.device.services) || [];
+  notePrinter(me.device);
   const siteId = me.device.site;
   const [sites, langs] = await Promise.all([api('/api/v1/sites'), api(`/api/v1/sites/${encodeURIComponent(siteId)}/languages`)]);
   S.site = (sites.sites || []).find((s) => s.id === siteId) || { id: siteId, name: {}, languages: [] };
@@ -268,7 +320,7 @@ async function boot() {
   S.lang = S.defaultLang;
   await loadServices(true);
   startLive();
-  S.screen = 'lang';
+  S.screen = 'services';
   render();
 }
 
@@ -278,6 +330,7 @@ function startLive() {
   // Opening hours and last-ticket times change with the clock, not with events: refresh now and then too.
   setInterval(() => {
     if (S.screen === 'services' || S.screen === 'lang') refreshServicesSoon();
+    refreshDevice();
   }, TIMING.refresh);
   live = new Live({
     onSnapshot: () => refreshServicesSoon(),
@@ -307,6 +360,7 @@ function render() {
   root.dir = dirOf(S.lang);
   root.classList.toggle('large', S.large);
   root.classList.toggle('contrast', S.contrast);
+  root.dataset.screen = S.screen;
   document.title = `Vuoro – ${t('services.title')}`;
   // Names missing in a language: Finnish and Swedish fall back to the default, the others to English.
   $('site-name').textContent = S.site ? pick(S.site.name, S.lang, ['fi', 'sv'].includes(S.lang) ? S.defaultLang : 'en') : 'Vuoro';
@@ -355,9 +409,10 @@ function renderBar() {
   const bar = $('bar');
   bar.setAttribute('aria-label', t('bar.nav'));
   const langBtn = $('b-lang');
-  // Visible on every screen; on the language screen the screen itself is the choice.
+  // In the bar on every customer screen; left empty (the other buttons keep their places) on the language
+  // screen, which is the choice itself, and on the services screen, where every language is a button.
   langBtn.hidden = S.screen === 'enrol';
-  langBtn.style.visibility = S.screen === 'lang' ? 'hidden' : '';
+  langBtn.style.visibility = S.screen === 'lang' || S.screen === 'services' ? 'hidden' : '';
   const l1 = $('b-lang-1');
   l1.textContent = t('lang.change');
   const others = ['fi', 'sv', 'en'].filter((c) => c !== S.lang && S.strings[c]).map((c) => t('lang.change', null, c));
@@ -428,7 +483,29 @@ function serviceButton(svc) {
   return el('div', { class: 'svc closed', 'data-service': svc.id, 'data-closed': svc.closed_reason || 'closed_hours' }, icon(svc.icon, 'icon svc-icon'), text);
 }
 
+/** Every language of the site, one tap away, each named in itself (no flags). */
+function languageRow() {
+  const row = el('nav', { class: 'lang-row', 'aria-label': t('lang.title') });
+  for (const l of S.languages) {
+    row.append(
+      el('button', {
+        class: 'lang-btn',
+        lang: l.code,
+        dir: l.dir || dirOf(l.code),
+        'data-lang': l.code,
+        'aria-current': l.code === S.lang ? 'true' : null,
+        onclick: () => chooseLanguage(l.code),
+        text: l.name,
+      }),
+    );
+  }
+  return row;
+}
+
 function renderServices(main) {
+  main.append(languageRow());
+  const warn = printerWarning();
+  if (warn) main.append(warn);
   if (!S.services.length) {
     main.append(el('p', { class: 'notice', text: t('services.none') }));
     return;
@@ -461,7 +538,12 @@ function paginate(main, pages, cards, withPager) {
   main.querySelector('.pager')?.remove();
   let pager = null;
   if (withPager) {
-    pager = el('div', { class: 'pager' });
+    // The pager with its buttons is in place before measuring: the pages get what is left of the screen.
+    const rtl = dirOf(S.lang) === 'rtl';
+    pager = el('div', { class: 'pager' },
+      el('button', { class: 'pager-btn', 'data-act': 'prev', onclick: () => turnPage(-1) }, icon(rtl ? 'next' : 'back'), el('span', { text: t('services.prev') })),
+      el('p', { class: 'page-no', text: t('services.page', { n: 1, total: 2 }) }),
+      el('button', { class: 'pager-btn', 'data-act': 'next', onclick: () => turnPage(1) }, el('span', { text: t('services.next') }), icon(rtl ? 'back' : 'next')));
     main.append(pager);
   }
   const list = [];
@@ -487,11 +569,9 @@ function paginate(main, pages, cards, withPager) {
   if (S.page >= list.length) S.page = list.length - 1;
   list.forEach((p, i) => (p.hidden = i !== S.page));
   if (pager) {
-    pager.append(
-      el('button', { class: 'pager-btn', 'data-act': 'prev', style: S.page === 0 ? 'visibility:hidden' : null, onclick: () => turnPage(-1) }, icon(dirOf(S.lang) === 'rtl' ? 'next' : 'back'), el('span', { text: t('services.prev') })),
-      el('p', { class: 'page-no', text: t('services.page', { n: S.page + 1, total: list.length }) }),
-      el('button', { class: 'pager-btn', 'data-act': 'next', style: S.page === list.length - 1 ? 'visibility:hidden' : null, onclick: () => turnPage(1) }, el('span', { text: t('services.next') }), icon(dirOf(S.lang) === 'rtl' ? 'back' : 'next')),
-    );
+    pager.querySelector('[data-act="prev"]').style.visibility = S.page === 0 ? 'hidden' : '';
+    pager.querySelector('[data-act="next"]').style.visibility = S.page === list.length - 1 ? 'hidden' : '';
+    pager.querySelector('.page-no').textContent = t('services.page', { n: S.page + 1, total: list.length });
   }
 }
 
@@ -561,11 +641,12 @@ function renderConfirm(main) {
           el('p', { class: 'confirm-unit', text: svc.unit_name }),
           el('h2', { class: 'confirm-name', text: svc.name }),
           el('p', { class: 'confirm-meta', text: svc.accepting ? waitLine(svc) : closedLine(svc) }))),
+      canTake && printerWarning(),
       msg,
       canTake && el('button', { class: 'take primary', 'data-act': 'take', disabled: S.busy, onclick: () => takeTicket('normal') },
         icon('ticket'), el('span', { text: retrying && S.attempt.priority === 'normal' ? t('confirm.retry') : t('confirm.take') })),
       canTake && el('button', { class: 'take assist', 'data-act': 'assist', 'aria-describedby': 'assist-hint', disabled: S.busy, onclick: () => takeTicket('assist') },
-        icon('staff'), el('span', { text: retrying && S.attempt.priority === 'assist' ? t('confirm.retry') : t('confirm.assist') })),
+        icon('assist'), el('span', { text: retrying && S.attempt.priority === 'assist' ? t('confirm.retry') : t('confirm.assist') })),
       canTake && el('p', { id: 'assist-hint', class: 'assist-hint', text: t('confirm.assist_hint') }),
       el('button', { class: 'back', 'data-act': 'back', disabled: S.busy, onclick: () => backToServices() }, icon(dirOf(S.lang) === 'rtl' ? 'next' : 'back'), el('span', { text: t('confirm.back') })),
     ),
@@ -577,19 +658,28 @@ function printStatus(tk) {
 }
 
 function whereToWait(tk, lang = S.lang) {
-  // The API does not (yet) say where a service's customers wait; name the unit and point to the screens.
+  // The area of the counters serving the service; without one, the unit (for a sensitive service its
+  // neutral name: the ticket screen stays up after the customer left) and a pointer to the screens.
   if (tk.wait_area) return tk.wait_area;
   const svc = S.services.find((s) => s.id === tk.service);
-  return t('ticket.where_unit', { unit: svc ? svc.unit_name : tk.service_name }, lang);
+  const unit = !svc ? tk.service_name : svc.sensitive ? svc.public_name : svc.unit_name;
+  return t('ticket.where_unit', { unit }, lang);
 }
 
+/**
+ * The service's name on the ticket screen: the neutral name for a sensitive service, as on the paper
+ * ticket, the phone and the displays; the real name was on the screens where the customer chose it.
+ */
 function ticketServiceName(tk) {
   const svc = S.services.find((s) => s.id === tk.service);
-  return svc ? svc.name : tk.service_name;
+  if (!svc) return tk.service_name;
+  return svc.sensitive ? svc.public_name : svc.name;
 }
 
-function etaText(tk) {
-  return tk.eta_minutes === null || tk.eta_minutes === undefined ? t('ticket.eta_unknown') : t('ticket.eta_value', { m: tk.eta_minutes });
+function etaText(tk, lang = S.lang) {
+  if (tk.eta_reason === 'no_counter_open') return t('ticket.eta_no_counter', null, lang);
+  if (tk.eta_minutes === null || tk.eta_minutes === undefined) return t('ticket.eta_unknown', null, lang);
+  return tk.eta_minutes < 1 ? t('ticket.eta_now', null, lang) : t('ticket.eta_value', { m: tk.eta_minutes }, lang);
 }
 
 function faultText(tk, lang = S.lang) {
@@ -785,6 +875,7 @@ async function takeTicket(priority) {
     S.ticket = tk;
     S.attempt = null;
     S.busy = false;
+    notePrintOutcome(tk);
     setScreen('ticket');
     if (printStatus(tk) === 'pending') followPrint(tk);
     refreshServicesSoon();
@@ -818,6 +909,7 @@ function followPrint(tk) {
       const v = await api(`/api/v1/tickets/${encodeURIComponent(tk.token)}`);
       if (same() && v && v.print && v.print.status !== 'pending') {
         S.ticket = { ...S.ticket, print: v.print };
+        notePrintOutcome(S.ticket);
         renderMain();
         resetIdle();
         if (S.speech) speak([msg((L) => printMessage(S.ticket, L))]);
@@ -891,14 +983,18 @@ function resetToStart() {
     speech: false,
     staffAskedAt: 0,
   });
-  setScreen('lang');
-  loadServices().catch(trouble);
+  setScreen('services');
+  loadServices()
+    .then(() => {
+      if (S.screen === 'services') renderMain();
+    })
+    .catch(trouble);
 }
 
 // ---- inactivity ------------------------------------------------------------------------------------
 
 function atHome() {
-  return S.screen === 'lang' && S.lang === S.defaultLang && !S.large && !S.contrast && !S.speech && !S.returnTo && !$('staff').open;
+  return S.screen === 'services' && S.page === 0 && S.lang === S.defaultLang && !S.large && !S.contrast && !S.speech && !S.returnTo && !$('staff').open;
 }
 
 function resetIdle() {
@@ -976,6 +1072,11 @@ function speakScreen(intro = []) {
         key('services.page', { n: S.page + 1, total: S.pageCount });
         if (S.page < S.pageCount - 1) key('services.next');
       }
+      // The languages are on this screen too: say so in Finnish, Swedish and English, then name each.
+      for (const code of [S.lang, ...['fi', 'sv', 'en'].filter((c) => c !== S.lang)]) {
+        if (S.strings[code]) items.push({ lang: code, text: t('speech.lang', null, code), en: t('speech.lang', null, 'en') });
+      }
+      for (const l of S.languages) items.push({ lang: l.code, text: l.name });
       break;
     }
     case 'confirm': {
@@ -997,6 +1098,7 @@ function speakScreen(intro = []) {
       where();
       key('speech.ahead', { n: tk.position ?? 0 });
       if (tk.eta_minutes !== null && tk.eta_minutes !== undefined) key('speech.eta', { m: tk.eta_minutes });
+      else if (tk.eta_reason === 'no_counter_open') key('ticket.eta_no_counter');
       text((L) => printMessage(tk, L));
       // Finally, once more, the two things to remember.
       number();
@@ -1093,7 +1195,7 @@ function wire() {
   $('b-lang').prepend(icon('globe'));
   $('b-large').prepend(icon('text'));
   $('b-contrast').prepend(icon('contrast'));
-  $('b-staff').prepend(icon('staff'));
+  $('b-staff').prepend(icon('hand'));
   $('idle-more').prepend(icon('clock'));
   $('speech-ind').prepend(icon('speaker'));
   $('offline-icon').append(icon('warning'));

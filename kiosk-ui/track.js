@@ -8,8 +8,11 @@ const FALLBACK_LANGS = [
   { code: 'sv', name: 'Svenska' },
   { code: 'en', name: 'English' },
 ];
-/** "Your turn is near": at most this many people ahead, or at most this many minutes to wait. */
-export const NEAR = { position: 2, minutes: 10 };
+/**
+ * "Your turn is near, come now": only with an estimate of at most this many minutes. A short line with a
+ * long estimate (a counter that first serves another queue, or no counter open) is not near.
+ */
+export const NEAR = { minutes: 10 };
 
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.hash.slice(1)).get('t');
@@ -53,9 +56,13 @@ function counterText(c) {
 }
 
 function isNear(tk) {
-  if (tk.state !== 'waiting') return false;
-  if (typeof tk.position === 'number' && tk.position <= NEAR.position) return true;
-  return typeof tk.eta_minutes === 'number' && tk.eta_minutes <= NEAR.minutes;
+  return tk.state === 'waiting' && typeof tk.eta_minutes === 'number' && tk.eta_minutes <= NEAR.minutes;
+}
+
+function etaText(tk) {
+  if (tk.eta_reason === 'no_counter_open') return t('ticket.eta_no_counter');
+  if (tk.eta_minutes === null || tk.eta_minutes === undefined) return t('ticket.eta_unknown');
+  return tk.eta_minutes < 1 ? t('ticket.eta_now') : t('ticket.eta_value', { m: tk.eta_minutes });
 }
 
 function notify(text) {
@@ -141,7 +148,7 @@ function render() {
   $('ahead-label').textContent = t('track.ahead');
   $('ahead').textContent = String(tk.position ?? 0);
   $('eta-label').textContent = t('track.eta');
-  $('eta').textContent = tk.eta_minutes === null || tk.eta_minutes === undefined ? t('ticket.eta_unknown') : t('ticket.eta_value', { m: tk.eta_minutes });
+  $('eta').textContent = etaText(tk);
 
   // The one thing to know now, as an alert.
   const alert = $('alert');

@@ -3,14 +3,22 @@
 // Loads each service's queue, estimate and opening hours from /api/v1/public/sites/{site}/waits, then
 // follows the public WebSocket topic queues:{site} so that the figures change as tickets are issued and
 // called. Sensitive services only ever appear under their neutral group (the daemon merges them).
-// Plain module, no bundler, nothing from another origin; texts in fi, sv and en.
+// Services are grouped by unit in one compact table (two lines a service on a phone). Plain module, no
+// bundler, nothing from another origin; texts in every language of the site (public-ui/i18n).
 
-import { api, Live, loadStrings, fill, pick } from '/shared/vuoro.js';
+import { api, Live, loadStrings, fill, pick, dirOf } from '/shared/vuoro.js';
 
-const LANGS = [
+/** The languages the page has texts for; the site's own list (names, direction) replaces it once known. */
+let LANGS = [
   { code: 'fi', name: 'Suomi' },
   { code: 'sv', name: 'Svenska' },
   { code: 'en', name: 'English' },
+  { code: 'ru', name: 'Русский' },
+  { code: 'et', name: 'Eesti' },
+  { code: 'ar', name: 'العربية', dir: 'rtl' },
+  { code: 'zh', name: '中文' },
+  { code: 'so', name: 'Soomaali' },
+  { code: 'uk', name: 'Українська' },
 ];
 
 const params = new URLSearchParams(location.search);
@@ -40,19 +48,23 @@ function chooseLang() {
   return 'fi';
 }
 
-/** Locales for dates and times: as written in Finland. */
-const LOCALES = { fi: 'fi-FI', sv: 'sv-FI', en: 'en-GB' };
+/** Locales for dates and times: as written in Finland (Latin digits and the 24-hour clock in every language). */
+const LOCALES = { fi: 'fi-FI', sv: 'sv-FI', en: 'en-GB', ru: 'ru-RU', et: 'et-EE', ar: 'ar-u-nu-latn', zh: 'zh-CN', so: 'so-SO', uk: 'uk-UA' };
+
+function localeOf(lang) {
+  return LOCALES[lang] || 'en-GB';
+}
 
 function timeText(iso) {
   const d = iso instanceof Date ? iso : new Date(iso);
-  return new Intl.DateTimeFormat(LOCALES[S.lang], { hour: '2-digit', minute: '2-digit', timeZone: S.site.timezone }).format(d);
+  return new Intl.DateTimeFormat(localeOf(S.lang), { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: S.site.timezone }).format(d);
 }
 
 function whenText(iso) {
   const d = new Date(iso);
   const day = (x) => new Intl.DateTimeFormat('en-CA', { timeZone: S.site.timezone }).format(x);
   if (day(d) === day(new Date())) return timeText(d);
-  return new Intl.DateTimeFormat(LOCALES[S.lang], { weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: S.site.timezone }).format(d);
+  return new Intl.DateTimeFormat(localeOf(S.lang), { weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: S.site.timezone }).format(d);
 }
 
 function renderLanguages() {
@@ -65,6 +77,7 @@ function renderLanguages() {
     q.set('lang', l.code);
     a.href = `?${q}`;
     a.lang = l.code;
+    a.dir = l.dir || dirOf(l.code);
     a.hreflang = l.code;
     a.textContent = l.name;
     if (l.code === S.lang) a.setAttribute('aria-current', 'true');
@@ -81,6 +94,7 @@ function setStatus(state, text) {
 function estimateText(s) {
   if (!s.open) return '–';
   if (!s.accepting) return t('not_accepting');
+  if (s.eta_reason === 'no_counter_open') return t('no_counter');
   if (s.waiting === 0) return t('no_queue');
   if (s.eta_minutes === null || s.eta_minutes === undefined) return t('not_known');
   if (s.eta_minutes < 1) return t('under_a_minute');
@@ -113,33 +127,57 @@ function cell(label, cls) {
   return td;
 }
 
-function render() {
-  const body = $('rows');
-  body.replaceChildren();
+/** The services in groups by unit, in the daemon's order; a neutral group (no unit) stands alone. */
+function groups() {
+  const out = [];
+  const byKey = new Map();
   for (const id of S.order) {
     const s = S.services.get(id);
     if (!s) continue;
-    const tr = document.createElement('tr');
-    tr.dataset.service = id;
-    tr.dataset.open = String(!!s.open);
-    const name = cell(t('col_service'));
-    const strong = document.createElement('span');
-    strong.textContent = pick(s.name, S.lang, 'fi');
-    name.append(strong);
-    if (s.unit_name && pick(s.unit_name, S.lang, 'fi') !== pick(s.name, S.lang, 'fi')) {
-      const u = document.createElement('span');
-      u.className = 'unit';
-      u.textContent = pick(s.unit_name, S.lang, 'fi');
-      name.append(u);
+    const key = s.unit || `service:${id}`;
+    if (!byKey.has(key)) {
+      const g = { key, name: s.unit_name ? pick(s.unit_name, S.lang, 'fi') : null, services: [] };
+      byKey.set(key, g);
+      out.push(g);
     }
-    const waiting = cell(t('col_waiting'), 'num');
-    waiting.textContent = s.open ? String(s.waiting) : '–';
-    const est = cell(t('col_estimate'));
-    est.textContent = estimateText(s);
-    const hours = cell(t('col_hours'));
-    hours.append(hoursNode(s));
-    tr.append(name, waiting, est, hours);
-    body.append(tr);
+    byKey.get(key).services.push(s);
+  }
+  return out;
+}
+
+function render() {
+  const body = $('rows');
+  body.replaceChildren();
+  for (const g of groups()) {
+    // Every group has its heading; a neutral group (sensitive services merged) is headed by its own name.
+    const heading = g.name || pick(g.services[0].name, S.lang, 'fi');
+    if (heading) {
+      const tr = document.createElement('tr');
+      tr.className = 'group';
+      const th = document.createElement('th');
+      th.scope = 'colgroup';
+      th.colSpan = 4;
+      th.textContent = heading;
+      tr.append(th);
+      body.append(tr);
+    }
+    for (const s of g.services) {
+      const tr = document.createElement('tr');
+      tr.dataset.service = s.id;
+      tr.dataset.open = String(!!s.open);
+      const name = document.createElement('th');
+      name.scope = 'row';
+      name.className = 'svc';
+      name.textContent = pick(s.name, S.lang, 'fi');
+      const waiting = cell(t('col_waiting'), 'num');
+      waiting.textContent = s.open ? String(s.waiting) : '–';
+      const est = cell(t('col_estimate'), 'est');
+      est.textContent = estimateText(s);
+      const hours = cell(t('col_hours'), 'hours');
+      hours.append(hoursNode(s));
+      tr.append(name, waiting, est, hours);
+      body.append(tr);
+    }
   }
   $('waits').hidden = S.order.length === 0;
   if (S.lastUpdate) $('caption').textContent = `${t('caption')}. ${t('updated', { time: timeText(S.lastUpdate) })}`;
@@ -152,6 +190,7 @@ function applyQueues(list) {
     if (!s) continue;
     s.waiting = q.waiting;
     s.eta_minutes = q.eta_minutes;
+    s.eta_reason = q.eta_reason;
     s.accepting = q.accepting && s.open;
   }
   S.lastUpdate = new Date();
@@ -169,7 +208,8 @@ async function loadWaits() {
 
 function applyTexts() {
   document.documentElement.lang = S.lang;
-  document.documentElement.dir = 'ltr';
+  const l = LANGS.find((x) => x.code === S.lang);
+  document.documentElement.dir = (l && l.dir) || dirOf(S.lang);
   const siteName = pick(S.site.name, S.lang, 'fi');
   document.title = t('title', { site: siteName });
   $('heading').textContent = t('heading');
@@ -205,6 +245,17 @@ async function main() {
   if (!S.site) {
     setStatus('error', t('no_site'));
     return;
+  }
+  // The site's languages, each named in itself, replace the built-in list (texts exist for all of them).
+  try {
+    const langs = (await api(`/api/v1/sites/${encodeURIComponent(S.site.id)}/languages`)).languages || [];
+    if (langs.length) LANGS = langs.map((l) => ({ code: l.code, name: l.name, dir: l.dir }));
+  } catch (e) {
+    /* the built-in list */
+  }
+  if (!LANGS.some((l) => l.code === S.lang)) {
+    S.lang = LANGS[0].code;
+    S.strings = await loadStrings('/public/i18n', S.lang);
   }
   applyTexts();
   try {

@@ -10,6 +10,9 @@ import { createServer } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { startDaemon, launchBrowser, originBoundPage, axeViolations, pxPerMm, undersizedControls, apiCall, login, repo } from './lib.mjs';
 
+/** Fills {name} placeholders, as the clients do. */
+const fill = (s, vars) => s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+
 const KIOSK = { width: 1080, height: 1920 };
 const PHONE = { width: 390, height: 844 };
 const PXMM = pxPerMm(21.5, KIOSK.width, KIOSK.height); // about 4.03 CSS px per mm
@@ -88,9 +91,31 @@ async function bigEnough(page, where) {
   assert.deepEqual(cut, [], `cut off on ${where}`);
 }
 
+/** On the services screen: taps a language of the language row; the screen is redrawn in it. */
 async function chooseLang(page, lang) {
   await page.click(`.lang-btn[data-lang="${lang}"]`);
+  await page.locator(`html[lang="${lang}"][data-screen="services"]`).waitFor();
+  await page.waitForFunction((l) => window.vuoroKiosk.S.servicesLang === l, lang);
   await page.locator('button.svc').first().waitFor();
+}
+
+/** The panel's reachable band starts 27 % down (120 cm above the floor: docs/kiosk.md). */
+const REACH_TOP = Math.round(KIOSK.height * 0.27);
+
+/** Every visible control on the screen, with its box: none may start above the reachable band. */
+async function outOfReach(page) {
+  return page.evaluate((top) => {
+    return [...document.querySelectorAll('button, input, select, a[href]')]
+      .filter((e) => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden' && !e.closest('dialog:not([open])'))
+      .map((e) => ({ e, r: e.getBoundingClientRect() }))
+      .filter(({ r }) => r.top < top - 0.5)
+      .map(({ e, r }) => `${e.id || e.className || e.tagName} "${e.textContent.trim().slice(0, 20)}" top ${Math.round(r.top)}`);
+  }, REACH_TOP);
+}
+
+/** The labels of the service buttons on the visible page of the services screen. */
+async function serviceLabels(page) {
+  return page.locator('#main .svc-page:not([hidden]) button.svc .svc-name').allTextContents();
 }
 
 async function chooseService(page, id) {
@@ -149,29 +174,29 @@ test('every key of en.json is in every language file, with the same placeholders
 
 // ---- taking tickets ---------------------------------------------------------------------------------
 
-test('Finnish: language, service, confirm and ticket screens; the ticket is real; axe and 20 mm on each', async () => {
+test('Finnish: service, confirm and ticket screens; the ticket is real; axe and 20 mm on each', async () => {
   const { page, context, foreign, errors } = await kiosk(daemon.url, { axe: true });
-  // First screen: every language named in its own language, Suomi, Svenska, English first; no flags.
-  const names = await page.locator('.lang-btn').allTextContents();
+  // The first screen is the services, in Finnish: no language screen to tap through first.
+  assert.equal(await page.locator('html').getAttribute('data-screen'), 'services');
+  assert.equal(await page.locator('html').getAttribute('lang'), 'fi');
+  assert.equal(await page.locator('h1').textContent(), strings.fi['services.title']);
+  assert.ok(await page.locator('button.svc').first().isVisible(), 'services on the first screen');
+  // Every language one tap away on it, named in its own language, Suomi, Svenska, English first; no flags.
+  const names = await page.locator('.lang-row .lang-btn').allTextContents();
   assert.deepEqual(names.slice(0, 3), ['Suomi', 'Svenska', 'English']);
   assert.equal(names.length, 9);
   for (const n of ['Русский', 'Eesti', 'العربية', '中文', 'Soomaali', 'Українська']) assert.ok(names.includes(n), n);
   assert.equal(await page.locator('.lang-btn img, .lang-btn svg').count(), 0, 'no flags or pictures on language buttons');
-  assert.equal(await page.locator('html').getAttribute('lang'), 'fi');
-  await noAxe(page, 'language fi');
-  await bigEnough(page, 'language fi');
-  await shot(page, 'kiosk-language.png');
-
-  await chooseLang(page, 'fi');
-  assert.equal(await page.locator('h1').textContent(), strings.fi['services.title']);
+  assert.equal(await page.locator('.lang-btn[aria-current="true"]').getAttribute('data-lang'), 'fi');
   // Grouped by unit, icon and text, waiting count and wait on each open service.
   assert.ok((await page.locator('section.unit h2').allTextContents()).includes('Kela'));
   const first = page.locator('button.svc[data-service="kela-general"]');
   assert.equal(await first.locator('svg').count(), 1);
   assert.match(await first.textContent(), /Kelan etuudet/);
   assert.match(await first.textContent(), /Jonossa: \d+/);
-  // The language button, large text, contrast and Ask staff are on this screen too.
-  for (const id of ['b-lang', 'b-large', 'b-contrast', 'b-staff']) assert.ok(await page.locator(`#${id}`).isVisible(), id);
+  // Large text, contrast and Ask staff are on this screen too; the languages are buttons of their own here.
+  for (const id of ['b-large', 'b-contrast', 'b-staff']) assert.ok(await page.locator(`#${id}`).isVisible(), id);
+  assert.ok(await page.locator('.lang-row').isVisible(), 'the languages');
   await noAxe(page, 'services fi');
   await bigEnough(page, 'services fi');
   await shot(page, 'kiosk-services-fi.png');
@@ -209,7 +234,7 @@ test('Finnish: language, service, confirm and ticket screens; the ticket is real
 
   // Done: back to the first screen in the default language.
   await page.click('[data-act="done"]');
-  await page.locator('.lang-btn').first().waitFor();
+  await page.locator('html[data-screen="services"]').waitFor();
   assert.equal(await page.locator('html').getAttribute('lang'), 'fi');
   done(foreign, errors);
   await context.close();
@@ -336,8 +361,10 @@ test('English: axe finds nothing and every control is at least 20 x 20 mm, also 
 
   // The language button on the ticket screen opens the language choice and comes back to the ticket.
   await page.click('#b-lang');
-  await page.locator('.lang-btn').first().waitFor();
+  await page.locator('.lang-list .lang-btn').first().waitFor();
   await noAxe(page, 'language picker from the ticket');
+  await bigEnough(page, 'language picker from the ticket');
+  await shot(page, 'kiosk-language.png');
   await page.click('.lang-btn[data-lang="fi"]');
   await page.locator('.big-number').waitFor();
   assert.equal(await page.locator('h1').textContent(), strings.fi['ticket.title']);
@@ -358,7 +385,199 @@ test('long texts in large print still fit every screen (Somali, Ukrainian)', asy
     await bigEnough(page, `ticket ${lang} large`);
     if (lang === 'so') await shot(page, 'kiosk-ticket-so-large.png');
     await page.click('[data-act="done"]');
-    await page.locator('.lang-btn').first().waitFor();
+    await page.locator('html[lang="fi"][data-screen="services"]').waitFor();
+  }
+  done(foreign, errors);
+  await context.close();
+});
+
+// ---- a pilot hall: what a customer meets -------------------------------------------------------------
+
+test('no two service buttons on a screen read the same, in every language; the ticket screen names a sensitive service neutrally', async () => {
+  const { page, context, foreign, errors } = await kiosk(daemon.url, { goto: false });
+  const auth = [];
+  page.on('request', (r) => {
+    if (/\/api\/v1\/sites\/[^/]+\/services\?lang=/.test(r.url())) auth.push(r.headers().authorization || '');
+  });
+  await page.goto(`${daemon.url}/kiosk/?device=kiosk-1`);
+  await page.locator('button.svc').first().waitFor();
+  for (const lang of LANGS) {
+    if (lang !== 'fi') await chooseLang(page, lang);
+    const pages = await page.evaluate(() => window.vuoroKiosk.S.pageCount || 1);
+    for (let p = 0; p < pages; p++) {
+      const labels = await serviceLabels(page);
+      assert.ok(labels.length >= (p === 0 ? 5 : 1), `${lang} page ${p + 1}: ${labels.length} services`);
+      const twice = labels.filter((l, i) => labels.indexOf(l) !== i);
+      assert.deepEqual(twice, [], `${lang} page ${p + 1}: buttons that read the same: ${JSON.stringify(labels)}`);
+      if (p < pages - 1) await page.click('.pager [data-act="next"]');
+    }
+    // The real names come from the daemon because the kiosk shows its device token.
+    assert.match(auth[auth.length - 1] || '', /^Bearer \S+/, `the services in ${lang} are asked for with the device token`);
+  }
+  // Finnish: the two mental-health services and the two HUS services by their real names.
+  await chooseLang(page, 'fi');
+  const all = await page.locator('button.svc .svc-name').allTextContents();
+  for (const n of ['Mielenterveyspalvelut', 'Päihdepalvelut', 'HUS Laboratorio: näytteenotto', 'HUS Kuvantaminen: röntgen']) assert.ok(all.includes(n), n);
+  // Once the ticket is out, the screen (which stays up after the customer left) says only the neutral name.
+  await chooseService(page, 'substance-abuse');
+  const tk = await take(page);
+  assert.equal((await page.locator('.ticket-svc').textContent()).trim(), 'Terveyspalvelut');
+  assert.equal(tk.service_name, 'Terveyspalvelut');
+  const text = await page.locator('#main').textContent();
+  for (const word of ['Päihde', 'Mielenterveys']) assert.ok(!text.includes(word), `"${word}" on the ticket screen`);
+  done(foreign, errors);
+  await context.close();
+
+  // The health kiosk (kiosk-2) offers only the health services: still no two alike.
+  const k2 = await kiosk(daemon.url, { device: 'kiosk-2' });
+  const labels2 = await serviceLabels(k2.page);
+  assert.equal(new Set(labels2).size, labels2.length, JSON.stringify(labels2));
+  done(k2.foreign, k2.errors);
+  await k2.context.close();
+});
+
+test('Arabic and Somali screens and tickets are in Arabic and Somali: the site, the units and where to wait, no English', async () => {
+  const token = (await apiCall(daemon.url, '/api/v1/demo/device-token?device=kiosk-1')).data.token;
+  const en = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/services?lang=en`, { token })).data.services;
+  const enUnits = new Set(en.map((s) => s.unit_name).filter((n) => n !== 'Kela' && !n.startsWith('HUS')));
+  const enAreas = new Set(en.map((s) => s.wait_area).filter(Boolean));
+  const enSite = (await apiCall(daemon.url, '/api/v1/sites')).data.sites.find((x) => x.id === SITE).name.en;
+  const { page, context, foreign, errors } = await kiosk(daemon.url);
+  for (const lang of ['ar', 'so']) {
+    await chooseLang(page, lang);
+    assert.notEqual((await page.locator('#site-name').textContent()).trim(), enSite, `${lang}: the site's name`);
+    const units = await page.locator('section.unit h2').allTextContents();
+    const english = units.filter((u) => enUnits.has(u));
+    assert.deepEqual(english, [], `${lang}: unit headings in English`);
+    await chooseService(page, 'child-clinic');
+    await take(page);
+    const where = (await page.locator('.fact.where dd').textContent()).trim();
+    assert.ok(!enAreas.has(where), `${lang}: where to wait is "${where}"`);
+    await page.click('[data-act="done"]');
+    await page.locator('html[lang="fi"][data-screen="services"]').waitFor();
+  }
+  done(foreign, errors);
+  await context.close();
+});
+
+test('every control is in the reachable lower part of the panel: services, confirm, ticket and language screens, also in Arabic and large text', async () => {
+  const { page, context, foreign, errors } = await kiosk(daemon.url);
+  for (const [lang, large] of [['fi', false], ['ar', false], ['en', true]]) {
+    if (lang !== 'fi') await chooseLang(page, lang);
+    if (large) await page.click('#b-large');
+    assert.deepEqual(await outOfReach(page), [], `services ${lang}${large ? ' large' : ''}`);
+    await chooseService(page, 'kela-families');
+    assert.deepEqual(await outOfReach(page), [], `confirm ${lang}`);
+    await page.click('#b-lang');
+    await page.locator('.lang-list').waitFor();
+    assert.deepEqual(await outOfReach(page), [], `language screen ${lang}`);
+    await page.click(`.lang-list .lang-btn[data-lang="${lang}"]`);
+    await page.locator('[data-act="take"]').waitFor();
+    await take(page);
+    assert.deepEqual(await outOfReach(page), [], `ticket ${lang}`);
+    await page.click('[data-act="done"]');
+    await page.locator('html[lang="fi"][data-screen="services"]').waitFor();
+  }
+  done(foreign, errors);
+  await context.close();
+});
+
+test('with no counter open the kiosk says so instead of minutes, on the services, confirm and ticket screens', async () => {
+  const d = await startDaemon();
+  try {
+    const { page, context, foreign, errors } = await kiosk(d.url, { axe: true });
+    const svc = page.locator('button.svc[data-service="parking"] .svc-meta');
+    assert.equal(await svc.textContent(), `${fill(strings.fi['services.waiting'], { n: 0 })} · ${strings.fi['services.eta_no_counter']}`);
+    for (const t of await page.locator('button.svc .svc-meta').allTextContents()) assert.doesNotMatch(t, /noin \d+ min/, t);
+    await chooseService(page, 'parking');
+    assert.match(await page.locator('.confirm-meta').textContent(), new RegExp(strings.fi['services.eta_no_counter']));
+    const tk = await take(page);
+    assert.equal(tk.eta_minutes, null);
+    assert.equal(tk.eta_reason, 'no_counter_open');
+    assert.equal((await page.locator('.fact.eta dd').textContent()).trim(), strings.fi['ticket.eta_no_counter']);
+    await noAxe(page, 'ticket with no counter open');
+    await page.click('[data-act="done"]');
+    // Counter 6 (parking and advice) opens: minutes again, from the daemon's estimate.
+    const staff = await login(d.url, 'agent2');
+    assert.equal((await apiCall(d.url, '/api/v1/counters/c6/open', { method: 'POST', token: staff, body: {} })).status, 200);
+    await page.locator('button.svc[data-service="parking"]', { hasText: /Odotus: noin \d+ min/ }).waitFor({ timeout: 10000 });
+    const still = await page.locator('button.svc[data-service="kela-general"] .svc-meta').textContent();
+    assert.match(still, new RegExp(strings.fi['services.eta_no_counter']), 'Kela has no counter open still');
+    done(foreign, errors);
+    await context.close();
+  } finally {
+    await d.stop();
+    d.cleanup();
+  }
+});
+
+test('"Ask staff" and "I need assistance" look different, keep their colour in high contrast and their labels fit in large text', async () => {
+  const { page, context, foreign, errors } = await kiosk(daemon.url, { axe: true });
+  await chooseService(page, 'kela-general');
+  const staffIcon = await page.locator('#b-staff svg').innerHTML();
+  const assistIcon = await page.locator('[data-act="assist"] svg').innerHTML();
+  assert.notEqual(staffIcon, assistIcon, 'two icons');
+  const look = (sel) => page.locator(sel).evaluate((e) => { const c = getComputedStyle(e); return { bg: c.backgroundColor, border: `${c.borderTopStyle} ${c.borderTopColor}` }; });
+  assert.notDeepEqual(await look('#b-staff'), await look('[data-act="assist"]'));
+  // High contrast: "Ask staff" has a background of its own, not the black of the other buttons.
+  await page.click('#b-contrast');
+  const staffBg = (await look('#b-staff')).bg;
+  assert.notEqual(staffBg, 'rgb(0, 0, 0)', 'Ask staff keeps a colour in high contrast');
+  assert.notEqual(staffBg, (await look('#b-large')).bg);
+  await noAxe(page, 'confirm in high contrast');
+  await shot(page, 'kiosk-confirm-contrast.png');
+  await page.click('#b-contrast');
+  // Every bar label inside its button, with room to the border, in every language, normal and large.
+  const cramped = () =>
+    page.evaluate(() =>
+      [...document.querySelectorAll('#bar button')]
+        .filter((b) => b.getClientRects().length && getComputedStyle(b).visibility !== 'hidden')
+        .flatMap((b) => {
+          const box = b.getBoundingClientRect();
+          const r = document.createRange();
+          r.selectNodeContents(b.querySelector('.bar-label'));
+          const t = r.getBoundingClientRect();
+          const room = Math.min(t.left - box.left, box.right - t.right, t.top - box.top, box.bottom - t.bottom);
+          return room < 6 ? [`${b.id} ${document.documentElement.lang}: ${Math.round(room)} px`] : [];
+        }),
+    );
+  await page.click('[data-act="back"]');
+  for (const lang of LANGS) {
+    await chooseLang(page, lang);
+    await chooseService(page, 'kela-general'); // the language button shows on this screen
+    for (const large of [false, true]) {
+      if (large) await page.click('#b-large');
+      assert.deepEqual(await cramped(), [], `${lang}${large ? ' large' : ''}`);
+      if (large) await page.click('#b-large');
+    }
+    await page.click('[data-act="back"]');
+  }
+  done(foreign, errors);
+  await context.close();
+});
+
+test('screenshots of the customer screens in fi, sv, en and ar at the real sizes, axe on each', async () => {
+  const { page, context, foreign, errors } = await kiosk(daemon.url, { axe: true });
+  for (const lang of ['fi', 'sv', 'en', 'ar']) {
+    await chooseLang(page, lang);
+    await noAxe(page, `services ${lang}`);
+    await bigEnough(page, `services ${lang}`);
+    await shot(page, `kiosk-services-${lang}.png`);
+    await chooseService(page, 'joint-service');
+    await noAxe(page, `confirm ${lang}`);
+    await shot(page, `kiosk-confirm-${lang}.png`);
+    const tk = await take(page);
+    await noAxe(page, `ticket ${lang}`);
+    await bigEnough(page, `ticket ${lang}`);
+    await shot(page, `kiosk-ticket-${lang}.png`);
+    const ph = await phone(tk.track_url.replace(/^https?:\/\/[^/]+/, daemon.url));
+    assert.equal(await ph.page.locator('html').getAttribute('lang'), lang);
+    await noAxe(ph.page, `phone ${lang}`);
+    await shot(ph.page, `phone-${lang}.png`);
+    done(ph.foreign, ph.errors);
+    await ph.context.close();
+    await page.click('[data-act="done"]');
+    await page.locator('html[lang="fi"][data-screen="services"]').waitFor();
   }
   done(foreign, errors);
   await context.close();
@@ -440,7 +659,7 @@ test('a double tap gives one ticket; the next customer gets a new one', async ()
   assert.match(posts[0], /^[\x21-\x7e]{1,100}$/, 'an Idempotency-Key header is sent');
 
   await page.click('[data-act="done"]');
-  await chooseLang(page, 'fi');
+  await page.locator('html[lang="fi"][data-screen="services"]').waitFor();
   await chooseService(page, 'city-housing');
   await take(page);
   assert.equal((await staffTickets('agent2', 'city-housing')).length, before + 2);
@@ -514,7 +733,7 @@ test('inactivity: a visible and audible warning at least 20 s before the reset, 
   await page.clock.runFor(4500);
   await page.locator('#idle').waitFor();
   await page.clock.runFor(T.warn + 500);
-  await page.locator('.lang-btn').first().waitFor();
+  await page.locator('html[data-screen="services"][lang="fi"]').waitFor();
   assert.equal(await page.locator('#idle').isVisible(), false);
   assert.equal(await page.locator('html').getAttribute('lang'), 'fi', 'back to the default language');
   assert.equal(await page.evaluate(() => document.documentElement.classList.contains('large')), false, 'large text off again');
@@ -546,6 +765,21 @@ test('printer fails (a TCP printer on a closed port): the screen says so and the
     assert.ok(await page.locator('.qr-img svg').isVisible(), 'the QR code is there');
     await noAxe(page, 'print failed');
     await shot(page, 'kiosk-print-failed.png');
+    // The next customer is told before taking a ticket: on the services and on the confirm screen.
+    await page.click('[data-act="done"]');
+    await page.locator('html[data-screen="services"]').waitFor();
+    const warn = page.locator('.printer-warn');
+    await warn.waitFor();
+    assert.match(await warn.textContent(), new RegExp(strings.fi['printer.warn'].slice(0, 25)));
+    assert.match(await warn.textContent(), new RegExp(strings.fi['printer.warn_qr'].slice(0, 25)));
+    await noAxe(page, 'services with the printer warning');
+    await bigEnough(page, 'services with the printer warning');
+    await shot(page, 'kiosk-printer-warning.png');
+    await chooseService(page, 'kela-families');
+    assert.ok(await page.locator('.confirm .printer-warn').isVisible(), 'the confirm screen warns too');
+    await noAxe(page, 'confirm with the printer warning');
+    await bigEnough(page, 'confirm with the printer warning');
+    assert.deepEqual(await outOfReach(page), []);
     done(foreign, errors);
     await context.close();
   } finally {
@@ -581,20 +815,19 @@ test('speech mode (key H): screens, choices and finally the number and where to 
   await page.keyboard.press('h');
   assert.ok(await page.locator('#speech-ind').isVisible(), 'speech mode is shown');
   await heard('fi', fi['speech.on']);
+  // The first screen: the services, then how to choose another language, each language in itself.
+  await heard('fi', fi['speech.services']);
+  const name = await page.locator('button.svc .svc-name').first().textContent();
+  const meta = await page.locator('button.svc .svc-meta').first().textContent();
+  await heard('fi', `${name}. ${meta}`);
   await heard('fi', fi['speech.lang']);
   await heard('sv', 'Svenska');
   await heard('ar', 'العربية');
   await shot(page, 'kiosk-speech.png');
 
-  // The keys a tactile keypad sends: arrows and Enter.
+  // The keys a tactile keypad sends: arrows and Enter. The languages come first, then the services.
   assert.equal(await page.evaluate(() => document.activeElement.dataset.lang), 'fi');
-  await page.keyboard.press('Enter');
-  await page.locator('button.svc').first().waitFor();
-  await heard('fi', fi['speech.services']);
-  const name = await page.locator('button.svc .svc-name').first().textContent();
-  const meta = await page.locator('button.svc .svc-meta').first().textContent();
-  await heard('fi', `${name}. ${meta}`);
-  await page.keyboard.press('ArrowDown');
+  for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowDown');
   const focused = await page.evaluate(() => document.activeElement.dataset.service);
   assert.ok(focused, 'a service has the focus');
   await page.keyboard.press('Enter');
@@ -727,7 +960,7 @@ test('without the demo enrolment the kiosk asks staff for its device token, neve
   const token = 'demo-kiosk-3-not-a-secret-outside-loopback';
   await page.fill('#enrol-token', token);
   await page.click('.enrol button[type="submit"]');
-  await page.locator('.lang-btn').first().waitFor();
+  await page.locator('html[data-screen="services"]').waitFor();
   assert.equal(await page.evaluate(() => localStorage.getItem('vuoro.kiosk.kiosk-3.token')), token);
   assert.ok(urls.every((u) => !u.includes(token) && !u.includes('wrong-token')), 'no token in any URL');
   done(foreign, errors);
@@ -737,7 +970,7 @@ test('without the demo enrolment the kiosk asks staff for its device token, neve
 // ---- phone page --------------------------------------------------------------------------------------
 
 async function phone(url, { viewport = PHONE } = {}) {
-  const { page, context, foreign } = await originBoundPage(browser, daemon.url, { viewport, bypassCSP: true, isMobile: true, hasTouch: true });
+  const { page, context, foreign } = await originBoundPage(browser, new URL(url).origin, { viewport, bypassCSP: true, isMobile: true, hasTouch: true });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await context.addInitScript(() => {
@@ -820,33 +1053,80 @@ test('phone page: live updates when the ticket is called, with vibration and a n
   await context.close();
 });
 
-test('phone page: "your turn is near" once, when the queue moves up to it', async () => {
+test('phone page: "your turn is near" once, when the estimate comes down to 10 minutes', async () => {
+  // Laboratory samples take about 4.5 minutes at a counter (4 configured, plus the walk).
   const ahead = [];
-  for (let i = 0; i < 3; i++) ahead.push(await issue('child-clinic', 'fi'));
-  const tk = await issue('child-clinic', 'en');
+  for (let i = 0; i < 3; i++) ahead.push(await issue('lab-sample', 'fi'));
+  const tk = await issue('lab-sample', 'en');
   const { page, context, foreign, errors } = await phone(`${daemon.url}/kiosk/track.html#t=${tk.token}`);
   assert.equal(await page.locator('#ahead').textContent(), '3');
-  assert.equal(await page.locator('#alert').isVisible(), false, 'not near with 3 ahead');
-  assert.deepEqual(await page.evaluate(() => window.__vibrations), []);
+  assert.equal(await page.locator('#eta').textContent(), strings.en['ticket.eta_no_counter'], 'no counter open is said, not a number');
+  assert.equal(await page.locator('#alert').isVisible(), false, 'not near with no counter open');
   const staff = await login(daemon.url, 'supervisor');
-  assert.equal((await apiCall(daemon.url, '/api/v1/counters/n1/open', { method: 'POST', token: staff, body: {} })).status, 200);
-  const r = await apiCall(daemon.url, '/api/v1/counters/n1/call-next', { method: 'POST', token: staff, body: {} });
+  assert.equal((await apiCall(daemon.url, '/api/v1/counters/l1/open', { method: 'POST', token: staff, body: {} })).status, 200);
+  // One counter, three ahead: about 14 minutes. Not near.
+  await page.locator('#eta', { hasText: 'about 14 min' }).waitFor({ timeout: 10000 });
+  const r = await apiCall(daemon.url, '/api/v1/counters/l1/call-next', { method: 'POST', token: staff, body: {} });
   assert.equal(r.data.ticket.number, ahead[0].number);
+  await page.locator('#ahead', { hasText: '2' }).waitFor();
+  assert.equal(await page.locator('#alert').isVisible(), false, 'two ahead but about 14 minutes: not near');
+  assert.deepEqual(await page.evaluate(() => window.__vibrations), []);
+  // The first customer leaves: 9 minutes, near.
+  await apiCall(daemon.url, '/api/v1/counters/l1/finish', { method: 'POST', token: staff, body: {} });
   await page.locator('#alert[data-kind="near"]').waitFor({ timeout: 10000 });
   assert.equal(await page.locator('#alert').textContent(), strings.en['track.near']);
-  assert.equal(await page.locator('#ahead').textContent(), '2');
+  assert.equal(await page.locator('#eta').textContent(), 'about 9 min');
   assert.deepEqual(await page.evaluate(() => window.__vibrations), [[200, 100, 200]]);
   const notes = await page.evaluate(() => window.__notes);
   assert.equal(notes.length, 1);
   assert.equal(notes[0].title, `Your turn is near: ${tk.number}`);
   // The next move up does not alert again.
-  await apiCall(daemon.url, '/api/v1/counters/n1/call-next', { method: 'POST', token: staff, body: {} });
+  await apiCall(daemon.url, '/api/v1/counters/l1/call-next', { method: 'POST', token: staff, body: {} });
   await page.locator('#ahead', { hasText: '1' }).waitFor();
   assert.equal((await page.evaluate(() => window.__vibrations)).length, 1);
-  await apiCall(daemon.url, '/api/v1/counters/n1/finish', { method: 'POST', token: staff, body: {} });
-  await apiCall(daemon.url, '/api/v1/counters/n1/close', { method: 'POST', token: staff, body: {} });
+  await apiCall(daemon.url, '/api/v1/counters/l1/finish', { method: 'POST', token: staff, body: {} });
+  await apiCall(daemon.url, '/api/v1/counters/l1/close', { method: 'POST', token: staff, body: {} });
   done(foreign, errors);
   await context.close();
+});
+
+test('phone page: "0 ahead" never stands next to a long wait: ahead counts what the counter calls first, and "come now" waits for a short estimate', async () => {
+  const d = await startDaemon();
+  try {
+    const tok = (await apiCall(d.url, '/api/v1/demo/device-token?device=kiosk-3')).data.token;
+    const issueAt = async (service) => {
+      const r = await apiCall(d.url, `/api/v1/sites/${SITE}/tickets`, { method: 'POST', token: tok, body: { service, lang: 'en' } });
+      assert.equal(r.status, 201, JSON.stringify(r.data));
+      return r.data;
+    };
+    // Two booked appointments, then a Kela benefits ticket: nobody waits in benefits before it, but
+    // counter 1 calls booked appointments (its first tier) before benefits (its second).
+    await issueAt('kela-appointment');
+    await issueAt('kela-appointment');
+    const tk = await issueAt('kela-general');
+    const { page, context, foreign, errors } = await phone(`${d.url}/kiosk/track.html#t=${tk.token}`);
+    assert.equal(await page.locator('#eta').textContent(), strings.en['ticket.eta_no_counter']);
+    assert.equal(await page.locator('#alert').isVisible(), false, 'no counter open: not "come now"');
+    const staff = await login(d.url, 'agent1');
+    assert.equal((await apiCall(d.url, '/api/v1/counters/c1/open', { method: 'POST', token: staff, body: {} })).status, 200);
+    await page.locator('#ahead', { hasText: '2' }).waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('#eta').textContent(), 'about 31 min');
+    assert.equal(await page.locator('#alert').isVisible(), false, 'two ahead and 31 minutes: not near');
+    await shot(page, 'phone-waiting-en.png');
+    // Both appointments called: nobody ahead, but the second is at the counter for 15 more minutes.
+    for (let i = 0; i < 2; i++) await apiCall(d.url, '/api/v1/counters/c1/call-next', { method: 'POST', token: staff, body: {} });
+    await page.locator('#ahead', { hasText: '0' }).waitFor();
+    assert.match(await page.locator('#eta').textContent(), /^about 1[56] min$/);
+    assert.equal(await page.locator('#alert').isVisible(), false, '0 ahead but 15 minutes: not "come now"');
+    await apiCall(d.url, '/api/v1/counters/c1/finish', { method: 'POST', token: staff, body: {} });
+    await page.locator('#alert[data-kind="near"]').waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('#eta').textContent(), strings.en['ticket.eta_now']);
+    done(foreign, errors);
+    await context.close();
+  } finally {
+    await d.stop();
+    d.cleanup();
+  }
 });
 
 test('phone page: in the ticket language, changeable; cancel; axe in fi, sv, en and ar', async () => {

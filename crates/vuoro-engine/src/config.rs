@@ -774,6 +774,83 @@ impl Config {
         errs
     }
 
+    /// What `vuoro check-config` warns about but a hall can run with: a name customers see (site, zone,
+    /// unit, service, a sensitive service's neutral name, counter name and place) missing in one of the
+    /// site's languages (the clients then fall back to English, or to the default language for Finnish and
+    /// Swedish), and two services of one site with the same name in a language (a customer could not tell
+    /// the two buttons apart). `src` is the config's text, for line numbers.
+    pub fn warnings(&self, src: &str) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        for site in &self.sites {
+            let mut missing = |what: String, text: &Text, needle: &str| {
+                let absent: Vec<&str> = site
+                    .languages
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|l| text.get(*l).is_none_or(|x| x.trim().is_empty()))
+                    .collect();
+                if !absent.is_empty() {
+                    out.push(ConfigError {
+                        line: find_line(src, needle),
+                        message: format!(
+                            "{what} has no translation in {} (site '{}' offers them)",
+                            absent.join(", "),
+                            site.id
+                        ),
+                    });
+                }
+            };
+            let sid = format!("id = \"{}\"", site.id);
+            missing(format!("site '{}': name", site.id), &site.name, &sid);
+            for z in &site.zones {
+                missing(
+                    format!("zone '{}': name", z.id),
+                    &z.name,
+                    &format!("id = \"{}\"", z.id),
+                );
+            }
+            for u in &site.units {
+                missing(
+                    format!("unit '{}': name", u.id),
+                    &u.name,
+                    &format!("id = \"{}\"", u.id),
+                );
+            }
+            for s in &site.services {
+                let at = format!("id = \"{}\"", s.id);
+                missing(format!("service '{}': name", s.id), &s.name, &at);
+                if let Some(p) = &s.public_name {
+                    missing(format!("service '{}': public_name", s.id), p, &at);
+                }
+            }
+            for c in &site.counters {
+                let at = format!("id = \"{}\"", c.id);
+                missing(format!("counter '{}': name", c.id), &c.name, &at);
+                if !c.location.is_empty() {
+                    missing(format!("counter '{}': location", c.id), &c.location, &at);
+                }
+            }
+            // Two buttons that read the same: compared as customers see them, in each language.
+            let dl = site.default_language();
+            for l in &site.languages {
+                let mut seen: HashMap<String, &str> = HashMap::new();
+                for s in &site.services {
+                    let name = text_in(&s.name, l, dl).trim().to_lowercase();
+                    if let Some(first) = seen.insert(name.clone(), s.id.as_str()) {
+                        out.push(ConfigError {
+                            line: find_line(src, &format!("id = \"{}\"", s.id)),
+                            message: format!(
+                                "services '{first}' and '{}' are both called '{name}' in '{l}': customers cannot tell them apart",
+                                s.id
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
     pub fn site(&self, id: &str) -> Option<&Site> {
         self.sites.iter().find(|s| s.id == id)
     }

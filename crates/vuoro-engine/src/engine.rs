@@ -287,28 +287,21 @@ impl Engine {
     /// The ticket `counter` would call next, without calling it.
     pub fn next_for_counter(&self, site: &Site, counter: &Counter) -> Option<TicketId> {
         let st = &self.state.sites[&site.id];
-        // Tickets sent to this very counter come first (tier 0), whichever service they are in.
-        let mut best: Option<(u32, u8, i64, TicketId)> = st
+        let sent = st
             .targeted
             .get(&counter.id)
             .and_then(|q| q.first())
-            .map(|&(rank, order, id)| (0, rank, order, id));
-        for cs in &counter.services {
-            let Some(q) = st.waiting.get(&cs.service) else {
-                continue;
-            };
-            // The first ticket in call order that is not reserved for a counter (reserved ones are few).
-            if let Some(&(rank, order, id)) = q
+            .copied();
+        // The first ticket of each queue in call order that is not reserved for a counter (reserved ones
+        // are few).
+        call_order(counter, sent, |svc| {
+            st.waiting
+                .get(svc)?
                 .iter()
                 .find(|(_, _, id)| st.tickets[id].target_counter.is_none())
-            {
-                let key = (cs.tier, rank, order, id);
-                if best.is_none_or(|b| key < b) {
-                    best = Some(key);
-                }
-            }
-        }
-        best.map(|(_, _, _, id)| id)
+                .copied()
+        })
+        .map(|(k, _)| k.2)
     }
 
     // ---- commands ------------------------------------------------------------------------------
@@ -1532,6 +1525,32 @@ impl Engine {
 }
 
 /// Removes a ticket from the derived indexes and hands it out for change; `put_back` re-indexes it.
+/// A waiting ticket's place in call order: (priority rank, order, id), as the queues keep it.
+pub(crate) type CallKey = (u8, i64, TicketId);
+
+/// The call order, in one place (`call-next` and the wait estimates both use it): what `counter` calls
+/// next, given the first ticket sent to this very counter (`sent`) and, for each service of its profile,
+/// the first ticket of that service's queue that any counter may take (`head`). Tickets sent to the
+/// counter count as tier 0; then the lowest tier, assist before normal, then queue order. Returns the
+/// ticket and the service whose queue it heads (None for the ticket sent to the counter).
+pub(crate) fn call_order<'c>(
+    counter: &'c Counter,
+    sent: Option<CallKey>,
+    mut head: impl FnMut(&'c str) -> Option<CallKey>,
+) -> Option<(CallKey, Option<&'c str>)> {
+    type Rank = (u32, u8, i64, TicketId);
+    let mut best: Option<(Rank, Option<&'c str>)> = sent.map(|k| ((0, k.0, k.1, k.2), None));
+    for cs in &counter.services {
+        if let Some(k) = head(cs.service.as_str()) {
+            let rank = (cs.tier, k.0, k.1, k.2);
+            if best.is_none_or(|b| rank < b.0) {
+                best = Some((rank, Some(cs.service.as_str())));
+            }
+        }
+    }
+    best.map(|((_, r, o, id), svc)| ((r, o, id), svc))
+}
+
 fn take_out(st: &mut SiteState, id: TicketId) -> Option<&mut Ticket> {
     let t = st.tickets.get_mut(&id)?;
     if let Some(q) = st.waiting.get_mut(&t.service) {

@@ -8,7 +8,7 @@
 pub mod config;
 mod engine;
 pub use engine::State;
-mod eta;
+pub mod eta;
 mod model;
 pub mod view;
 

@@ -25,8 +25,13 @@ pub struct TicketView {
     pub service: String,
     pub service_name: String,
     pub state: TicketState,
+    /// While waiting: how many tickets the counters able to call it will call before it, over all their
+    /// services (see eta.rs).
     pub position: Option<u32>,
+    /// While waiting: minutes until it is called; None with `eta_reason` when there is no estimate.
     pub eta_minutes: Option<u32>,
+    /// Why a waiting ticket has no estimate: "no_counter_open".
+    pub eta_reason: Option<&'static str>,
     pub issued_at: DateTime<Utc>,
     pub lang: String,
     pub priority: Priority,
@@ -98,7 +103,10 @@ pub struct PublicQueue {
     pub name: Text,
     pub unit: Option<String>,
     pub waiting: u32,
+    /// Minutes a new ticket would wait; None with `eta_reason` when there is no estimate.
     pub eta_minutes: Option<u32>,
+    /// Why there is no estimate: "no_counter_open".
+    pub eta_reason: Option<&'static str>,
     pub accepting: bool,
 }
 
@@ -119,7 +127,10 @@ pub struct ServiceView {
     pub closed_reason: Option<&'static str>,
     pub opens_at: Option<DateTime<Utc>>,
     pub waiting: u32,
+    /// Minutes a new ticket would wait; None with `eta_reason` when there is no estimate.
     pub eta_minutes: Option<u32>,
+    /// Why there is no estimate: "no_counter_open".
+    pub eta_reason: Option<&'static str>,
     pub remote_join: bool,
     pub sensitive: bool,
 }
@@ -155,7 +166,7 @@ impl Engine {
             .site(&t.site)
             .expect("ticket of a configured site");
         let lang = lang.unwrap_or(&t.lang);
-        let position = self.position(t);
+        let forecast = self.forecast_ticket(t, self.site_now(&t.site));
         let counter = t
             .counter
             .as_ref()
@@ -174,8 +185,9 @@ impl Engine {
             service: t.service.clone(),
             service_name: customer_service_name(site, &t.service, lang).into(),
             state: t.state,
-            position,
-            eta_minutes: position.and_then(|p| self.eta_minutes(&t.site, &t.service, p)),
+            position: forecast.map(|f| f.ahead),
+            eta_minutes: forecast.and_then(|f| f.eta_minutes()),
+            eta_reason: forecast.and_then(|f| f.eta_reason()),
             issued_at: t.issued_at,
             lang: t.lang.clone(),
             priority: t.priority,
@@ -311,7 +323,9 @@ impl Engine {
         let mut out: Vec<PublicQueue> = Vec::new();
         for s in &site.services {
             let waiting = self.waiting(&site.id, &s.id);
-            let eta = self.eta_minutes(&site.id, &s.id, waiting);
+            let forecast = self.estimate_new(&site.id, &s.id, self.site_now(&site.id));
+            let eta = forecast.and_then(|f| f.eta_minutes());
+            let reason = forecast.and_then(|f| f.eta_reason());
             let accepting = self
                 .site_state(&site.id)
                 .and_then(|st| st.services.get(&s.id))
@@ -321,6 +335,12 @@ impl Engine {
                 if let Some(q) = out.iter_mut().find(|q| q.id == id) {
                     q.waiting += waiting;
                     q.eta_minutes = q.eta_minutes.max(eta);
+                    // The group has an estimate when any of its services has one.
+                    q.eta_reason = if q.eta_minutes.is_some() {
+                        None
+                    } else {
+                        reason
+                    };
                     q.accepting |= accepting;
                     continue;
                 }
@@ -330,6 +350,7 @@ impl Engine {
                     unit: None,
                     waiting,
                     eta_minutes: eta,
+                    eta_reason: reason,
                     accepting,
                 });
             } else {
@@ -339,6 +360,7 @@ impl Engine {
                     unit: Some(s.unit.clone()),
                     waiting,
                     eta_minutes: eta,
+                    eta_reason: reason,
                     accepting,
                 });
             }
@@ -361,6 +383,7 @@ impl Engine {
             .map(|s| {
                 let opening = site.opening(Some(s), now);
                 let waiting = self.waiting(&site.id, &s.id);
+                let forecast = self.estimate_new(&site.id, &s.id, self.site_now(&site.id));
                 let closed_reason = self.closed_reason(site, &s.id, now);
                 ServiceView {
                     id: s.id.clone(),
@@ -382,7 +405,8 @@ impl Engine {
                     closed_reason,
                     opens_at: opening.opens_at,
                     waiting,
-                    eta_minutes: self.eta_minutes(&site.id, &s.id, waiting),
+                    eta_minutes: forecast.and_then(|f| f.eta_minutes()),
+                    eta_reason: forecast.and_then(|f| f.eta_reason()),
                     remote_join: s.remote_join,
                     sensitive: s.sensitive,
                 }
