@@ -1197,6 +1197,42 @@ impl Engine {
         }
     }
 
+    /// The waiting tickets `counter` may call, in the order it calls them (`call_order`'s rule applied to
+    /// the whole queue, for the desk's queue view).
+    pub fn counter_queue(&self, counter: &Counter) -> Vec<&Ticket> {
+        let Some(st) = self
+            .cfg
+            .sites
+            .iter()
+            .find(|s| s.counter(&counter.id).is_some())
+            .and_then(|s| self.state.sites.get(&s.id))
+        else {
+            return Vec::new();
+        };
+        let mut queue: Vec<(CallRank, &Ticket)> = st
+            .tickets
+            .values()
+            .filter(|t| t.state == TicketState::Waiting)
+            .filter_map(|t| {
+                let key = (t.priority.rank(), t.order, t.id);
+                let tier = match &t.target_counter {
+                    Some(c) if c == &counter.id => 0,
+                    Some(_) => return None,
+                    None => {
+                        counter
+                            .services
+                            .iter()
+                            .find(|cs| cs.service == t.service)?
+                            .tier
+                    }
+                };
+                Some((call_rank(tier, key), t))
+            })
+            .collect();
+        queue.sort_by_key(|(rank, _)| *rank);
+        queue.into_iter().map(|(_, t)| t).collect()
+    }
+
     fn emit(&mut self, site: &str, at: DateTime<Utc>, actor: &Actor, kind: EventKind) {
         let ev = Event {
             seq: self.state.last_seq + 1,
@@ -1524,9 +1560,16 @@ impl Engine {
     }
 }
 
-/// Removes a ticket from the derived indexes and hands it out for change; `put_back` re-indexes it.
 /// A waiting ticket's place in call order: (priority rank, order, id), as the queues keep it.
 pub(crate) type CallKey = (u8, i64, TicketId);
+
+/// Where a ticket stands in one counter's call order: (tier, priority rank, order, id); a ticket sent to
+/// the counter is tier 0. Lower is called first.
+type CallRank = (u32, u8, i64, TicketId);
+
+fn call_rank(tier: u32, k: CallKey) -> CallRank {
+    (tier, k.0, k.1, k.2)
+}
 
 /// The call order, in one place (`call-next` and the wait estimates both use it): what `counter` calls
 /// next, given the first ticket sent to this very counter (`sent`) and, for each service of its profile,
@@ -1538,11 +1581,10 @@ pub(crate) fn call_order<'c>(
     sent: Option<CallKey>,
     mut head: impl FnMut(&'c str) -> Option<CallKey>,
 ) -> Option<(CallKey, Option<&'c str>)> {
-    type Rank = (u32, u8, i64, TicketId);
-    let mut best: Option<(Rank, Option<&'c str>)> = sent.map(|k| ((0, k.0, k.1, k.2), None));
+    let mut best: Option<(CallRank, Option<&'c str>)> = sent.map(|k| (call_rank(0, k), None));
     for cs in &counter.services {
         if let Some(k) = head(cs.service.as_str()) {
-            let rank = (cs.tier, k.0, k.1, k.2);
+            let rank = call_rank(cs.tier, k);
             if best.is_none_or(|b| rank < b.0) {
                 best = Some((rank, Some(cs.service.as_str())));
             }
@@ -1551,6 +1593,7 @@ pub(crate) fn call_order<'c>(
     best.map(|((_, r, o, id), svc)| ((r, o, id), svc))
 }
 
+/// Removes a ticket from the derived indexes and hands it out for change; `put_back` re-indexes it.
 fn take_out(st: &mut SiteState, id: TicketId) -> Option<&mut Ticket> {
     let t = st.tickets.get_mut(&id)?;
     if let Some(q) = st.waiting.get_mut(&t.service) {

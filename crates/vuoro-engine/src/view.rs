@@ -331,7 +331,7 @@ impl Engine {
                 .and_then(|st| st.services.get(&s.id))
                 .is_some_and(|x| x.accepting);
             if s.sensitive {
-                let id = format!("group-{}", s.series.to_ascii_lowercase());
+                let id = s.public_id();
                 if let Some(q) = out.iter_mut().find(|q| q.id == id) {
                     q.waiting += waiting;
                     q.eta_minutes = q.eta_minutes.max(eta);

@@ -312,7 +312,18 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             Op::EndDay => Command::EndDay { site: "s".into() },
         };
         let expected = match op {
-            Op::CallNext(c) => Some(expected_next(&e, COUNTERS[*c])),
+            Op::CallNext(c) => {
+                let next = expected_next(&e, COUNTERS[*c]);
+                // The desk's queue view lists the same ticket first.
+                let counter = e.config().site("s").unwrap().counter(COUNTERS[*c]).unwrap();
+                let shown = e.counter_queue(counter).first().map(|t| t.id);
+                prop_assert_eq!(
+                    shown,
+                    next,
+                    "the queue view's first ticket is the one called next"
+                );
+                Some(next)
+            }
             _ => None,
         };
         let before = serde_json::to_value(e.state()).unwrap();

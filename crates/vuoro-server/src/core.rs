@@ -517,26 +517,7 @@ pub fn topic_snapshot(
         Topic::Counter(id) => {
             let (site, c) = engine.counter_site(id)?;
             let st = engine.site_state(&site.id)?;
-            let mut queue: Vec<_> = st
-                .tickets
-                .values()
-                .filter(|t| t.state == TicketState::Waiting)
-                .filter(|t| match &t.target_counter {
-                    Some(tc) => tc == &c.id,
-                    None => c.services.iter().any(|cs| cs.service == t.service),
-                })
-                .collect();
-            queue.sort_by_key(|t| {
-                let tier = if t.target_counter.is_some() {
-                    0
-                } else {
-                    c.services
-                        .iter()
-                        .find(|cs| cs.service == t.service)
-                        .map_or(9, |cs| cs.tier)
-                };
-                (tier, t.priority.rank(), t.order)
-            });
+            let mut queue = engine.counter_queue(c);
             let serves = |t: &&vuoro_engine::Ticket| {
                 c.services.iter().any(|cs| cs.service == t.service)
                     || t.counter.as_deref() == Some(c.id.as_str())
