@@ -1197,6 +1197,25 @@ fn check_config_names_file_line_and_mistake() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "the demo hall names everything in every language"
+    );
+    // A name missing in one of the site's languages is a warning, not a mistake.
+    let untranslated = dir.0.join("untranslated.toml");
+    std::fs::write(
+        &untranslated,
+        DEMO.replacen(", ar = \"ساحة الخدمات\"", "", 1),
+    )
+    .unwrap();
+    let out = std::process::Command::new(vuoro_bin())
+        .args(["check-config"])
+        .arg(&untranslated)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning") && err.contains("ar"), "{err}");
     let bad = dir.0.join("bad.toml");
     let broken = DEMO
         .replacen(

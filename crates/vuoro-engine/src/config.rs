@@ -439,6 +439,9 @@ pub struct Device {
     pub kind: String,
     /// SHA-256 of the device token, hex. The token itself is never stored.
     pub token_sha256: String,
+    /// Where it stands, for staff ("entrance"), by language.
+    #[serde(default)]
+    pub location: Text,
     /// Services a kiosk offers; empty: all of its site's.
     #[serde(default)]
     pub services: Vec<String>,

@@ -947,13 +947,15 @@ pub async fn check_disk(app: &Arc<App>) {
     }
 }
 
-async fn device_me(p: Principal) -> ApiResult {
+async fn device_me(State(app): AppState, p: Principal) -> ApiResult {
     let Principal::Device(d) = &p else {
         return Err(ApiError::unauthenticated());
     };
+    let printer = crate::printing::printer_json(&app, d);
     Ok(json_response(
         StatusCode::OK,
-        json!({"device": {"id": d.id, "site": d.site, "kind": d.kind, "services": d.services, "has_printer": d.printer.is_some()}}),
+        json!({"device": {"id": d.id, "site": d.site, "kind": d.kind, "location": d.location,
+                          "services": d.services, "has_printer": d.printer.is_some(), "printer": printer}}),
     ))
 }
 

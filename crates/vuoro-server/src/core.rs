@@ -411,6 +411,14 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
         if let Some(v) = public {
             hub.publish(&calls, ev.seq, None, msg(&calls, ev.seq, v), true);
         }
+        // The device itself hears its printer's status (a kiosk warns before it prints).
+        if let EventKind::PrinterStatus { device, status, .. } = &ev.kind {
+            let topic = Topic::Device(device.clone()).to_string();
+            if hub.has_subscribers(&topic) {
+                let v = json!({"kind": "printer_status", "at": ev.at, "printer": {"status": status, "at": ev.at}});
+                hub.publish(&topic, ev.seq, None, msg(&topic, ev.seq, v), false);
+            }
+        }
         // Staff: the site and the counters concerned.
         let unit = event_unit(engine, site, ev);
         let staff = staff_event(engine, site, ev, now);
@@ -625,7 +633,15 @@ pub fn site_snapshot(
     let printers: Vec<Value> = st
         .printers
         .iter()
-        .map(|(d, p)| json!({"device": d, "status": p.status, "detail": p.detail, "at": p.at}))
+        .map(|(d, p)| {
+            let location = engine
+                .config()
+                .devices
+                .iter()
+                .find(|x| &x.id == d)
+                .map(|x| &x.location);
+            json!({"device": d, "location": location, "status": p.status, "detail": p.detail, "at": p.at})
+        })
         .collect();
     // Every configured display, with its last status (null until it first connected).
     let displays: Vec<Value> = site

@@ -324,6 +324,7 @@ pub async fn serve(
         });
     }
     tokio::spawn(printing::poll(app.clone()));
+    tokio::spawn(printing::report_in_order(app.clone()));
     let router = api::router(app.clone()).merge(audio::router(speech));
     let router = reports::attach(router, &app, &db)?.layer(axum::middleware::from_fn_with_state(
         app.clone(),

@@ -36,6 +36,9 @@ pub struct Printing {
     routes: HashMap<String, Route>,
     waiting: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
     next_job: AtomicU64,
+    /// Printer statuses from print jobs, reported in the order the jobs ended (`report_in_order`), off
+    /// the kiosk's answer.
+    statuses: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(Device, String)>>>,
 }
 
 /// Reads a device's printer table. `kind = "agent"` means a `vuoro agent` on the kiosk PC prints.
@@ -111,15 +114,17 @@ pub fn ticket_print(app: &App, engine: &Engine, site: &Site, t: &Ticket) -> Tick
         zone.map(|z| text_in(&z.name, l, dl).to_string())
             .unwrap_or_default()
     };
-    let position = engine.position(t).unwrap_or(0);
+    // The same forecast as the kiosk's screen and the phone page: people ahead across everything the
+    // ticket's counters call first, and no minutes when none of them is open.
+    let view = engine.ticket_view(t, None);
     let local = t.issued_at.with_timezone(&site.tz());
     TicketPrint {
         site_name: text_in(&site.name, lang, dl).to_string(),
         number: t.number.clone(),
         service_name: customer_service_name(site, &t.service, lang).to_string(),
         wait_hint: hint(lang),
-        people_ahead: position,
-        eta_minutes: engine.eta_minutes(&site.id, &t.service, position),
+        people_ahead: view.position.unwrap_or(0),
+        eta_minutes: view.eta_minutes,
         issued_at: local.format("%d.%m.%Y %H.%M").to_string(),
         track_url: app.track_url(&t.token),
         lang: t.lang.clone(),
@@ -212,8 +217,43 @@ async fn record(app: &Arc<App>, device: &Device, ticket: u64, outcome: &Value) {
         .lock()
         .expect("lock")
         .insert(ticket, outcome.clone());
-    let (app, device, status) = (app.clone(), device.clone(), status_of(outcome).to_string());
-    tokio::spawn(async move { report_status(&app, &device, &status).await });
+    let queue = app.printing.statuses.lock().expect("lock").clone();
+    let status = status_of(outcome).to_string();
+    match queue {
+        Some(q) if q.send((device.clone(), status.clone())).is_ok() => {}
+        _ => report_status(app, device, &status).await,
+    }
+}
+
+/// Reports the statuses print jobs leave behind, one after another in the order the jobs ended, so a
+/// later status is never overtaken by an earlier one. Runs for the daemon's life.
+pub async fn report_in_order(app: Arc<App>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Device, String)>();
+    *app.printing.statuses.lock().expect("lock") = Some(tx);
+    let mut stop = app.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            next = rx.recv() => match next {
+                Some((device, status)) => report_status(&app, &device, &status).await,
+                None => break,
+            },
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// A device's printer as its kiosk and staff see it: `{"status", "at"}` as last committed (null before
+/// the first report), or null when the device has no printer.
+pub fn printer_json(app: &App, device: &Device) -> Value {
+    if device.printer.is_none() {
+        return Value::Null;
+    }
+    let core = app.shared.core.lock().expect("lock");
+    let st = core
+        .engine
+        .site_state(&device.site)
+        .and_then(|st| st.printers.get(&device.id));
+    json!({"status": st.map(|p| p.status.clone()), "at": st.map(|p| p.at)})
 }
 
 /// Records a printer's status (committed, so staff topics hear of it); the engine raises or clears the
@@ -224,9 +264,21 @@ pub async fn report_status(app: &Arc<App>, device: &Device, status: &str) {
         device: device.id.clone(),
         status: status.into(),
         detail: None,
-        alert: (status != "online").then(|| alert_message(&device.id, status)),
+        alert: (status != "online").then(|| alert_message(&device_label(app, device), status)),
     };
     let _ = app.submit(cmd, Actor::device(&device.id)).await;
+}
+
+/// The device as staff know it: "kiosk-1 (sisäänkäynti)", its place in the site's first language.
+fn device_label(app: &App, device: &Device) -> String {
+    let lang = app
+        .cfg
+        .site(&device.site)
+        .map_or("fi", |s| s.default_language());
+    match vuoro_engine::config::text_in(&device.location, lang, "en") {
+        "" => device.id.clone(),
+        place => format!("{} ({place})", device.id),
+    }
 }
 
 /// A printer alert's words: the device, then the fault in a few words, then what to do, e.g. "kiosk-1: out

@@ -494,6 +494,7 @@ async fn public_waits(
             "accepting": pq.accepting && open,
             "waiting": pq.waiting,
             "eta_minutes": if open { json!(pq.eta_minutes) } else { Value::Null },
+            "eta_reason": if open { json!(pq.eta_reason) } else { Value::Null },
             "opens_at": if open { Value::Null } else { json!(opens_at) },
             "closes_at": closes_at,
             "hours_today": hours_today,

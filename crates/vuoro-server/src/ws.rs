@@ -196,7 +196,15 @@ fn subscribe(
                     let t = core.engine.ticket_by_token(token)?;
                     app.ticket_json(&core.engine, t)
                 }
-                Topic::Device(dev) => json!({"device": dev}),
+                Topic::Device(dev) => {
+                    let printer = app
+                        .auth
+                        .device(dev)
+                        .filter(|d| d.printer.is_some())
+                        .and_then(|d| core.engine.site_state(&d.site)?.printers.get(&d.id))
+                        .map(|p| json!({"status": p.status, "at": p.at}));
+                    json!({"device": dev, "printer": printer})
+                }
                 _ => topic_snapshot(&core.engine, &app.cfg, topic, units.as_ref())?,
             };
             vec![Arc::new(OutMsg {

@@ -140,6 +140,12 @@ async fn shutdown_signal() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = Arc::new(load_config(args.config.as_ref())?);
+    if let Some(path) = &args.config {
+        let src = std::fs::read_to_string(path).unwrap_or_default();
+        for w in cfg.warnings(&src) {
+            tracing::warn!(line = w.line, "config: {}", w.message);
+        }
+    }
     let addr: SocketAddr = args
         .listen
         .parse()
@@ -199,6 +205,13 @@ fn main() -> anyhow::Result<()> {
             .block_on(serve(args)),
         Cmd::CheckConfig { file } => match load_config(Some(&file)) {
             Ok(cfg) => {
+                let src = std::fs::read_to_string(&file).unwrap_or_default();
+                for w in cfg.warnings(&src) {
+                    match w.line {
+                        Some(l) => eprintln!("{}:{l}: warning: {}", file.display(), w.message),
+                        None => eprintln!("{}: warning: {}", file.display(), w.message),
+                    }
+                }
                 if !cfg.server.demo && cfg.server.public_url.is_none() {
                     eprintln!(
                         "{}: warning: server.public_url is not set: tickets' tracking links and QR codes \

@@ -254,3 +254,82 @@ async fn the_print_agent_prints_a_kiosks_tickets_on_a_device_file() {
     agent.wait().unwrap();
     app.stop().await;
 }
+
+/// The kiosk learns its printer's status before the next customer prints: from `devices/me` and from
+/// its own `device:` topic. Staff see the kiosk's place in the alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_hears_its_printer_status_and_staff_see_where_it_is() {
+    use Behaviour::*;
+    let fake = FakePrinter::start(vec![PaperOut, Ok], CodePage::Cp858).unwrap();
+    let printer = format!(
+        r#"printer = {{ kind = "tcp", address = "{}", code_page = "cp858", esc_t = 19, width_mm = 80, qr = true }}"#,
+        fake.address()
+    );
+    let config = DEMO.replace(KIOSK1_PRINTER, &printer);
+    let dir = TempDir::new("print-status");
+    let app = spawn_app_in(&config, &dir.0).await;
+    let token = demo_device_token(app.addr, "kiosk-1").await.unwrap();
+    let mut k = Http::with_token(app.addr, &token);
+    let me = k.get("/api/v1/devices/me").await.unwrap().json();
+    assert_eq!(me["device"]["printer"]["status"], Value::Null, "{me}");
+    assert_eq!(me["device"]["location"]["en"], "entrance");
+    let mut ws = Ws::connect(app.addr, Some(&token)).await.unwrap();
+    ws.subscribe("device:kiosk-1", None).await.unwrap();
+    let snap = ws.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snap["type"], "snapshot");
+    let t = issue(&mut k).await;
+    assert_eq!(t["print"]["fault"], "paper_out");
+    let ev = loop {
+        let m = ws.next(Duration::from_secs(5)).await.unwrap();
+        if m["event"]["kind"] == "printer_status" {
+            break m;
+        }
+    };
+    assert_eq!(ev["event"]["printer"]["status"], "paper_out");
+    let me = k.get("/api/v1/devices/me").await.unwrap().json();
+    assert_eq!(me["device"]["printer"]["status"], "paper_out");
+    let admin = login(app.addr, "admin", "demo").await.unwrap();
+    let mut staff = Ws::connect(app.addr, Some(&admin)).await.unwrap();
+    staff
+        .subscribe(&format!("site:{SITE}"), None)
+        .await
+        .unwrap();
+    let site = staff.next(Duration::from_secs(5)).await.unwrap();
+    let alert = site["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "printer")
+        .cloned()
+        .expect("a printer alert");
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("kiosk-1 (sisäänkäynti): out of paper"),
+        "{alert}"
+    );
+    let printers = site["data"]["printers"].as_array().unwrap();
+    assert_eq!(printers[0]["location"]["fi"], "sisäänkäynti");
+    // Printing works again: the kiosk hears it, the alert is gone.
+    let t = issue(&mut k).await;
+    assert_eq!(t["print"]["status"], "printed");
+    let ev = loop {
+        let m = ws.next(Duration::from_secs(5)).await.unwrap();
+        if m["event"]["kind"] == "printer_status" {
+            break m;
+        }
+    };
+    assert_eq!(ev["event"]["printer"]["status"], "online");
+    app.stop().await;
+}
+
+async fn issue(k: &mut Http) -> Value {
+    k.post(
+        &format!("/api/v1/sites/{SITE}/tickets"),
+        &json!({"service": "kela-general"}),
+    )
+    .await
+    .unwrap()
+    .json()
+}
