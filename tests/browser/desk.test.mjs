@@ -582,7 +582,8 @@ test("the customer's language on every queue row and on the current customer; pa
     await page.waitForSelector('#pass-dialog[open]');
   }
   // Grouped by unit, each service with its queue length.
-  const services = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/services`)).data.services;
+  // As staff see them (the public list has sensitive services only inside their neutral group).
+  const services = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/services`, { token: await login(daemon.url, 'supervisor') })).data.services;
   const groups = await page.$$eval('#pass-service optgroup', (gs) => gs.map((g) => ({ label: g.label, options: [...g.querySelectorAll('option')].map((o) => ({ value: o.value, text: o.textContent })) })));
   assert.ok(groups.length >= 5, `grouped by unit: ${groups.map((g) => g.label)}`);
   assert.ok(groups.some((g) => g.label === 'Kela' && g.options.some((o) => o.value === 'kela-families')));
