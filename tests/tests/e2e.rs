@@ -1320,8 +1320,8 @@ async fn supervisors_see_displays_come_online_and_go_offline() {
 }
 
 /// Subscribing while commits stream in: on every fresh subscription the snapshot is the first message
-/// on the topic, and every event after it is newer than the snapshot. (The snapshot was once queued
-/// after the read model's lock was let go, so an event committed in between could overtake it.)
+/// on the topic, and every event after it is newer than the snapshot. (The snapshot is queued and the client
+/// registered under one hold of the read model's lock, so no event committed in between can overtake it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_comes_before_every_event_published_after_it() {
     use std::sync::Arc;

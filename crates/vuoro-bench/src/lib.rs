@@ -1,4 +1,4 @@
-//! Vuoro's benchmark scenarios (issue 8). Each starts the real daemon itself (the release binary as a
+//! Vuoro's benchmark scenarios. Each starts the real daemon itself (the release binary as a
 //! child process, or in this process for the smoke tests) on 127.0.0.1 with a fresh data folder, drives
 //! it through the public HTTP API and WebSocket like any client, prints what it measured against the
 //! targets, and stops by itself: every loop is bounded in count and in time. Nothing in the daemon knows

@@ -92,7 +92,7 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX audit_requests_at ON audit_requests(at);",
     // 3: reports kept as two rollups instead of one hourly table with every dimension (a year of that
-    // was too many rows to read fast): per day with counter and staff, per hour with service and unit.
+    // is too many rows to read fast): per day with counter and staff, per hour with service and unit.
     // The days are folded again from the events still in the log.
     "DROP TABLE report_cells;
      DELETE FROM report_folded;
