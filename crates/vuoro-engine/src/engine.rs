@@ -61,8 +61,8 @@ pub struct State {
     pub last_seq: u64,
     pub next_ticket_id: TicketId,
     pub sites: BTreeMap<String, SiteState>,
-    /// token -> (site, ticket). Derived; rebuilt on load. Hashed: tokens are random, a tree compared
-    /// them byte by byte at every level (docs/benchmarks.md).
+    /// token -> (site, ticket). Derived; rebuilt on load. Hashed: tokens are random, and a tree would
+    /// compare them byte by byte at every level (docs/benchmarks.md).
     #[serde(skip)]
     pub tokens: HashMap<String, (String, TicketId)>,
 }

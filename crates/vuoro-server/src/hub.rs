@@ -242,8 +242,8 @@ impl Hub {
 
     /// Holds back deliveries until [`Hub::release`]: a commit's messages then reach each client one
     /// right after the other, so that its connection wakes once and writes them in one system call
-    /// (a call-next is two public messages; offered message by message to 10,000 clients, many were
-    /// woken and wrote twice).
+    /// (a call-next is two public messages; offered message by message, many of 10,000 clients would
+    /// wake and write twice).
     pub fn hold(&mut self) {
         self.held.get_or_insert_with(Held::default);
     }

@@ -1,6 +1,6 @@
 //! A JSON object written field by field, straight from each field's `Serialize`, with the fields of a
 //! struct taken over as they serialize: no `serde_json::Value` tree in between (building one for every
-//! event's own fields was a third of the staff event's cost, docs/benchmarks.md).
+//! event's own fields costs a third of the staff event's time, docs/benchmarks.md).
 
 use serde::Serialize;
 use serde::ser::{self, Impossible};

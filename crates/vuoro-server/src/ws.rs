@@ -25,10 +25,10 @@ use crate::hub::{CLIENT_QUEUE, Client, Out, OutMsg};
 static NEXT_CLIENT: AtomicU64 = AtomicU64::new(1);
 
 /// The WebSocket connections' own runtime, apart from the one that answers HTTP. A call fanned out to
-/// thousands of phones wakes thousands of connection tasks at once; in the same runtime every HTTP
-/// request that arrived meanwhile (a desk's call-next, a kiosk's ticket) waited in its queue behind them,
-/// as long as the fan-out took (65 ms at 10,000 subscribers). Here the operating system shares the cores
-/// between the two runtimes' threads instead (docs/benchmarks.md). Made at the first connection, for
+/// thousands of phones wakes thousands of connection tasks at once; in a runtime shared with HTTP, every
+/// request that arrives meanwhile (a desk's call-next, a kiosk's ticket) waits in its queue behind them as
+/// long as the fan-out takes (docs/benchmarks.md). The operating system shares the cores between the two
+/// runtimes' threads. Made at the first connection, for
 /// the life of the process: a runtime cannot be dropped from one of its own tasks.
 static SOCKETS: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
@@ -292,9 +292,9 @@ async fn run(
     let mut sessions = matches!(principal, Principal::User(_)).then(|| app.auth.sessions_ended());
     let budget = message_budget();
     let mut stop = app.shutdown.subscribe();
-    // One shutdown future for the connection's life: made anew in every turn of the loop, it registered
-    // with and left the shutdown signal's waiter list (one lock shared by every client) for each message
-    // delivered.
+    // One shutdown future for the connection's life: one made anew in every turn of the loop would
+    // register with and leave the shutdown signal's waiter list (one lock shared by every client) for
+    // each message delivered.
     let stopped = stop.changed();
     tokio::pin!(stopped);
     loop {
