@@ -1032,7 +1032,7 @@ async fn stats_today(State(app): AppState, Path(sid): Path<String>, p: Principal
     ))
 }
 
-/// The kiosk's speech mode: only kiosk devices, at most 120 texts a minute each (40 at once).
+/// The kiosk's speech mode: only kiosk devices, at most 120 texts a minute each after a first 200 (a screen read aloud is a few dozen clips at once).
 async fn speech(
     State(app): AppState,
     p: Principal,

@@ -284,7 +284,7 @@ pub async fn serve(
         disk: disk::Disk::new(&settings.data_dir, cfg.server.disk_alert_free_mb),
         speech_limit: governor::RateLimiter::keyed(
             governor::Quota::per_minute(std::num::NonZeroU32::new(120).expect("not zero"))
-                .allow_burst(std::num::NonZeroU32::new(40).expect("not zero")),
+                .allow_burst(std::num::NonZeroU32::new(200).expect("not zero")),
         ),
     });
     // Roll days over at local midnight and raise long-wait alerts even when nobody does anything (the
