@@ -81,8 +81,9 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Daemon {
-    /// Starts the daemon with `config` (TOML text) and data in `data` (created if missing; an existing
-    /// database there is used, as for the start-up scenario). Waits until /readyz answers.
+    /// Starts the daemon with `config` (TOML text; empty: the daemon's own embedded demo, so that a
+    /// scenario can be run against another build of the daemon) and data in `data` (created if missing;
+    /// an existing database there is used, as for the start-up scenario). Waits until /readyz answers.
     pub async fn start(mode: Mode, config: &str, data: &Path) -> anyhow::Result<Daemon> {
         std::fs::create_dir_all(data)?;
         match mode {
@@ -90,15 +91,17 @@ impl Daemon {
                 let bin = vuoro_bin().context(
                     "target/release/vuoro is missing: run `cargo build --release -p vuoro -p vuoro-bench` first",
                 )?;
-                let cfg_path = data.join("bench-config.toml");
-                std::fs::write(&cfg_path, config)?;
                 let port = free_port()?;
                 let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                let mut cmd = std::process::Command::new(bin);
+                cmd.arg("serve");
+                if !config.is_empty() {
+                    let cfg_path = data.join("bench-config.toml");
+                    std::fs::write(&cfg_path, config)?;
+                    cmd.arg("--config").arg(&cfg_path);
+                }
                 let t0 = Instant::now();
-                let child = std::process::Command::new(bin)
-                    .arg("serve")
-                    .arg("--config")
-                    .arg(&cfg_path)
+                let child = cmd
                     .args(["--listen", &addr.to_string(), "--data"])
                     .arg(data)
                     .env("RUST_LOG", "warn")
@@ -119,6 +122,11 @@ impl Daemon {
                 Ok(d)
             }
             Mode::InProcess => {
+                let config = if config.is_empty() {
+                    crate::DEMO_CONFIG
+                } else {
+                    config
+                };
                 let cfg = Arc::new(
                     vuoro_engine::Config::parse(config)
                         .map_err(|e| anyhow::anyhow!("bench config: {e:?}"))?,

@@ -16,6 +16,7 @@ pub mod fanout;
 pub mod issue;
 pub mod rawhttp;
 pub mod rawws;
+pub mod staff;
 pub mod startup;
 pub mod stats;
 
@@ -172,8 +173,11 @@ pub fn run(scenario: &str, opts: &Opts) -> anyhow::Result<Report> {
             "connections" => connections::run(opts).await,
             "day" => day::run(opts).await,
             "startup" => startup::run(opts).await,
+            "staff" => staff::run(opts).await,
             other => {
-                anyhow::bail!("no scenario '{other}': issue, fanout, connections, day or startup")
+                anyhow::bail!(
+                    "no scenario '{other}': issue, fanout, connections, day, startup or staff"
+                )
             }
         }
     })?;
@@ -184,7 +188,7 @@ pub fn run(scenario: &str, opts: &Opts) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-pub const SCENARIOS: [&str; 5] = ["issue", "fanout", "connections", "day", "startup"];
+pub const SCENARIOS: [&str; 6] = ["issue", "fanout", "connections", "day", "startup", "staff"];
 
 /// Raises the open-files limit (soft and, as root, hard) for this process and the daemon it starts: a
 /// fan-out to 10,000 subscribers needs 10,000 sockets on each side, 50,000 connections 50,000.

@@ -46,3 +46,8 @@ fn day_api_smoke() {
 fn startup_smoke() {
     smoke("startup", false);
 }
+
+#[test]
+fn staff_smoke() {
+    smoke("staff", false);
+}
