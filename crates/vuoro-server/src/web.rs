@@ -213,8 +213,8 @@ fn read_logo(path: &str) -> Result<Vec<u8>, String> {
     }
 }
 
-/// The brand's file checks, for `check-config` and start-up: the logo exists, is at most 256 KiB and is
-/// the SVG or PNG its name says (the engine checked the name; it reads no files).
+/// The brand's file checks: the logo exists, is at most 256 KiB and is the SVG or PNG its name says (the
+/// engine checked the name; it reads no files). `/brand.json` names the logo only while they pass.
 pub fn check(cfg: &Config) -> Vec<String> {
     cfg.brand
         .logo
