@@ -136,6 +136,11 @@ test('kiosk: the chosen language in the brand colour, the logo in the header (fi
   await logoShown(page, 'kiosk ar');
   await clean(p, 'kiosk ar');
   await page.screenshot({ path: join(SHOTS, 'brand-kiosk-ar.png') });
+  // High contrast keeps its own yellow on black, whatever the brand.
+  await page.locator('#b-contrast').click();
+  await page.waitForFunction(() => document.documentElement.classList.contains('contrast'));
+  assert.equal(await style(page, chosen, 'backgroundColor'), rgb('#ffe14d'));
+  await clean(p, 'kiosk ar, high contrast');
 });
 
 test('phone page: the called alert in the brand colour, the logo in the header, axe clean', async () => {
@@ -229,6 +234,27 @@ test('without a logo none shows and /brand/logo is 404; colours left out fall ba
   } finally {
     await d.stop();
     d.cleanup();
+  }
+});
+
+test('a logo file that is missing or not what its name says is not shown: /brand.json names no logo', async () => {
+  const cases = [
+    ['missing.svg', null],
+    ['fake.png', '<svg xmlns="http://www.w3.org/2000/svg"/>'],
+  ];
+  for (const [file, content] of cases) {
+    if (content !== null) writeFileSync(join(dir, file), content);
+    const cfg = join(dir, `logo-${file}.toml`);
+    writeFileSync(cfg, demoWithBrand(`[brand]\nname = { fi = "${NAME.fi}" }\nlogo = "${join(dir, file)}"\n`));
+    const d = await startDaemon({ config: cfg });
+    try {
+      const json = await apiCall(d.url, '/brand.json');
+      assert.deepEqual(json.data, { name: { fi: NAME.fi }, logo: null }, file);
+      assert.equal((await fetch(`${d.url}/brand/logo`)).status, 404, file);
+    } finally {
+      await d.stop();
+      d.cleanup();
+    }
   }
 });
 
