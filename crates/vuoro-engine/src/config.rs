@@ -42,6 +42,177 @@ pub struct Config {
     pub devices: Vec<Device>,
     #[serde(default, rename = "language")]
     pub languages: Vec<Language>,
+    /// The organisation's name, logo and colours on every client (`GET /brand.css`, `GET /brand/logo`).
+    #[serde(default)]
+    pub brand: Brand,
+}
+
+/// `[brand]`: what a city puts on every client without touching code. All optional; the clients keep
+/// the colours of shared-ui/theme.css for whatever is left out.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Brand {
+    /// The organisation's name by language: the logo's text alternative.
+    #[serde(default)]
+    pub name: Text,
+    /// An SVG or PNG file (at most 256 KiB), absolute or relative to the daemon's working folder. Its
+    /// extension is checked here; the daemon checks the file itself when it serves it.
+    #[serde(default)]
+    pub logo: Option<String>,
+    /// The brand colour (`#rrggbb`): headers, primary buttons, links.
+    #[serde(default)]
+    pub primary: Option<String>,
+    /// Text on `primary` (`#rrggbb`).
+    #[serde(default)]
+    pub on_primary: Option<String>,
+    /// A second colour for decorative lines under headers (`#rrggbb`).
+    #[serde(default)]
+    pub accent: Option<String>,
+}
+
+/// The colours `[brand]` leaves out: shared-ui/theme.css's `--v-accent`, `--v-accent-fg` and page
+/// background (`--v-bg`, the light surface with the least contrast to `primary` as text).
+pub const THEME_PRIMARY: &str = "#0b4f9c";
+pub const THEME_ON_PRIMARY: &str = "#ffffff";
+pub const THEME_PAGE: &str = "#f4f1ea";
+
+/// The smallest contrast for text (WCAG 2.x, 1.4.3 level AA).
+pub const MIN_TEXT_CONTRAST: f64 = 4.5;
+
+/// `#rrggbb` as red, green and blue.
+pub fn parse_hex_colour(s: &str) -> Option<[u8; 3]> {
+    let h = s.strip_prefix('#')?;
+    if h.len() != 6 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let c = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).ok();
+    Some([c(0)?, c(2)?, c(4)?])
+}
+
+/// Relative luminance (WCAG 2.x): sRGB channels linearised, weighted 0.2126, 0.7152, 0.0722.
+pub fn relative_luminance(rgb: [u8; 3]) -> f64 {
+    let lin = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2])
+}
+
+/// Contrast ratio (WCAG 2.x): (lighter + 0.05) / (darker + 0.05), from 1 to 21.
+pub fn contrast_ratio(a: [u8; 3], b: [u8; 3]) -> f64 {
+    let (la, lb) = (relative_luminance(a), relative_luminance(b));
+    let (hi, lo) = if la >= lb { (la, lb) } else { (lb, la) };
+    (hi + 0.05) / (lo + 0.05)
+}
+
+impl Brand {
+    /// The brand's mistakes, each with the line of its key in `[brand]`.
+    fn check(&self, src: &str) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        let mut err = |key: &str, message: String| {
+            out.push(ConfigError {
+                line: brand_key_line(src, key),
+                message,
+            })
+        };
+        let mut colour = |key: &str, v: &Option<String>| match v {
+            None => None,
+            Some(s) => {
+                let c = parse_hex_colour(s);
+                if c.is_none() {
+                    err(
+                        key,
+                        format!("brand.{key} '{s}' is not a colour like #0b4f9c"),
+                    );
+                }
+                c
+            }
+        };
+        let primary = colour("primary", &self.primary);
+        let on_primary = colour("on_primary", &self.on_primary);
+        colour("accent", &self.accent);
+        let theme = |s: &str| parse_hex_colour(s).expect("theme colour");
+        if self.primary.is_some() || self.on_primary.is_some() {
+            if let (Some(bg), Some(fg)) = (
+                primary.or(self.primary.is_none().then(|| theme(THEME_PRIMARY))),
+                on_primary.or(self.on_primary.is_none().then(|| theme(THEME_ON_PRIMARY))),
+            ) {
+                let ratio = contrast_ratio(fg, bg);
+                if ratio < MIN_TEXT_CONTRAST {
+                    let key = if self.on_primary.is_some() {
+                        "on_primary"
+                    } else {
+                        "primary"
+                    };
+                    err(
+                        key,
+                        format!(
+                            "brand.on_primary {} on brand.primary {} has a contrast of {:.2}:1; text needs at least {MIN_TEXT_CONTRAST}:1",
+                            self.on_primary.as_deref().unwrap_or(THEME_ON_PRIMARY),
+                            self.primary.as_deref().unwrap_or(THEME_PRIMARY),
+                            (ratio * 100.0).floor() / 100.0
+                        ),
+                    );
+                }
+            }
+            if let Some(p) = primary {
+                let ratio = contrast_ratio(p, theme(THEME_PAGE));
+                if ratio < MIN_TEXT_CONTRAST {
+                    err(
+                        "primary",
+                        format!(
+                            "brand.primary {} is also the colour of links and button text on the page ({THEME_PAGE}): contrast {:.2}:1, needs at least {MIN_TEXT_CONTRAST}:1; choose a darker primary",
+                            self.primary.as_deref().unwrap_or_default(),
+                            (ratio * 100.0).floor() / 100.0
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(logo) = &self.logo {
+            let lower = logo.to_ascii_lowercase();
+            if !(lower.ends_with(".svg") || lower.ends_with(".png")) {
+                err(
+                    "logo",
+                    format!("brand.logo '{logo}' must be an .svg or .png file"),
+                );
+            }
+            if self.name.values().all(|n| n.trim().is_empty()) {
+                err(
+                    "logo",
+                    "brand.logo needs brand.name: it is the logo's text alternative".into(),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The line of `key = ...` inside the `[brand]` table, else of `[brand]` itself.
+fn brand_key_line(src: &str, key: &str) -> Option<usize> {
+    let mut in_brand = false;
+    let mut table_line = None;
+    for (i, line) in src.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_brand = t == "[brand]" || t.starts_with("[brand.");
+            if t == "[brand]" {
+                table_line = Some(i + 1);
+            }
+            continue;
+        }
+        if in_brand
+            && let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(i + 1);
+        }
+    }
+    table_line
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -501,6 +672,7 @@ impl Config {
         if self.sites.is_empty() {
             err("", "no [[site]] is configured".into());
         }
+        let brand_errors = self.brand.check(src);
         let langs: HashSet<&str> = self.languages.iter().map(|l| l.code.as_str()).collect();
         let mut site_ids = HashSet::new();
         // Counters are addressed by id alone (`/api/v1/counters/{id}`): unique across all sites.
@@ -774,6 +946,7 @@ impl Config {
                 );
             }
         }
+        errs.extend(brand_errors);
         errs
     }
 
@@ -1154,5 +1327,55 @@ services = [{ service = "svc" }]
         assert!(!o.open);
         // Next opening: Saturday 28th 10:00 local = 08:00 UTC.
         assert_eq!(o.opens_at, Some("2026-11-28T08:00:00Z".parse().unwrap()));
+    }
+}
+
+#[cfg(test)]
+mod brand_tests {
+    use super::*;
+
+    #[test]
+    fn contrast_follows_wcag() {
+        let white = [255, 255, 255];
+        let black = [0, 0, 0];
+        assert!((contrast_ratio(white, black) - 21.0).abs() < 1e-9);
+        assert!((contrast_ratio(white, white) - 1.0).abs() < 1e-9);
+        // #767676 on white is the well-known 4.54:1.
+        let grey = parse_hex_colour("#767676").unwrap();
+        assert!((contrast_ratio(grey, white) - 4.54).abs() < 0.01);
+        assert_eq!(parse_hex_colour("#0B4f9c"), Some([11, 79, 156]));
+        assert_eq!(parse_hex_colour("0b4f9c"), None);
+        assert_eq!(parse_hex_colour("#0b4f9"), None);
+        assert_eq!(parse_hex_colour("#0b4f9g"), None);
+    }
+
+    #[test]
+    fn brand_mistakes_name_their_line() {
+        let src = "[brand]\nname = { fi = \"Kaupunki\" }\nprimary = \"#777777\"\non_primary = \"#ffffff\"\naccent = \"red\"\nlogo = \"logo.gif\"\n";
+        let brand: Brand = toml::from_str::<toml::Table>(src)
+            .unwrap()
+            .get("brand")
+            .cloned()
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let errs = brand.check(src);
+        let line_of = |needle: &str| {
+            errs.iter()
+                .find(|e| e.message.contains(needle))
+                .and_then(|e| e.line)
+        };
+        // #ffffff on #777777 is 4.48:1, shown rounded down; #777777 on the page is lower still.
+        assert_eq!(line_of("contrast of 4.47:1"), Some(4), "{errs:?}");
+        assert_eq!(line_of("is also the colour of links"), Some(3), "{errs:?}");
+        assert_eq!(line_of("'red' is not a colour"), Some(5), "{errs:?}");
+        assert_eq!(line_of("must be an .svg or .png"), Some(6), "{errs:?}");
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        let ok = Brand {
+            primary: Some("#0b4f9c".into()),
+            on_primary: Some("#ffffff".into()),
+            ..Brand::default()
+        };
+        assert!(ok.check("").is_empty());
     }
 }
