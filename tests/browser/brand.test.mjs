@@ -237,7 +237,7 @@ test('without a logo none shows and /brand/logo is 404; colours left out fall ba
   }
 });
 
-test('a logo file that is missing or not what its name says is not shown: /brand.json names no logo', async () => {
+test('a logo file that is missing or not what its name says is refused; one removed later is not shown', async () => {
   const cases = [
     ['missing.svg', null],
     ['fake.png', '<svg xmlns="http://www.w3.org/2000/svg"/>'],
@@ -246,15 +246,32 @@ test('a logo file that is missing or not what its name says is not shown: /brand
     if (content !== null) writeFileSync(join(dir, file), content);
     const cfg = join(dir, `logo-${file}.toml`);
     writeFileSync(cfg, demoWithBrand(`[brand]\nname = { fi = "${NAME.fi}" }\nlogo = "${join(dir, file)}"\n`));
-    const d = await startDaemon({ config: cfg });
+    let status = 0;
+    let out = '';
     try {
-      const json = await apiCall(d.url, '/brand.json');
-      assert.deepEqual(json.data, { name: { fi: NAME.fi }, logo: null }, file);
-      assert.equal((await fetch(`${d.url}/brand/logo`)).status, 404, file);
-    } finally {
-      await d.stop();
-      d.cleanup();
+      execFileSync(vuoroBin(), ['check-config', cfg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      status = e.status;
+      out = `${e.stdout}${e.stderr}`;
     }
+    assert.notEqual(status, 0, `${file}: refused`);
+    assert.match(out, new RegExp(file.replace('.', '\\.')), out);
+  }
+  // A good logo that disappears while the daemon runs: no broken image, no logo named.
+  const good = join(dir, 'later.svg');
+  writeFileSync(good, '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
+  const cfg = join(dir, 'logo-later.toml');
+  writeFileSync(cfg, demoWithBrand(`[brand]\nname = { fi = "${NAME.fi}" }\nlogo = "${good}"\n`));
+  const d = await startDaemon({ config: cfg });
+  try {
+    assert.equal((await fetch(`${d.url}/brand/logo`)).status, 200);
+    rmSync(good);
+    const json = await apiCall(d.url, '/brand.json');
+    assert.deepEqual(json.data, { name: { fi: NAME.fi }, logo: null });
+    assert.equal((await fetch(`${d.url}/brand/logo`)).status, 404);
+  } finally {
+    await d.stop();
+    d.cleanup();
   }
 });
 

@@ -56,7 +56,7 @@ pub struct Brand {
     #[serde(default)]
     pub name: Text,
     /// An SVG or PNG file (at most 256 KiB), absolute or relative to the daemon's working folder. Its
-    /// extension is checked here; the daemon checks the file itself when it serves it.
+    /// extension is checked here; the daemon checks the file itself at start and when it serves it.
     #[serde(default)]
     pub logo: Option<String>,
     /// The brand colour (`#rrggbb`): headers, primary buttons, links.

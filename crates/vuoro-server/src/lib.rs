@@ -17,7 +17,7 @@ mod json_object;
 mod metrics;
 pub mod printing;
 pub mod reports;
-mod web;
+pub mod web;
 pub mod ws;
 
 use std::collections::{HashMap, VecDeque};

@@ -116,6 +116,7 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     })?;
     let mut errors = vuoro_server::printing::check(&cfg);
     errors.extend(vuoro_server::auth::check(&cfg));
+    errors.extend(vuoro_server::web::check(&cfg));
     if !errors.is_empty() {
         let lines: Vec<String> = errors.iter().map(|e| format!("{name}: {e}")).collect();
         anyhow::bail!(
