@@ -55,6 +55,65 @@ struct Tail {
 struct Ctx {
     app: Arc<App>,
     reports: Arc<Reports>,
+    audit: AuditWriter,
+}
+
+/// A record of the audit trail, and who waits for it to be stored.
+type AuditJob = (RequestRecord, tokio::sync::oneshot::Sender<bool>);
+
+/// Stores audit records: one thread takes every record queued and stores them in one transaction (group
+/// commit), then tells each request its record is stored. A staff request is answered only after its
+/// record is; many at once share one commit instead of one each.
+#[derive(Clone)]
+struct AuditWriter {
+    tx: tokio::sync::mpsc::Sender<AuditJob>,
+}
+
+impl AuditWriter {
+    fn start(reports: Arc<Reports>) -> AuditWriter {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<AuditJob>(4096);
+        std::thread::Builder::new()
+            .name("vuoro-audit".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < 512 {
+                        match rx.try_recv() {
+                            Ok(j) => batch.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    let stored = {
+                        let conn = reports.rw.lock().expect("lock");
+                        let all = || -> store::Result<()> {
+                            let tx = conn.unchecked_transaction()?;
+                            for (record, _) in &batch {
+                                store::record_request(&tx, record)?;
+                            }
+                            Ok(tx.commit()?)
+                        };
+                        all()
+                    };
+                    if let Err(e) = &stored {
+                        tracing::warn!(error = %e, "audit records could not be stored");
+                    }
+                    for (_, done) in batch {
+                        let _ = done.send(stored.is_ok());
+                    }
+                }
+            })
+            .expect("spawn the audit thread");
+        AuditWriter { tx }
+    }
+
+    /// Stores `record`; true once it is committed.
+    async fn store(&self, record: RequestRecord) -> bool {
+        let (done, stored) = tokio::sync::oneshot::channel();
+        if self.tx.send((record, done)).await.is_err() {
+            return false;
+        }
+        stored.await.unwrap_or(false)
+    }
 }
 
 impl Reports {
@@ -104,6 +163,7 @@ pub fn attach(router: Router, app: &Arc<App>, db: &Path) -> anyhow::Result<Route
     spawn_maintenance(app.clone(), reports.clone());
     let ctx = Ctx {
         app: app.clone(),
+        audit: AuditWriter::start(reports.clone()),
         reports,
     };
     let routes = Router::new()
@@ -371,13 +431,7 @@ async fn audit_requests(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
         client,
         user_agent: agent,
     };
-    let reports = ctx.reports.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        let conn = reports.rw.lock().expect("lock");
-        store::record_request(&conn, &record)
-    })
-    .await;
-    if !matches!(stored, Ok(Ok(()))) {
+    if !ctx.audit.store(record).await {
         tracing::warn!("an audit record could not be stored");
     }
     res
