@@ -32,6 +32,15 @@ pub struct UserCtx {
 }
 
 impl UserCtx {
+    fn of(u: &User) -> UserCtx {
+        let all = u.units.is_empty() && u.roles.contains(&Role::Admin);
+        UserCtx {
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            roles: u.roles.clone(),
+            units: (!all).then(|| u.units.iter().cloned().collect()),
+        }
+    }
     pub fn may_unit(&self, unit: &str) -> bool {
         self.units.as_ref().is_none_or(|u| u.contains(unit))
     }
@@ -56,8 +65,9 @@ impl UserCtx {
 #[derive(Debug, Clone)]
 pub enum Principal {
     Anonymous,
-    User(UserCtx),
-    Device(Device),
+    /// Shared: built once per user when the daemon starts, not per request.
+    User(Arc<UserCtx>),
+    Device(Arc<Device>),
 }
 
 impl Principal {
@@ -70,7 +80,7 @@ impl Principal {
     }
     pub fn user(&self) -> Result<&UserCtx, ApiError> {
         match self {
-            Principal::User(u) => Ok(u),
+            Principal::User(u) => Ok(u.as_ref()),
             Principal::Anonymous => Err(ApiError::unauthenticated()),
             Principal::Device(_) => Err(ApiError::forbidden("Devices may not do this.")),
         }
@@ -87,7 +97,9 @@ impl Principal {
 
 pub struct Auth {
     users: HashMap<String, User>,
-    devices: HashMap<String, Device>,
+    /// Each user's rights, built once.
+    contexts: HashMap<String, Arc<UserCtx>>,
+    devices: HashMap<String, Arc<Device>>,
     /// The stored sessions (kept for restarts), written through.
     sessions: Mutex<Sessions>,
     /// Live sessions by token hash: (username, expiry). Every staff request reads this, never SQLite.
@@ -194,10 +206,15 @@ impl Auth {
                 .iter()
                 .map(|u| (u.username.clone(), u.clone()))
                 .collect(),
+            contexts: cfg
+                .users
+                .iter()
+                .map(|u| (u.username.clone(), Arc::new(UserCtx::of(u))))
+                .collect(),
             devices: cfg
                 .devices
                 .iter()
-                .map(|d| (d.token_sha256.to_ascii_lowercase(), d.clone()))
+                .map(|d| (d.token_sha256.to_ascii_lowercase(), Arc::new(d.clone())))
                 .collect(),
             live: std::sync::RwLock::new(
                 sessions
@@ -221,15 +238,8 @@ impl Auth {
         }
     }
 
-    fn user_ctx(&self, username: &str) -> Option<UserCtx> {
-        let u = self.users.get(username)?;
-        let all = u.units.is_empty() && u.roles.contains(&Role::Admin);
-        Some(UserCtx {
-            username: u.username.clone(),
-            display_name: u.display_name.clone(),
-            roles: u.roles.clone(),
-            units: (!all).then(|| u.units.iter().cloned().collect()),
-        })
+    fn user_ctx(&self, username: &str) -> Option<Arc<UserCtx>> {
+        self.contexts.get(username).cloned()
     }
 
     /// Counts a login attempt from `ip` before its password is checked: false when the address has had
@@ -263,7 +273,7 @@ impl Auth {
         ip: IpAddr,
         username: &str,
         password: &str,
-    ) -> Result<(String, UserCtx), ApiError> {
+    ) -> Result<(String, Arc<UserCtx>), ApiError> {
         // An unknown user costs the same time as a known one: nobody can tell usernames apart by timing.
         let ok = match self.users.get(username) {
             Some(u) => verify_password(&u.password_hash, password),
@@ -330,7 +340,10 @@ impl Auth {
     }
 
     pub fn device(&self, id: &str) -> Option<&Device> {
-        self.devices.values().find(|d| d.id == id)
+        self.devices
+            .values()
+            .find(|d| d.id == id)
+            .map(|d| d.as_ref())
     }
 
     pub fn purge_sessions(&self) {

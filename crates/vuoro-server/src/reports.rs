@@ -411,7 +411,7 @@ async fn audit_requests(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
                 .and_then(|kv| kv.split_once('='))
                 .and_then(|(_, token)| ctx.app.auth.resolve(token));
             match signed_in {
-                Some(Principal::User(u)) => ("user", Some(u.username)),
+                Some(Principal::User(u)) => ("user", Some(u.username.clone())),
                 _ => ("anonymous", None),
             }
         }
