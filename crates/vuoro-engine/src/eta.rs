@@ -254,6 +254,8 @@ fn place(q: &std::collections::BTreeSet<CallKey>, key: CallKey) -> u32 {
 /// The waiting queues, consumed in call order as the counters play forward.
 struct Sim<'a> {
     st: &'a SiteState,
+    /// Tickets sent to one counter (few, often none): passed over in the service queues.
+    sent_ids: std::collections::HashSet<TicketId>,
     /// Per service, the tickets any counter may take (tickets sent to one counter are skipped).
     queues: BTreeMap<&'a str, Queue<'a>>,
     /// Per counter, the tickets sent to it.
@@ -264,6 +266,7 @@ impl<'a> Sim<'a> {
     fn new(st: &'a SiteState, service: &'a str, target: CallKey) -> Sim<'a> {
         let mut s = Sim {
             st,
+            sent_ids: st.targeted.values().flatten().map(|k| k.2).collect(),
             queues: BTreeMap::new(),
             sent: BTreeMap::new(),
         };
@@ -302,17 +305,20 @@ impl<'a> Sim<'a> {
 
     /// The head of `svc`'s queue that any counter may take, passing over tickets sent to one counter.
     fn head(&mut self, svc: &'a str) -> Option<CallKey> {
-        let st = self.st;
+        if self.sent_ids.is_empty() {
+            return self.queue(svc).peek().copied();
+        }
+        self.queue(svc);
+        let Sim {
+            sent_ids, queues, ..
+        } = self;
+        let q = queues.get_mut(svc)?;
         loop {
-            let k = *self.queue(svc).peek()?;
-            let sent = st
-                .tickets
-                .get(&k.2)
-                .is_some_and(|t| t.target_counter.is_some());
-            if !sent {
+            let k = *q.peek()?;
+            if !sent_ids.contains(&k.2) {
                 return Some(k);
             }
-            self.queue(svc).next();
+            q.next();
         }
     }
 
