@@ -108,7 +108,15 @@ pub fn raise_open_files_limit() -> u64 {
     }
 }
 
-const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 95\r\n\r\n{\"error\":{\"code\":\"unavailable\",\"message\":\"Too many connections; try again in a few seconds.\"}}";
+/// The whole answer to a connection over a limit.
+fn refused() -> Vec<u8> {
+    let body = r#"{"error":{"code":"unavailable","message":"Too many connections; try again in a few seconds."}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
 
 /// Accepts connections and serves `router` on each until `shutdown` resolves; then lets open requests
 /// finish (up to 5 s). Upgraded WebSockets end on the daemon's own shutdown signal.
@@ -139,8 +147,8 @@ pub async fn serve(
         };
         let Some(slot) = gate.admit(peer.ip()) else {
             tokio::spawn(async move {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(REFUSED)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&refused()))
+                    .await;
             });
             continue;
         };
@@ -199,6 +207,20 @@ mod tests {
             header_timeout: Duration::from_secs(1),
             trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
         })
+    }
+
+    #[test]
+    fn the_refusal_is_a_whole_http_answer() {
+        let text = String::from_utf8(refused()).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(len, body.len());
+        assert!(serde_json::from_str::<serde_json::Value>(body).is_ok());
     }
 
     #[test]
