@@ -51,7 +51,7 @@ say "Rust tests"
 VUORO_REQUIRE_ESPEAK=1 cargo test --workspace
 
 say "API contract tests (schemathesis against the OpenAPI document; installs it into tests/schemathesis/.venv)"
-timeout 360 tests/schemathesis/run.sh
+timeout 600 tests/schemathesis/run.sh
 
 say "browser tests"
 cd tests/browser
