@@ -1391,3 +1391,41 @@ async fn a_snapshot_comes_before_every_event_published_after_it() {
     assert_eq!(subscriptions, 240);
     app.stop().await;
 }
+
+#[test]
+fn a_log_that_is_not_a_terminal_is_plain_text() {
+    use std::io::Read;
+    let dir = TempDir::new("plain-log");
+    let mut child = std::process::Command::new(vuoro_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut log = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            match stderr.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => log.extend_from_slice(&buf[..n]),
+            }
+            if String::from_utf8_lossy(&log).contains("ready") {
+                break;
+            }
+        }
+        log
+    });
+    let log = reader.join().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&log);
+    assert!(text.contains("ready"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes in a log file: {text:?}"
+    );
+}
