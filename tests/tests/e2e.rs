@@ -1429,3 +1429,44 @@ fn a_log_that_is_not_a_terminal_is_plain_text() {
         "escape codes in a log file: {text:?}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("json-log");
+    let mut child = std::process::Command::new(vuoro_bin())
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let ready = line.contains("ready");
+            lines.push(line);
+            if ready || lines.len() > 200 {
+                break;
+            }
+        }
+        lines
+    });
+    let lines = reader.join().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(lines.iter().any(|l| l.contains("ready")), "{lines:?}");
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+}

@@ -21,6 +21,15 @@ const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
+    /// Log lines as plain text, or one JSON object per line (for log collectors).
+    #[arg(long, global = true, env = "VUORO_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -187,15 +196,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
         // Colours for a person at a terminal; a log file or a journal gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let cli = Cli::parse();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     // No subcommand: `vuoro serve` with its defaults and VUORO_* environment variables.
     let cmd = cli
         .cmd
