@@ -20,7 +20,7 @@ pub mod reports;
 pub mod web;
 pub mod ws;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -53,7 +53,8 @@ pub struct App {
     pub data_dir: PathBuf,
     pub ready: AtomicBool,
     pub started: Instant,
-    remote_joins: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    /// Phone joins per client address: 5 at once, then one every 2 minutes (5 in 10 minutes).
+    remote_joins: governor::DefaultKeyedRateLimiter<IpAddr>,
     /// Print outcome per ticket id, for the kiosk's answer and reprints.
     pub print_status: Mutex<HashMap<u64, Value>>,
     pub shutdown: tokio::sync::watch::Sender<bool>,
@@ -149,19 +150,7 @@ impl App {
 
     /// At most 5 remote joins per client address in 10 minutes.
     pub fn remote_join_allowed(&self, ip: IpAddr) -> bool {
-        let mut m = self.remote_joins.lock().expect("lock");
-        let q = m.entry(ip).or_default();
-        while q
-            .front()
-            .is_some_and(|t| t.elapsed() > Duration::from_secs(600))
-        {
-            q.pop_front();
-        }
-        if q.len() >= 5 {
-            return false;
-        }
-        q.push_back(Instant::now());
-        true
+        self.remote_joins.check_key(&ip).is_ok()
     }
 }
 
@@ -272,7 +261,11 @@ pub async fn serve(
         data_dir: settings.data_dir.clone(),
         ready: AtomicBool::new(false),
         started: Instant::now(),
-        remote_joins: Mutex::new(HashMap::new()),
+        remote_joins: governor::RateLimiter::keyed(
+            governor::Quota::with_period(Duration::from_secs(120))
+                .expect("not zero")
+                .allow_burst(std::num::NonZeroU32::new(5).expect("not zero")),
+        ),
         print_status: Mutex::new(HashMap::new()),
         shutdown: shutdown_tx,
         printing,
@@ -301,6 +294,9 @@ pub async fn serve(
                 }
                 let _ = app.submit(Command::Tick, Actor::system()).await;
                 api::check_disk(&app).await;
+                // Rate limits forget addresses and kiosks that have been quiet long enough.
+                app.remote_joins.retain_recent();
+                app.speech_limit.retain_recent();
                 app.auth.purge_sessions();
             }
         });

@@ -435,22 +435,6 @@ impl Sessions {
         Ok(out)
     }
 
-    /// The username of a live session.
-    pub fn find(&self, token_sha256: &str, now: DateTime<Utc>) -> Result<Option<String>> {
-        let row: Option<(String, String)> = self
-            .conn
-            .query_row(
-                "SELECT username, expires_at FROM sessions WHERE token_sha256 = ?1",
-                [token_sha256],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        Ok(row.and_then(|(user, exp)| {
-            let exp: DateTime<Utc> = exp.parse().ok()?;
-            (exp > now).then_some(user)
-        }))
-    }
-
     pub fn delete(&self, token_sha256: &str) -> Result<()> {
         self.conn.execute(
             "DELETE FROM sessions WHERE token_sha256 = ?1",
