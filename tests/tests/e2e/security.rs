@@ -746,10 +746,12 @@ async fn a_clean_stop_writes_the_last_snapshot_before_serve_returns() {
 async fn malformed_bodies_are_refused_on_every_endpoint_and_change_nothing() {
     let dir = TempDir::new("sec-bodies");
     let app = spawn_app_in(DEMO, &dir.0).await;
-    let mut k = kiosk(&app).await;
+    // The kiosk without a printer: a printer's status is committed after the ticket's answer, which
+    // would race the commit count below.
+    let kiosk_token = demo_device_token(app.addr, "kiosk-3").await.unwrap();
+    let mut k = Http::with_token(app.addr, &kiosk_token);
     let t = take(&mut k, "kela-families").await;
     let (mut sup, admin_token) = staff(&app, "admin").await;
-    let kiosk_token = demo_device_token(app.addr, "kiosk-1").await.unwrap();
     verb(&mut sup, "c1", "open", json!({})).await;
     let before = app.committed_seq();
     let endpoints = [
