@@ -4,12 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use vuoro_engine::Config;
 
 pub use vuoro_client::{Http, Response, Ws, demo_device_token, login};
 
@@ -86,7 +84,7 @@ pub fn committed_seq(data: &Path) -> u64 {
 
 /// The demo hall, on port 0, with its data in `data`.
 pub async fn spawn_app_in(config: &str, data: &Path) -> TestApp {
-    let cfg = Arc::new(Config::parse(config).expect("test config is valid"));
+    let cfg = vuoro_server::deployment::load(config).expect("test config is valid");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -1032,7 +1032,7 @@ async fn health_metrics_openapi_and_web_clients_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_config_is_refused_on_a_non_loopback_address() {
-    let cfg = std::sync::Arc::new(vuoro_engine::Config::parse(DEMO).unwrap());
+    let cfg = vuoro_server::deployment::load(DEMO).unwrap();
     let dir = TempDir::new("public");
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let settings = vuoro_server::Settings {

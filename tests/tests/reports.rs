@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde_json::{Value, json};
-use vuoro_engine::config::Config;
+use vuoro_engine::config::Hall;
 use vuoro_engine::{
     Actor, Command, CounterVerb, Engine, Outcome, Position, TicketRef, TransferTarget,
 };
@@ -178,7 +178,7 @@ fn script() -> (Vec<Stint>, Vec<Shift>) {
 
 /// Drives the engine through the script and commits every event to a fresh store in `data`; then
 /// lets the day end (the next day starts just after midnight).
-fn write_scripted_day(cfg: &Arc<Config>, data: &std::path::Path) -> HashMap<&'static str, String> {
+fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'static str, String> {
     let (stints, shifts) = script();
     // (time, rank, order, what): at one instant, ends come before calls at the same counter.
     enum Act {
@@ -373,7 +373,7 @@ struct Expected {
     services: Vec<f64>,
 }
 
-fn target_minutes(cfg: &Config, site: &str, service: &str) -> f64 {
+fn target_minutes(cfg: &Hall, site: &str, service: &str) -> f64 {
     cfg.site(site)
         .unwrap()
         .service(service)
@@ -383,7 +383,7 @@ fn target_minutes(cfg: &Config, site: &str, service: &str) -> f64 {
 
 /// Expected figures per key, `key` picking the row a stint belongs to.
 fn expected_by(
-    cfg: &Config,
+    cfg: &Hall,
     site: &str,
     key: impl Fn(&Stint) -> Option<String>,
 ) -> BTreeMap<String, Expected> {
@@ -566,7 +566,7 @@ const RANGE: &str = "from=2026-03-02&to=2026-03-02";
 async fn reports_of_a_scripted_day_match_the_numbers_worked_out_from_the_script() {
     let dir = TempDir::new("reports-day");
     let src = config();
-    let cfg = Arc::new(Config::parse(&src).unwrap());
+    let cfg = Arc::new(Hall::parse(&src).unwrap());
     write_scripted_day(&cfg, &dir.0);
     let app = spawn_app_in(&src, &dir.0).await;
     let sup = login(app.addr, "supervisor", "demo").await.unwrap();
@@ -825,7 +825,7 @@ fn csv_fields(line: &str) -> Vec<String> {
 async fn csv_parses_back_with_the_right_types_and_the_same_numbers_as_json() {
     let dir = TempDir::new("reports-csv");
     let src = config();
-    let cfg = Arc::new(Config::parse(&src).unwrap());
+    let cfg = Arc::new(Hall::parse(&src).unwrap());
     write_scripted_day(&cfg, &dir.0);
     let app = spawn_app_in(&src, &dir.0).await;
     let sup = login(app.addr, "supervisor", "demo").await.unwrap();
@@ -993,7 +993,7 @@ async fn public_waits_need_no_login_and_keep_sensitive_services_under_their_neut
 async fn the_audit_trail_says_who_did_what_when_and_from_where_and_only_admins_read_it() {
     let dir = TempDir::new("reports-audit");
     let src = config();
-    let cfg = Arc::new(Config::parse(&src).unwrap());
+    let cfg = Arc::new(Hall::parse(&src).unwrap());
     write_scripted_day(&cfg, &dir.0);
     let app = spawn_app_in(&src, &dir.0).await;
     let admin = login(app.addr, "auditor", SECRET_PASSWORD).await.unwrap();
@@ -1140,7 +1140,7 @@ async fn the_audit_trail_says_who_did_what_when_and_from_where_and_only_admins_r
 async fn purge_with_a_moved_clock_keeps_the_reports_and_the_daemon_starts_again() {
     let dir = TempDir::new("reports-purge");
     let src = config();
-    let cfg = Arc::new(Config::parse(&src).unwrap());
+    let cfg = Arc::new(Hall::parse(&src).unwrap());
     write_scripted_day(&cfg, &dir.0);
     let cfg_file = dir.0.join("vuoro.toml");
     std::fs::write(&cfg_file, &src).unwrap();

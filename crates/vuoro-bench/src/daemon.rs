@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -127,10 +126,8 @@ impl Daemon {
                 } else {
                     config
                 };
-                let cfg = Arc::new(
-                    vuoro_engine::Config::parse(config)
-                        .map_err(|e| anyhow::anyhow!("bench config: {e:?}"))?,
-                );
+                let cfg = vuoro_server::deployment::load(config)
+                    .map_err(|e| anyhow::anyhow!("bench config: {e:?}"))?;
                 let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
                 std_listener.set_nonblocking(true)?;
                 let addr = std_listener.local_addr()?;

@@ -447,7 +447,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
         opts.runs.unwrap_or(5)
     };
     let cfg =
-        Arc::new(vuoro_engine::Config::parse(DEMO_CONFIG).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        Arc::new(vuoro_engine::Hall::parse(DEMO_CONFIG).map_err(|e| anyhow::anyhow!("{e:?}"))?);
     let site_id = cfg.sites[0].id.clone();
     let mut report = Report::new("day");
     let mut all = Vec::new();

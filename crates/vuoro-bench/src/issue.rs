@@ -26,7 +26,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     } else {
         Duration::from_secs(120)
     };
-    let services: Vec<String> = vuoro_engine::Config::parse(BENCH_CONFIG)
+    let services: Vec<String> = vuoro_engine::Hall::parse(BENCH_CONFIG)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
         .sites[0]
         .services

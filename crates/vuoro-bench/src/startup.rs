@@ -30,7 +30,7 @@ pub struct Generated {
 pub fn generate(dir: &std::path::Path, days: usize, visits: usize) -> anyhow::Result<Generated> {
     let t0 = Instant::now();
     let cfg =
-        Arc::new(vuoro_engine::Config::parse(DEMO_CONFIG).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        Arc::new(vuoro_engine::Hall::parse(DEMO_CONFIG).map_err(|e| anyhow::anyhow!("{e:?}"))?);
     let site = cfg.sites[0].clone();
     let path = dir.join("vuoro.sqlite");
     let mut store = vuoro_store::open(&path).context("open store")?;

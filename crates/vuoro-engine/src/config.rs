@@ -1,13 +1,16 @@
-//! The hall's configuration: sites, units, services, counters, users and devices, parsed from TOML.
+//! The hall's configuration: sites, units, services, series, counters, zones and displays, parsed from
+//! TOML.
 //!
-//! Parsing is pure (a string in, a validated `Config` or a list of located mistakes out). Every name used
+//! Parsing is pure (a string in, a validated `Hall` or a list of located mistakes out); opening hours
+//! and time zones are parsed once, here. Every name used
 //! here is the name used in the API, the database and the web clients.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Text in several languages, keyed by language code.
 pub type Text = BTreeMap<String, String>;
@@ -29,257 +32,26 @@ pub fn text_in<'a>(t: &'a Text, lang: &str, fallback: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// The hall: its sites, with their units, services, series, counters, zones and displays, and the
+/// languages the clients may offer. The engine's whole world.
+///
+/// It is read from the same file as the deployment (`[server]`, `[[user]]`, `[[device]]`, `[brand]`:
+/// the daemon's, see vuoro-server's `deployment`), whose tables it skips without reading.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default)]
-    pub server: ServerConfig,
+pub struct Hall {
     #[serde(default, rename = "site")]
     pub sites: Vec<Site>,
-    #[serde(default, rename = "user")]
-    pub users: Vec<User>,
-    #[serde(default, rename = "device")]
-    pub devices: Vec<Device>,
     #[serde(default, rename = "language")]
     pub languages: Vec<Language>,
-    /// The organisation's name, logo and colours on every client (`GET /brand.css`, `GET /brand/logo`).
-    #[serde(default)]
-    pub brand: Brand,
-}
-
-/// `[brand]`: what a city puts on every client without touching code. All optional; the clients keep
-/// the colours of shared-ui/theme.css for whatever is left out.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Brand {
-    /// The organisation's name by language: the logo's text alternative.
-    #[serde(default)]
-    pub name: Text,
-    /// An SVG or PNG file (at most 256 KiB), absolute or relative to the daemon's working folder. Its
-    /// extension is checked here; the daemon checks the file itself at start and when it serves it.
-    #[serde(default)]
-    pub logo: Option<String>,
-    /// The brand colour (`#rrggbb`): headers, primary buttons, links.
-    #[serde(default)]
-    pub primary: Option<String>,
-    /// Text on `primary` (`#rrggbb`).
-    #[serde(default)]
-    pub on_primary: Option<String>,
-    /// A second colour for decorative lines under headers (`#rrggbb`).
-    #[serde(default)]
-    pub accent: Option<String>,
-}
-
-/// The colours `[brand]` leaves out: shared-ui/theme.css's `--v-accent`, `--v-accent-fg` and page
-/// background (`--v-bg`, the light surface with the least contrast to `primary` as text).
-pub const THEME_PRIMARY: &str = "#0b4f9c";
-pub const THEME_ON_PRIMARY: &str = "#ffffff";
-pub const THEME_PAGE: &str = "#f4f1ea";
-
-/// The smallest contrast for text (WCAG 2.x, 1.4.3 level AA).
-pub const MIN_TEXT_CONTRAST: f64 = 4.5;
-
-/// `#rrggbb` as red, green and blue.
-pub fn parse_hex_colour(s: &str) -> Option<[u8; 3]> {
-    let h = s.strip_prefix('#')?;
-    if h.len() != 6 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let c = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).ok();
-    Some([c(0)?, c(2)?, c(4)?])
-}
-
-/// Relative luminance (WCAG 2.x): sRGB channels linearised, weighted 0.2126, 0.7152, 0.0722.
-pub fn relative_luminance(rgb: [u8; 3]) -> f64 {
-    let lin = |c: u8| {
-        let c = f64::from(c) / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
-    0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2])
-}
-
-/// Contrast ratio (WCAG 2.x): (lighter + 0.05) / (darker + 0.05), from 1 to 21.
-pub fn contrast_ratio(a: [u8; 3], b: [u8; 3]) -> f64 {
-    let (la, lb) = (relative_luminance(a), relative_luminance(b));
-    let (hi, lo) = if la >= lb { (la, lb) } else { (lb, la) };
-    (hi + 0.05) / (lo + 0.05)
-}
-
-impl Brand {
-    /// The brand's mistakes, each with the line of its key in `[brand]`.
-    fn check(&self, src: &str) -> Vec<ConfigError> {
-        let mut out = Vec::new();
-        let mut err = |key: &str, message: String| {
-            out.push(ConfigError {
-                line: brand_key_line(src, key),
-                message,
-            })
-        };
-        let mut colour = |key: &str, v: &Option<String>| match v {
-            None => None,
-            Some(s) => {
-                let c = parse_hex_colour(s);
-                if c.is_none() {
-                    err(
-                        key,
-                        format!("brand.{key} '{s}' is not a colour like #0b4f9c"),
-                    );
-                }
-                c
-            }
-        };
-        let primary = colour("primary", &self.primary);
-        let on_primary = colour("on_primary", &self.on_primary);
-        colour("accent", &self.accent);
-        let theme = |s: &str| parse_hex_colour(s).expect("theme colour");
-        if self.primary.is_some() || self.on_primary.is_some() {
-            if let (Some(bg), Some(fg)) = (
-                primary.or(self.primary.is_none().then(|| theme(THEME_PRIMARY))),
-                on_primary.or(self.on_primary.is_none().then(|| theme(THEME_ON_PRIMARY))),
-            ) {
-                let ratio = contrast_ratio(fg, bg);
-                if ratio < MIN_TEXT_CONTRAST {
-                    let key = if self.on_primary.is_some() {
-                        "on_primary"
-                    } else {
-                        "primary"
-                    };
-                    err(
-                        key,
-                        format!(
-                            "brand.on_primary {} on brand.primary {} has a contrast of {:.2}:1; text needs at least {MIN_TEXT_CONTRAST}:1",
-                            self.on_primary.as_deref().unwrap_or(THEME_ON_PRIMARY),
-                            self.primary.as_deref().unwrap_or(THEME_PRIMARY),
-                            (ratio * 100.0).floor() / 100.0
-                        ),
-                    );
-                }
-            }
-            if let Some(p) = primary {
-                let ratio = contrast_ratio(p, theme(THEME_PAGE));
-                if ratio < MIN_TEXT_CONTRAST {
-                    err(
-                        "primary",
-                        format!(
-                            "brand.primary {} is also the colour of links and button text on the page ({THEME_PAGE}): contrast {:.2}:1, needs at least {MIN_TEXT_CONTRAST}:1; choose a darker primary",
-                            self.primary.as_deref().unwrap_or_default(),
-                            (ratio * 100.0).floor() / 100.0
-                        ),
-                    );
-                }
-            }
-        }
-        if let Some(logo) = &self.logo {
-            let lower = logo.to_ascii_lowercase();
-            if !(lower.ends_with(".svg") || lower.ends_with(".png")) {
-                err(
-                    "logo",
-                    format!("brand.logo '{logo}' must be an .svg or .png file"),
-                );
-            }
-            if self.name.values().all(|n| n.trim().is_empty()) {
-                err(
-                    "logo",
-                    "brand.logo needs brand.name: it is the logo's text alternative".into(),
-                );
-            }
-        }
-        out
-    }
-}
-
-/// The line of `key = ...` inside the `[brand]` table, else of `[brand]` itself.
-fn brand_key_line(src: &str, key: &str) -> Option<usize> {
-    let mut in_brand = false;
-    let mut table_line = None;
-    for (i, line) in src.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            in_brand = t == "[brand]" || t.starts_with("[brand.");
-            if t == "[brand]" {
-                table_line = Some(i + 1);
-            }
-            continue;
-        }
-        if in_brand
-            && let Some(rest) = t.strip_prefix(key)
-            && rest.trim_start().starts_with('=')
-        {
-            return Some(i + 1);
-        }
-    }
-    table_line
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// A demo configuration: refused on anything but a loopback address.
-    #[serde(default)]
-    pub demo: bool,
-    /// The address the daemon is reached at, used for ticket tracking links (`track_url`).
-    #[serde(default)]
-    pub public_url: Option<String>,
-    #[serde(default)]
-    pub allowed_origins: Vec<String>,
-    /// Days of ticket-level detail kept before only aggregates remain.
-    #[serde(default = "default_retention_days")]
-    pub retention_days: u32,
-    /// Open connections at most (WebSockets included); by default the open-files limit less a margin.
-    #[serde(default)]
-    pub max_connections: Option<usize>,
-    /// Open connections from one peer address at most (trusted proxies excepted).
-    #[serde(default = "default_per_address")]
-    pub max_connections_per_address: usize,
-    /// Seconds a client has to send a request's head; also how long an idle connection stays open.
-    #[serde(default = "default_header_timeout")]
-    pub header_timeout_seconds: u64,
-    /// Reverse proxies whose `X-Forwarded-For` is believed (their own address is not limited per
-    /// address; the client's address they forward is).
-    #[serde(default)]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// SHA-256 (hex) of the bearer token that may read `/metrics` from another machine; loopback may
-    /// always read it.
-    #[serde(default)]
-    pub metrics_token_sha256: Option<String>,
-    /// Free space on the data disk, in MB, below which supervisors are alerted and speech is no longer
-    /// rendered.
-    #[serde(default = "default_disk_alert_mb")]
-    pub disk_alert_free_mb: u64,
-    /// Seconds a hall display may be without a connection before it counts as offline.
-    #[serde(default = "default_display_offline")]
-    pub display_offline_seconds: u64,
-}
-
-fn default_display_offline() -> u64 {
-    20
-}
-
-fn default_disk_alert_mb() -> u64 {
-    1024
-}
-
-impl Default for ServerConfig {
-    /// The same as an empty `[server]` table.
-    fn default() -> ServerConfig {
-        toml::from_str("").expect("every server setting has a default")
-    }
-}
-
-fn default_per_address() -> usize {
-    256
-}
-
-fn default_header_timeout() -> u64 {
-    10
-}
-
-fn default_retention_days() -> u32 {
-    30
+    #[serde(default, rename = "server", skip_serializing)]
+    _server: IgnoredAny,
+    #[serde(default, rename = "user", skip_serializing)]
+    _users: IgnoredAny,
+    #[serde(default, rename = "device", skip_serializing)]
+    _devices: IgnoredAny,
+    #[serde(default, rename = "brand", skip_serializing)]
+    _brand: IgnoredAny,
 }
 
 /// A language the clients may offer: its code, its own name and writing direction.
@@ -326,7 +98,7 @@ pub struct Site {
     pub zones: Vec<Zone>,
     #[serde(default, rename = "display")]
     pub displays: Vec<Display>,
-    /// Positions by id, built by [`Config::parse`]: a hall with hundreds of services looked each one up
+    /// Positions by id, built by [`Hall::parse`]: a hall with hundreds of services looked each one up
     /// by comparing ids one after another, several times per command.
     #[serde(skip)]
     index: SiteIndex,
@@ -334,6 +106,8 @@ pub struct Site {
 
 #[derive(Debug, Clone, Default)]
 struct SiteIndex {
+    /// `timezone`, parsed (`None` for a site that did not come through [`Hall::parse`]).
+    tz: Option<Tz>,
     services: HashMap<String, usize>,
     counters: HashMap<String, usize>,
     units: HashMap<String, usize>,
@@ -350,6 +124,7 @@ impl SiteIndex {
             m
         }
         SiteIndex {
+            tz: site.timezone.parse().ok(),
             services: positions(site.services.iter().map(|s| &s.id)),
             counters: positions(site.counters.iter().map(|c| &c.id)),
             units: positions(site.units.iter().map(|u| &u.id)),
@@ -375,28 +150,28 @@ fn default_no_show_minutes() -> u32 {
     15
 }
 
-/// Opening hours per weekday, each a list of "HH:MM-HH:MM" spans. A missing day is closed.
+/// Opening hours per weekday, each a list of spans ("HH:MM-HH:MM" in the file). A missing day is closed.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct WeekHours {
     #[serde(default)]
-    pub mon: Vec<String>,
+    pub mon: Vec<Span>,
     #[serde(default)]
-    pub tue: Vec<String>,
+    pub tue: Vec<Span>,
     #[serde(default)]
-    pub wed: Vec<String>,
+    pub wed: Vec<Span>,
     #[serde(default)]
-    pub thu: Vec<String>,
+    pub thu: Vec<Span>,
     #[serde(default)]
-    pub fri: Vec<String>,
+    pub fri: Vec<Span>,
     #[serde(default)]
-    pub sat: Vec<String>,
+    pub sat: Vec<Span>,
     #[serde(default)]
-    pub sun: Vec<String>,
+    pub sun: Vec<Span>,
 }
 
 impl WeekHours {
-    fn day(&self, d: Weekday) -> &[String] {
+    fn day(&self, d: Weekday) -> &[Span] {
         match d {
             Weekday::Mon => &self.mon,
             Weekday::Tue => &self.tue,
@@ -422,7 +197,7 @@ impl WeekHours {
 pub struct HoursException {
     pub date: NaiveDate,
     #[serde(default)]
-    pub hours: Vec<String>,
+    pub hours: Vec<Span>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -579,51 +354,6 @@ fn default_distance() -> f64 {
     8.0
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Agent,
-    Supervisor,
-    Admin,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct User {
-    pub username: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// An argon2 PHC string (`vuoro hash-password` makes one). Never a plain password.
-    pub password_hash: String,
-    pub roles: Vec<Role>,
-    /// Units this user may see and act on. Empty with role admin: every unit.
-    #[serde(default)]
-    pub units: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Device {
-    pub id: String,
-    pub site: String,
-    /// `kiosk`, `display` or `agent`.
-    pub kind: String,
-    /// SHA-256 of the device token, hex. The token itself is never stored.
-    pub token_sha256: String,
-    /// Where it stands, for staff ("entrance"), by language.
-    #[serde(default)]
-    pub location: Text,
-    /// Services a kiosk offers; empty: all of its site's.
-    #[serde(default)]
-    pub services: Vec<String>,
-    /// The printer this device prints to, if any (see docs/printing.md).
-    #[serde(default)]
-    pub printer: Option<toml::Table>,
-    /// Only in a demo config: the token in clear, handed to loopback clients by the demo enrolment.
-    #[serde(default)]
-    pub demo_token: Option<String>,
-}
-
 /// A mistake in a config file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -640,10 +370,10 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
-impl Config {
+impl Hall {
     /// Parses and checks a config. All mistakes found are returned, each with its line where known.
-    pub fn parse(src: &str) -> Result<Config, Vec<ConfigError>> {
-        let mut cfg: Config = toml::from_str(src).map_err(|e| {
+    pub fn parse(src: &str) -> Result<Hall, Vec<ConfigError>> {
+        let mut cfg: Hall = toml::from_str(src).map_err(|e| {
             let line = e.span().map(|s| line_of(src, s.start));
             vec![ConfigError {
                 line,
@@ -672,7 +402,6 @@ impl Config {
         if self.sites.is_empty() {
             err("", "no [[site]] is configured".into());
         }
-        let brand_errors = self.brand.check(src);
         let langs: HashSet<&str> = self.languages.iter().map(|l| l.code.as_str()).collect();
         let mut site_ids = HashSet::new();
         // Counters are addressed by id alone (`/api/v1/counters/{id}`): unique across all sites.
@@ -718,14 +447,6 @@ impl Config {
                     &sid,
                     format!("site '{}' has no hours and is not always_open", site.id),
                 );
-            }
-            check_hours(&site.hours, &mut err);
-            for ex in &site.exceptions {
-                for span in &ex.hours {
-                    if parse_span(span).is_none() {
-                        err(span, format!("'{span}' is not HH:MM-HH:MM"));
-                    }
-                }
             }
             let mut ids = HashSet::new();
             let units: HashSet<&str> = site.units.iter().map(|u| u.id.as_str()).collect();
@@ -792,9 +513,6 @@ impl Config {
                         &at,
                         format!("sensitive service '{}' needs a neutral public_name", s.id),
                     );
-                }
-                if let Some(h) = &s.hours {
-                    check_hours(h, &mut err);
                 }
                 if s.expected_service_minutes.is_nan() || s.expected_service_minutes <= 0.0 {
                     err(
@@ -870,83 +588,6 @@ impl Config {
                 }
             }
         }
-        let all_units: HashSet<&str> = self
-            .sites
-            .iter()
-            .flat_map(|s| s.units.iter().map(|u| u.id.as_str()))
-            .collect();
-        let mut usernames = HashSet::new();
-        for u in &self.users {
-            let at = format!("username = \"{}\"", u.username);
-            if !usernames.insert(u.username.as_str()) {
-                err(&at, format!("user '{}' is defined twice", u.username));
-            }
-            if !u.password_hash.starts_with("$argon2") {
-                err(
-                    &at,
-                    format!(
-                        "user '{}': password_hash must be an argon2 hash (use `vuoro hash-password`)",
-                        u.username
-                    ),
-                );
-            }
-            if u.roles.is_empty() {
-                err(&at, format!("user '{}' has no role", u.username));
-            }
-            for unit in &u.units {
-                if !all_units.contains(unit.as_str()) {
-                    err(
-                        &at,
-                        format!("user '{}' names unknown unit '{unit}'", u.username),
-                    );
-                }
-            }
-            if u.units.is_empty() && !u.roles.contains(&Role::Admin) {
-                err(
-                    &at,
-                    format!(
-                        "user '{}' has no units (only an admin may have all)",
-                        u.username
-                    ),
-                );
-            }
-        }
-        let mut devices = HashSet::new();
-        for d in &self.devices {
-            let at = format!("id = \"{}\"", d.id);
-            if !devices.insert(d.id.as_str()) {
-                err(&at, format!("device '{}' is defined twice", d.id));
-            }
-            if !self.sites.iter().any(|s| s.id == d.site) {
-                err(
-                    &at,
-                    format!("device '{}' names unknown site '{}'", d.id, d.site),
-                );
-            }
-            if !["kiosk", "display", "agent"].contains(&d.kind.as_str()) {
-                err(
-                    &at,
-                    format!("device '{}': kind must be kiosk, display or agent", d.id),
-                );
-            }
-            if d.token_sha256.len() != 64 || !d.token_sha256.chars().all(|c| c.is_ascii_hexdigit())
-            {
-                err(
-                    &at,
-                    format!("device '{}': token_sha256 must be 64 hex digits", d.id),
-                );
-            }
-            if d.demo_token.is_some() && !self.server.demo {
-                err(
-                    &at,
-                    format!(
-                        "device '{}' has a demo_token but the config is not a demo",
-                        d.id
-                    ),
-                );
-            }
-        }
-        errs.extend(brand_errors);
         errs
     }
 
@@ -1036,24 +677,6 @@ impl Config {
     }
 }
 
-fn check_hours(h: &WeekHours, err: &mut impl FnMut(&str, String)) {
-    for d in [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ] {
-        for span in h.day(d) {
-            if parse_span(span).is_none() {
-                err(span, format!("'{span}' is not HH:MM-HH:MM"));
-            }
-        }
-    }
-}
-
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
@@ -1066,24 +689,66 @@ fn line_of(src: &str, offset: usize) -> usize {
     src[..offset.min(src.len())].matches('\n').count() + 1
 }
 
-fn find_line(src: &str, needle: &str) -> Option<usize> {
+/// The line of the first `needle` in `src`, for a mistake's location.
+pub fn find_line(src: &str, needle: &str) -> Option<usize> {
     if needle.is_empty() {
         return None;
     }
     src.find(needle).map(|i| line_of(src, i))
 }
 
-/// Parses "HH:MM-HH:MM".
-pub fn parse_span(s: &str) -> Option<(NaiveTime, NaiveTime)> {
-    let (a, b) = s.split_once('-')?;
-    let a = NaiveTime::parse_from_str(a.trim(), "%H:%M").ok()?;
-    let b = NaiveTime::parse_from_str(b.trim(), "%H:%M").ok()?;
-    (a < b).then_some((a, b))
+/// An opening span, written "HH:MM-HH:MM" (opening before closing), parsed when the config loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    pub open: NaiveTime,
+    pub close: NaiveTime,
+}
+
+impl std::str::FromStr for Span {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Span, String> {
+        let bad = || format!("'{s}' is not HH:MM-HH:MM");
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
+        let (open, close) = (time(a)?, time(b)?);
+        if open >= close {
+            return Err(format!(
+                "'{s}': the opening time must come before the closing time"
+            ));
+        }
+        Ok(Span { open, close })
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}-{}",
+            self.open.format("%H:%M"),
+            self.close.format("%H:%M")
+        )
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Site {
     pub fn tz(&self) -> Tz {
-        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+        self.index
+            .tz
+            .unwrap_or_else(|| self.timezone.parse().unwrap_or(chrono_tz::UTC))
     }
 
     pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
@@ -1110,16 +775,16 @@ impl Site {
         lookup(&self.series, &self.index.series, letter, |s| &s.letter)
     }
 
-    /// The spans open on `date` for `hours` (a service's own, or the site's), honouring exceptions.
-    fn spans_on(&self, hours: &WeekHours, date: NaiveDate) -> Vec<(NaiveTime, NaiveTime)> {
+    /// The spans `service` (its own hours, else the site's; `None`: the site's) is open on `date`,
+    /// honouring the site's exceptions.
+    pub fn spans_on<'a>(&'a self, service: Option<&'a Service>, date: NaiveDate) -> &'a [Span] {
         if let Some(ex) = self.exceptions.iter().find(|e| e.date == date) {
-            return ex.hours.iter().filter_map(|s| parse_span(s)).collect();
+            return &ex.hours;
         }
-        hours
+        service
+            .and_then(|s| s.hours.as_ref())
+            .unwrap_or(&self.hours)
             .day(date.weekday())
-            .iter()
-            .filter_map(|s| parse_span(s))
-            .collect()
     }
 
     /// Whether `service` (or the site, with `None`) is open at `now`, and when it closes or next opens.
@@ -1131,13 +796,10 @@ impl Site {
                 opens_at: None,
             };
         }
-        let hours = service
-            .and_then(|s| s.hours.as_ref())
-            .unwrap_or(&self.hours);
         let tz = self.tz();
         let local = now.with_timezone(&tz);
         let today = local.date_naive();
-        for (a, b) in self.spans_on(hours, today) {
+        for &Span { open: a, close: b } in self.spans_on(service, today) {
             let t = local.time();
             if t >= a && t < b {
                 let closes = tz
@@ -1154,7 +816,7 @@ impl Site {
         // Next opening within two weeks.
         for add in 0..14 {
             let d = today + chrono::Days::new(add);
-            for (a, _) in self.spans_on(hours, d) {
+            for &Span { open: a, .. } in self.spans_on(service, d) {
                 if let Some(start) = tz.from_local_datetime(&d.and_time(a)).earliest() {
                     let start = start.with_timezone(&Utc);
                     if start > now {
@@ -1227,25 +889,49 @@ services = [{ service = "svc" }]
 
     #[test]
     fn minimal_config_parses() {
-        let cfg = Config::parse(MINIMAL).expect("valid");
+        let cfg = Hall::parse(MINIMAL).expect("valid");
         assert_eq!(cfg.sites[0].services[0].id, "svc");
     }
 
     #[test]
     fn mistakes_are_reported_with_lines() {
         let bad = MINIMAL.replace("series = \"A\"\nname", "series = \"Q\"\nname");
-        let errs = Config::parse(&bad).unwrap_err();
+        let errs = Hall::parse(&bad).unwrap_err();
         assert!(
             errs.iter()
                 .any(|e| e.message.contains("unknown series 'Q'") && e.line.is_some()),
             "{errs:?}"
         );
         let bad = MINIMAL.replace("timezone = \"Europe/Helsinki\"", "timezone = \"Mars/Base\"");
-        let errs = Config::parse(&bad).unwrap_err();
+        let errs = Hall::parse(&bad).unwrap_err();
         assert_eq!(errs[0].line, Some(15));
         let syntax = MINIMAL.replace("letter = \"A\"", "letter = A");
-        let errs = Config::parse(&syntax).unwrap_err();
+        let errs = Hall::parse(&syntax).unwrap_err();
         assert!(errs[0].line.is_some(), "{errs:?}");
+    }
+
+    #[test]
+    fn opening_hours_are_parsed_when_the_config_loads() {
+        let cfg = Hall::parse(MINIMAL).unwrap();
+        let mon = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let span = cfg.sites[0].spans_on(None, mon)[0];
+        assert_eq!(span.to_string(), "08:00-16:00");
+        assert_eq!(span.open, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+        // Christmas Eve is an exception without hours: closed.
+        let eve = NaiveDate::from_ymd_opt(2026, 12, 24).unwrap();
+        assert!(cfg.sites[0].spans_on(None, eve).is_empty());
+        for (bad, says) in [
+            ("8-16", "'8-16' is not HH:MM-HH:MM"),
+            (
+                "16:00-08:00",
+                "opening time must come before the closing time",
+            ),
+        ] {
+            let src = MINIMAL.replace("sat = [\"10:00-14:00\"]", &format!("sat = [\"{bad}\"]"));
+            let errs = Hall::parse(&src).unwrap_err();
+            assert!(errs[0].message.contains(says), "{errs:?}");
+            assert_eq!(errs[0].line, Some(17), "{errs:?}");
+        }
     }
 
     #[test]
@@ -1256,9 +942,9 @@ services = [{ service = "svc" }]
                 &format!("series = \"A\"\nexpected_service_minutes = {v}\nname"),
             )
         };
-        assert!(Config::parse(&with("4.5")).is_ok());
+        assert!(Hall::parse(&with("4.5")).is_ok());
         for bad in ["0", "-3", "nan"] {
-            let errs = Config::parse(&with(bad)).unwrap_err();
+            let errs = Hall::parse(&with(bad)).unwrap_err();
             assert!(
                 errs.iter().any(|e| e
                     .message
@@ -1276,7 +962,7 @@ services = [{ service = "svc" }]
             "{MINIMAL}\n{}",
             site.replace("id = \"s\"", "id = \"popup\"")
         );
-        let errs = Config::parse(&two).unwrap_err();
+        let errs = Hall::parse(&two).unwrap_err();
         assert!(
             errs.iter().any(|e| e
                 .message
@@ -1286,7 +972,7 @@ services = [{ service = "svc" }]
         let ok =
             two.replacen("id = \"c1\"", "id = \"c9\"", 2)
                 .replacen("id = \"c9\"", "id = \"c1\"", 1);
-        let cfg = Config::parse(&ok).expect("distinct counter ids");
+        let cfg = Hall::parse(&ok).expect("distinct counter ids");
         assert_eq!(
             cfg.sites[1].counter("c9").map(|c| c.id.as_str()),
             Some("c9")
@@ -1317,7 +1003,7 @@ services = [{ service = "svc" }]
 
     #[test]
     fn opening_hours_follow_local_time_and_exceptions() {
-        let cfg = Config::parse(MINIMAL).unwrap();
+        let cfg = Hall::parse(MINIMAL).unwrap();
         let site = &cfg.sites[0];
         // Monday 2026-11-23 09:00 Helsinki = 07:00 UTC.
         let mon9 = "2026-11-23T07:00:00Z".parse().unwrap();
@@ -1327,55 +1013,5 @@ services = [{ service = "svc" }]
         assert!(!o.open);
         // Next opening: Saturday 28th 10:00 local = 08:00 UTC.
         assert_eq!(o.opens_at, Some("2026-11-28T08:00:00Z".parse().unwrap()));
-    }
-}
-
-#[cfg(test)]
-mod brand_tests {
-    use super::*;
-
-    #[test]
-    fn contrast_follows_wcag() {
-        let white = [255, 255, 255];
-        let black = [0, 0, 0];
-        assert!((contrast_ratio(white, black) - 21.0).abs() < 1e-9);
-        assert!((contrast_ratio(white, white) - 1.0).abs() < 1e-9);
-        // #767676 on white is the well-known 4.54:1.
-        let grey = parse_hex_colour("#767676").unwrap();
-        assert!((contrast_ratio(grey, white) - 4.54).abs() < 0.01);
-        assert_eq!(parse_hex_colour("#0B4f9c"), Some([11, 79, 156]));
-        assert_eq!(parse_hex_colour("0b4f9c"), None);
-        assert_eq!(parse_hex_colour("#0b4f9"), None);
-        assert_eq!(parse_hex_colour("#0b4f9g"), None);
-    }
-
-    #[test]
-    fn brand_mistakes_name_their_line() {
-        let src = "[brand]\nname = { fi = \"Kaupunki\" }\nprimary = \"#777777\"\non_primary = \"#ffffff\"\naccent = \"red\"\nlogo = \"logo.gif\"\n";
-        let brand: Brand = toml::from_str::<toml::Table>(src)
-            .unwrap()
-            .get("brand")
-            .cloned()
-            .unwrap()
-            .try_into()
-            .unwrap();
-        let errs = brand.check(src);
-        let line_of = |needle: &str| {
-            errs.iter()
-                .find(|e| e.message.contains(needle))
-                .and_then(|e| e.line)
-        };
-        // #ffffff on #777777 is 4.48:1, shown rounded down; #777777 on the page is lower still.
-        assert_eq!(line_of("contrast of 4.47:1"), Some(4), "{errs:?}");
-        assert_eq!(line_of("is also the colour of links"), Some(3), "{errs:?}");
-        assert_eq!(line_of("'red' is not a colour"), Some(5), "{errs:?}");
-        assert_eq!(line_of("must be an .svg or .png"), Some(6), "{errs:?}");
-        assert_eq!(errs.len(), 4, "{errs:?}");
-        let ok = Brand {
-            primary: Some("#0b4f9c".into()),
-            on_primary: Some("#ffffff".into()),
-            ..Brand::default()
-        };
-        assert!(ok.check("").is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Counter, Site};
+use crate::config::{Counter, Hall, Site};
 use crate::model::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +69,7 @@ pub struct State {
 
 #[derive(Debug, Clone)]
 pub struct Engine {
-    cfg: Arc<Config>,
+    cfg: Arc<Hall>,
     state: State,
     pending: Vec<Event>,
 }
@@ -82,7 +82,7 @@ const BUSY_ALPHA: f64 = 0.03;
 
 impl Engine {
     /// A fresh engine: every site starts on the local day of `now`, with nothing issued.
-    pub fn new(cfg: Arc<Config>, now: DateTime<Utc>) -> Engine {
+    pub fn new(cfg: Arc<Hall>, now: DateTime<Utc>) -> Engine {
         let sites = cfg
             .sites
             .iter()
@@ -101,7 +101,7 @@ impl Engine {
     }
 
     /// An engine from a snapshot. Sites added to the config since get a fresh state; removed ones are dropped.
-    pub fn from_snapshot(cfg: Arc<Config>, mut state: State, now: DateTime<Utc>) -> Engine {
+    pub fn from_snapshot(cfg: Arc<Hall>, mut state: State, now: DateTime<Utc>) -> Engine {
         state.sites.retain(|id, _| cfg.site(id).is_some());
         for s in &cfg.sites {
             state
@@ -127,7 +127,7 @@ impl Engine {
         e
     }
 
-    pub fn config(&self) -> &Arc<Config> {
+    pub fn config(&self) -> &Arc<Hall> {
         &self.cfg
     }
 

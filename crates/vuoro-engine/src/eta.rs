@@ -418,7 +418,7 @@ services = [{ service = "t1", tier = 1 }, { service = "b", tier = 2 }]
     }
 
     fn engine() -> Engine {
-        Engine::new(Arc::new(Config::parse(CONFIG).unwrap()), t0())
+        Engine::new(Arc::new(Hall::parse(CONFIG).unwrap()), t0())
     }
 
     fn ticket(e: &Engine, n: u64) -> &Ticket {

@@ -12,6 +12,6 @@ pub mod eta;
 mod model;
 pub mod view;
 
-pub use config::{Config, ConfigError};
+pub use config::{ConfigError, Hall};
 pub use engine::{Conflict, Engine, EngineError};
 pub use model::*;

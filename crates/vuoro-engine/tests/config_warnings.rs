@@ -1,13 +1,13 @@
-//! `Config::warnings`: what `vuoro check-config` warns about. The demo hall has a name in every one of its
+//! `Hall::warnings`: what `vuoro check-config` warns about. The demo hall has a name in every one of its
 //! languages for everything a customer sees, and a config that lacks one is told which, where.
 
-use vuoro_engine::Config;
+use vuoro_engine::Hall;
 
 const DEMO: &str = include_str!("../../../config/demo.toml");
 
 #[test]
 fn the_demo_hall_names_everything_in_each_of_its_languages() {
-    let cfg = Config::parse(DEMO).expect("the demo config parses");
+    let cfg = Hall::parse(DEMO).expect("the demo config parses");
     let warnings: Vec<String> = cfg.warnings(DEMO).iter().map(|w| w.to_string()).collect();
     assert_eq!(warnings, Vec::<String>::new());
 }
@@ -20,7 +20,7 @@ fn a_missing_translation_and_two_services_named_alike_are_warned_about() {
         r#"name = { fi = "HUS Laboratorio: näytteenotto""#,
         1,
     );
-    let cfg = Config::parse(&src).expect("still a valid config: a warning is not an error");
+    let cfg = Hall::parse(&src).expect("still a valid config: a warning is not an error");
     let warnings: Vec<String> = cfg.warnings(&src).iter().map(|w| w.to_string()).collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(

@@ -112,7 +112,7 @@ fn finish() -> CounterVerb {
 /// Builds a state from `ops` with every counter open, then leaves only `keep` open and free.
 fn state(ops: &[Op], keep: usize) -> Engine {
     let now: DateTime<Utc> = "2026-11-24T08:00:00Z".parse().unwrap();
-    let mut e = Engine::new(Arc::new(Config::parse(CONFIG).unwrap()), now);
+    let mut e = Engine::new(Arc::new(Hall::parse(CONFIG).unwrap()), now);
     for c in COUNTERS {
         counter(&mut e, c, CounterVerb::Open, now);
     }

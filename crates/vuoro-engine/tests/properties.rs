@@ -202,7 +202,7 @@ fn check_invariants(e: &Engine) -> Result<(), TestCaseError> {
 }
 
 fn run(ops: &[Op]) -> Result<(), TestCaseError> {
-    let cfg = Arc::new(Config::parse(CONFIG).unwrap());
+    let cfg = Arc::new(Hall::parse(CONFIG).unwrap());
     let t0: DateTime<Utc> = "2026-11-23T06:00:00Z".parse().unwrap();
     let mut now = t0;
     let mut e = Engine::new(cfg.clone(), now);
@@ -457,7 +457,7 @@ proptest! {
 
 #[test]
 fn numbers_wrap_without_reusing_an_open_one_and_reset_at_local_midnight() {
-    let cfg = Arc::new(Config::parse(CONFIG).unwrap());
+    let cfg = Arc::new(Hall::parse(CONFIG).unwrap());
     // 23:50 in Helsinki on 23 November.
     let mut now: DateTime<Utc> = "2026-11-23T21:50:00Z".parse().unwrap();
     let mut e = Engine::new(cfg, now);
@@ -588,7 +588,7 @@ fn the_back_of_the_queue_is_before_later_tickets() {
 
 #[test]
 fn a_long_wait_raises_one_alert_on_the_tick_until_cleared() {
-    let cfg = Arc::new(Config::parse(CONFIG).unwrap());
+    let cfg = Arc::new(Hall::parse(CONFIG).unwrap());
     let target = cfg.sites[0].services[0].target_wait_minutes as i64;
     let t0: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
     let mut e = Engine::new(cfg, t0);
@@ -643,7 +643,7 @@ fn a_long_wait_raises_one_alert_on_the_tick_until_cleared() {
 
 #[test]
 fn a_printer_status_raises_and_clears_its_alert_in_the_same_command() {
-    let cfg = Arc::new(Config::parse(CONFIG).unwrap());
+    let cfg = Arc::new(Hall::parse(CONFIG).unwrap());
     let t0: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
     let mut e = Engine::new(cfg, t0);
     let dev = Actor::device("kiosk-1");

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use vuoro_engine::config::{Config, Counter};
+use vuoro_engine::config::{Counter, Hall};
 use vuoro_engine::{Actor, Command, CounterVerb, Engine, Outcome, Position, TransferTarget};
 use vuoro_reports::{cli::query, store};
 
@@ -143,7 +143,7 @@ fn main() {
             let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
         }
     }
-    let mut cfg = Config::parse(DEMO).expect("demo config");
+    let mut cfg = Hall::parse(DEMO).expect("demo config");
     // Triple the counters: c1, c1-b, c1-c, ...
     {
         let site = &mut cfg.sites[0];

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use vuoro_engine::config::Config;
+use vuoro_engine::config::Hall;
 
 use crate::facts::{Fact, Outcome};
 
@@ -270,11 +270,11 @@ pub type Cells = BTreeMap<CellKey, Cell>;
 /// What the aggregation needs to know of a site: its time zone, each service's unit and target wait,
 /// each counter's unit. Taken from the configuration when the facts are folded.
 pub struct SiteInfo<'a> {
-    cfg: &'a Config,
+    cfg: &'a Hall,
 }
 
 impl<'a> SiteInfo<'a> {
-    pub fn new(cfg: &'a Config) -> SiteInfo<'a> {
+    pub fn new(cfg: &'a Hall) -> SiteInfo<'a> {
         SiteInfo { cfg }
     }
     pub fn tz(&self, site: &str) -> Tz {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, Utc};
-use vuoro_engine::config::Config;
+use vuoro_engine::config::Hall;
 
 use crate::report::{Group, Query};
 use crate::store;
@@ -55,7 +55,7 @@ pub struct PurgeArgs {
 
 /// Checks a report request against the config; shared by the command and the HTTP API.
 pub fn query(
-    cfg: &Config,
+    cfg: &Hall,
     site: Option<&str>,
     from: NaiveDate,
     to: NaiveDate,
@@ -101,7 +101,7 @@ pub fn query(
     })
 }
 
-pub fn report(args: ReportArgs, cfg: &Config) -> anyhow::Result<()> {
+pub fn report(args: ReportArgs, cfg: &Hall) -> anyhow::Result<()> {
     let q = query(
         cfg,
         args.site.as_deref(),
@@ -129,7 +129,8 @@ pub fn report(args: ReportArgs, cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn purge(args: PurgeArgs, cfg: &Config) -> anyhow::Result<()> {
+/// `retention_days`: the deployment's `server.retention_days`, unless the command line says otherwise.
+pub fn purge(args: PurgeArgs, cfg: &Hall, retention_days: u32) -> anyhow::Result<()> {
     let db = args.data.join("vuoro.sqlite");
     if !db.exists() {
         bail!("no database at {}", db.display());
@@ -137,7 +138,7 @@ pub fn purge(args: PurgeArgs, cfg: &Config) -> anyhow::Result<()> {
     // Brings the schema up to date first (as the daemon does on start).
     drop(vuoro_store::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
     let mut conn = store::open_rw(&db)?;
-    let days = args.retention_days.unwrap_or(cfg.server.retention_days);
+    let days = args.retention_days.unwrap_or(retention_days);
     let now = args.now.unwrap_or_else(Utc::now);
     let s = store::purge(&mut conn, cfg, now, days)?;
     println!(

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, Duration, NaiveDate};
 use serde_json::{Map, Value, json};
-use vuoro_engine::config::{Config, Site, text_in};
+use vuoro_engine::config::{Hall, Site, text_in};
 
 use crate::cells::{Cell, CellKey};
 
@@ -275,7 +275,7 @@ type RowKey = (String, String);
 /// `open_days`: days with arrivals in the range (for the busiest hours' "per day"); None: counted from
 /// the cells' dates.
 pub fn build(
-    cfg: &Config,
+    cfg: &Hall,
     q: &Query,
     cells: impl IntoIterator<Item = (CellKey, Cell)>,
     open_days: Option<usize>,

@@ -17,7 +17,7 @@ pub use rusqlite::Connection;
 use rusqlite::{OpenFlags, OptionalExtension, params};
 use serde_json::{Value, json};
 use vuoro_engine::Event;
-use vuoro_engine::config::Config;
+use vuoro_engine::config::Hall;
 
 use crate::cells::{Cell, CellKey, Cells, Dist, Rollup, SiteInfo, add_facts};
 use crate::facts::{Folder, facts_for};
@@ -128,7 +128,7 @@ pub struct FoldStats {
 }
 
 /// Folds every complete day not folded yet, one transaction per site and day.
-pub fn fold(conn: &mut Connection, cfg: &Config) -> Result<FoldStats> {
+pub fn fold(conn: &mut Connection, cfg: &Hall) -> Result<FoldStats> {
     let mut stats = FoldStats::default();
     for site in sites_with_events(conn)? {
         let wm = folded_seq(conn, &site)?;
@@ -171,7 +171,7 @@ pub fn fold(conn: &mut Connection, cfg: &Config) -> Result<FoldStats> {
 /// that nobody folded the day meanwhile.
 fn fold_day(
     conn: &mut Connection,
-    cfg: &Config,
+    cfg: &Hall,
     site: &str,
     after: u64,
     before: u64,
@@ -470,12 +470,7 @@ fn next_month(d: NaiveDate) -> NaiveDate {
 
 /// Hourly cells of what is not folded yet (today, normally), computed from the events, provisional at
 /// `now`.
-pub fn tail_cells(
-    conn: &Connection,
-    cfg: &Config,
-    site: &str,
-    now: DateTime<Utc>,
-) -> Result<Cells> {
+pub fn tail_cells(conn: &Connection, cfg: &Hall, site: &str, now: DateTime<Utc>) -> Result<Cells> {
     let wm = folded_seq(conn, site)?;
     let events = site_events(conn, site, wm, u64::MAX)?;
     let mut cells = Cells::new();
@@ -493,7 +488,7 @@ pub fn tail_cells(
 }
 
 /// A report: stored cells of the range plus the tail.
-pub fn report(conn: &Connection, cfg: &Config, q: &Query, now: DateTime<Utc>) -> Result<Table> {
+pub fn report(conn: &Connection, cfg: &Hall, q: &Query, now: DateTime<Utc>) -> Result<Table> {
     report_with_tail(conn, cfg, q, |site| {
         // The tail only matters when the range reaches the days not folded yet.
         match first_tail_date(conn, cfg, site)? {
@@ -506,7 +501,7 @@ pub fn report(conn: &Connection, cfg: &Config, q: &Query, now: DateTime<Utc>) ->
 /// A report whose tail (hourly cells of what is not folded) comes from `tail`, e.g. a cache.
 pub fn report_with_tail(
     conn: &Connection,
-    cfg: &Config,
+    cfg: &Hall,
     q: &Query,
     mut tail: impl FnMut(&str) -> Result<Cells>,
 ) -> Result<Table> {
@@ -557,7 +552,7 @@ pub fn report_with_tail(
 }
 
 /// The local date of the first event not folded yet, if any.
-fn first_tail_date(conn: &Connection, cfg: &Config, site: &str) -> Result<Option<NaiveDate>> {
+fn first_tail_date(conn: &Connection, cfg: &Hall, site: &str) -> Result<Option<NaiveDate>> {
     let wm = folded_seq(conn, site)?;
     let at: Option<String> = conn
         .query_row(
@@ -653,7 +648,7 @@ pub fn local_midnight(tz: &chrono_tz::Tz, day: NaiveDate) -> DateTime<Utc> {
 /// every event after it, so nothing at or after the oldest kept snapshot is touched), and audited requests.
 pub fn purge(
     conn: &mut Connection,
-    cfg: &Config,
+    cfg: &Hall,
     now: DateTime<Utc>,
     retention_days: u32,
 ) -> Result<PurgeStats> {
@@ -836,7 +831,7 @@ pub fn audit(conn: &Connection, q: &AuditQuery) -> Result<(Vec<Value>, bool)> {
 }
 
 /// Sites a reader may compare: those whose every unit they may see.
-pub fn comparable_sites(cfg: &Config, units: Option<&HashSet<String>>) -> Vec<String> {
+pub fn comparable_sites(cfg: &Hall, units: Option<&HashSet<String>>) -> Vec<String> {
     cfg.sites
         .iter()
         .filter(|s| units.is_none_or(|u| s.units.iter().all(|x| u.contains(&x.id))))

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use rusqlite::Connection;
 use serde_json::Value;
-use vuoro_engine::config::Config;
+use vuoro_engine::config::Hall;
 use vuoro_engine::{
     Actor, Command, CounterVerb, Engine, Outcome, Position, ReturnTo, TicketId, TicketRef,
     TransferTarget,
@@ -44,7 +44,7 @@ impl Drop for Dir {
 
 /// The engine driven at chosen local times, every event committed to a real store.
 struct Sim {
-    cfg: Arc<Config>,
+    cfg: Arc<Hall>,
     engine: Engine,
     store: vuoro_store::Writer,
     tz: Tz,
@@ -55,7 +55,7 @@ struct Sim {
 
 impl Sim {
     fn new(db: &std::path::Path, date: NaiveDate) -> Sim {
-        let cfg = Arc::new(Config::parse(DEMO).unwrap());
+        let cfg = Arc::new(Hall::parse(DEMO).unwrap());
         let tz: Tz = "Europe/Helsinki".parse().unwrap();
         let start = local(&tz, date, "07:00");
         Sim {
@@ -277,7 +277,7 @@ fn close(a: &Value, b: f64) {
 
 fn report(
     conn: &Connection,
-    cfg: &Config,
+    cfg: &Hall,
     group: &str,
     from: NaiveDate,
     to: NaiveDate,
@@ -287,7 +287,7 @@ fn report(
     store::report(conn, cfg, &q, now).unwrap().to_json()
 }
 
-fn check_scripted_day(conn: &Connection, cfg: &Config, now: DateTime<Utc>) {
+fn check_scripted_day(conn: &Connection, cfg: &Hall, now: DateTime<Utc>) {
     let d = monday();
     let by_service = report(conn, cfg, "service", d, d, now);
     let js = row(&by_service, "service", "joint-service");

@@ -22,6 +22,7 @@ use vuoro_engine::{
 
 use crate::App;
 use crate::auth::{Principal, SESSION_COOKIE, UserCtx, random_token};
+use crate::deployment::DeviceKind;
 use crate::error::{ApiError, JsonBody};
 
 type AppState = State<Arc<App>>;
@@ -66,7 +67,7 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 fn site<'a>(app: &'a App, id: &str) -> Result<&'a Site, ApiError> {
-    app.cfg
+    app.hall
         .site(id)
         .ok_or_else(|| ApiError::not_found(format!("no site '{id}'")))
 }
@@ -178,7 +179,7 @@ async fn me(p: Principal) -> ApiResult {
 async fn sites(State(app): AppState) -> ApiResult {
     let now = Utc::now();
     let list: Vec<Value> = app
-        .cfg
+        .hall
         .sites
         .iter()
         .map(|s| {
@@ -216,7 +217,7 @@ async fn services(
     // An enrolled kiosk and staff see the real names of sensitive services (the customer must tell them
     // apart); public callers see only the neutral names.
     let reveal = match &p {
-        Principal::Device(d) => d.kind == "kiosk" && d.site == s.id,
+        Principal::Device(d) => d.kind == DeviceKind::Kiosk && d.site == s.id,
         Principal::User(_) => true,
         Principal::Anonymous => false,
     };
@@ -277,7 +278,7 @@ async fn languages(State(app): AppState, Path(sid): Path<String>) -> ApiResult {
     let list: Vec<Value> = s
         .languages
         .iter()
-        .filter_map(|l| app.cfg.language(l))
+        .filter_map(|l| app.hall.language(l))
         .map(|l| json!({"code": l.code, "name": l.name, "dir": l.dir}))
         .collect();
     Ok(json_response(
@@ -409,7 +410,7 @@ async fn issue(
     }
     let channel = match &p {
         Principal::Device(d) => {
-            if d.kind != "kiosk" || d.site != s.id {
+            if d.kind != DeviceKind::Kiosk || d.site != s.id {
                 return Err(ApiError::forbidden(
                     "This device may not issue tickets here.",
                 ));
@@ -489,7 +490,7 @@ async fn get_ticket(
     if let Some(lang) = q.lang.as_deref() {
         // The same ticket in another language (the phone page's language switch).
         let s = app
-            .cfg
+            .hall
             .site(&t.site)
             .ok_or_else(|| ApiError::not_found("no site"))?;
         let lang = lang_for(s, Some(lang))?;
@@ -615,7 +616,7 @@ async fn counter_verb(
     JsonBody(b): JsonBody<VerbBody>,
 ) -> ApiResult {
     let (s, c) = app
-        .cfg
+        .hall
         .sites
         .iter()
         .find_map(|s| s.counter(&counter).map(|c| (s, c)))
@@ -870,7 +871,7 @@ async fn help_request(
 ) -> ApiResult {
     let s = site(&app, &sid)?;
     let d = match &p {
-        Principal::Device(d) if d.kind == "kiosk" => d,
+        Principal::Device(d) if d.kind == DeviceKind::Kiosk => d,
         Principal::Anonymous => return Err(ApiError::unauthenticated()),
         _ => return Err(ApiError::forbidden("Only a kiosk can ask for staff.")),
     };
@@ -931,7 +932,7 @@ pub async fn check_disk(app: &Arc<App>) {
     let Some(free) = app.disk.free().filter(|&f| f < app.disk.alert_below) else {
         return;
     };
-    for s in &app.cfg.sites {
+    for s in &app.hall.sites {
         let cmd = Command::RaiseAlert {
             site: s.id.clone(),
             kind: "disk_low".into(),
@@ -971,15 +972,13 @@ async fn demo_device_token(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<DeviceQuery>,
 ) -> ApiResult {
-    if !app.cfg.server.demo || !peer.ip().is_loopback() {
+    if !app.deployment.server.demo || !peer.ip().is_loopback() {
         return Err(ApiError::not_found("no demo here"));
     }
     let id = q.device.unwrap_or_else(|| "kiosk-1".into());
     let d = app
-        .cfg
-        .devices
-        .iter()
-        .find(|d| d.id == id)
+        .deployment
+        .device(&id)
         .ok_or_else(|| ApiError::not_found(format!("no device '{id}'")))?;
     let token = d
         .demo_token
@@ -1039,7 +1038,7 @@ async fn speech(
     query: Result<Query<crate::audio::SpeechQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let d = match &p {
-        Principal::Device(d) if d.kind == "kiosk" => d,
+        Principal::Device(d) if d.kind == DeviceKind::Kiosk => d,
         Principal::Anonymous => return ApiError::unauthenticated().into_response(),
         _ => return ApiError::forbidden("Only a kiosk may have speech rendered.").into_response(),
     };

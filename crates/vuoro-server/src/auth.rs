@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::deployment::{Deployment, Device, Role, User};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
@@ -13,7 +14,6 @@ use axum::http::request::Parts;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use vuoro_engine::Actor;
-use vuoro_engine::config::{Config, Device, Role, User};
 use vuoro_store::Sessions;
 
 use crate::App;
@@ -131,7 +131,7 @@ pub fn published_token_hashes() -> HashSet<String> {
 }
 
 /// Mistakes for `vuoro check-config`: devices of a real (not demo) config whose token is published.
-pub fn check(cfg: &Config) -> Vec<String> {
+pub fn check(cfg: &Deployment) -> Vec<String> {
     if cfg.server.demo {
         return Vec::new();
     }
@@ -197,7 +197,7 @@ fn random_bytes(out: &mut [u8]) {
 }
 
 impl Auth {
-    pub fn new(cfg: &Config, sessions: Sessions) -> Auth {
+    pub fn new(cfg: &Deployment, sessions: Sessions) -> Auth {
         Auth {
             users: cfg
                 .users
@@ -433,7 +433,7 @@ mod tests {
             include_str!("../../../config/demo.toml"),
             include_str!("../../vuoro-bench/bench.toml"),
         ] {
-            let cfg = vuoro_engine::Config::parse(src).expect("a shipped config parses");
+            let cfg = crate::deployment::Deployment::parse(src).expect("a shipped config parses");
             let tokens: Vec<&str> = cfg
                 .devices
                 .iter()

@@ -12,11 +12,12 @@ use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
-use vuoro_engine::config::{Config, Site};
+use vuoro_engine::config::Site;
 use vuoro_engine::{Actor, Command, Engine, Event, EventKind, Outcome, TicketState};
 
 use vuoro_protocol::Topic;
 
+use crate::deployment::Deployment;
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::json_object::JsonObject;
@@ -499,14 +500,14 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
 /// connection's own business (ws.rs).
 pub fn topic_snapshot(
     engine: &Engine,
-    cfg: &Config,
+    deployment: &Deployment,
     topic: &Topic,
     units: Option<&std::collections::HashSet<String>>,
 ) -> Option<Value> {
     let now = Utc::now();
     match topic {
         Topic::Calls(id) => {
-            let site = cfg.site(id)?;
+            let site = engine.config().site(id)?;
             let counters: Vec<_> = site
                 .counters
                 .iter()
@@ -515,12 +516,12 @@ pub fn topic_snapshot(
             Some(json!({"counters": counters, "recent": engine.recent_calls(site, 50)}))
         }
         Topic::Queues(id) => {
-            let site = cfg.site(id)?;
+            let site = engine.config().site(id)?;
             Some(json!({"services": engine.public_queues(site)}))
         }
         Topic::Site(id) => {
-            let site = cfg.site(id)?;
-            Some(site_snapshot(engine, site, units, now))
+            let site = engine.config().site(id)?;
+            Some(site_snapshot(engine, deployment, site, units, now))
         }
         Topic::Counter(id) => {
             let (site, c) = engine.counter_site(id)?;
@@ -564,6 +565,7 @@ pub fn topic_snapshot(
 
 pub fn site_snapshot(
     engine: &Engine,
+    deployment: &Deployment,
     site: &Site,
     units: Option<&std::collections::HashSet<String>>,
     now: DateTime<Utc>,
@@ -634,12 +636,7 @@ pub fn site_snapshot(
         .printers
         .iter()
         .map(|(d, p)| {
-            let location = engine
-                .config()
-                .devices
-                .iter()
-                .find(|x| &x.id == d)
-                .map(|x| &x.location);
+            let location = deployment.device(d).map(|x| &x.location);
             json!({"device": d, "location": location, "status": p.status, "detail": p.detail, "at": p.at})
         })
         .collect();

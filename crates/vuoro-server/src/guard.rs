@@ -144,7 +144,12 @@ pub fn origin_allowed(app: &App, headers: &HeaderMap, origin: &str) -> bool {
     origin == format!("http://{host}")
         || origin == format!("https://{host}")
         || origin == app.public_url.trim_end_matches('/')
-        || app.cfg.server.allowed_origins.iter().any(|o| o == origin)
+        || app
+            .deployment
+            .server
+            .allowed_origins
+            .iter()
+            .any(|o| o == origin)
 }
 
 fn has_body(headers: &HeaderMap) -> bool {

@@ -9,6 +9,7 @@ pub mod audio;
 pub mod auth;
 pub mod conn;
 pub mod core;
+pub mod deployment;
 pub mod disk;
 pub mod error;
 mod guard;
@@ -31,7 +32,9 @@ use anyhow::Context;
 use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use vuoro_engine::config::Config;
+use vuoro_engine::config::Hall;
+
+use crate::deployment::Deployment;
 use vuoro_engine::{Actor, Command, Engine, Ticket};
 
 use crate::auth::Auth;
@@ -39,13 +42,15 @@ use crate::core::{Shared, Writer};
 use crate::hub::Hub;
 
 pub struct Settings {
-    pub config: Arc<Config>,
+    /// The hall and the deployment, read from one file by [`deployment::load`].
+    pub config: deployment::Config,
     pub data_dir: PathBuf,
 }
 
 /// Everything a request handler needs.
 pub struct App {
-    pub cfg: Arc<Config>,
+    pub hall: Arc<Hall>,
+    pub deployment: Arc<Deployment>,
     pub shared: Arc<Shared>,
     pub writer: Writer,
     pub auth: Auth,
@@ -122,7 +127,7 @@ impl App {
     /// The client's address: the peer's, or behind a trusted proxy the last address the proxies did not
     /// add themselves in `X-Forwarded-For`.
     pub fn client_ip(&self, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
-        let proxies = &self.cfg.server.trusted_proxies;
+        let proxies = &self.deployment.server.trusted_proxies;
         if !proxies.contains(&peer.ip()) {
             return peer.ip();
         }
@@ -161,7 +166,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let cfg = settings.config;
+    let cfg = settings.config.deployment;
+    let hall = settings.config.hall;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
         if cfg.server.demo {
@@ -197,9 +203,9 @@ pub async fn serve(
         Some((_, state)) => {
             let state: vuoro_engine::State =
                 serde_json::from_str(state).context("snapshot is unreadable")?;
-            Engine::from_snapshot(cfg.clone(), state, now)
+            Engine::from_snapshot(hall.clone(), state, now)
         }
-        None => Engine::new(cfg.clone(), now),
+        None => Engine::new(hall.clone(), now),
     };
     let replayed = loaded.events.len();
     for ev in &loaded.events {
@@ -250,11 +256,11 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let (shutdown_tx, _) = tokio::sync::watch::channel(false);
-    let printing =
-        printing::Printing::new(&cfg, &settings.data_dir).map_err(|e| anyhow::anyhow!(e))?;
+    let printing = printing::Printing::new(&cfg, &settings.data_dir);
     let app = Arc::new(App {
         auth: Auth::new(&cfg, sessions),
-        cfg: cfg.clone(),
+        hall,
+        deployment: cfg.clone(),
         shared,
         writer,
         public_url,

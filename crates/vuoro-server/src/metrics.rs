@@ -22,13 +22,13 @@ fn allowed(app: &App, peer: std::net::SocketAddr, headers: &HeaderMap) -> bool {
         return false;
     };
     let by_token = app
-        .cfg
+        .deployment
         .server
         .metrics_token_sha256
         .as_deref()
         .is_some_and(|h| h.eq_ignore_ascii_case(&crate::auth::sha256_hex(&token)));
     by_token
-        || matches!(app.auth.resolve(&token), Some(crate::auth::Principal::User(u)) if u.roles.contains(&vuoro_engine::config::Role::Admin))
+        || matches!(app.auth.resolve(&token), Some(crate::auth::Principal::User(u)) if u.roles.contains(&crate::deployment::Role::Admin))
 }
 
 pub async fn metrics(
@@ -43,7 +43,7 @@ pub async fn metrics(
     let mut out = String::with_capacity(4096);
     let core = app.shared.core.lock().expect("lock");
     out.push_str("# HELP vuoro_waiting Tickets waiting per service.\n# TYPE vuoro_waiting gauge\n");
-    for s in &app.cfg.sites {
+    for s in &app.hall.sites {
         for svc in &s.services {
             let _ = writeln!(
                 out,
@@ -55,7 +55,7 @@ pub async fn metrics(
         }
     }
     out.push_str("# HELP vuoro_eta_minutes Estimated wait for a new ticket.\n# TYPE vuoro_eta_minutes gauge\n");
-    for s in &app.cfg.sites {
+    for s in &app.hall.sites {
         for svc in &s.services {
             let w = core.engine.waiting(&s.id, &svc.id);
             if let Some(eta) = core.engine.eta_minutes(&s.id, &svc.id, w) {
@@ -68,7 +68,7 @@ pub async fn metrics(
         }
     }
     out.push_str("# HELP vuoro_longest_wait_seconds Longest current wait.\n# TYPE vuoro_longest_wait_seconds gauge\n");
-    for s in &app.cfg.sites {
+    for s in &app.hall.sites {
         for svc in &s.services {
             let _ = writeln!(
                 out,
@@ -80,7 +80,7 @@ pub async fn metrics(
         }
     }
     out.push_str("# HELP vuoro_printer_up Printer status is online (1) or faulty (0).\n# TYPE vuoro_printer_up gauge\n");
-    for s in &app.cfg.sites {
+    for s in &app.hall.sites {
         if let Some(st) = core.engine.site_state(&s.id) {
             for (dev, p) in &st.printers {
                 let up = u8::from(p.status == "online" || p.status == "paper_low");

@@ -14,10 +14,12 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use vuoro_engine::config::{Config, Device, Site, text_in};
+use vuoro_engine::config::{Site, text_in};
+
+use crate::deployment::{Deployment, Device, DevicePrinter};
 use vuoro_engine::view::customer_service_name;
 use vuoro_engine::{Actor, Command, Engine, Ticket};
-use vuoro_print::{Connection, JobOutcome, Printer, PrinterSettings, TicketPrint};
+use vuoro_print::{Connection, JobOutcome, Printer, TicketPrint};
 
 use crate::App;
 
@@ -41,49 +43,36 @@ pub struct Printing {
     statuses: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(Device, String)>>>,
 }
 
-/// Reads a device's printer table. `kind = "agent"` means a `vuoro agent` on the kiosk PC prints.
-fn parse(device: &Device, data_dir: &std::path::Path) -> Result<Option<Route>, String> {
-    let Some(table) = &device.printer else {
-        return Ok(None);
-    };
-    if table.get("kind").and_then(|k| k.as_str()) == Some("agent") {
-        return Ok(Some(Route::Agent));
+/// Where a device's print jobs go: a printer the daemon drives, or the device's `vuoro agent`.
+fn route(device: &Device, data_dir: &std::path::Path) -> Option<Route> {
+    match device.printer.as_ref()? {
+        DevicePrinter::Agent => Some(Route::Agent),
+        DevicePrinter::Direct(settings) => {
+            let mut settings = settings.clone();
+            if let Connection::Virtual { dir } = &settings.connection
+                && dir.is_relative()
+            {
+                settings.connection = Connection::Virtual {
+                    dir: data_dir.join(dir),
+                };
+            }
+            Some(Route::Direct(Arc::new(Mutex::new(Printer::new(settings)))))
+        }
     }
-    let mut settings: PrinterSettings = toml::Value::Table(table.clone())
-        .try_into()
-        .map_err(|e| format!("device '{}': printer: {e}", device.id))?;
-    if let Connection::Virtual { dir } = &settings.connection
-        && dir.is_relative()
-    {
-        settings.connection = Connection::Virtual {
-            dir: data_dir.join(dir),
-        };
-    }
-    Ok(Some(Route::Direct(Arc::new(Mutex::new(Printer::new(
-        settings,
-    ))))))
-}
-
-/// Mistakes in the devices' printer settings, for `check-config` and start-up.
-pub fn check(cfg: &Config) -> Vec<String> {
-    cfg.devices
-        .iter()
-        .filter_map(|d| parse(d, std::path::Path::new(".")).err())
-        .collect()
 }
 
 impl Printing {
-    pub fn new(cfg: &Config, data_dir: &std::path::Path) -> Result<Printing, String> {
+    pub fn new(cfg: &Deployment, data_dir: &std::path::Path) -> Printing {
         let mut routes = HashMap::new();
         for d in &cfg.devices {
-            if let Some(r) = parse(d, data_dir)? {
+            if let Some(r) = route(d, data_dir) {
                 routes.insert(d.id.clone(), r);
             }
         }
-        Ok(Printing {
+        Printing {
             routes,
             ..Printing::default()
-        })
+        }
     }
 
     pub fn has_printer(&self, device: &str) -> bool {
@@ -142,7 +131,7 @@ pub async fn print(app: &Arc<App>, device: &Device, ticket: u64) -> Value {
     };
     let job = {
         let core = app.shared.core.lock().expect("lock");
-        let Some(site) = app.cfg.site(&device.site) else {
+        let Some(site) = app.hall.site(&device.site) else {
             return json!({"status": "none", "fault": null});
         };
         let Some(t) = core.engine.ticket(&site.id, ticket) else {
@@ -272,7 +261,7 @@ pub async fn report_status(app: &Arc<App>, device: &Device, status: &str) {
 /// The device as staff know it: "kiosk-1 (sisäänkäynti)", its place in the site's first language.
 fn device_label(app: &App, device: &Device) -> String {
     let lang = app
-        .cfg
+        .hall
         .site(&device.site)
         .map_or("fi", |s| s.default_language());
     match vuoro_engine::config::text_in(&device.location, lang, "en") {
@@ -310,7 +299,7 @@ pub async fn poll(app: Arc<App>) {
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
-        for d in &app.cfg.devices {
+        for d in &app.deployment.devices {
             let Some(Route::Direct(p)) = app.printing.routes.get(&d.id).cloned() else {
                 continue;
             };

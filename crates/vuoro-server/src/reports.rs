@@ -18,7 +18,6 @@ use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vuoro_engine::config::{Site, WeekHours, parse_span};
 use vuoro_reports::cells::{Cells, SiteInfo, add_facts};
 use vuoro_reports::store::{self, AuditQuery, RequestRecord};
 use vuoro_reports::{Fact, Folder};
@@ -129,7 +128,7 @@ impl Reports {
     fn tail_cells(
         &self,
         conn: &store::Connection,
-        cfg: &vuoro_engine::Config,
+        cfg: &vuoro_engine::Hall,
         site: &str,
         now: DateTime<Utc>,
     ) -> store::Result<Cells> {
@@ -212,7 +211,7 @@ async fn report(
 ) -> Result<Response, ApiError> {
     let who = principal(&ctx.app, &headers)?;
     let u = who.supervisor()?.clone();
-    let cfg = ctx.app.cfg.clone();
+    let cfg = ctx.app.hall.clone();
     let tz_site = match p.site.as_deref() {
         Some(s) => cfg
             .site(s)
@@ -310,12 +309,12 @@ async fn audit(
 ) -> Result<Response, ApiError> {
     let who = principal(&ctx.app, &headers)?;
     let u = who.user()?;
-    if !u.roles.contains(&vuoro_engine::config::Role::Admin) {
+    if !u.roles.contains(&crate::deployment::Role::Admin) {
         return Err(ApiError::forbidden(
             "Only an admin may read the audit trail.",
         ));
     }
-    let cfg = &ctx.app.cfg;
+    let cfg = &ctx.app.hall;
     let site = match p.site.as_deref() {
         Some(s) => Some(
             cfg.site(s)
@@ -454,7 +453,7 @@ fn site_of(app: &App, path: &str, query: Option<&str>) -> Option<String> {
             "counters" => {
                 let c = parts.next()?;
                 return app
-                    .cfg
+                    .hall
                     .sites
                     .iter()
                     .find(|s| s.counter(c).is_some())
@@ -471,34 +470,13 @@ fn site_of(app: &App, path: &str, query: Option<&str>) -> Option<String> {
 
 // ---- public wait times -----------------------------------------------------------------------------
 
-/// The spans open on `date` for a service (its own hours or the site's), honouring exceptions.
-fn hours_on(site: &Site, hours: &WeekHours, date: NaiveDate) -> Vec<String> {
-    use chrono::Datelike;
-    if let Some(ex) = site.exceptions.iter().find(|e| e.date == date) {
-        return ex.hours.clone();
-    }
-    let day = match date.weekday() {
-        chrono::Weekday::Mon => &hours.mon,
-        chrono::Weekday::Tue => &hours.tue,
-        chrono::Weekday::Wed => &hours.wed,
-        chrono::Weekday::Thu => &hours.thu,
-        chrono::Weekday::Fri => &hours.fri,
-        chrono::Weekday::Sat => &hours.sat,
-        chrono::Weekday::Sun => &hours.sun,
-    };
-    day.iter()
-        .filter(|s| parse_span(s).is_some())
-        .cloned()
-        .collect()
-}
-
 async fn public_waits(
     State(ctx): State<Ctx>,
     UrlPath(sid): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let app = &ctx.app;
     let site = app
-        .cfg
+        .hall
         .site(&sid)
         .ok_or_else(|| ApiError::not_found(format!("no site '{sid}'")))?;
     let now = Utc::now();
@@ -526,9 +504,9 @@ async fn public_waits(
         let hours_today = if site.always_open {
             Value::Null
         } else {
-            let mut spans: Vec<String> = members
+            let mut spans: Vec<vuoro_engine::config::Span> = members
                 .iter()
-                .flat_map(|s| hours_on(site, s.hours.as_ref().unwrap_or(&site.hours), today))
+                .flat_map(|s| site.spans_on(Some(s), today).iter().copied())
                 .collect();
             spans.sort();
             spans.dedup();
@@ -597,9 +575,9 @@ fn spawn_maintenance(app: Arc<App>, reports: Arc<Reports>) {
                 let mut conn = reports2.rw.lock().expect("lock");
                 store::purge(
                     &mut conn,
-                    &app2.cfg,
+                    &app2.hall,
                     Utc::now(),
-                    app2.cfg.server.retention_days,
+                    app2.deployment.server.retention_days,
                 )
             })
             .await;

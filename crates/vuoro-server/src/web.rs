@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use rust_embed::RustEmbed;
 
-use vuoro_engine::config::{Brand, Config};
+use crate::deployment::{Brand, Deployment};
 
 use crate::App;
 
@@ -147,7 +147,7 @@ pub fn brand_css_text(brand: &Brand) -> String {
 async fn brand_css(State(app): State<Arc<App>>) -> Response {
     (
         text_headers("text/css; charset=utf-8"),
-        brand_css_text(&app.cfg.brand),
+        brand_css_text(&app.deployment.brand),
     )
         .into_response()
 }
@@ -155,7 +155,7 @@ async fn brand_css(State(app): State<Arc<App>>) -> Response {
 /// The brand's name and its logo's address; the logo only while its file passes `check`, so no client
 /// shows a broken image.
 async fn brand_json(State(app): State<Arc<App>>) -> Response {
-    let cfg = app.cfg.clone();
+    let cfg = app.deployment.clone();
     let logo = cfg.brand.logo.is_some()
         && tokio::task::spawn_blocking(move || {
             let errors = check(&cfg);
@@ -167,7 +167,7 @@ async fn brand_json(State(app): State<Arc<App>>) -> Response {
         .await
         .unwrap_or(false);
     let body = serde_json::json!({
-        "name": app.cfg.brand.name,
+        "name": app.deployment.brand.name,
         "logo": logo.then_some("/brand/logo"),
     });
     (text_headers("application/json"), body.to_string()).into_response()
@@ -215,7 +215,7 @@ fn read_logo(path: &str) -> Result<Vec<u8>, String> {
 
 /// The brand's file checks: the logo exists, is at most 256 KiB and is the SVG or PNG its name says (the
 /// engine checked the name; it reads no files). `/brand.json` names the logo only while they pass.
-pub fn check(cfg: &Config) -> Vec<String> {
+pub fn check(cfg: &Deployment) -> Vec<String> {
     cfg.brand
         .logo
         .as_deref()
@@ -225,7 +225,7 @@ pub fn check(cfg: &Config) -> Vec<String> {
 }
 
 async fn brand_logo(State(app): State<Arc<App>>) -> Response {
-    let Some(path) = app.cfg.brand.logo.clone() else {
+    let Some(path) = app.deployment.brand.logo.clone() else {
         return (StatusCode::NOT_FOUND, "no logo is configured").into_response();
     };
     match tokio::task::spawn_blocking(move || read_logo(&path).map(|b| (logo_mime(&path), b))).await
@@ -271,8 +271,8 @@ async fn index() -> Html<&'static str> {
 mod tests {
     use super::*;
 
-    fn brand(logo: &std::path::Path) -> Config {
-        let mut cfg: Config = toml::from_str("").expect("empty config");
+    fn brand(logo: &std::path::Path) -> Deployment {
+        let mut cfg = Deployment::default();
         cfg.brand.logo = Some(logo.display().to_string());
         cfg
     }

@@ -98,10 +98,10 @@ fn authorize(app: &App, p: &Principal, topic: &Topic) -> Result<(), (WsCode, Str
     let not_found = || (WsCode::NotFound, format!("no topic '{topic}'"));
     match topic {
         Topic::Calls(site) | Topic::Queues(site) => {
-            app.cfg.site(site).map(|_| ()).ok_or_else(not_found)
+            app.hall.site(site).map(|_| ()).ok_or_else(not_found)
         }
         Topic::Site(site) => {
-            app.cfg.site(site).ok_or_else(not_found)?;
+            app.hall.site(site).ok_or_else(not_found)?;
             match p {
                 Principal::User(_) => Ok(()),
                 _ => Err((WsCode::Forbidden, "staff only".into())),
@@ -109,7 +109,7 @@ fn authorize(app: &App, p: &Principal, topic: &Topic) -> Result<(), (WsCode, Str
         }
         Topic::Counter(id) => {
             let unit = app
-                .cfg
+                .hall
                 .sites
                 .iter()
                 .find_map(|s| s.counter(id))
@@ -205,7 +205,7 @@ fn subscribe(
                         .map(|p| json!({"status": p.status, "at": p.at}));
                     json!({"device": dev, "printer": printer})
                 }
-                _ => topic_snapshot(&core.engine, &app.cfg, topic, units.as_ref())?,
+                _ => topic_snapshot(&core.engine, &app.deployment, topic, units.as_ref())?,
             };
             vec![Arc::new(OutMsg {
                 seq,
@@ -386,7 +386,7 @@ async fn run(
                     Err(e) => Some(ServerMsg::error(None, WsCode::Malformed, e.to_string())),
                     Ok(ClientMsg::Ping) => Some(ServerMsg::Pong),
                     Ok(ClientMsg::Hello { display: id }) => {
-                        let site = app.cfg.sites.iter().find(|s| s.displays.iter().any(|d| d.id == id));
+                        let site = app.hall.sites.iter().find(|s| s.displays.iter().any(|d| d.id == id));
                         match (site, &display) {
                             (Some(site), None) => {
                                 let key = (site.id.clone(), id.clone());
@@ -485,7 +485,7 @@ async fn display_seen(app: &Arc<App>, key: (String, String), delta: i64) {
     }
     let app = app.clone();
     tokio::spawn(async move {
-        let grace = app.cfg.server.display_offline_seconds;
+        let grace = app.deployment.server.display_offline_seconds;
         tokio::time::sleep(std::time::Duration::from_secs(grace)).await;
         // Gone for the whole grace: no connection open now, and none came (and went) meanwhile.
         let still_gone = app

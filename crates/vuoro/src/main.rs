@@ -2,11 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use vuoro_engine::Config;
+use vuoro_server::deployment::Config;
 
 mod agent;
 
@@ -109,7 +108,7 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
         ),
         None => ("<embedded demo>".to_string(), DEMO_CONFIG.to_string()),
     };
-    let cfg = Config::parse(&src).map_err(|errs| {
+    vuoro_server::deployment::load(&src).map_err(|errs| {
         let lines: Vec<String> = errs
             .iter()
             .map(|e| match e.line {
@@ -122,19 +121,7 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
             errs.len(),
             lines.join("\n")
         )
-    })?;
-    let mut errors = vuoro_server::printing::check(&cfg);
-    errors.extend(vuoro_server::auth::check(&cfg));
-    errors.extend(vuoro_server::web::check(&cfg));
-    if !errors.is_empty() {
-        let lines: Vec<String> = errors.iter().map(|e| format!("{name}: {e}")).collect();
-        anyhow::bail!(
-            "{} mistake(s) in the config:\n{}",
-            lines.len(),
-            lines.join("\n")
-        );
-    }
-    Ok(cfg)
+    })
 }
 
 async fn shutdown_signal() {
@@ -149,10 +136,10 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let cfg = Arc::new(load_config(args.config.as_ref())?);
+    let cfg = load_config(args.config.as_ref())?;
     if let Some(path) = &args.config {
         let src = std::fs::read_to_string(path).unwrap_or_default();
-        for w in cfg.warnings(&src) {
+        for w in cfg.hall.warnings(&src) {
             tracing::warn!(line = w.line, "config: {}", w.message);
         }
     }
@@ -166,7 +153,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let base = format!("http://{bound}");
     println!("Vuoro listening on {base}");
-    if let Some(site) = cfg.sites.first() {
+    if let Some(site) = cfg.hall.sites.first() {
         println!("  Kiosk:            {base}/kiosk/");
         println!(
             "  Hall display:     {base}/display/?site={}&id={}",
@@ -175,7 +162,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         println!("  Staff desk:       {base}/desk/");
         println!("  Supervisor view:  {base}/desk/supervisor.html");
-        if cfg.server.demo {
+        if cfg.deployment.server.demo {
             println!("  Demo users: agent1, agent2, supervisor, admin (password: demo)");
         }
     }
@@ -222,13 +209,14 @@ fn main() -> anyhow::Result<()> {
         Cmd::CheckConfig { file } => match load_config(Some(&file)) {
             Ok(cfg) => {
                 let src = std::fs::read_to_string(&file).unwrap_or_default();
-                for w in cfg.warnings(&src) {
+                for w in cfg.hall.warnings(&src) {
                     match w.line {
                         Some(l) => eprintln!("{}:{l}: warning: {}", file.display(), w.message),
                         None => eprintln!("{}: warning: {}", file.display(), w.message),
                     }
                 }
-                if !cfg.server.demo && cfg.server.public_url.is_none() {
+                let server = &cfg.deployment.server;
+                if !server.demo && server.public_url.is_none() {
                     eprintln!(
                         "{}: warning: server.public_url is not set: tickets' tracking links and QR codes \
                          will name the listen address, which phones may not reach (and `--listen 0.0.0.0` \
@@ -239,9 +227,9 @@ fn main() -> anyhow::Result<()> {
                 println!(
                     "{}: ok ({} site(s), {} user(s), {} device(s))",
                     file.display(),
-                    cfg.sites.len(),
-                    cfg.users.len(),
-                    cfg.devices.len()
+                    cfg.hall.sites.len(),
+                    cfg.deployment.users.len(),
+                    cfg.deployment.devices.len()
                 );
                 Ok(())
             }
@@ -317,11 +305,12 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Report(args) => {
             let cfg = load_config(args.config.as_ref())?;
-            vuoro_reports::cli::report(args, &cfg)
+            vuoro_reports::cli::report(args, &cfg.hall)
         }
         Cmd::Purge(args) => {
             let cfg = load_config(args.config.as_ref())?;
-            vuoro_reports::cli::purge(args, &cfg)
+            let days = cfg.deployment.server.retention_days;
+            vuoro_reports::cli::purge(args, &cfg.hall, days)
         }
     }
 }

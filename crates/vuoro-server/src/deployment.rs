@@ -1,0 +1,626 @@
+//! The deployment: what the daemon needs beyond the hall. Server settings (`[server]`), who may sign in
+//! (`[[user]]`), devices and their printers (`[[device]]`) and the clients' branding (`[brand]`).
+//!
+//! One file holds both the hall (vuoro-engine's `config::Hall`: sites, units, services, counters, zones,
+//! displays, languages) and the deployment; each reads its own tables and skips the other's. [`load`]
+//! reads both and checks the deployment against the hall it runs (users' units, devices' sites and
+//! services, printers' settings, the logo file).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer, Serialize};
+use vuoro_engine::config::{ConfigError, Hall, Text, find_line};
+use vuoro_print::PrinterSettings;
+
+/// What the config file holds: the hall for the engine, the deployment for the daemon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub hall: Arc<Hall>,
+    pub deployment: Arc<Deployment>,
+}
+
+/// Reads and checks a config file's text. Every mistake found is returned, each with its line where known.
+pub fn load(src: &str) -> Result<Config, Vec<ConfigError>> {
+    let hall = Hall::parse(src);
+    let deployment = Deployment::parse(src);
+    match (hall, deployment) {
+        (Ok(hall), Ok(deployment)) => {
+            let mut errors = deployment.check(&hall, src);
+            errors.extend(
+                crate::auth::check(&deployment)
+                    .into_iter()
+                    .chain(crate::web::check(&deployment))
+                    .map(|message| ConfigError {
+                        line: None,
+                        message,
+                    }),
+            );
+            if errors.is_empty() {
+                Ok(Config {
+                    hall: Arc::new(hall),
+                    deployment: Arc::new(deployment),
+                })
+            } else {
+                Err(errors)
+            }
+        }
+        (Err(mut a), Err(b)) => {
+            // A table neither reads is reported by both, at the same line: once is enough.
+            for e in b {
+                if !a.iter().any(|x| x.line == e.line) {
+                    a.push(e);
+                }
+            }
+            Err(a)
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+/// The deployment's tables of the config file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default, rename = "user")]
+    pub users: Vec<User>,
+    #[serde(default, rename = "device")]
+    pub devices: Vec<Device>,
+    /// The organisation's name, logo and colours on every client (`GET /brand.css`, `GET /brand/logo`).
+    #[serde(default)]
+    pub brand: Brand,
+    #[serde(default, rename = "site", skip_serializing)]
+    _sites: IgnoredAny,
+    #[serde(default, rename = "language", skip_serializing)]
+    _languages: IgnoredAny,
+}
+
+impl Deployment {
+    /// Reads the deployment's tables (syntax and types; [`load`] checks them against the hall).
+    pub fn parse(src: &str) -> Result<Deployment, Vec<ConfigError>> {
+        toml::from_str(src).map_err(|e| {
+            vec![ConfigError {
+                line: e
+                    .span()
+                    .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1),
+                message: e.message().to_string(),
+            }]
+        })
+    }
+
+    /// The deployment's mistakes given the hall it runs.
+    fn check(&self, hall: &Hall, src: &str) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        let mut err = |needle: &str, message: String| {
+            errs.push(ConfigError {
+                line: find_line(src, needle),
+                message,
+            });
+        };
+        let all_units: HashSet<&str> = hall
+            .sites
+            .iter()
+            .flat_map(|s| s.units.iter().map(|u| u.id.as_str()))
+            .collect();
+        let mut usernames = HashSet::new();
+        for u in &self.users {
+            let at = format!("username = \"{}\"", u.username);
+            if !usernames.insert(u.username.as_str()) {
+                err(&at, format!("user '{}' is defined twice", u.username));
+            }
+            if !u.password_hash.starts_with("$argon2") {
+                err(
+                    &at,
+                    format!(
+                        "user '{}': password_hash must be an argon2 hash (use `vuoro hash-password`)",
+                        u.username
+                    ),
+                );
+            }
+            if u.roles.is_empty() {
+                err(&at, format!("user '{}' has no role", u.username));
+            }
+            for unit in &u.units {
+                if !all_units.contains(unit.as_str()) {
+                    err(
+                        &at,
+                        format!("user '{}' names unknown unit '{unit}'", u.username),
+                    );
+                }
+            }
+            if u.units.is_empty() && !u.roles.contains(&Role::Admin) {
+                err(
+                    &at,
+                    format!(
+                        "user '{}' has no units (only an admin may have all)",
+                        u.username
+                    ),
+                );
+            }
+        }
+        let mut devices = HashSet::new();
+        for d in &self.devices {
+            let at = format!("id = \"{}\"", d.id);
+            if !devices.insert(d.id.as_str()) {
+                err(&at, format!("device '{}' is defined twice", d.id));
+            }
+            if let Some(site) = hall.site(&d.site) {
+                for s in &d.services {
+                    if site.service(s).is_none() {
+                        err(
+                            &at,
+                            format!("device '{}' names unknown service '{s}'", d.id),
+                        );
+                    }
+                }
+            } else {
+                err(
+                    &at,
+                    format!("device '{}' names unknown site '{}'", d.id, d.site),
+                );
+            }
+            if d.token_sha256.len() != 64 || !d.token_sha256.chars().all(|c| c.is_ascii_hexdigit())
+            {
+                err(
+                    &at,
+                    format!("device '{}': token_sha256 must be 64 hex digits", d.id),
+                );
+            }
+            if d.demo_token.is_some() && !self.server.demo {
+                err(
+                    &at,
+                    format!(
+                        "device '{}' has a demo_token but the config is not a demo",
+                        d.id
+                    ),
+                );
+            }
+        }
+        errs.extend(self.brand.check(src));
+        errs
+    }
+
+    pub fn device(&self, id: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.id == id)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A demo configuration: refused on anything but a loopback address.
+    #[serde(default)]
+    pub demo: bool,
+    /// The address the daemon is reached at, used for ticket tracking links (`track_url`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Days of ticket-level detail kept before only aggregates remain.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    /// Open connections at most (WebSockets included); by default the open-files limit less a margin.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Open connections from one peer address at most (trusted proxies excepted).
+    #[serde(default = "default_per_address")]
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send a request's head; also how long an idle connection stays open.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (their own address is not limited per
+    /// address; the client's address they forward is).
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// SHA-256 (hex) of the bearer token that may read `/metrics` from another machine; loopback may
+    /// always read it.
+    #[serde(default)]
+    pub metrics_token_sha256: Option<String>,
+    /// Free space on the data disk, in MB, below which supervisors are alerted and speech is no longer
+    /// rendered.
+    #[serde(default = "default_disk_alert_mb")]
+    pub disk_alert_free_mb: u64,
+    /// Seconds a hall display may be without a connection before it counts as offline.
+    #[serde(default = "default_display_offline")]
+    pub display_offline_seconds: u64,
+}
+
+fn default_display_offline() -> u64 {
+    20
+}
+
+fn default_disk_alert_mb() -> u64 {
+    1024
+}
+
+impl Default for ServerConfig {
+    /// The same as an empty `[server]` table.
+    fn default() -> ServerConfig {
+        toml::from_str("").expect("every server setting has a default")
+    }
+}
+
+fn default_per_address() -> usize {
+    256
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_retention_days() -> u32 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Agent,
+    Supervisor,
+    Admin,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// An argon2 PHC string (`vuoro hash-password` makes one). Never a plain password.
+    pub password_hash: String,
+    pub roles: Vec<Role>,
+    /// Units this user may see and act on. Empty with role admin: every unit.
+    #[serde(default)]
+    pub units: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    pub id: String,
+    pub site: String,
+    pub kind: DeviceKind,
+    /// SHA-256 of the device token, hex. The token itself is never stored.
+    pub token_sha256: String,
+    /// Where it stands, for staff ("entrance"), by language.
+    #[serde(default)]
+    pub location: Text,
+    /// Services a kiosk offers; empty: all of its site's.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// The printer this device prints to, if any (see docs/printing.md).
+    #[serde(default, skip_serializing)]
+    pub printer: Option<DevicePrinter>,
+    /// Only in a demo config: the token in clear, handed to loopback clients by the demo enrolment.
+    #[serde(default)]
+    pub demo_token: Option<String>,
+}
+
+/// What a device is: a ticket kiosk, a hall display, or a print agent on a kiosk PC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Kiosk,
+    Display,
+    Agent,
+}
+
+/// A device's printer: driven by the daemon with these settings, or by `vuoro agent` on the kiosk PC
+/// (`kind = "agent"`). See docs/printing.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevicePrinter {
+    Agent,
+    Direct(PrinterSettings),
+}
+
+impl<'de> Deserialize<'de> for DevicePrinter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DevicePrinter, D::Error> {
+        let table = toml::Table::deserialize(d)?;
+        if table.get("kind").and_then(|k| k.as_str()) == Some("agent") {
+            if let Some(extra) = table.keys().find(|k| *k != "kind") {
+                return Err(serde::de::Error::custom(format!(
+                    "a printer of kind \"agent\" takes no other setting (found `{extra}`): the agent has its own"
+                )));
+            }
+            return Ok(DevicePrinter::Agent);
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map(DevicePrinter::Direct)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[brand]`: what a city puts on every client without touching code. All optional; the clients keep
+/// the colours of shared-ui/theme.css for whatever is left out.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Brand {
+    /// The organisation's name by language: the logo's text alternative.
+    #[serde(default)]
+    pub name: Text,
+    /// An SVG or PNG file (at most 256 KiB), absolute or relative to the daemon's working folder. Its
+    /// extension is checked here; the daemon checks the file itself at start and when it serves it.
+    #[serde(default)]
+    pub logo: Option<String>,
+    /// The brand colour (`#rrggbb`): headers, primary buttons, links.
+    #[serde(default)]
+    pub primary: Option<String>,
+    /// Text on `primary` (`#rrggbb`).
+    #[serde(default)]
+    pub on_primary: Option<String>,
+    /// A second colour for decorative lines under headers (`#rrggbb`).
+    #[serde(default)]
+    pub accent: Option<String>,
+}
+
+/// The colours `[brand]` leaves out: shared-ui/theme.css's `--v-accent`, `--v-accent-fg` and page
+/// background (`--v-bg`, the light surface with the least contrast to `primary` as text).
+pub const THEME_PRIMARY: &str = "#0b4f9c";
+pub const THEME_ON_PRIMARY: &str = "#ffffff";
+pub const THEME_PAGE: &str = "#f4f1ea";
+
+/// The smallest contrast for text (WCAG 2.x, 1.4.3 level AA).
+pub const MIN_TEXT_CONTRAST: f64 = 4.5;
+
+/// `#rrggbb` as red, green and blue.
+pub fn parse_hex_colour(s: &str) -> Option<[u8; 3]> {
+    let h = s.strip_prefix('#')?;
+    if h.len() != 6 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let c = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).ok();
+    Some([c(0)?, c(2)?, c(4)?])
+}
+
+/// Relative luminance (WCAG 2.x): sRGB channels linearised, weighted 0.2126, 0.7152, 0.0722.
+pub fn relative_luminance(rgb: [u8; 3]) -> f64 {
+    let lin = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2])
+}
+
+/// Contrast ratio (WCAG 2.x): (lighter + 0.05) / (darker + 0.05), from 1 to 21.
+pub fn contrast_ratio(a: [u8; 3], b: [u8; 3]) -> f64 {
+    let (la, lb) = (relative_luminance(a), relative_luminance(b));
+    let (hi, lo) = if la >= lb { (la, lb) } else { (lb, la) };
+    (hi + 0.05) / (lo + 0.05)
+}
+
+impl Brand {
+    /// The brand's mistakes, each with the line of its key in `[brand]`.
+    fn check(&self, src: &str) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        let mut err = |key: &str, message: String| {
+            out.push(ConfigError {
+                line: brand_key_line(src, key),
+                message,
+            })
+        };
+        let mut colour = |key: &str, v: &Option<String>| match v {
+            None => None,
+            Some(s) => {
+                let c = parse_hex_colour(s);
+                if c.is_none() {
+                    err(
+                        key,
+                        format!("brand.{key} '{s}' is not a colour like #0b4f9c"),
+                    );
+                }
+                c
+            }
+        };
+        let primary = colour("primary", &self.primary);
+        let on_primary = colour("on_primary", &self.on_primary);
+        colour("accent", &self.accent);
+        let theme = |s: &str| parse_hex_colour(s).expect("theme colour");
+        if self.primary.is_some() || self.on_primary.is_some() {
+            if let (Some(bg), Some(fg)) = (
+                primary.or(self.primary.is_none().then(|| theme(THEME_PRIMARY))),
+                on_primary.or(self.on_primary.is_none().then(|| theme(THEME_ON_PRIMARY))),
+            ) {
+                let ratio = contrast_ratio(fg, bg);
+                if ratio < MIN_TEXT_CONTRAST {
+                    let key = if self.on_primary.is_some() {
+                        "on_primary"
+                    } else {
+                        "primary"
+                    };
+                    err(
+                        key,
+                        format!(
+                            "brand.on_primary {} on brand.primary {} has a contrast of {:.2}:1; text needs at least {MIN_TEXT_CONTRAST}:1",
+                            self.on_primary.as_deref().unwrap_or(THEME_ON_PRIMARY),
+                            self.primary.as_deref().unwrap_or(THEME_PRIMARY),
+                            (ratio * 100.0).floor() / 100.0
+                        ),
+                    );
+                }
+            }
+            if let Some(p) = primary {
+                let ratio = contrast_ratio(p, theme(THEME_PAGE));
+                if ratio < MIN_TEXT_CONTRAST {
+                    err(
+                        "primary",
+                        format!(
+                            "brand.primary {} is also the colour of links and button text on the page ({THEME_PAGE}): contrast {:.2}:1, needs at least {MIN_TEXT_CONTRAST}:1; choose a darker primary",
+                            self.primary.as_deref().unwrap_or_default(),
+                            (ratio * 100.0).floor() / 100.0
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(logo) = &self.logo {
+            let lower = logo.to_ascii_lowercase();
+            if !(lower.ends_with(".svg") || lower.ends_with(".png")) {
+                err(
+                    "logo",
+                    format!("brand.logo '{logo}' must be an .svg or .png file"),
+                );
+            }
+            if self.name.values().all(|n| n.trim().is_empty()) {
+                err(
+                    "logo",
+                    "brand.logo needs brand.name: it is the logo's text alternative".into(),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The line of `key = ...` inside the `[brand]` table, else of `[brand]` itself.
+fn brand_key_line(src: &str, key: &str) -> Option<usize> {
+    let mut in_brand = false;
+    let mut table_line = None;
+    for (i, line) in src.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_brand = t == "[brand]" || t.starts_with("[brand.");
+            if t == "[brand]" {
+                table_line = Some(i + 1);
+            }
+            continue;
+        }
+        if in_brand
+            && let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(i + 1);
+        }
+    }
+    table_line
+}
+
+#[cfg(test)]
+mod brand_tests {
+    use super::*;
+
+    #[test]
+    fn contrast_follows_wcag() {
+        let white = [255, 255, 255];
+        let black = [0, 0, 0];
+        assert!((contrast_ratio(white, black) - 21.0).abs() < 1e-9);
+        assert!((contrast_ratio(white, white) - 1.0).abs() < 1e-9);
+        // #767676 on white is the well-known 4.54:1.
+        let grey = parse_hex_colour("#767676").unwrap();
+        assert!((contrast_ratio(grey, white) - 4.54).abs() < 0.01);
+        assert_eq!(parse_hex_colour("#0B4f9c"), Some([11, 79, 156]));
+        assert_eq!(parse_hex_colour("0b4f9c"), None);
+        assert_eq!(parse_hex_colour("#0b4f9"), None);
+        assert_eq!(parse_hex_colour("#0b4f9g"), None);
+    }
+
+    #[test]
+    fn brand_mistakes_name_their_line() {
+        let src = "[brand]\nname = { fi = \"Kaupunki\" }\nprimary = \"#777777\"\non_primary = \"#ffffff\"\naccent = \"red\"\nlogo = \"logo.gif\"\n";
+        let brand: Brand = toml::from_str::<toml::Table>(src)
+            .unwrap()
+            .get("brand")
+            .cloned()
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let errs = brand.check(src);
+        let line_of = |needle: &str| {
+            errs.iter()
+                .find(|e| e.message.contains(needle))
+                .and_then(|e| e.line)
+        };
+        // #ffffff on #777777 is 4.48:1, shown rounded down; #777777 on the page is lower still.
+        assert_eq!(line_of("contrast of 4.47:1"), Some(4), "{errs:?}");
+        assert_eq!(line_of("is also the colour of links"), Some(3), "{errs:?}");
+        assert_eq!(line_of("'red' is not a colour"), Some(5), "{errs:?}");
+        assert_eq!(line_of("must be an .svg or .png"), Some(6), "{errs:?}");
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        let ok = Brand {
+            primary: Some("#0b4f9c".into()),
+            on_primary: Some("#ffffff".into()),
+            ..Brand::default()
+        };
+        assert!(ok.check("").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../../config/demo.toml");
+
+    fn line_of(src: &str, needle: &str) -> usize {
+        find_line(src, needle).expect("needle is in the config")
+    }
+
+    #[test]
+    fn one_file_gives_the_hall_to_the_engine_and_the_rest_to_the_daemon() {
+        let cfg = load(DEMO).expect("the demo config loads");
+        assert!(!cfg.hall.sites.is_empty());
+        assert!(cfg.deployment.server.demo);
+        assert!(cfg.deployment.users.iter().any(|u| u.username == "agent1"));
+        let kiosk = cfg.deployment.device("kiosk-2").unwrap();
+        assert_eq!(kiosk.kind, DeviceKind::Kiosk);
+        let Some(DevicePrinter::Direct(p)) = &kiosk.printer else {
+            panic!(
+                "kiosk-2 has a printer the daemon drives: {:?}",
+                kiosk.printer
+            );
+        };
+        assert_eq!(p.esc_t, 5);
+        assert_eq!(p.width, vuoro_print::PaperWidth::Mm58);
+        assert!(cfg.deployment.device("kiosk-3").unwrap().printer.is_none());
+    }
+
+    #[test]
+    fn deployment_mistakes_are_reported_with_their_lines() {
+        let src = DEMO.replace(
+            "dir = \"printed/kiosk-1\", code_page = \"cp858\"",
+            "dir = \"printed/kiosk-1\", code_page = \"cp999\"",
+        );
+        let errs = load(&src).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].message.contains("cp999"), "{errs:?}");
+        assert_eq!(errs[0].line, Some(line_of(&src, "cp999")), "{errs:?}");
+
+        let src = DEMO.replace("kind = \"display\"", "kind = \"screen\"");
+        let errs = load(&src).unwrap_err();
+        assert!(errs[0].message.contains("screen"), "{errs:?}");
+        assert_eq!(errs[0].line, Some(line_of(&src, "\"screen\"")), "{errs:?}");
+
+        // Checked against the hall: a kiosk offering a service the site does not have, a user of a
+        // unit that does not exist.
+        let src = DEMO
+            .replace("services = [\"child-clinic\",", "services = [\"dentist\",")
+            .replace("units = [\"kela\"]", "units = [\"tax-office\"]");
+        let errs = load(&src).unwrap_err();
+        let messages: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+        assert!(
+            messages.contains(&"device 'kiosk-2' names unknown service 'dentist'"),
+            "{errs:?}"
+        );
+        assert!(
+            messages.contains(&"user 'agent1' names unknown unit 'tax-office'"),
+            "{errs:?}"
+        );
+        assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn a_table_neither_reads_is_refused_once() {
+        let src = format!("{DEMO}\n[speakers]\nvolume = 3\n");
+        let errs = load(&src).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].message.contains("speakers"), "{errs:?}");
+        assert_eq!(errs[0].line, Some(line_of(&src, "[speakers]")), "{errs:?}");
+    }
+}
