@@ -245,7 +245,7 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
                         lang: "fi".into(),
                         priority: Default::default(),
                         token,
-                        channel: "kiosk".into(),
+                        channel: vuoro_engine::Channel::Kiosk,
                         idempotency: None,
                     },
                 )

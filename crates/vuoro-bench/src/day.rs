@@ -257,7 +257,7 @@ pub fn simulate_day(
                         lang: "fi".into(),
                         priority: a.priority,
                         token: rng.token(),
-                        channel: "kiosk".into(),
+                        channel: vuoro_engine::Channel::Kiosk,
                         idempotency: None,
                     },
                     now,

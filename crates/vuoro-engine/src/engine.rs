@@ -567,7 +567,7 @@ impl Engine {
         lang: &str,
         priority: Priority,
         token: String,
-        channel: String,
+        channel: Channel,
         idempotency: Option<String>,
         now: DateTime<Utc>,
         actor: &Actor,

@@ -434,7 +434,7 @@ services = [{ service = "t1", tier = 1 }, { service = "b", tier = 2 }]
                 lang: "fi".into(),
                 priority: Priority::Normal,
                 token: format!("{n:032x}"),
-                channel: "kiosk".into(),
+                channel: crate::model::Channel::Kiosk,
                 idempotency: None,
             },
             at,

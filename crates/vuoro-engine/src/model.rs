@@ -60,6 +60,28 @@ impl Priority {
     }
 }
 
+/// Where a ticket was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// At a ticket kiosk in the hall.
+    Kiosk,
+    /// By staff for a customer at the desk.
+    Staff,
+    /// From the customer's own phone (a service with `remote_join`).
+    Remote,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Kiosk => "kiosk",
+            Channel::Staff => "staff",
+            Channel::Remote => "remote",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Position {
@@ -89,7 +111,7 @@ pub struct Ticket {
     pub priority: Priority,
     pub lang: String,
     pub token: String,
-    pub channel: String,
+    pub channel: Channel,
     pub issued_at: DateTime<Utc>,
     /// Queue order key: lower is earlier. Issue order, or moved by a transfer.
     pub order: i64,
@@ -211,39 +233,66 @@ pub struct DeviceStatus {
 /// Who asked for a change: recorded on every event for the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
-    /// `user`, `device`, `public` or `system`.
-    pub kind: String,
+    pub kind: ActorKind,
     pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A member of staff (`id`: the username).
+    User,
+    /// A kiosk, display or print agent (`id`: the device id).
+    Device,
+    /// Someone without an identity: a customer's phone.
+    Public,
+    /// The daemon itself (the tick, start-up).
+    System,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::Device => "device",
+            ActorKind::Public => "public",
+            ActorKind::System => "system",
+        }
+    }
 }
 
 impl Actor {
     pub fn system() -> Actor {
         Actor {
-            kind: "system".into(),
+            kind: ActorKind::System,
             id: None,
         }
     }
     pub fn user(name: &str) -> Actor {
         Actor {
-            kind: "user".into(),
+            kind: ActorKind::User,
             id: Some(name.into()),
         }
     }
     pub fn device(id: &str) -> Actor {
         Actor {
-            kind: "device".into(),
+            kind: ActorKind::Device,
             id: Some(id.into()),
         }
     }
     pub fn public() -> Actor {
         Actor {
-            kind: "public".into(),
+            kind: ActorKind::Public,
             id: None,
         }
     }
     /// A stable key for idempotency scopes.
     pub fn key(&self) -> String {
-        format!("{}:{}", self.kind, self.id.as_deref().unwrap_or(""))
+        format!(
+            "{}:{}",
+            self.kind.as_str(),
+            self.id.as_deref().unwrap_or("")
+        )
     }
 }
 
@@ -272,7 +321,7 @@ pub enum EventKind {
         lang: String,
         priority: Priority,
         token: String,
-        channel: String,
+        channel: Channel,
         idempotency: Option<String>,
         order: i64,
     },
@@ -463,7 +512,7 @@ pub enum Command {
         priority: Priority,
         /// A fresh random token (at least 128 bits), drawn by the caller.
         token: String,
-        channel: String,
+        channel: Channel,
         idempotency: Option<String>,
     },
     Counter {

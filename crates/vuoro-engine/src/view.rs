@@ -58,7 +58,7 @@ pub struct StaffTicket {
     pub served_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub recalls: u32,
-    pub channel: String,
+    pub channel: crate::model::Channel,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -225,7 +225,7 @@ impl Engine {
             served_at: t.served_at,
             ended_at: t.ended_at,
             recalls: t.recalls,
-            channel: t.channel.clone(),
+            channel: t.channel,
         }
     }
 

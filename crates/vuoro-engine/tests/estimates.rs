@@ -130,7 +130,7 @@ fn state(ops: &[Op], keep: usize) -> Engine {
                             Priority::Normal
                         },
                         token: format!("{n:032x}"),
-                        channel: "kiosk".into(),
+                        channel: vuoro_engine::Channel::Kiosk,
                         idempotency: None,
                     },
                     now,
@@ -231,7 +231,7 @@ proptest! {
                         lang: "fi".into(),
                         priority: Priority::Normal,
                         token: "f".repeat(32),
-                        channel: "kiosk".into(),
+                        channel: vuoro_engine::Channel::Kiosk,
                         idempotency: None,
                     },
                     now,

@@ -227,7 +227,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                         Priority::Normal
                     },
                     token: format!("{token_n:032x}"),
-                    channel: "kiosk".into(),
+                    channel: vuoro_engine::Channel::Kiosk,
                     idempotency: key.map(|k| format!("key-{k}")),
                 }
             }
@@ -470,7 +470,7 @@ fn numbers_wrap_without_reusing_an_open_one_and_reset_at_local_midnight() {
                 lang: "fi".into(),
                 priority: Priority::Normal,
                 token: format!("{n:032x}"),
-                channel: "kiosk".into(),
+                channel: vuoro_engine::Channel::Kiosk,
                 idempotency: None,
             },
             now,
@@ -600,7 +600,7 @@ fn a_long_wait_raises_one_alert_on_the_tick_until_cleared() {
             lang: "fi".into(),
             priority: Priority::Normal,
             token: "0".repeat(32),
-            channel: "kiosk".into(),
+            channel: vuoro_engine::Channel::Kiosk,
             idempotency: None,
         },
         t0,

@@ -296,7 +296,7 @@ fn main() {
                             lang: "fi".into(),
                             priority: Default::default(),
                             token: token.clone(),
-                            channel: "kiosk".into(),
+                            channel: vuoro_engine::Channel::Kiosk,
                             idempotency: None,
                         },
                     );

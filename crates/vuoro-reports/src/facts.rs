@@ -149,7 +149,7 @@ impl Folder {
     pub fn push(&mut self, ev: &Event, out: &mut Vec<Fact>) {
         let site = ev.site.as_str();
         let at = ev.at;
-        let actor_user = (ev.actor.kind == "user")
+        let actor_user = (ev.actor.kind == vuoro_engine::ActorKind::User)
             .then(|| ev.actor.id.clone())
             .flatten();
         if let EventKind::DayStarted { .. } = ev.kind {

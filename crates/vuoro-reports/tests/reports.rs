@@ -102,7 +102,7 @@ impl Sim {
                 lang: "fi".into(),
                 priority: Default::default(),
                 token,
-                channel: "kiosk".into(),
+                channel: vuoro_engine::Channel::Kiosk,
                 idempotency: Some(format!("key-{}", self.n)),
             },
         );

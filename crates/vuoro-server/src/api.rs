@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vuoro_engine::config::Site;
 use vuoro_engine::{
-    Actor, Command, CounterVerb, Outcome, Position, Priority, ReturnTo, TicketRef, TransferTarget,
+    Actor, Channel, Command, CounterVerb, Outcome, Position, Priority, ReturnTo, TicketRef,
+    TransferTarget,
 };
 
 use crate::App;
@@ -362,7 +363,8 @@ async fn display(State(app): AppState, Path((sid, did)): Path<(String, String)>)
 struct IssueBody {
     service: String,
     lang: Option<String>,
-    priority: Option<String>,
+    #[serde(default)]
+    priority: Priority,
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -393,15 +395,7 @@ async fn issue(
         .service(&b.service)
         .ok_or_else(|| ApiError::invalid(format!("no service '{}' at this site", b.service)))?;
     let lang = lang_for(s, b.lang.as_deref())?;
-    let priority = match b.priority.as_deref() {
-        None | Some("normal") => Priority::Normal,
-        Some("assist") => Priority::Assist,
-        Some(x) => {
-            return Err(ApiError::invalid(format!(
-                "priority '{x}' is not normal or assist"
-            )));
-        }
-    };
+    let priority = b.priority;
     let mut idem = idempotency_key(&headers)?;
     if matches!(p, Principal::Anonymous) {
         // Phones have no identity of their own: scope their keys to the client address, so nobody can
@@ -420,7 +414,7 @@ async fn issue(
                     "This kiosk does not offer that service.",
                 ));
             }
-            "kiosk"
+            Channel::Kiosk
         }
         Principal::User(u) => {
             if !u.may_unit(&svc.unit) {
@@ -428,7 +422,7 @@ async fn issue(
                     "That service belongs to a unit you do not work for.",
                 ));
             }
-            "staff"
+            Channel::Staff
         }
         Principal::Anonymous => {
             if !svc.remote_join {
@@ -437,7 +431,7 @@ async fn issue(
             if !app.remote_join_allowed(app.client_ip(peer, &headers)) {
                 return Err(ApiError::rate_limited());
             }
-            "remote"
+            Channel::Remote
         }
     };
     let cmd = Command::Issue {
@@ -446,7 +440,7 @@ async fn issue(
         lang,
         priority,
         token: random_token(16),
-        channel: channel.into(),
+        channel,
         idempotency: idem,
     };
     // The ticket comes back with the outcome, as it stood right after this command: the answer needs no

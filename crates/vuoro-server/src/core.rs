@@ -256,7 +256,11 @@ pub fn staff_event(engine: &Engine, site: &Site, ev: &Event, now: DateTime<Utc>)
         } => Some(c),
         _ => None,
     };
-    let by = ev.actor.id.as_ref().filter(|_| ev.actor.kind == "user");
+    let by = ev
+        .actor
+        .id
+        .as_ref()
+        .filter(|_| ev.actor.kind == vuoro_engine::ActorKind::User);
     // The event's own fields, less those the fields below replace (a ticket event's `ticket` is its id;
     // here it becomes the ticket itself, and the id moves to `ticket_id`).
     let replaced = |k: &str| match k {

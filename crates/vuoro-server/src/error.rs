@@ -160,8 +160,16 @@ where
         } else {
             &bytes
         };
-        serde_json::from_slice(src)
-            .map(JsonBody)
-            .map_err(|e| ApiError::malformed(format!("invalid JSON body: {e}")))
+        serde_json::from_slice(src).map(JsonBody).map_err(|e| {
+            // A word outside its list (a priority, a position) is well formed but invalid, like an
+            // unknown service.
+            if e.classify() == serde_json::error::Category::Data
+                && e.to_string().starts_with("unknown variant")
+            {
+                ApiError::invalid(format!("invalid value: {e}"))
+            } else {
+                ApiError::malformed(format!("invalid JSON body: {e}"))
+            }
+        })
     }
 }
