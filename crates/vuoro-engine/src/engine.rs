@@ -1300,7 +1300,7 @@ impl Engine {
                     priority: *priority,
                     lang: lang.clone(),
                     token: token.clone(),
-                    channel: channel.clone(),
+                    channel: *channel,
                     issued_at: at,
                     order: *order,
                     original_order: *order,
