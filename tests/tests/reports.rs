@@ -221,14 +221,14 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
             Act::Open(c, staff) => (
                 Actor::user(staff),
                 Command::Counter {
-                    counter: c.into(),
+                    counter: c.parse().unwrap(),
                     verb: CounterVerb::Open,
                 },
             ),
             Act::Close(c, staff) => (
                 Actor::user(staff),
                 Command::Counter {
-                    counter: c.into(),
+                    counter: c.parse().unwrap(),
                     verb: CounterVerb::Close,
                 },
             ),
@@ -240,11 +240,11 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
                 (
                     Actor::device("kiosk-1"),
                     Command::Issue {
-                        site: stints[i].site.into(),
-                        service: stints[i].service.into(),
+                        site: stints[i].site.parse().unwrap(),
+                        service: stints[i].service.parse().unwrap(),
                         lang: "fi".into(),
                         priority: Default::default(),
-                        token,
+                        token: token.parse().unwrap(),
                         channel: vuoro_engine::Channel::Kiosk,
                         idempotency: None,
                     },
@@ -256,7 +256,7 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
                 (
                     Actor::user(staff_of(c)),
                     Command::Counter {
-                        counter: c.into(),
+                        counter: c.parse().unwrap(),
                         verb: CounterVerb::Call(TicketRef::Id(id)),
                     },
                 )
@@ -266,7 +266,7 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
                 (
                     Actor::user(staff_of(c)),
                     Command::Counter {
-                        counter: c.into(),
+                        counter: c.parse().unwrap(),
                         verb: CounterVerb::Start,
                     },
                 )
@@ -280,19 +280,25 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
                         position: Position::Original,
                     },
                     End::PassOn(to) => CounterVerb::Finish {
-                        next_service: Some((*to).into()),
+                        next_service: Some((*to).parse().unwrap()),
                         position: Position::Original,
                     },
                     End::Transfer(to) => CounterVerb::Transfer {
                         ticket: None,
-                        to: TransferTarget::Service((*to).into()),
+                        to: TransferTarget::Service((*to).parse().unwrap()),
                         position: Position::Original,
                     },
                     End::NoShow => CounterVerb::NoShow,
                     End::Cancelled => {
                         let token = tokens[s.ticket].clone();
                         let out = engine
-                            .handle(Command::Cancel { token }, t, &Actor::public())
+                            .handle(
+                                Command::Cancel {
+                                    token: token.parse().unwrap(),
+                                },
+                                t,
+                                &Actor::public(),
+                            )
                             .unwrap();
                         assert!(matches!(out, Outcome::Ticket { .. }));
                         commit(&mut engine, &mut store);
@@ -304,7 +310,7 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
                 (
                     Actor::user(staff_of(c)),
                     Command::Counter {
-                        counter: c.into(),
+                        counter: c.parse().unwrap(),
                         verb,
                     },
                 )

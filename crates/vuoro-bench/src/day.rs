@@ -253,10 +253,10 @@ pub fn simulate_day(
                 let res = engine.handle(
                     Command::Issue {
                         site: site.id.clone(),
-                        service: a.service.clone(),
+                        service: a.service.parse()?,
                         lang: "fi".into(),
                         priority: a.priority,
-                        token: rng.token(),
+                        token: rng.token().parse()?,
                         channel: vuoro_engine::Channel::Kiosk,
                         idempotency: None,
                     },

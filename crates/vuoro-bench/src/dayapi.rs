@@ -33,7 +33,11 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
     let daemon = Daemon::start(opts.mode, DEMO_CONFIG, &dir.0).await?;
     let addr = daemon.addr;
     let cfg = vuoro_engine::Hall::parse(DEMO_CONFIG).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let counters: Vec<String> = cfg.sites[0].counters.iter().map(|c| c.id.clone()).collect();
+    let counters: Vec<String> = cfg.sites[0]
+        .counters
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
     let staff = vuoro_client::login(addr, "supervisor", "demo").await?;
     let kiosk_token = vuoro_client::demo_device_token(addr, "kiosk-3").await?;
 

@@ -31,7 +31,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
         .sites[0]
         .services
         .iter()
-        .map(|s| s.id.clone())
+        .map(|s| s.id.to_string())
         .collect();
     let dir = TempDir::new("issue")?;
     let daemon = Daemon::start(opts.mode, BENCH_CONFIG, &dir.0).await?;

@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::de::IgnoredAny;
+
+pub use crate::ids::valid_id;
+use crate::ids::{CounterId, ServiceId, SiteId, UnitId};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Text in several languages, keyed by language code.
@@ -71,7 +74,7 @@ fn default_dir() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Site {
-    pub id: String,
+    pub id: SiteId,
     pub name: Text,
     pub timezone: String,
     /// Languages offered at this site, in the order shown. The first is the default.
@@ -116,10 +119,12 @@ struct SiteIndex {
 
 impl SiteIndex {
     fn of(site: &Site) -> SiteIndex {
-        fn positions<'a>(ids: impl Iterator<Item = &'a String>) -> HashMap<String, usize> {
+        fn positions<'a, K: std::ops::Deref<Target = str> + 'a>(
+            ids: impl Iterator<Item = &'a K>,
+        ) -> HashMap<String, usize> {
             let mut m = HashMap::new();
             for (i, id) in ids.enumerate() {
-                m.entry(id.clone()).or_insert(i);
+                m.entry(id.to_string()).or_insert(i);
             }
             m
         }
@@ -205,7 +210,7 @@ pub struct HoursException {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Unit {
-    pub id: String,
+    pub id: UnitId,
     pub name: Text,
 }
 
@@ -230,8 +235,8 @@ fn default_last() -> u32 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
-    pub id: String,
-    pub unit: String,
+    pub id: ServiceId,
+    pub unit: UnitId,
     pub name: Text,
     pub series: String,
     /// Shown on public screens and topics instead of `name` when `sensitive`.
@@ -263,9 +268,10 @@ pub struct Service {
 impl Service {
     /// The id public screens and answers use: its own, or for a sensitive service the neutral group of
     /// its series (`group-h`), shared with every sensitive service of that series.
-    pub fn public_id(&self) -> String {
+    pub fn public_id(&self) -> ServiceId {
         if self.sensitive {
-            format!("group-{}", self.series.to_ascii_lowercase())
+            ServiceId::parse(format!("group-{}", self.series.to_ascii_lowercase()))
+                .expect("a series letter is A-Z")
         } else {
             self.id.clone()
         }
@@ -283,7 +289,7 @@ fn default_target_wait() -> u32 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CounterService {
-    pub service: String,
+    pub service: ServiceId,
     #[serde(default = "default_tier")]
     pub tier: u32,
 }
@@ -295,8 +301,8 @@ fn default_tier() -> u32 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Counter {
-    pub id: String,
-    pub unit: String,
+    pub id: CounterId,
+    pub unit: UnitId,
     pub name: Text,
     #[serde(default)]
     pub location: Text,
@@ -452,7 +458,7 @@ impl Hall {
             let units: HashSet<&str> = site.units.iter().map(|u| u.id.as_str()).collect();
             let series: HashSet<&str> = site.series.iter().map(|s| s.letter.as_str()).collect();
             for u in &site.units {
-                if !ids.insert(u.id.clone()) || !valid_id(&u.id) {
+                if !ids.insert(u.id.to_string()) || !valid_id(&u.id) {
                     err(
                         &format!("id = \"{}\"", u.id),
                         format!("unit id '{}' is invalid or used twice", u.id),
@@ -538,7 +544,7 @@ impl Hall {
             }
             for c in &site.counters {
                 let at = format!("id = \"{}\"", c.id);
-                if !valid_id(&c.id) || !ids.insert(c.id.clone()) {
+                if !valid_id(&c.id) || !ids.insert(c.id.to_string()) {
                     err(
                         &at,
                         format!("counter id '{}' is invalid or used twice", c.id),
@@ -675,14 +681,6 @@ impl Hall {
     pub fn language(&self, code: &str) -> Option<&Language> {
         self.languages.iter().find(|l| l.code == code)
     }
-}
-
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn line_of(src: &str, offset: usize) -> usize {

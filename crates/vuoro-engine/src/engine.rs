@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Counter, Hall, Site};
+use crate::ids::{CounterId, ServiceId, SiteId, TicketToken};
 use crate::model::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,11 +61,11 @@ fn conflict(code: Conflict, message: impl Into<String>) -> EngineError {
 pub struct State {
     pub last_seq: u64,
     pub next_ticket_id: TicketId,
-    pub sites: BTreeMap<String, SiteState>,
+    pub sites: BTreeMap<SiteId, SiteState>,
     /// token -> (site, ticket). Derived; rebuilt on load. Hashed: tokens are random, and a tree would
     /// compare them byte by byte at every level (docs/benchmarks.md).
     #[serde(skip)]
-    pub tokens: HashMap<String, (String, TicketId)>,
+    pub tokens: HashMap<TicketToken, (SiteId, TicketId)>,
 }
 
 #[derive(Debug, Clone)]
@@ -315,7 +316,7 @@ impl Engine {
     ) -> Result<Outcome, EngineError> {
         match cmd {
             Command::Tick => {
-                let ids: Vec<String> = self.cfg.sites.iter().map(|s| s.id.clone()).collect();
+                let ids: Vec<SiteId> = self.cfg.sites.iter().map(|s| s.id.clone()).collect();
                 for s in ids {
                     self.roll_day(&s, now);
                     self.alert_long_waits(&s, now, actor);
@@ -562,11 +563,11 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn issue(
         &mut self,
-        site: &str,
-        service: &str,
+        site: &SiteId,
+        service: &ServiceId,
         lang: &str,
         priority: Priority,
-        token: String,
+        token: TicketToken,
         channel: Channel,
         idempotency: Option<String>,
         now: DateTime<Utc>,
@@ -584,7 +585,7 @@ impl Engine {
                 "language '{lang}' is not offered here"
             )));
         }
-        if token.len() < 32 || self.state.tokens.contains_key(&token) {
+        if token.len() < 32 || self.state.tokens.contains_key(token.as_str()) {
             return Err(EngineError::Invalid(
                 "ticket token must be fresh and at least 128 bits".into(),
             ));
@@ -597,7 +598,7 @@ impl Engine {
             && let Some(&id) = self.state.sites[site].idempotency.get(k)
         {
             return Ok(Outcome::Ticket {
-                site: site.into(),
+                site: site.clone(),
                 id,
                 created: false,
             });
@@ -647,7 +648,7 @@ impl Engine {
                 number,
                 series: series.letter.clone(),
                 seq_no,
-                service: service.into(),
+                service: service.clone(),
                 lang: lang.into(),
                 priority,
                 token,
@@ -657,7 +658,7 @@ impl Engine {
             },
         );
         Ok(Outcome::Ticket {
-            site: site.into(),
+            site: site.clone(),
             id,
             created: true,
         })
@@ -676,7 +677,8 @@ impl Engine {
             .iter()
             .find_map(|s| s.counter(counter).map(|c| (s, c)))
             .ok_or_else(|| EngineError::NotFound(format!("no counter '{counter}'")))?;
-        let sid = site.id.as_str();
+        let counter = &c.id;
+        let sid = &site.id;
         self.roll_day(sid, now);
         let cs = self.state.sites[sid]
             .counters
@@ -685,8 +687,8 @@ impl Engine {
             .unwrap_or_default();
         let current = cs.current.and_then(|id| self.ticket(sid, id).cloned());
         let out = |e: &Engine| Outcome::Counter {
-            site: sid.into(),
-            counter: counter.into(),
+            site: sid.clone(),
+            counter: counter.clone(),
             ticket: e.state.sites[sid]
                 .counters
                 .get(counter)
@@ -716,7 +718,7 @@ impl Engine {
                         now,
                         actor,
                         EventKind::CounterOpened {
-                            counter: counter.into(),
+                            counter: counter.clone(),
                             user,
                         },
                     );
@@ -736,7 +738,7 @@ impl Engine {
                         now,
                         actor,
                         EventKind::CounterClosed {
-                            counter: counter.into(),
+                            counter: counter.clone(),
                         },
                     );
                 }
@@ -749,8 +751,8 @@ impl Engine {
                         self.finish_current(sid, counter, cur, now, actor);
                     }
                     return Ok(Outcome::NobodyWaiting {
-                        site: sid.into(),
-                        counter: counter.into(),
+                        site: sid.clone(),
+                        counter: counter.clone(),
                     });
                 };
                 if let Some(cur) = &current {
@@ -762,7 +764,7 @@ impl Engine {
                     actor,
                     EventKind::TicketCalled {
                         ticket: next,
-                        counter: counter.into(),
+                        counter: counter.clone(),
                     },
                 );
                 Ok(out(self))
@@ -804,7 +806,7 @@ impl Engine {
                     actor,
                     EventKind::TicketCalled {
                         ticket: t.id,
-                        counter: counter.into(),
+                        counter: counter.clone(),
                     },
                 );
                 Ok(out(self))
@@ -827,7 +829,7 @@ impl Engine {
                     actor,
                     EventKind::TicketRecalled {
                         ticket: t.id,
-                        counter: counter.into(),
+                        counter: counter.clone(),
                     },
                 );
                 Ok(out(self))
@@ -846,7 +848,7 @@ impl Engine {
                     actor,
                     EventKind::TicketServed {
                         ticket: t.id,
-                        counter: counter.into(),
+                        counter: counter.clone(),
                     },
                 );
                 Ok(out(self))
@@ -876,14 +878,14 @@ impl Engine {
                     actor,
                     EventKind::TicketFinished {
                         ticket: t.id,
-                        counter: counter.into(),
+                        counter: counter.clone(),
                         next_service,
                         order,
                     },
                 );
                 Ok(Outcome::Counter {
-                    site: sid.into(),
-                    counter: counter.into(),
+                    site: sid.clone(),
+                    counter: counter.clone(),
                     ticket: Some(t.id),
                 })
             }
@@ -901,12 +903,12 @@ impl Engine {
                     actor,
                     EventKind::TicketNoShow {
                         ticket: t.id,
-                        counter: counter.into(),
+                        counter: counter.clone(),
                     },
                 );
                 Ok(Outcome::Counter {
-                    site: sid.into(),
-                    counter: counter.into(),
+                    site: sid.clone(),
+                    counter: counter.clone(),
                     ticket: Some(t.id),
                 })
             }
@@ -918,12 +920,12 @@ impl Engine {
                     actor,
                     EventKind::TicketParked {
                         ticket: t.id,
-                        counter: counter.into(),
+                        counter: counter.clone(),
                     },
                 );
                 Ok(Outcome::Counter {
-                    site: sid.into(),
-                    counter: counter.into(),
+                    site: sid.clone(),
+                    counter: counter.clone(),
                     ticket: Some(t.id),
                 })
             }
@@ -967,7 +969,7 @@ impl Engine {
                                 "no counter '{tc}' at this site"
                             )));
                         }
-                        if tc == counter {
+                        if tc == *counter {
                             return Err(EngineError::Invalid(
                                 "a ticket cannot be transferred to its own counter".into(),
                             ));
@@ -994,8 +996,8 @@ impl Engine {
                     },
                 );
                 Ok(Outcome::Counter {
-                    site: sid.into(),
-                    counter: counter.into(),
+                    site: sid.clone(),
+                    counter: counter.clone(),
                     ticket: Some(t.id),
                 })
             }
@@ -1052,7 +1054,7 @@ impl Engine {
                             actor,
                             EventKind::TicketReturned {
                                 ticket: t.id,
-                                counter: Some(counter.into()),
+                                counter: Some(counter.clone()),
                                 order: None,
                             },
                         );
@@ -1072,8 +1074,8 @@ impl Engine {
                     }
                 }
                 Ok(Outcome::Counter {
-                    site: sid.into(),
-                    counter: counter.into(),
+                    site: sid.clone(),
+                    counter: counter.clone(),
                     ticket: Some(t.id),
                 })
             }
@@ -1082,8 +1084,8 @@ impl Engine {
 
     fn finish_current(
         &mut self,
-        site: &str,
-        counter: &str,
+        site: &SiteId,
+        counter: &CounterId,
         t: &Ticket,
         now: DateTime<Utc>,
         actor: &Actor,
@@ -1094,7 +1096,7 @@ impl Engine {
             actor,
             EventKind::TicketFinished {
                 ticket: t.id,
-                counter: counter.into(),
+                counter: counter.clone(),
                 next_service: None,
                 order: None,
             },
@@ -1115,7 +1117,7 @@ impl Engine {
     }
 
     /// Starts a new local day for `site` if `now` is past midnight there: open tickets end, counters close.
-    fn roll_day(&mut self, site: &str, now: DateTime<Utc>) {
+    fn roll_day(&mut self, site: &SiteId, now: DateTime<Utc>) {
         let Some(cfg_site) = self.cfg.site(site) else {
             return;
         };
@@ -1128,7 +1130,7 @@ impl Engine {
         self.emit(site, now, &actor, EventKind::DayStarted { date: today });
     }
 
-    fn end_day(&mut self, site: &str, now: DateTime<Utc>, actor: &Actor) {
+    fn end_day(&mut self, site: &SiteId, now: DateTime<Utc>, actor: &Actor) {
         let open: Vec<TicketId> = self.state.sites[site]
             .tickets
             .values()
@@ -1146,7 +1148,7 @@ impl Engine {
                 },
             );
         }
-        let counters: Vec<String> = self.state.sites[site]
+        let counters: Vec<CounterId> = self.state.sites[site]
             .counters
             .iter()
             .filter(|(_, c)| c.open)
@@ -1159,7 +1161,7 @@ impl Engine {
 
     /// A `long_wait` alert for each service of `site` whose longest wait is over its target, once per
     /// service until staff clear it.
-    fn alert_long_waits(&mut self, site: &str, now: DateTime<Utc>, actor: &Actor) {
+    fn alert_long_waits(&mut self, site: &SiteId, now: DateTime<Utc>, actor: &Actor) {
         let Some(cfg) = self.cfg.site(site).cloned() else {
             return;
         };
@@ -1233,11 +1235,11 @@ impl Engine {
         queue.into_iter().map(|(_, t)| t).collect()
     }
 
-    fn emit(&mut self, site: &str, at: DateTime<Utc>, actor: &Actor, kind: EventKind) {
+    fn emit(&mut self, site: &SiteId, at: DateTime<Utc>, actor: &Actor, kind: EventKind) {
         let ev = Event {
             seq: self.state.last_seq + 1,
             at,
-            site: site.into(),
+            site: site.clone(),
             actor: actor.clone(),
             kind,
         };
@@ -1622,9 +1624,9 @@ fn put_back(st: &mut SiteState, id: TicketId) {
 }
 
 fn index_ticket(
-    waiting: &mut BTreeMap<String, std::collections::BTreeSet<(u8, i64, TicketId)>>,
+    waiting: &mut BTreeMap<ServiceId, std::collections::BTreeSet<(u8, i64, TicketId)>>,
     active: &mut BTreeMap<String, std::collections::BTreeSet<u32>>,
-    targeted: &mut BTreeMap<String, std::collections::BTreeSet<(u8, i64, TicketId)>>,
+    targeted: &mut BTreeMap<CounterId, std::collections::BTreeSet<(u8, i64, TicketId)>>,
     t: &Ticket,
 ) {
     if t.state == TicketState::Waiting {

@@ -429,11 +429,11 @@ services = [{ service = "t1", tier = 1 }, { service = "b", tier = 2 }]
     fn issue(e: &mut Engine, service: &str, n: u64, at: DateTime<Utc>) {
         e.handle(
             Command::Issue {
-                site: "s".into(),
-                service: service.into(),
+                site: "s".parse().unwrap(),
+                service: service.parse().unwrap(),
                 lang: "fi".into(),
                 priority: Priority::Normal,
-                token: format!("{n:032x}"),
+                token: format!("{n:032x}").parse().unwrap(),
                 channel: crate::model::Channel::Kiosk,
                 idempotency: None,
             },
@@ -446,7 +446,7 @@ services = [{ service = "t1", tier = 1 }, { service = "b", tier = 2 }]
     fn verb(e: &mut Engine, counter: &str, verb: CounterVerb, at: DateTime<Utc>) {
         e.handle(
             Command::Counter {
-                counter: counter.into(),
+                counter: counter.parse().unwrap(),
                 verb,
             },
             at,
@@ -604,7 +604,7 @@ services = [{ service = "t1", tier = 1 }, { service = "b", tier = 2 }]
             "c1",
             CounterVerb::Transfer {
                 ticket: None,
-                to: TransferTarget::Counter("c2".into()),
+                to: TransferTarget::Counter("c2".parse().unwrap()),
                 position: Position::Back,
             },
             t0(),

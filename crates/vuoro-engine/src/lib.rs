@@ -9,9 +9,11 @@ pub mod config;
 mod engine;
 pub use engine::State;
 pub mod eta;
+pub mod ids;
 mod model;
 pub mod view;
 
 pub use config::{ConfigError, Hall};
 pub use engine::{Conflict, Engine, EngineError};
+pub use ids::{BadId, CounterId, DeviceId, ServiceId, SiteId, TicketToken, UnitId};
 pub use model::*;

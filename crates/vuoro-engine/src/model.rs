@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{CounterId, DeviceId, ServiceId, SiteId, TicketToken};
+
 pub type TicketId = u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -102,15 +104,15 @@ pub enum ReturnTo {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ticket {
     pub id: TicketId,
-    pub site: String,
+    pub site: SiteId,
     pub number: String,
     pub series: String,
     pub seq_no: u32,
-    pub service: String,
+    pub service: ServiceId,
     pub state: TicketState,
     pub priority: Priority,
     pub lang: String,
-    pub token: String,
+    pub token: TicketToken,
     pub channel: Channel,
     pub issued_at: DateTime<Utc>,
     /// Queue order key: lower is earlier. Issue order, or moved by a transfer.
@@ -119,17 +121,18 @@ pub struct Ticket {
     pub original_order: i64,
     /// When it started waiting in its current queue.
     pub queued_at: DateTime<Utc>,
-    pub counter: Option<String>,
+    pub counter: Option<CounterId>,
     /// Only this counter may call it (a transfer to a counter).
-    pub target_counter: Option<String>,
+    pub target_counter: Option<CounterId>,
     pub called_at: Option<DateTime<Utc>>,
     pub served_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub recalls: u32,
+    /// `counter:<id>` or `service:<id>`: where a transfer came from.
     pub transferred_from: Option<String>,
-    pub passed_on_from: Option<String>,
+    pub passed_on_from: Option<ServiceId>,
     /// Services visited before the current one in this visit (pass-ons).
-    pub visited: Vec<String>,
+    pub visited: Vec<ServiceId>,
     pub end_reason: Option<String>,
 }
 
@@ -188,7 +191,7 @@ pub struct SiteState {
     pub alerts: BTreeMap<u64, Alert>,
     /// Latest status per printing device.
     #[serde(default)]
-    pub printers: BTreeMap<String, DeviceStatus>,
+    pub printers: BTreeMap<DeviceId, DeviceStatus>,
     /// Latest status per hall display (`online`, `offline`).
     #[serde(default)]
     pub displays: BTreeMap<String, DeviceStatus>,
@@ -197,27 +200,27 @@ pub struct SiteState {
     pub next_order: i64,
     /// Today's tickets, all states.
     pub tickets: BTreeMap<TicketId, Ticket>,
-    pub counters: BTreeMap<String, CounterState>,
-    pub services: BTreeMap<String, ServiceState>,
+    pub counters: BTreeMap<CounterId, CounterState>,
+    pub services: BTreeMap<ServiceId, ServiceState>,
     /// "client\u{1f}key" -> ticket, for today's Idempotency-Keys.
     pub idempotency: BTreeMap<String, TicketId>,
     /// Waiting tickets per service, in call order: (priority rank, order, id). Derived; rebuilt on load.
     #[serde(skip)]
-    pub waiting: BTreeMap<String, BTreeSet<(u8, i64, TicketId)>>,
+    pub waiting: BTreeMap<ServiceId, BTreeSet<(u8, i64, TicketId)>>,
     /// Numbers in use by non-final tickets, per series. Derived; rebuilt on load.
     #[serde(skip)]
     pub active_numbers: BTreeMap<String, BTreeSet<u32>>,
     /// Waiting tickets sent to one counter, per counter, in call order. Derived; rebuilt on load.
     #[serde(skip)]
-    pub targeted: BTreeMap<String, BTreeSet<(u8, i64, TicketId)>>,
+    pub targeted: BTreeMap<CounterId, BTreeSet<(u8, i64, TicketId)>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Alert {
     pub id: u64,
     pub kind: String,
-    pub device: Option<String>,
-    pub service: Option<String>,
+    pub device: Option<DeviceId>,
+    pub service: Option<ServiceId>,
     pub message: String,
     pub at: DateTime<Utc>,
 }
@@ -300,7 +303,7 @@ impl Actor {
 pub struct Event {
     pub seq: u64,
     pub at: DateTime<Utc>,
-    pub site: String,
+    pub site: SiteId,
     pub actor: Actor,
     #[serde(flatten)]
     pub kind: EventKind,
@@ -317,68 +320,68 @@ pub enum EventKind {
         number: String,
         series: String,
         seq_no: u32,
-        service: String,
+        service: ServiceId,
         lang: String,
         priority: Priority,
-        token: String,
+        token: TicketToken,
         channel: Channel,
         idempotency: Option<String>,
         order: i64,
     },
     TicketCalled {
         ticket: TicketId,
-        counter: String,
+        counter: CounterId,
     },
     TicketRecalled {
         ticket: TicketId,
-        counter: String,
+        counter: CounterId,
     },
     TicketServed {
         ticket: TicketId,
-        counter: String,
+        counter: CounterId,
     },
     TicketFinished {
         ticket: TicketId,
-        counter: String,
+        counter: CounterId,
         /// Passed on to this service in the same visit, keeping the number.
-        next_service: Option<String>,
+        next_service: Option<ServiceId>,
         order: Option<i64>,
     },
     TicketNoShow {
         ticket: TicketId,
-        counter: String,
+        counter: CounterId,
     },
     TicketReturned {
         ticket: TicketId,
         /// Back to this counter as called; None: back to its queue at `order`.
-        counter: Option<String>,
+        counter: Option<CounterId>,
         order: Option<i64>,
     },
     TicketTransferred {
         ticket: TicketId,
-        from_counter: Option<String>,
-        from_service: String,
-        service: String,
-        target_counter: Option<String>,
+        from_counter: Option<CounterId>,
+        from_service: ServiceId,
+        service: ServiceId,
+        target_counter: Option<CounterId>,
         order: i64,
     },
     TicketParked {
         ticket: TicketId,
-        counter: String,
+        counter: CounterId,
     },
     TicketCancelled {
         ticket: TicketId,
         reason: String,
     },
     CounterOpened {
-        counter: String,
+        counter: CounterId,
         user: Option<String>,
     },
     CounterClosed {
-        counter: String,
+        counter: CounterId,
     },
     ServiceAccepting {
-        service: String,
+        service: ServiceId,
         accepting: bool,
     },
     /// Something staff should see: a kiosk's "Ask staff", a printer fault, a long wait.
@@ -386,8 +389,8 @@ pub enum EventKind {
     AlertRaised {
         alert: u64,
         alert_kind: String,
-        device: Option<String>,
-        service: Option<String>,
+        device: Option<DeviceId>,
+        service: Option<ServiceId>,
         message: String,
     },
     AlertCleared {
@@ -395,12 +398,13 @@ pub enum EventKind {
     },
     /// A hall display connected (`online`) or its last connection closed (`offline`).
     DisplayStatus {
+        /// The hall display's id (`[[site.display]]`).
         device: String,
         status: String,
     },
     /// A printer's status changed (see vuoro-print).
     PrinterStatus {
-        device: String,
+        device: DeviceId,
         status: String,
         detail: Option<String>,
     },
@@ -474,8 +478,8 @@ pub enum TicketRef {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TransferTarget {
-    Service(String),
-    Counter(String),
+    Service(ServiceId),
+    Counter(CounterId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -487,7 +491,7 @@ pub enum CounterVerb {
     Recall,
     Start,
     Finish {
-        next_service: Option<String>,
+        next_service: Option<ServiceId>,
         position: Position,
     },
     NoShow,
@@ -506,59 +510,60 @@ pub enum CounterVerb {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     Issue {
-        site: String,
-        service: String,
+        site: SiteId,
+        service: ServiceId,
         lang: String,
         priority: Priority,
         /// A fresh random token (at least 128 bits), drawn by the caller.
-        token: String,
+        token: TicketToken,
         channel: Channel,
         idempotency: Option<String>,
     },
     Counter {
-        counter: String,
+        counter: CounterId,
         verb: CounterVerb,
     },
     /// The customer cancels their own ticket.
     Cancel {
-        token: String,
+        token: TicketToken,
     },
     SetAccepting {
-        site: String,
-        service: String,
+        site: SiteId,
+        service: ServiceId,
         accepting: bool,
     },
     MoveWaiting {
-        site: String,
-        from: String,
-        to: String,
+        site: SiteId,
+        from: ServiceId,
+        to: ServiceId,
     },
     EndDay {
-        site: String,
+        site: SiteId,
     },
     /// Lets time pass: rolls sites over to a new local day.
     Tick,
     RaiseAlert {
-        site: String,
+        site: SiteId,
         kind: String,
-        device: Option<String>,
-        service: Option<String>,
+        device: Option<DeviceId>,
+        service: Option<ServiceId>,
         message: String,
     },
     ClearAlert {
-        site: String,
+        site: SiteId,
         alert: u64,
     },
     DisplayStatus {
-        site: String,
+        site: SiteId,
+        /// The hall display's id (`[[site.display]]`).
         device: String,
         status: String,
     },
     /// A printer's status; a fault raises the device's printer alert (with `alert` as its words) unless
     /// one is open, `online` clears it: status and alert in one command, one commit.
     PrinterStatus {
-        site: String,
-        device: String,
+        site: SiteId,
+        device: DeviceId,
         status: String,
         detail: Option<String>,
         alert: Option<String>,
@@ -569,19 +574,19 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Ticket {
-        site: String,
+        site: SiteId,
         id: TicketId,
         created: bool,
     },
     Counter {
-        site: String,
-        counter: String,
+        site: SiteId,
+        counter: CounterId,
         ticket: Option<TicketId>,
     },
     /// call-next with nobody waiting.
     NobodyWaiting {
-        site: String,
-        counter: String,
+        site: SiteId,
+        counter: CounterId,
     },
     Done,
 }

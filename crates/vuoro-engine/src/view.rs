@@ -6,11 +6,12 @@ use serde::Serialize;
 
 use crate::config::{Site, Text, text_in};
 use crate::engine::Engine;
+use crate::ids::{CounterId, ServiceId, SiteId, UnitId};
 use crate::model::*;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CounterRef {
-    pub id: String,
+    pub id: CounterId,
     pub name: String,
     pub location: String,
 }
@@ -22,7 +23,7 @@ pub struct TicketView {
     /// Where to wait: the area (zone) of the counters serving the ticket's service, in the view's language.
     pub wait_area: Option<String>,
     pub number: String,
-    pub service: String,
+    pub service: ServiceId,
     pub service_name: String,
     pub state: TicketState,
     /// While waiting: how many tickets the counters able to call it will call before it, over all their
@@ -36,24 +37,24 @@ pub struct TicketView {
     pub lang: String,
     pub priority: Priority,
     pub counter: Option<CounterRef>,
-    pub site: String,
+    pub site: SiteId,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StaffTicket {
     pub id: TicketId,
     pub number: String,
-    pub service: String,
+    pub service: ServiceId,
     pub unit: String,
     pub state: TicketState,
     pub priority: Priority,
     pub lang: String,
     pub issued_at: DateTime<Utc>,
     pub waited_seconds: i64,
-    pub counter: Option<String>,
-    pub target_counter: Option<String>,
+    pub counter: Option<CounterId>,
+    pub target_counter: Option<CounterId>,
     pub transferred_from: Option<String>,
-    pub passed_on_from: Option<String>,
+    pub passed_on_from: Option<ServiceId>,
     pub called_at: Option<DateTime<Utc>>,
     pub served_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -63,12 +64,12 @@ pub struct StaffTicket {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CounterView {
-    pub id: String,
-    pub unit: String,
+    pub id: CounterId,
+    pub unit: UnitId,
     pub name: Text,
     pub location: Text,
     pub zone: Option<String>,
-    pub services: Vec<String>,
+    pub services: Vec<ServiceId>,
     pub state: CounterStatus,
     pub current: Option<StaffTicket>,
     pub user: Option<String>,
@@ -77,7 +78,7 @@ pub struct CounterView {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PublicCounter {
-    pub id: String,
+    pub id: CounterId,
     pub name: Text,
     pub location: Text,
     pub zone: Option<String>,
@@ -88,7 +89,7 @@ pub struct PublicCounter {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Call {
     pub number: String,
-    pub counter: String,
+    pub counter: CounterId,
     pub counter_name: Text,
     pub location: Text,
     pub zone: Option<String>,
@@ -99,9 +100,9 @@ pub struct Call {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PublicQueue {
-    pub id: String,
+    pub id: ServiceId,
     pub name: Text,
-    pub unit: Option<String>,
+    pub unit: Option<UnitId>,
     pub waiting: u32,
     /// Minutes a new ticket would wait; None with `eta_reason` when there is no estimate.
     pub eta_minutes: Option<u32>,
@@ -112,12 +113,13 @@ pub struct PublicQueue {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ServiceView {
-    pub id: String,
+    pub id: ServiceId,
     /// Where to wait for it (the zone of its counters), in the requested language.
     pub wait_area: Option<String>,
     /// The neutral name public screens use (differs from `name` only for a sensitive service shown to a
     /// kiosk or staff).
     pub public_name: String,
+    /// Empty for a sensitive services' neutral group (its unit is not shown).
     pub unit: String,
     pub unit_name: String,
     pub name: String,
@@ -201,7 +203,7 @@ impl Engine {
             .config()
             .site(&t.site)
             .and_then(|s| s.service(&t.service))
-            .map(|s| s.unit.clone())
+            .map(|s| s.unit.to_string())
             .unwrap_or_default();
         let waited_until = t
             .called_at
@@ -387,7 +389,7 @@ impl Engine {
                 let closed_reason = self.closed_reason(site, &s.id, now);
                 ServiceView {
                     id: s.id.clone(),
-                    unit: s.unit.clone(),
+                    unit: s.unit.to_string(),
                     unit_name: site
                         .unit(&s.unit)
                         .map(|u| text_in(&u.name, lang, dl).to_string())

@@ -91,7 +91,7 @@ fn counter(e: &mut Engine, c: &str, verb: CounterVerb, now: DateTime<Utc>) -> bo
     let ok = e
         .handle(
             Command::Counter {
-                counter: c.into(),
+                counter: c.parse().unwrap(),
                 verb,
             },
             now,
@@ -121,15 +121,15 @@ fn state(ops: &[Op], keep: usize) -> Engine {
             Op::Issue(s, assist) => {
                 e.handle(
                     Command::Issue {
-                        site: "s".into(),
-                        service: SERVICES[*s].into(),
+                        site: "s".parse().unwrap(),
+                        service: SERVICES[*s].parse().unwrap(),
                         lang: "fi".into(),
                         priority: if *assist {
                             Priority::Assist
                         } else {
                             Priority::Normal
                         },
-                        token: format!("{n:032x}"),
+                        token: format!("{n:032x}").parse().unwrap(),
                         channel: vuoro_engine::Channel::Kiosk,
                         idempotency: None,
                     },
@@ -148,7 +148,7 @@ fn state(ops: &[Op], keep: usize) -> Engine {
                     COUNTERS[*c],
                     CounterVerb::Transfer {
                         ticket: None,
-                        to: TransferTarget::Counter(COUNTERS[*d].into()),
+                        to: TransferTarget::Counter(COUNTERS[*d].parse().unwrap()),
                         position: Position::Back,
                     },
                     now,
@@ -226,11 +226,11 @@ proptest! {
             after
                 .handle(
                     Command::Issue {
-                        site: "s".into(),
-                        service: service.into(),
+                        site: "s".parse().unwrap(),
+                        service: service.parse().unwrap(),
                         lang: "fi".into(),
                         priority: Priority::Normal,
-                        token: "f".repeat(32),
+                        token: "f".repeat(32).parse().unwrap(),
                         channel: vuoro_engine::Channel::Kiosk,
                         idempotency: None,
                     },

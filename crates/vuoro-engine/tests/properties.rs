@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
+use vuoro_engine::CounterId;
 use vuoro_engine::*;
 
 const CONFIG: &str = r#"
@@ -213,20 +214,20 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         let ids: Vec<TicketId> = e.site_state("s").unwrap().tickets.keys().copied().collect();
         let pick =
             |i: usize| TicketRef::Id(ids.get(i % ids.len().max(1)).copied().unwrap_or(999_999));
-        let counter = |c: usize| COUNTERS[c].to_string();
+        let counter = |c: usize| -> CounterId { COUNTERS[c].parse().unwrap() };
         let cmd = match op {
             Op::Issue(s, assist, key) => {
                 token_n += 1;
                 Command::Issue {
-                    site: "s".into(),
-                    service: SERVICES[*s].into(),
+                    site: "s".parse().unwrap(),
+                    service: SERVICES[*s].parse().unwrap(),
                     lang: "fi".into(),
                     priority: if *assist {
                         Priority::Assist
                     } else {
                         Priority::Normal
                     },
-                    token: format!("{token_n:032x}"),
+                    token: format!("{token_n:032x}").parse().unwrap(),
                     channel: vuoro_engine::Channel::Kiosk,
                     idempotency: key.map(|k| format!("key-{k}")),
                 }
@@ -258,7 +259,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Finish(c, s, p) => Command::Counter {
                 counter: counter(*c),
                 verb: CounterVerb::Finish {
-                    next_service: s.map(|s| SERVICES[s].to_string()),
+                    next_service: s.map(|s| SERVICES[s].parse().unwrap()),
                     position: position(*p),
                 },
             },
@@ -270,7 +271,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 counter: counter(*c),
                 verb: CounterVerb::Transfer {
                     ticket: None,
-                    to: TransferTarget::Service(SERVICES[*s].into()),
+                    to: TransferTarget::Service(SERVICES[*s].parse().unwrap()),
                     position: position(*p),
                 },
             },
@@ -302,14 +303,16 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     .get(t % ids.len().max(1))
                     .and_then(|id| e.ticket("s", *id))
                     .map(|t| t.token.clone())
-                    .unwrap_or_default();
+                    .unwrap_or_else(|| "no-such-ticket-token".parse().unwrap());
                 Command::Cancel { token }
             }
             Op::Wait(m) => {
                 now += Duration::minutes(*m);
                 Command::Tick
             }
-            Op::EndDay => Command::EndDay { site: "s".into() },
+            Op::EndDay => Command::EndDay {
+                site: "s".parse().unwrap(),
+            },
         };
         let expected = match op {
             Op::CallNext(c) => {
@@ -384,8 +387,14 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         check_invariants(&e)?;
     }
     // End the day: every ticket ends in exactly one final state.
-    e.handle(Command::EndDay { site: "s".into() }, now, &actor)
-        .unwrap();
+    e.handle(
+        Command::EndDay {
+            site: "s".parse().unwrap(),
+        },
+        now,
+        &actor,
+    )
+    .unwrap();
     let tail = e.take_events();
     log.extend(tail);
     for t in e.site_state("s").unwrap().tickets.values() {
@@ -465,11 +474,11 @@ fn numbers_wrap_without_reusing_an_open_one_and_reset_at_local_midnight() {
     let issue = |e: &mut Engine, n: u64, now| {
         e.handle(
             Command::Issue {
-                site: "s".into(),
-                service: "s3".into(),
+                site: "s".parse().unwrap(),
+                service: "s3".parse().unwrap(),
                 lang: "fi".into(),
                 priority: Priority::Normal,
-                token: format!("{n:032x}"),
+                token: format!("{n:032x}").parse().unwrap(),
                 channel: vuoro_engine::Channel::Kiosk,
                 idempotency: None,
             },
@@ -496,7 +505,7 @@ fn numbers_wrap_without_reusing_an_open_one_and_reset_at_local_midnight() {
     // B006 ends; the next number wraps to the only free one.
     e.handle(
         Command::Counter {
-            counter: "c3".into(),
+            counter: "c3".parse().unwrap(),
             verb: CounterVerb::Open,
         },
         now,
@@ -505,7 +514,7 @@ fn numbers_wrap_without_reusing_an_open_one_and_reset_at_local_midnight() {
     .unwrap();
     e.handle(
         Command::Counter {
-            counter: "c3".into(),
+            counter: "c3".parse().unwrap(),
             verb: CounterVerb::Call(TicketRef::Number("B006".into())),
         },
         now,
@@ -514,7 +523,7 @@ fn numbers_wrap_without_reusing_an_open_one_and_reset_at_local_midnight() {
     .unwrap();
     e.handle(
         Command::Counter {
-            counter: "c3".into(),
+            counter: "c3".parse().unwrap(),
             verb: CounterVerb::Finish {
                 next_service: None,
                 position: Position::Original,
@@ -595,11 +604,11 @@ fn a_long_wait_raises_one_alert_on_the_tick_until_cleared() {
     let sys = Actor::system();
     e.handle(
         Command::Issue {
-            site: "s".into(),
-            service: "s1".into(),
+            site: "s".parse().unwrap(),
+            service: "s1".parse().unwrap(),
             lang: "fi".into(),
             priority: Priority::Normal,
-            token: "0".repeat(32),
+            token: "0".repeat(32).parse().unwrap(),
             channel: vuoro_engine::Channel::Kiosk,
             idempotency: None,
         },
@@ -629,7 +638,7 @@ fn a_long_wait_raises_one_alert_on_the_tick_until_cleared() {
     let id = *e.state().sites["s"].alerts.keys().next().unwrap();
     e.handle(
         Command::ClearAlert {
-            site: "s".into(),
+            site: "s".parse().unwrap(),
             alert: id,
         },
         late,
@@ -650,8 +659,8 @@ fn a_printer_status_raises_and_clears_its_alert_in_the_same_command() {
     let report = |e: &mut Engine, status: &str| {
         e.handle(
             Command::PrinterStatus {
-                site: "s".into(),
-                device: "kiosk-1".into(),
+                site: "s".parse().unwrap(),
+                device: "kiosk-1".parse().unwrap(),
                 status: status.into(),
                 detail: None,
                 alert: Some(format!("kiosk-1: {status}")),

@@ -18,7 +18,10 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use vuoro_engine::config::{Counter, Hall};
-use vuoro_engine::{Actor, Command, CounterVerb, Engine, Outcome, Position, TransferTarget};
+use vuoro_engine::{
+    Actor, Command, CounterVerb, Engine, Outcome, Position, ServiceId, TicketToken, TransferTarget,
+    UnitId,
+};
 use vuoro_reports::{cli::query, store};
 
 const DEMO: &str = include_str!("../../../config/demo.toml");
@@ -50,7 +53,7 @@ enum Ev {
     Done(usize),
     NoShow(usize),
     Transfer(usize),
-    Cancel(String),
+    Cancel(TicketToken),
     Shift(usize),
     Close(usize),
 }
@@ -151,7 +154,7 @@ fn main() {
         for suffix in ["b", "c"] {
             for c in &base {
                 let mut c2 = c.clone();
-                c2.id = format!("{}-{suffix}", c.id);
+                c2.id = format!("{}-{suffix}", c.id).parse().expect("an id");
                 site.counters.push(c2);
             }
         }
@@ -159,8 +162,8 @@ fn main() {
     let cfg = Arc::new(cfg);
     let site = cfg.site(SITE).expect("site").clone();
     let tz: Tz = site.tz();
-    let services: Vec<String> = site.services.iter().map(|s| s.id.clone()).collect();
-    let svc_index: HashMap<String, usize> = services
+    let services: Vec<ServiceId> = site.services.iter().map(|s| s.id.clone()).collect();
+    let svc_index: HashMap<ServiceId, usize> = services
         .iter()
         .enumerate()
         .map(|(i, s)| (s.clone(), i))
@@ -182,8 +185,8 @@ fn main() {
         .iter()
         .map(|c| c.services.iter().map(|s| svc_index[&s.service]).collect())
         .collect();
-    let unit_services: HashMap<String, Vec<usize>> = {
-        let mut m: HashMap<String, Vec<usize>> = HashMap::new();
+    let unit_services: HashMap<UnitId, Vec<usize>> = {
+        let mut m: HashMap<UnitId, Vec<usize>> = HashMap::new();
         for (i, s) in site.services.iter().enumerate() {
             m.entry(s.unit.clone()).or_default().push(i);
         }
@@ -286,12 +289,14 @@ fn main() {
             match ev {
                 Ev::Arrive(s) => {
                     token_n += 1;
-                    let token = format!("{:032x}", 0xa000_0000_0000_u64 + token_n);
+                    let token: TicketToken = format!("{:032x}", 0xa000_0000_0000_u64 + token_n)
+                        .parse()
+                        .expect("a token");
                     let out = sim.run(
                         t,
                         &kiosk,
                         Command::Issue {
-                            site: SITE.into(),
+                            site: SITE.parse().expect("an id"),
                             service: services[s].clone(),
                             lang: "fi".into(),
                             priority: Default::default(),
@@ -420,7 +425,8 @@ fn main() {
                         })
                         .flatten();
                     let cur_service = current_service(&sim.engine, &counters[i].id);
-                    let next = next.filter(|&x| Some(x) != cur_service.map(|c| svc_index[&c]));
+                    let next =
+                        next.filter(|&x| Some(x) != cur_service.map(|c| svc_index[c.as_str()]));
                     let ok = sim.run(
                         t,
                         &user(i, &shift),
@@ -611,7 +617,7 @@ fn main() {
 fn current_service(e: &Engine, counter: &str) -> Option<String> {
     let st = e.site_state(SITE)?;
     let id = st.counters.get(counter)?.current?;
-    st.tickets.get(&id).map(|t| t.service.clone())
+    st.tickets.get(&id).map(|t| t.service.to_string())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -632,7 +638,7 @@ fn do_shift(
         t,
         &who,
         Command::Counter {
-            counter: counter.into(),
+            counter: counter.parse().unwrap(),
             verb: CounterVerb::Open,
         },
     );

@@ -284,14 +284,14 @@ impl<'a> SiteInfo<'a> {
         self.cfg
             .site(site)
             .and_then(|s| s.service(service))
-            .map(|s| s.unit.clone())
+            .map(|s| s.unit.to_string())
             .unwrap_or_default()
     }
     fn counter_unit(&self, site: &str, counter: &str) -> String {
         self.cfg
             .site(site)
             .and_then(|s| s.counter(counter))
-            .map(|c| c.unit.clone())
+            .map(|c| c.unit.to_string())
             .unwrap_or_default()
     }
     fn target_secs(&self, site: &str, service: &str) -> i64 {

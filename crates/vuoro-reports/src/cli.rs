@@ -80,7 +80,7 @@ pub fn query(
             }
             vec![s.to_string()]
         }
-        None if group == Group::Site => cfg.sites.iter().map(|s| s.id.clone()).collect(),
+        None if group == Group::Site => cfg.sites.iter().map(|s| s.id.to_string()).collect(),
         None => return Err("name the site (only group=site compares every site)".into()),
     };
     if let Some(l) = &lang

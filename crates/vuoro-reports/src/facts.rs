@@ -165,7 +165,7 @@ impl Folder {
                 st.tickets.insert(
                     *ticket,
                     Track {
-                        service: service.clone(),
+                        service: service.to_string(),
                         arrival: true,
                         queued_at: at,
                         called_at: None,
@@ -186,8 +186,8 @@ impl Folder {
                 let staff = staff_at(st, counter, actor_user);
                 if let Some(t) = st.tickets.get_mut(ticket) {
                     t.called_at.get_or_insert(at);
-                    t.at_counter = Some((counter.clone(), at, None));
-                    t.counter = Some(counter.clone());
+                    t.at_counter = Some((counter.to_string(), at, None));
+                    t.counter = Some(counter.to_string());
                     t.staff = staff;
                     t.no_show = false;
                 }
@@ -226,7 +226,7 @@ impl Folder {
                 let staff = staff_at(st, counter, actor_user);
                 if let Some(t) = st.tickets.get_mut(ticket) {
                     t.no_show = true;
-                    t.counter = Some(counter.clone());
+                    t.counter = Some(counter.to_string());
                     t.staff = staff;
                 }
             }
@@ -272,7 +272,7 @@ impl Folder {
                 }
             }
             EventKind::CounterOpened { counter, user } => {
-                let was_open = st.counters.get(counter).is_some_and(|c| c.open);
+                let was_open = st.counters.get(counter.as_str()).is_some_and(|c| c.open);
                 if was_open {
                     // Another user took over the open counter: the stretch so far was the previous user's.
                     close_stretch(st, site, counter, at, out);
@@ -282,7 +282,7 @@ impl Folder {
                         st.open_since = Some(at);
                     }
                 }
-                let c = st.counters.entry(counter.clone()).or_default();
+                let c = st.counters.entry(counter.to_string()).or_default();
                 c.open = true;
                 c.user = user.clone().or(actor_user);
                 c.since = Some(at);

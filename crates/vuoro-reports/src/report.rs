@@ -84,7 +84,7 @@ impl Query {
     pub fn site_wide(&self, site: &Site) -> bool {
         self.units
             .as_ref()
-            .is_none_or(|u| site.units.iter().all(|x| u.contains(&x.id)))
+            .is_none_or(|u| site.units.iter().all(|x| u.contains(x.id.as_str())))
     }
 
     /// Whether a cell is within the reader's scope.

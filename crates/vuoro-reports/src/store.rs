@@ -834,8 +834,8 @@ pub fn audit(conn: &Connection, q: &AuditQuery) -> Result<(Vec<Value>, bool)> {
 pub fn comparable_sites(cfg: &Hall, units: Option<&HashSet<String>>) -> Vec<String> {
     cfg.sites
         .iter()
-        .filter(|s| units.is_none_or(|u| s.units.iter().all(|x| u.contains(&x.id))))
-        .map(|s| s.id.clone())
+        .filter(|s| units.is_none_or(|u| s.units.iter().all(|x| u.contains(x.id.as_str()))))
+        .map(|s| s.id.to_string())
         .collect()
 }
 

@@ -97,11 +97,11 @@ impl Sim {
             hm,
             Actor::device("kiosk-1"),
             Command::Issue {
-                site: SITE.into(),
-                service: service.into(),
+                site: SITE.parse().unwrap(),
+                service: service.parse().unwrap(),
                 lang: "fi".into(),
                 priority: Default::default(),
-                token,
+                token: token.parse().unwrap(),
                 channel: vuoro_engine::Channel::Kiosk,
                 idempotency: Some(format!("key-{}", self.n)),
             },
@@ -117,7 +117,7 @@ impl Sim {
             hm,
             Actor::user(user),
             Command::Counter {
-                counter: counter.into(),
+                counter: counter.parse().unwrap(),
                 verb,
             },
         );
@@ -192,20 +192,26 @@ fn scripted_day(sim: &mut Sim) {
         "c1",
         Transfer {
             ticket: None,
-            to: TransferTarget::Service("kela-families".into()),
+            to: TransferTarget::Service("kela-families".parse().unwrap()),
             position: Position::Original,
         },
     );
     // T4: the customer cancels.
     let token4 = sim.tokens[3].clone();
-    sim.run("08:25", Actor::public(), Command::Cancel { token: token4 });
+    sim.run(
+        "08:25",
+        Actor::public(),
+        Command::Cancel {
+            token: token4.parse().unwrap(),
+        },
+    );
     // T2: served 9 min, passed on to parking, waits 10 min there, served 5 min.
     sim.verb(
         "08:30",
         "agent2",
         "c5",
         Finish {
-            next_service: Some("parking".into()),
+            next_service: Some("parking".parse().unwrap()),
             position: Position::Original,
         },
     );

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vuoro_engine::config::Site;
 use vuoro_engine::{
-    Actor, Channel, Command, CounterVerb, Outcome, Position, Priority, ReturnTo, TicketRef,
-    TransferTarget,
+    Actor, Channel, Command, CounterId, CounterVerb, DeviceId, Outcome, Position, Priority,
+    ReturnTo, ServiceId, TicketRef, TicketToken, TransferTarget,
 };
 
 use crate::App;
@@ -333,6 +333,7 @@ async fn display(State(app): AppState, Path((sid, did)): Path<(String, String)>)
                     let id = s
                         .service(&cs.service)
                         .map_or_else(|| cs.service.clone(), |svc| svc.public_id());
+                    let id = id.to_string();
                     if !services.contains(&id) {
                         services.push(id);
                     }
@@ -439,7 +440,7 @@ async fn issue(
         service: svc.id.clone(),
         lang,
         priority,
-        token: random_token(16),
+        token: random_token(16).parse().expect("hex is a token"),
         channel,
         idempotency: idem,
     };
@@ -499,6 +500,7 @@ async fn get_ticket(
 }
 
 async fn cancel_ticket(State(app): AppState, Path(token): Path<String>) -> ApiResult {
+    let token = TicketToken::parse(token).map_err(|_| ApiError::not_found("no such ticket"))?;
     app.submit(
         Command::Cancel {
             token: token.clone(),
@@ -558,29 +560,20 @@ async fn list_tickets(
 struct VerbBody {
     ticket: Option<u64>,
     number: Option<String>,
-    next_service: Option<String>,
-    position: Option<String>,
-    service: Option<String>,
-    counter: Option<String>,
-    to: Option<String>,
-    device: Option<String>,
+    next_service: Option<ServiceId>,
+    #[serde(default)]
+    position: Position,
+    service: Option<ServiceId>,
+    counter: Option<CounterId>,
+    #[serde(default)]
+    to: ReturnTo,
+    device: Option<DeviceId>,
 }
 
 fn ticket_ref(b: &VerbBody) -> Option<TicketRef> {
     b.ticket
         .map(TicketRef::Id)
         .or_else(|| b.number.clone().map(TicketRef::Number))
-}
-
-fn position(p: Option<&str>) -> Result<Position, ApiError> {
-    match p {
-        None | Some("original") => Ok(Position::Original),
-        Some("front") => Ok(Position::Front),
-        Some("back") => Ok(Position::Back),
-        Some(x) => Err(ApiError::invalid(format!(
-            "position '{x}' is not front, back or original"
-        ))),
-    }
 }
 
 /// Checks that the user may act on a ticket named in a body (its service's unit).
@@ -615,6 +608,7 @@ async fn counter_verb(
         .iter()
         .find_map(|s| s.counter(&counter).map(|c| (s, c)))
         .ok_or_else(|| ApiError::not_found(format!("no counter '{counter}'")))?;
+    let counter = &c.id;
     let u = p.user()?;
     if !u.may_unit(&c.unit) {
         return Err(ApiError::forbidden(
@@ -633,7 +627,7 @@ async fn counter_verb(
         "start" => CounterVerb::Start,
         "finish" => CounterVerb::Finish {
             next_service: b.next_service.clone(),
-            position: position(b.position.as_deref())?,
+            position: b.position,
         },
         "no-show" => CounterVerb::NoShow,
         "transfer" => {
@@ -649,7 +643,7 @@ async fn counter_verb(
             CounterVerb::Transfer {
                 ticket: tref.clone(),
                 to,
-                position: position(b.position.as_deref())?,
+                position: b.position,
             }
         }
         "park" => CounterVerb::Park,
@@ -657,15 +651,7 @@ async fn counter_verb(
             ticket: tref
                 .clone()
                 .ok_or_else(|| ApiError::invalid("name the ticket to bring back"))?,
-            to: match b.to.as_deref() {
-                None | Some("counter") => ReturnTo::Counter,
-                Some("queue") => ReturnTo::Queue,
-                Some(x) => {
-                    return Err(ApiError::invalid(format!(
-                        "'to' is '{x}', not counter or queue"
-                    )));
-                }
-            },
+            to: b.to,
         },
         "reprint" => return reprint(&app, s, u, tref, b.device.as_deref()).await,
         other => return Err(ApiError::not_found(format!("no counter verb '{other}'"))),
@@ -725,11 +711,8 @@ async fn reprint(
             .engine
             .find_ticket(&s.id, &tref)
             .ok_or_else(|| ApiError::not_found("no such ticket today"))?;
-        let unit = s
-            .service(&t.service)
-            .map(|x| x.unit.clone())
-            .unwrap_or_default();
-        if !u.may_unit(&unit) {
+        let unit = s.service(&t.service).map(|x| x.unit.as_str());
+        if !unit.is_some_and(|unit| u.may_unit(unit)) {
             return Err(ApiError::forbidden(
                 "That ticket is in another unit's queue.",
             ));
@@ -751,11 +734,12 @@ struct AcceptingBody {
     accepting: bool,
 }
 
-fn supervisor_for_service<'a>(
-    p: &'a Principal,
-    s: &Site,
+/// The service a supervisor names, when it is one of their units'.
+fn supervisor_for_service<'s>(
+    p: &Principal,
+    s: &'s Site,
     service: &str,
-) -> Result<&'a UserCtx, ApiError> {
+) -> Result<&'s vuoro_engine::config::Service, ApiError> {
     let u = p.supervisor()?;
     let svc = s
         .service(service)
@@ -765,7 +749,7 @@ fn supervisor_for_service<'a>(
             "That service belongs to a unit you do not supervise.",
         ));
     }
-    Ok(u)
+    Ok(svc)
 }
 
 async fn set_accepting(
@@ -775,7 +759,7 @@ async fn set_accepting(
     JsonBody(b): JsonBody<AcceptingBody>,
 ) -> ApiResult {
     let s = site(&app, &sid)?;
-    supervisor_for_service(&p, s, &service)?;
+    let service = &supervisor_for_service(&p, s, &service)?.id;
     app.submit(
         Command::SetAccepting {
             site: s.id.clone(),
@@ -789,7 +773,7 @@ async fn set_accepting(
     let accepting = core
         .engine
         .site_state(&s.id)
-        .and_then(|st| st.services.get(&service))
+        .and_then(|st| st.services.get(service))
         .is_some_and(|x| x.accepting);
     Ok(json_response(
         StatusCode::OK,
@@ -810,11 +794,11 @@ async fn move_waiting(
     JsonBody(b): JsonBody<MoveBody>,
 ) -> ApiResult {
     let s = site(&app, &sid)?;
-    supervisor_for_service(&p, s, &service)?;
+    let from = supervisor_for_service(&p, s, &service)?.id.clone();
     if s.service(&b.to).is_none() {
         return Err(ApiError::invalid(format!("no service '{}'", b.to)));
     }
-    supervisor_for_service(&p, s, &b.to)?;
+    let to = supervisor_for_service(&p, s, &b.to)?.id.clone();
     let before = app
         .shared
         .core
@@ -825,8 +809,8 @@ async fn move_waiting(
     app.submit(
         Command::MoveWaiting {
             site: s.id.clone(),
-            from: service,
-            to: b.to.clone(),
+            from,
+            to,
         },
         p.actor(),
     )
@@ -1005,7 +989,7 @@ async fn stats_today(State(app): AppState, Path(sid): Path<String>, p: Principal
             continue;
         }
         let hour = t.issued_at.with_timezone(&tz).hour();
-        let e = acc.entry((hour, t.service.clone())).or_default();
+        let e = acc.entry((hour, t.service.to_string())).or_default();
         e.0 += 1;
         if let Some(called) = t.called_at {
             e.1 += 1;

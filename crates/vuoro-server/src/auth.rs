@@ -38,7 +38,7 @@ impl UserCtx {
             username: u.username.clone(),
             display_name: u.display_name.clone(),
             roles: u.roles.clone(),
-            units: (!all).then(|| u.units.iter().cloned().collect()),
+            units: (!all).then(|| u.units.iter().map(|x| x.to_string()).collect()),
         }
     }
     pub fn may_unit(&self, unit: &str) -> bool {

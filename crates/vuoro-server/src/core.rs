@@ -65,7 +65,7 @@ struct Request {
 /// A ticket as it stood right after the command that made or touched it, with its token.
 pub struct TicketNow {
     pub view: vuoro_engine::view::TicketView,
-    pub token: String,
+    pub token: vuoro_engine::TicketToken,
 }
 
 type Answer = (Outcome, Option<TicketNow>);
@@ -299,18 +299,18 @@ pub fn staff_event(engine: &Engine, site: &Site, ev: &Event, now: DateTime<Utc>)
 fn event_unit(engine: &Engine, site: &Site, ev: &Event) -> Option<String> {
     if let Some(id) = ev.kind.ticket() {
         let svc = engine.ticket(&site.id, id).map(|t| t.service.clone())?;
-        return site.service(&svc).map(|s| s.unit.clone());
+        return site.service(&svc).map(|s| s.unit.to_string());
     }
     match &ev.kind {
         EventKind::CounterOpened { counter, .. } | EventKind::CounterClosed { counter } => {
-            site.counter(counter).map(|c| c.unit.clone())
+            site.counter(counter).map(|c| c.unit.to_string())
         }
         EventKind::ServiceAccepting { service, .. } => {
-            site.service(service).map(|s| s.unit.clone())
+            site.service(service).map(|s| s.unit.to_string())
         }
         EventKind::AlertRaised {
             service: Some(s), ..
-        } => site.service(s).map(|s| s.unit.clone()),
+        } => site.service(s).map(|s| s.unit.to_string()),
         _ => None,
     }
 }
@@ -322,7 +322,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
     let cfg = engine.config().clone();
     hub.hold();
     let mut touched_sites: Vec<(&str, u64)> = Vec::new();
-    let mut touched_services: Vec<(String, String)> = Vec::new();
+    let mut touched_services: Vec<(vuoro_engine::SiteId, vuoro_engine::ServiceId)> = Vec::new();
     let mut touched_tickets: Vec<u64> = Vec::new();
     let mut watched_site: Option<&str> = None;
     let mut watched_counters: Vec<Option<String>> = Vec::new();
@@ -338,7 +338,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
                 .counters
                 .iter()
                 .map(|c| {
-                    let topic = Topic::Counter(c.id.clone()).to_string();
+                    let topic = Topic::Counter(c.id.to_string()).to_string();
                     hub.has_subscribers(&topic).then_some(topic)
                 })
                 .collect();
@@ -362,7 +362,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
             }
         }
         // Public calls.
-        let calls = Topic::Calls(site.id.clone()).to_string();
+        let calls = Topic::Calls(site.id.to_string()).to_string();
         let public = match &ev.kind {
             EventKind::TicketCalled { ticket, counter }
             | EventKind::TicketRecalled { ticket, counter } => {
@@ -418,7 +418,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
         }
         // The device itself hears its printer's status (a kiosk warns before it prints).
         if let EventKind::PrinterStatus { device, status, .. } = &ev.kind {
-            let topic = Topic::Device(device.clone()).to_string();
+            let topic = Topic::Device(device.to_string()).to_string();
             if hub.has_subscribers(&topic) {
                 let v = json!({"kind": "printer_status", "at": ev.at, "printer": {"status": status, "at": ev.at}});
                 hub.publish(&topic, ev.seq, None, msg(&topic, ev.seq, v), false);
@@ -427,7 +427,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
         // Staff: the site and the counters concerned.
         let unit = event_unit(engine, site, ev);
         let staff = staff_event(engine, site, ev, now);
-        let site_topic = Topic::Site(site.id.clone()).to_string();
+        let site_topic = Topic::Site(site.id.to_string()).to_string();
         hub.publish(
             &site_topic,
             ev.seq,
@@ -464,7 +464,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
         let Some(site) = cfg.site(site_id) else {
             continue;
         };
-        let topic = Topic::Queues(site.id.clone()).to_string();
+        let topic = Topic::Queues(site.id.to_string()).to_string();
         // Only for someone listening: a resume on this topic always gets a fresh snapshot (ws.rs), so
         // nothing needs these in the ring, and a recount of every service per commit is the largest
         // fixed cost of a commit on a site with many services (docs/benchmarks.md).

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use vuoro_engine::config::{ConfigError, Hall, Text, find_line};
+use vuoro_engine::{DeviceId, ServiceId, SiteId, UnitId};
 use vuoro_print::PrinterSettings;
 
 /// What the config file holds: the hall for the engine, the deployment for the daemon.
@@ -274,14 +275,14 @@ pub struct User {
     pub roles: Vec<Role>,
     /// Units this user may see and act on. Empty with role admin: every unit.
     #[serde(default)]
-    pub units: Vec<String>,
+    pub units: Vec<UnitId>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Device {
-    pub id: String,
-    pub site: String,
+    pub id: DeviceId,
+    pub site: SiteId,
     pub kind: DeviceKind,
     /// SHA-256 of the device token, hex. The token itself is never stored.
     pub token_sha256: String,
@@ -290,7 +291,7 @@ pub struct Device {
     pub location: Text,
     /// Services a kiosk offers; empty: all of its site's.
     #[serde(default)]
-    pub services: Vec<String>,
+    pub services: Vec<ServiceId>,
     /// The printer this device prints to, if any (see docs/printing.md).
     #[serde(default, skip_serializing)]
     pub printer: Option<DevicePrinter>,

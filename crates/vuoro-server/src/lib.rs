@@ -71,10 +71,10 @@ pub struct App {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     pub password_queue: AtomicU64,
     /// Speech renders per kiosk device.
-    pub speech_limit: governor::DefaultKeyedRateLimiter<String>,
+    pub speech_limit: governor::DefaultKeyedRateLimiter<vuoro_engine::DeviceId>,
     /// Per (site, display): open connections, and connections made so far (for the displays'
     /// online/offline status).
-    pub display_conns: Mutex<HashMap<(String, String), (usize, u64)>>,
+    pub display_conns: Mutex<HashMap<(vuoro_engine::SiteId, String), (usize, u64)>>,
 }
 
 /// The customer's view of a ticket with what only its holder gets: docs/api.md, `Ticket`.

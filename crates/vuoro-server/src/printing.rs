@@ -35,7 +35,7 @@ pub enum Route {
 
 #[derive(Default)]
 pub struct Printing {
-    routes: HashMap<String, Route>,
+    routes: HashMap<vuoro_engine::DeviceId, Route>,
     waiting: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
     next_job: AtomicU64,
     /// Printer statuses from print jobs, reported in the order the jobs ended (`report_in_order`), off
@@ -166,7 +166,7 @@ pub async fn print(app: &Arc<App>, device: &Device, ticket: u64) -> Value {
 
 async fn send_to_agent(app: &Arc<App>, device: &Device, job: &TicketPrint) -> Value {
     let offline = json!(JobOutcome::Failed(vuoro_print::Fault::Offline));
-    let topic = vuoro_protocol::Topic::Device(device.id.clone()).to_string();
+    let topic = vuoro_protocol::Topic::Device(device.id.to_string()).to_string();
     let id = app.printing.next_job.fetch_add(1, Ordering::Relaxed) + 1;
     let (tx, rx) = oneshot::channel();
     {
@@ -265,7 +265,7 @@ fn device_label(app: &App, device: &Device) -> String {
         .site(&device.site)
         .map_or("fi", |s| s.default_language());
     match vuoro_engine::config::text_in(&device.location, lang, "en") {
-        "" => device.id.clone(),
+        "" => device.id.to_string(),
         place => format!("{} ({place})", device.id),
     }
 }

@@ -457,7 +457,7 @@ fn site_of(app: &App, path: &str, query: Option<&str>) -> Option<String> {
                     .sites
                     .iter()
                     .find(|s| s.counter(c).is_some())
-                    .map(|s| s.id.clone());
+                    .map(|s| s.id.to_string());
             }
             _ => {}
         }

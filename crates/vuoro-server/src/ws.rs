@@ -14,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use vuoro_engine::SiteId;
 use vuoro_protocol::{ClientMsg, ErrorCode as WsCode, ServerMsg, Topic};
 
 use crate::App;
@@ -286,7 +287,7 @@ async fn run(
     // so one socket serves both, without a lock between two halves taken for every message.
     let mut topics: Vec<Sub> = Vec::new();
     // The display this connection belongs to, once it said hello.
-    let mut display: Option<(String, String)> = None;
+    let mut display: Option<(SiteId, String)> = None;
     // After a resync, queued messages at or below the snapshot's seq are stale.
     let mut skip_until: HashMap<String, u64> = HashMap::new();
     let mut sessions = matches!(principal, Principal::User(_)).then(|| app.auth.sessions_ended());
@@ -469,7 +470,7 @@ async fn run(
 /// one closing makes it `offline` if none came back within `server.display_offline_seconds` (a display
 /// that drops and comes back, or a client that connects and closes in a loop, changes nothing). So a display's
 /// status costs a commit only when it really changes, however often its connections come and go.
-async fn display_seen(app: &Arc<App>, key: (String, String), delta: i64) {
+async fn display_seen(app: &Arc<App>, key: (SiteId, String), delta: i64) {
     let (online, connects) = {
         let mut m = app.display_conns.lock().expect("lock");
         let (n, connects) = m.entry(key.clone()).or_insert((0, 0));
@@ -501,7 +502,7 @@ async fn display_seen(app: &Arc<App>, key: (String, String), delta: i64) {
 }
 
 /// Commits a display's status when it differs from the committed one.
-async fn set_display_status(app: &Arc<App>, key: &(String, String), status: &str) {
+async fn set_display_status(app: &Arc<App>, key: &(SiteId, String), status: &str) {
     let same = app
         .shared
         .core

@@ -331,7 +331,7 @@ impl Writer {
                 stmt.execute(params![
                     ev.seq as i64,
                     ev.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    ev.site,
+                    ev.site.as_str(),
                     ev.kind.name(),
                     ev.kind.ticket().map(|t| t as i64),
                     data
@@ -460,10 +460,10 @@ mod tests {
         Event {
             seq,
             at: Utc::now(),
-            site: "s".into(),
+            site: "s".parse().unwrap(),
             actor: Actor::system(),
             kind: EventKind::CounterClosed {
-                counter: format!("c{seq}"),
+                counter: format!("c{seq}").parse().unwrap(),
             },
         }
     }
