@@ -676,12 +676,12 @@ async fn counter_verb(
                 .map(|t| core.engine.staff_ticket(t, now));
             Ok(json_response(
                 StatusCode::OK,
-                json!({"counter": core.engine.counter_view(s, &counter, now), "ticket": t, "seq": core.engine.last_seq()}),
+                json!({"counter": core.engine.counter_view(s, counter, now), "ticket": t, "seq": core.engine.last_seq()}),
             ))
         }
         _ => Ok(json_response(
             StatusCode::OK,
-            json!({"counter": core.engine.counter_view(s, &counter, now), "ticket": null, "seq": core.engine.last_seq()}),
+            json!({"counter": core.engine.counter_view(s, counter, now), "ticket": null, "seq": core.engine.last_seq()}),
         )),
     }
 }
