@@ -182,7 +182,7 @@ fn the_log_appends_without_gaps_loads_from_the_newest_snapshot_and_reads_ranges(
     let db = dir.open();
     let t0 = local(monday(), 8, 0);
     let at = |seq: u64| t0 + Duration::seconds(seq as i64);
-    let site = |seq: u64| if seq % 2 == 0 { "a" } else { "b" };
+    let site = |seq: u64| if seq.is_multiple_of(2) { "a" } else { "b" };
     let evs: Vec<Event> = (1..=6)
         .map(|s| plain(s, site(s), at(s), Actor::system()))
         .collect();
