@@ -13,14 +13,13 @@ use std::collections::HashSet;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
 use serde_json::{Value, json};
 use vuoro_engine::config::Config;
-use vuoro_store::FoldedDay;
-pub use vuoro_store::{AuditQuery, Database, RequestRecord, StoreError as Error};
+use vuoro_store::{AuditQuery, Database, FoldedDay, StoreError};
 
 use crate::cells::{Cell, CellKey, Cells, Rollup, SiteInfo, add_facts};
 use crate::facts::{Folder, facts_for};
 use crate::report::{Group, Query, Table, build};
 
-pub type Result<T> = std::result::Result<T, Error>;
+pub type Result<T> = std::result::Result<T, StoreError>;
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -321,7 +320,7 @@ pub fn audit(db: &dyn Database, q: &AuditQuery) -> Result<(Vec<Value>, bool)> {
     for ev in db.audited_events(&one_more)? {
         let at = ts(ev.at);
         let mut details = serde_json::to_value(&ev)
-            .map_err(|e| Error::Corrupt(format!("event {}: {e}", ev.seq)))?;
+            .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", ev.seq)))?;
         if let Some(o) = details.as_object_mut() {
             for k in ["seq", "at", "site", "actor", "kind", "token", "idempotency"] {
                 o.remove(k);
