@@ -210,7 +210,7 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
     }
     acts.sort_by_key(|a| (a.0, a.1, a.2));
     let mut engine = Engine::new(cfg.clone(), at(day(), "07:00"));
-    let mut store = vuoro_store::open(&data.join("vuoro.sqlite")).unwrap();
+    let store = vuoro_store::open(&data.join("vuoro.sqlite")).unwrap();
     let mut ids: HashMap<&str, u64> = HashMap::new();
     let mut tokens: HashMap<&'static str, String> = HashMap::new();
     let staff_of = |counter: &str| shifts.iter().find(|s| s.1 == counter).map(|s| s.2).unwrap();
@@ -301,7 +301,7 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
                             )
                             .unwrap();
                         assert!(matches!(out, Outcome::Ticket { .. }));
-                        commit(&mut engine, &mut store);
+                        commit(&mut engine, &*store);
                         continue;
                     }
                     End::DayEnded => unreachable!("a day-ended stint has no end in the script"),
@@ -322,7 +322,7 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
         if let (Outcome::Ticket { id, .. }, Some(label)) = (out, issuing) {
             ids.insert(label, id);
         }
-        commit(&mut engine, &mut store);
+        commit(&mut engine, &*store);
     }
     // The day ends: the next one starts just after midnight (G and H end as day_ended).
     engine
@@ -332,11 +332,11 @@ fn write_scripted_day(cfg: &Arc<Hall>, data: &std::path::Path) -> HashMap<&'stat
             &Actor::system(),
         )
         .unwrap();
-    commit(&mut engine, &mut store);
+    commit(&mut engine, &*store);
     tokens
 }
 
-fn commit(engine: &mut Engine, store: &mut vuoro_store::Writer) {
+fn commit(engine: &mut Engine, store: &dyn vuoro_store::Database) {
     let events = engine.take_events();
     if events.is_empty() {
         return;

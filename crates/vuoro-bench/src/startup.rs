@@ -33,7 +33,7 @@ pub fn generate(dir: &std::path::Path, days: usize, visits: usize) -> anyhow::Re
         Arc::new(vuoro_engine::Hall::parse(DEMO_CONFIG).map_err(|e| anyhow::anyhow!("{e:?}"))?);
     let site = cfg.sites[0].clone();
     let path = dir.join("vuoro.sqlite");
-    let mut store = vuoro_store::open(&path).context("open store")?;
+    let store = vuoro_store::open(&path).context("open store")?;
     let today = site.local_date(Utc::now());
     let first = today - Dur::days(days as i64);
     let mut engine = Engine::new(cfg.clone(), local(&site, first, 7, 0));
@@ -67,9 +67,8 @@ pub fn generate(dir: &std::path::Path, days: usize, visits: usize) -> anyhow::Re
         store.append(committed, &batch, None)?;
         committed = batch.last().map_or(committed, |e| e.seq);
     }
-    // The final snapshot, as the daemon writes one (core.rs: the engine state as JSON at its last seq).
-    let state = serde_json::to_string(engine.state())?;
-    store.append(committed, &[], Some((committed, &state)))?;
+    // The final snapshot, as the daemon writes one (core.rs: the engine state at its last seq).
+    store.append(committed, &[], Some((committed, engine.state())))?;
     drop(store);
     let bytes = std::fs::metadata(&path)?.len()
         + std::fs::metadata(dir.join("vuoro.sqlite-wal")).map_or(0, |m| m.len());

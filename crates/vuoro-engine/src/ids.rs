@@ -172,6 +172,16 @@ id_type!(
     TicketToken, "ticket token", valid_token
 );
 
+impl TicketToken {
+    /// The token a ticket keeps once its token is blanked after its day: it matches no request.
+    pub fn blanked() -> TicketToken {
+        TicketToken(String::new())
+    }
+    pub fn is_blank(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,7 +98,7 @@ fn args() -> Args {
 
 struct Sim {
     engine: Engine,
-    store: vuoro_store::Writer,
+    store: std::sync::Arc<dyn vuoro_store::Database>,
     pending: Vec<vuoro_engine::Event>,
     committed: u64,
     since_snapshot: u64,
@@ -120,16 +120,15 @@ impl Sim {
         self.since_snapshot += n;
         self.events_total += n;
         let seq = self.engine.last_seq();
-        let snap = (self.since_snapshot >= 20_000)
-            .then(|| serde_json::to_string(self.engine.state()).expect("state"));
+        let snap = self.since_snapshot >= 20_000;
         self.store
             .append(
                 self.committed,
                 &self.pending,
-                snap.as_deref().map(|s| (seq, s)),
+                snap.then(|| (seq, self.engine.state())),
             )
             .expect("append");
-        if snap.is_some() {
+        if snap {
             self.since_snapshot = 0;
         }
         self.committed = seq;
@@ -213,7 +212,7 @@ fn main() {
         events_total: 0,
         tickets_total: 0,
     };
-    let mut rw = store::open_rw(&db).expect("rw");
+    let rw = sim.store.clone();
     let mut rng = Rng(7);
     let mut token_n: u64 = 0;
     let mut fold_ms: Vec<f64> = Vec::new();
@@ -507,17 +506,12 @@ fn main() {
         );
         sim.flush();
         let t0 = Instant::now();
-        let f = store::fold(&mut rw, &cfg).expect("fold");
+        let f = store::fold(&*rw, &cfg).expect("fold");
         fold_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
         lock_ms.push(f.lock_ms as f64);
         let t0 = Instant::now();
-        let s = store::purge(
-            &mut rw,
-            &cfg,
-            local(d + Duration::days(1), 3600),
-            a.retention,
-        )
-        .expect("purge");
+        let s = store::purge(&*rw, &cfg, local(d + Duration::days(1), 3600), a.retention)
+            .expect("purge");
         purge_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
         deleted_total += s.events_deleted;
         if (day + 1) % 30 == 0 || day + 1 == a.days {
@@ -535,8 +529,8 @@ fn main() {
         print_generation(&sim, t_gen, &fold_ms, &lock_ms, &purge_ms, deleted_total);
     }
     drop(rw);
-    let ro = store::open_ro(&db).expect("ro");
-    let counts = store::table_counts(&ro).expect("counts");
+    let ro = vuoro_store::open_read_only(&db).expect("ro");
+    let counts = ro.table_counts().expect("counts");
     let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     println!(
         "Database: {:.1} MB (+ WAL {:.1} MB); rows: events {}, snapshots {}; report_days {}, report_days_short {}, report_hours {}, report_months {}, report_month_hours {}",
@@ -564,11 +558,11 @@ fn main() {
         let mut arrivals = 0i64;
         for _ in 0..5 {
             let t0 = Instant::now();
-            let table = store::report(&ro, &cfg, &q, now).expect("report");
+            let table = store::report(&*ro, &cfg, &q, now).expect("report");
             let j = table.to_json().to_string();
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
             let t0 = Instant::now();
-            let table = store::report(&ro, &cfg, &q, now).expect("report");
+            let table = store::report(&*ro, &cfg, &q, now).expect("report");
             let c = table.to_csv();
             csv_times.push(t0.elapsed().as_secs_f64() * 1000.0);
             rows = table.rows.len();
@@ -591,7 +585,7 @@ fn main() {
     let mut arrivals = 0;
     for _ in 0..5 {
         let t0 = Instant::now();
-        let t = store::report(&ro, &cfg, &q, today_now).expect("report");
+        let t = store::report(&*ro, &cfg, &q, today_now).expect("report");
         times.push(t0.elapsed().as_secs_f64() * 1000.0);
         arrivals = t.to_json()["rows"].as_array().map_or(0, |r| {
             r.iter().map(|x| x["arrivals"].as_i64().unwrap_or(0)).sum()
@@ -606,7 +600,7 @@ fn main() {
     let month_from = last - Duration::days(29);
     let q = query(&cfg, Some(SITE), month_from, last, "day", None).expect("query");
     let t0 = Instant::now();
-    let t = store::report(&ro, &cfg, &q, now).expect("report");
+    let t = store::report(&*ro, &cfg, &q, now).expect("report");
     println!(
         "  last 30 days by day: {} rows in {:.0} ms",
         t.rows.len(),

@@ -1,4 +1,4 @@
-//! `vuoro report` (read-only, straight from the SQLite file) and `vuoro purge` (fold, blank expired
+//! `vuoro report` (read-only, straight from the database file) and `vuoro purge` (fold, blank expired
 //! ticket tokens, delete ticket-level detail older than the retention).
 
 use std::io::Write;
@@ -118,8 +118,9 @@ pub fn report(args: ReportArgs, cfg: &Hall) -> anyhow::Result<()> {
     if !db.exists() {
         bail!("no database at {}", db.display());
     }
-    let conn = store::open_ro(&db).with_context(|| format!("cannot open {}", db.display()))?;
-    let table = store::report(&conn, cfg, &q, Utc::now())?;
+    let store = vuoro_store::open_read_only(&db)
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    let table = store::report(&*store, cfg, &q, Utc::now())?;
     let mut out = std::io::stdout().lock();
     if args.format == "csv" {
         out.write_all(table.to_csv().as_bytes())?;
@@ -136,11 +137,10 @@ pub fn purge(args: PurgeArgs, cfg: &Hall, retention_days: u32) -> anyhow::Result
         bail!("no database at {}", db.display());
     }
     // Brings the schema up to date first (as the daemon does on start).
-    drop(vuoro_store::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
-    let mut conn = store::open_rw(&db)?;
+    let store = vuoro_store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
     let days = args.retention_days.unwrap_or(retention_days);
     let now = args.now.unwrap_or_else(Utc::now);
-    let s = store::purge(&mut conn, cfg, now, days)?;
+    let s = store::purge(&*store, cfg, now, days)?;
     println!(
         "folded {} day(s) ({} events, {} cells); blanked {} ticket token(s)",
         s.fold.days, s.fold.events, s.fold.cells, s.fold.tokens_blanked

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 use vuoro_engine::config::Hall;
 use vuoro_engine::{
@@ -16,6 +16,7 @@ use vuoro_engine::{
 };
 use vuoro_reports::cli::query;
 use vuoro_reports::store;
+use vuoro_store::Database;
 
 const DEMO: &str = include_str!("../../../config/demo.toml");
 const SITE: &str = "iso-omena";
@@ -35,6 +36,10 @@ impl Dir {
     fn db(&self) -> PathBuf {
         self.0.join("vuoro.sqlite")
     }
+    /// The file itself, read-only, to look at what is stored.
+    fn raw(&self) -> Connection {
+        Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+    }
 }
 impl Drop for Dir {
     fn drop(&mut self) {
@@ -46,7 +51,7 @@ impl Drop for Dir {
 struct Sim {
     cfg: Arc<Hall>,
     engine: Engine,
-    store: vuoro_store::Writer,
+    store: Arc<dyn Database>,
     tz: Tz,
     date: NaiveDate,
     tokens: Vec<String>,
@@ -146,8 +151,9 @@ impl Sim {
 
     fn snapshot(&mut self) -> u64 {
         let seq = self.engine.last_seq();
-        let state = serde_json::to_string(self.engine.state()).unwrap();
-        self.store.append(seq, &[], Some((seq, &state))).unwrap();
+        self.store
+            .append(seq, &[], Some((seq, self.engine.state())))
+            .unwrap();
         seq
     }
 }
@@ -282,7 +288,7 @@ fn close(a: &Value, b: f64) {
 }
 
 fn report(
-    conn: &Connection,
+    db: &dyn Database,
     cfg: &Hall,
     group: &str,
     from: NaiveDate,
@@ -290,12 +296,12 @@ fn report(
     now: DateTime<Utc>,
 ) -> Value {
     let q = query(cfg, Some(SITE), from, to, group, Some("en".into())).unwrap();
-    store::report(conn, cfg, &q, now).unwrap().to_json()
+    store::report(db, cfg, &q, now).unwrap().to_json()
 }
 
-fn check_scripted_day(conn: &Connection, cfg: &Hall, now: DateTime<Utc>) {
+fn check_scripted_day(db: &dyn Database, cfg: &Hall, now: DateTime<Utc>) {
     let d = monday();
-    let by_service = report(conn, cfg, "service", d, d, now);
+    let by_service = report(db, cfg, "service", d, d, now);
     let js = row(&by_service, "service", "joint-service");
     // Arrivals T1 T2 T6 T7; waits 5, 14, 10 min; served T1 T2 (passed on) T7 in 9, 9, 15 min; T6 day ended.
     assert_eq!(js["arrivals"], 4);
@@ -336,7 +342,7 @@ fn check_scripted_day(conn: &Connection, cfg: &Hall, now: DateTime<Utc>) {
     assert_eq!(pk["served"], 1);
     close(&pk["wait_mean_minutes"], 10.0);
 
-    let by_counter = report(conn, cfg, "counter", d, d, now);
+    let by_counter = report(db, cfg, "counter", d, d, now);
     // c5 open 2 h, busy 10 + 10 + 5 + 5 + 10 = 40 min. c1 open 4 h, busy 3 + 5 + 4 + 5 = 17 min.
     // c2 open 2 h, busy 11 min.
     let c5 = row(&by_counter, "counter", "c5");
@@ -355,7 +361,7 @@ fn check_scripted_day(conn: &Connection, cfg: &Hall, now: DateTime<Utc>) {
     let c2 = row(&by_counter, "counter", "c2");
     close(&c2["busy_hours"], 11.0 / 60.0);
 
-    let by_staff = report(conn, cfg, "staff", d, d, now);
+    let by_staff = report(db, cfg, "staff", d, d, now);
     let a2 = row(&by_staff, "staff", "agent2");
     assert_eq!(a2["served"], 4);
     close(&a2["idle_hours"], 80.0 / 60.0);
@@ -363,7 +369,7 @@ fn check_scripted_day(conn: &Connection, cfg: &Hall, now: DateTime<Utc>) {
     assert_eq!(a3["served"], 1);
     close(&a3["open_hours"], 2.0);
 
-    let by_day = report(conn, cfg, "day", d, d + Duration::days(1), now);
+    let by_day = report(db, cfg, "day", d, d + Duration::days(1), now);
     let day = row(&by_day, "date", "2026-03-02");
     assert_eq!(day["arrivals"], 8);
     assert_eq!(day["served"], 6);
@@ -373,7 +379,7 @@ fn check_scripted_day(conn: &Connection, cfg: &Hall, now: DateTime<Utc>) {
     let next = row(&by_day, "date", "2026-03-03");
     assert_eq!(next["arrivals"], 0, "every day of the range is listed");
 
-    let by_hour = report(conn, cfg, "hour", d, d, now);
+    let by_hour = report(db, cfg, "hour", d, d, now);
     assert_eq!(row_num(&by_hour, "hour", 8)["arrivals"], 7);
     assert_eq!(row_num(&by_hour, "hour", 9)["arrivals"], 1);
     assert_eq!(by_hour["busiest_hours"][0]["hour"], 8);
@@ -395,16 +401,17 @@ fn a_scripted_day_gives_the_numbers_worked_out_by_hand_live_and_folded() {
     let mut sim = Sim::new(&dir.db(), monday());
     scripted_day(&mut sim);
     let cfg = sim.cfg.clone();
-    let conn = store::open_ro(&dir.db()).unwrap();
+    let db = vuoro_store::open_read_only(&dir.db()).unwrap();
+    let conn = dir.raw();
     // Live: the day is not over, nothing is folded, the report comes from the events; T6 still waits.
     let evening = sim.at("20:00");
-    let live = report(&conn, &cfg, "service", monday(), monday(), evening);
+    let live = report(&*db, &cfg, "service", monday(), monday(), evening);
     let js = row(&live, "service", "joint-service");
     assert_eq!(js["arrivals"], 4);
     assert_eq!(js["called"], 3);
     assert_eq!(js["day_ended"], 0);
     let c5 = row(
-        &report(&conn, &cfg, "counter", monday(), monday(), evening),
+        &report(&*db, &cfg, "counter", monday(), monday(), evening),
         "counter",
         "c5",
     )
@@ -413,18 +420,18 @@ fn a_scripted_day_gives_the_numbers_worked_out_by_hand_live_and_folded() {
 
     // The next day starts: T6 ends as day_ended. Not folded yet: computed from the events.
     sim.tick(local(&sim.tz, monday() + Duration::days(1), "00:00") + Duration::seconds(30));
-    check_scripted_day(&conn, &cfg, evening + Duration::days(1));
+    check_scripted_day(&*db, &cfg, evening + Duration::days(1));
     // Folded: the same numbers from the aggregates.
-    let mut rw = store::open_rw(&dir.db()).unwrap();
-    let stats = store::fold(&mut rw, &cfg).unwrap();
+    let rw = vuoro_store::open(&dir.db()).unwrap();
+    let stats = store::fold(&*rw, &cfg).unwrap();
     assert_eq!(stats.days, 1);
     assert_eq!(stats.tokens_blanked, 8);
     assert_eq!(
-        store::fold(&mut rw, &cfg).unwrap().days,
+        store::fold(&*rw, &cfg).unwrap().days,
         0,
         "folding twice adds nothing"
     );
-    check_scripted_day(&conn, &cfg, evening + Duration::days(3));
+    check_scripted_day(&*db, &cfg, evening + Duration::days(3));
 
     // The stored tokens of the ended day are gone, and the log still loads.
     let n: i64 = conn
@@ -458,10 +465,10 @@ fn supervisors_see_only_their_units_and_csv_has_a_header_bom_and_dot_decimals() 
     let mut sim = Sim::new(&dir.db(), monday());
     scripted_day(&mut sim);
     let cfg = sim.cfg.clone();
-    let conn = store::open_ro(&dir.db()).unwrap();
+    let db = vuoro_store::open_read_only(&dir.db()).unwrap();
     let mut q = query(&cfg, Some(SITE), monday(), monday(), "service", None).unwrap();
     q.units = Some(["kela".to_string()].into_iter().collect());
-    let t = store::report(&conn, &cfg, &q, sim.at("20:00")).unwrap();
+    let t = store::report(&*db, &cfg, &q, sim.at("20:00")).unwrap();
     let j = t.to_json();
     let services: Vec<&str> = j["rows"]
         .as_array()
@@ -471,7 +478,7 @@ fn supervisors_see_only_their_units_and_csv_has_a_header_bom_and_dot_decimals() 
         .collect();
     assert_eq!(services, ["kela-general", "kela-families"]);
     q.group = vuoro_reports::Group::Day;
-    let day = store::report(&conn, &cfg, &q, sim.at("20:00"))
+    let day = store::report(&*db, &cfg, &q, sim.at("20:00"))
         .unwrap()
         .to_json();
     assert_eq!(day["rows"][0]["arrivals"], 4, "only Kela's arrivals");
@@ -482,7 +489,7 @@ fn supervisors_see_only_their_units_and_csv_has_a_header_bom_and_dot_decimals() 
 
     q.group = vuoro_reports::Group::Service;
     q.units = None;
-    let csv = store::report(&conn, &cfg, &q, sim.at("20:00"))
+    let csv = store::report(&*db, &cfg, &q, sim.at("20:00"))
         .unwrap()
         .to_csv();
     assert!(csv.starts_with("\u{feff}service,service_name,unit,arrivals,"));
@@ -536,37 +543,38 @@ fn purge_keeps_aggregates_deletes_detail_past_retention_and_never_what_start_up_
     }
     let cfg = sim.cfg.clone();
     let last = first + Duration::days(39);
-    let conn = store::open_ro(&dir.db()).unwrap();
-    let whole = |conn: &Connection| {
+    let db = vuoro_store::open_read_only(&dir.db()).unwrap();
+    let conn = dir.raw();
+    let whole = |db: &dyn Database| {
         let q = query(&cfg, Some(SITE), first, last, "day", None).unwrap();
-        store::report(conn, &cfg, &q, Utc::now()).unwrap().to_json()
+        store::report(db, &cfg, &q, Utc::now()).unwrap().to_json()
     };
-    let before = whole(&conn);
+    let before = whole(&*db);
     assert_eq!(before["rows"].as_array().unwrap().len(), 40);
     assert_eq!(before["rows"][0]["arrivals"], 3);
     // Staff, counter and hour reports over January (a whole month: the monthly forms) and into
     // February (day by day): 3 visits a day, 8:10, 9:10 and 10:10, each called after 10 minutes.
-    let by = |conn: &Connection, group: &str, from: NaiveDate| {
+    let by = |db: &dyn Database, group: &str, from: NaiveDate| {
         let q = query(&cfg, Some(SITE), from, last, group, None).unwrap();
-        store::report(conn, &cfg, &q, Utc::now()).unwrap().to_json()
+        store::report(db, &cfg, &q, Utc::now()).unwrap().to_json()
     };
     for from in [first, first + Duration::days(3)] {
         let days = (last - from).num_days() + 1;
-        let staff = by(&conn, "staff", from);
+        let staff = by(&*db, "staff", from);
         let a1 = row(&staff, "staff", "agent1");
         assert_eq!(a1["served"], 3 * days, "from {from}");
         close(&a1["wait_mean_minutes"], 10.0);
         close(&a1["open_hours"], 8.0 * days as f64);
-        let counter = by(&conn, "counter", from);
+        let counter = by(&*db, "counter", from);
         assert_eq!(row(&counter, "counter", "c1")["called"], 3 * days);
-        let hours = by(&conn, "hour", from);
+        let hours = by(&*db, "hour", from);
         for h in [8, 9, 10] {
             assert_eq!(row_num(&hours, "hour", h)["arrivals"], days);
         }
         close(&hours["busiest_hours"][0]["arrivals_per_day"], 1.0);
         assert_eq!(hours["busiest_hours"][0]["hour"], 8);
     }
-    let staff_before = by(&conn, "staff", first);
+    let staff_before = by(&*db, "staff", first);
 
     // "Now" is 15 Feb 2026 10:00 local: 30 days back is 16 Jan; detail before 16 Jan 00:00 local goes.
     let now = local(
@@ -574,8 +582,8 @@ fn purge_keeps_aggregates_deletes_detail_past_retention_and_never_what_start_up_
         NaiveDate::from_ymd_opt(2026, 2, 15).unwrap(),
         "10:00",
     );
-    let mut rw = store::open_rw(&dir.db()).unwrap();
-    let s = store::purge(&mut rw, &cfg, now, 30).unwrap();
+    let rw = vuoro_store::open(&dir.db()).unwrap();
+    let s = store::purge(&*rw, &cfg, now, 30).unwrap();
     assert!(s.events_deleted > 0);
     let cut = local(
         &sim.tz,
@@ -605,13 +613,13 @@ fn purge_keeps_aggregates_deletes_detail_past_retention_and_never_what_start_up_
         .unwrap();
     assert_eq!(oldest_kept, cut_s);
     // The aggregates answer exactly as before.
-    assert_eq!(whole(&conn), before);
-    assert_eq!(by(&conn, "staff", first), staff_before);
+    assert_eq!(whole(&*db), before);
+    assert_eq!(by(&*db, "staff", first), staff_before);
 
     // Much later: everything folded and older than the retention would go, but the events after the
     // oldest kept snapshot stay, because start-up replays them.
     let much_later = now + Duration::days(400);
-    let s = store::purge(&mut rw, &cfg, much_later, 30).unwrap();
+    let s = store::purge(&*rw, &cfg, much_later, 30).unwrap();
     assert!(s.events_deleted > 0);
     assert_eq!(
         count(
@@ -622,13 +630,12 @@ fn purge_keeps_aggregates_deletes_detail_past_retention_and_never_what_start_up_
         "only the snapshot's own event and those after it remain"
     );
     assert!(count(&conn, "SELECT COUNT(*) FROM events") > 0);
-    assert_eq!(whole(&conn), before, "aggregates survive every purge");
+    assert_eq!(whole(&*db), before, "aggregates survive every purge");
 
     // The daemon's start-up still works: newest snapshot + every event after it, without a gap.
     let loaded = vuoro_store::open(&dir.db()).unwrap().load().unwrap();
     let (seq, state) = loaded.snapshot.unwrap();
     assert_eq!(seq, snapshot_seq);
-    let state: vuoro_engine::State = serde_json::from_str(&state).unwrap();
     let mut e = Engine::from_snapshot(cfg.clone(), state, now);
     for ev in &loaded.events {
         assert_eq!(ev.seq, e.last_seq() + 1, "no gap after the snapshot");
@@ -650,12 +657,13 @@ fn without_a_snapshot_purge_deletes_no_event() {
         small_day(&mut sim, first + Duration::days(i));
     }
     let cfg = sim.cfg.clone();
-    let mut rw = store::open_rw(&dir.db()).unwrap();
-    let n = count(&rw, "SELECT COUNT(*) FROM events");
-    let s = store::purge(&mut rw, &cfg, Utc::now() + Duration::days(1000), 1).unwrap();
+    let rw = vuoro_store::open(&dir.db()).unwrap();
+    let conn = dir.raw();
+    let n = count(&conn, "SELECT COUNT(*) FROM events");
+    let s = store::purge(&*rw, &cfg, Utc::now() + Duration::days(1000), 1).unwrap();
     assert!(s.no_snapshot);
     assert_eq!(s.events_deleted, 0);
-    assert_eq!(count(&rw, "SELECT COUNT(*) FROM events"), n);
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), n);
     assert_eq!(s.fold.days, 3, "it still folds and blanks tokens");
 }
 
@@ -668,16 +676,18 @@ fn tokens_in_a_snapshot_of_an_ended_day_are_blanked_and_the_snapshot_still_loads
     let t = sim.issue("08:10", "kela-general");
     sim.snapshot();
     let token = sim.tokens[0].clone();
-    let mut rw = store::open_rw(&dir.db()).unwrap();
-    store::fold(&mut rw, &cfg).unwrap();
-    let snap: String = rw
+    let rw = vuoro_store::open(&dir.db()).unwrap();
+    store::fold(&*rw, &cfg).unwrap();
+    let snap: String = dir
+        .raw()
         .query_row("SELECT state FROM snapshots", [], |r| r.get(0))
         .unwrap();
     assert!(snap.contains(&token), "today's ticket keeps its token");
     sim.call("08:20", "agent1", "c1", t);
     sim.tick(local(&sim.tz, monday() + Duration::days(1), "00:00"));
-    store::fold(&mut rw, &cfg).unwrap();
-    let snap: String = rw
+    store::fold(&*rw, &cfg).unwrap();
+    let snap: String = dir
+        .raw()
         .query_row("SELECT state FROM snapshots", [], |r| r.get(0))
         .unwrap();
     assert!(
@@ -685,7 +695,7 @@ fn tokens_in_a_snapshot_of_an_ended_day_are_blanked_and_the_snapshot_still_loads
         "the ended day's token is gone from the snapshot"
     );
     let loaded = vuoro_store::open(&dir.db()).unwrap().load().unwrap();
-    let state: vuoro_engine::State = serde_json::from_str(&loaded.snapshot.unwrap().1).unwrap();
+    let state = loaded.snapshot.unwrap().1;
     let mut e = Engine::from_snapshot(cfg, state, sim.at("09:00"));
     for ev in &loaded.events {
         e.apply(ev);

@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use vuoro_engine::Actor;
-use vuoro_store::Sessions;
+use vuoro_store::{Database, Session};
 
 use crate::App;
 use crate::error::ApiError;
@@ -101,7 +101,7 @@ pub struct Auth {
     contexts: HashMap<String, Arc<UserCtx>>,
     devices: HashMap<String, Arc<Device>>,
     /// The stored sessions (kept for restarts), written through.
-    sessions: Mutex<Sessions>,
+    sessions: Arc<dyn Database>,
     /// Live sessions by token hash: (username, expiry). Every staff request reads this, never SQLite.
     /// A std RwLock: held for a map lookup or update only, never across an await.
     live: std::sync::RwLock<HashMap<String, (String, chrono::DateTime<Utc>)>>,
@@ -197,7 +197,7 @@ fn random_bytes(out: &mut [u8]) {
 }
 
 impl Auth {
-    pub fn new(cfg: &Deployment, sessions: Sessions) -> Auth {
+    pub fn new(cfg: &Deployment, sessions: Arc<dyn Database>) -> Auth {
         Auth {
             users: cfg
                 .users
@@ -216,13 +216,13 @@ impl Auth {
                 .collect(),
             live: std::sync::RwLock::new(
                 sessions
-                    .live(Utc::now())
+                    .live_sessions(Utc::now())
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|(h, u, exp)| (h, (u, exp)))
+                    .map(|s| (s.token_sha256, (s.username, s.expires_at)))
                     .collect(),
             ),
-            sessions: Mutex::new(sessions),
+            sessions,
             failures: Mutex::new(HashMap::new()),
             sessions_ended: tokio::sync::watch::Sender::new(0),
             published: published_token_hashes()
@@ -292,9 +292,12 @@ impl Auth {
         let hash = sha256_hex(&token);
         let expires = now + chrono::Duration::hours(SESSION_HOURS);
         self.sessions
-            .lock()
-            .expect("lock")
-            .create(&hash, username, now, expires)
+            .create_session(&Session {
+                token_sha256: hash.clone(),
+                username: username.to_string(),
+                created_at: now,
+                expires_at: expires,
+            })
             .map_err(|e| ApiError::unavailable(format!("cannot store the session: {e}")))?;
         self.live
             .write()
@@ -306,7 +309,7 @@ impl Auth {
     pub fn logout(&self, token: &str) {
         let hash = sha256_hex(token);
         self.live.write().expect("lock").remove(&hash);
-        let _ = self.sessions.lock().expect("lock").delete(&hash);
+        let _ = self.sessions.delete_session(&hash);
         self.sessions_ended.send_modify(|n| *n += 1);
     }
 
@@ -352,7 +355,7 @@ impl Auth {
             live.retain(|_, (_, expires)| *expires > now);
             before - live.len()
         };
-        let _ = self.sessions.lock().expect("lock").purge_expired(now);
+        let _ = self.sessions.purge_sessions(now);
         if purged > 0 {
             self.sessions_ended.send_modify(|n| *n += 1);
         }

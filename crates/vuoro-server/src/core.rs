@@ -131,7 +131,7 @@ impl Writer {
 
 /// Starts the writer thread. It ends on `Writer::stop`, or when every `Writer` handle is dropped.
 pub fn start_writer(
-    mut store: vuoro_store::Writer,
+    store: Arc<dyn vuoro_store::Database>,
     mut engine: Engine,
     shared: Arc<Shared>,
 ) -> Writer {
@@ -174,10 +174,9 @@ pub fn start_writer(
                 if !events.is_empty() {
                     since_snapshot += events.len() as u64;
                     let every = SNAPSHOT_EVERY.max(2 * engine.state().tokens.len() as u64);
-                    let snapshot = (since_snapshot >= every)
-                        .then(|| serde_json::to_string(engine.state()).expect("state serializes"));
+                    let snapshot = since_snapshot >= every;
                     let seq = engine.last_seq();
-                    if let Err(e) = store.append(before, &events, snapshot.as_deref().map(|s| (seq, s))) {
+                    if let Err(e) = store.append(before, &events, snapshot.then(|| (seq, engine.state()))) {
                         tracing::error!(error = %e, "commit failed; the batch is refused and nothing changes");
                         engine = shared.core.lock().expect("lock").engine.clone();
                         for (reply, _) in replies {
@@ -185,7 +184,7 @@ pub fn start_writer(
                         }
                         continue;
                     }
-                    if snapshot.is_some() {
+                    if snapshot {
                         since_snapshot = 0;
                     }
                     let mut core = shared.core.lock().expect("lock");
@@ -203,9 +202,8 @@ pub fn start_writer(
             }
             // A last snapshot on a clean shutdown keeps the next start-up short.
             if since_snapshot > 0 {
-                let state = serde_json::to_string(engine.state()).expect("state serializes");
                 let seq = engine.last_seq();
-                if let Err(e) = store.append(seq, &[], Some((seq, &state))) {
+                if let Err(e) = store.append(seq, &[], Some((seq, engine.state()))) {
                     tracing::warn!(error = %e, "final snapshot failed");
                 }
             }

@@ -197,14 +197,10 @@ pub async fn serve(
         .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
     let db = settings.data_dir.join("vuoro.sqlite");
     let store = vuoro_store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
-    let loaded = store.load()?;
+    let mut loaded = store.load()?;
     let now = Utc::now();
-    let mut engine = match &loaded.snapshot {
-        Some((_, state)) => {
-            let state: vuoro_engine::State =
-                serde_json::from_str(state).context("snapshot is unreadable")?;
-            Engine::from_snapshot(hall.clone(), state, now)
-        }
+    let mut engine = match loaded.snapshot.take() {
+        Some((_, state)) => Engine::from_snapshot(hall.clone(), state, now),
         None => Engine::new(hall.clone(), now),
     };
     let replayed = loaded.events.len();
@@ -248,8 +244,7 @@ pub async fn serve(
         commits_total: AtomicU64::new(0),
         announcer: Some(Box::new(announcer)),
     });
-    let writer = core::start_writer(store, engine, shared.clone());
-    let sessions = vuoro_store::Sessions::open(&db)?;
+    let writer = core::start_writer(store.clone(), engine, shared.clone());
     let public_url = cfg
         .server
         .public_url
@@ -258,7 +253,7 @@ pub async fn serve(
     let (shutdown_tx, _) = tokio::sync::watch::channel(false);
     let printing = printing::Printing::new(&cfg, &settings.data_dir);
     let app = Arc::new(App {
-        auth: Auth::new(&cfg, sessions),
+        auth: Auth::new(&cfg, store.clone()),
         hall,
         deployment: cfg.clone(),
         shared,
@@ -328,7 +323,7 @@ pub async fn serve(
     tokio::spawn(printing::poll(app.clone()));
     tokio::spawn(printing::report_in_order(app.clone()));
     let router = api::router(app.clone()).merge(audio::router(speech));
-    let router = reports::attach(router, &app, &db)?.layer(axum::middleware::from_fn_with_state(
+    let router = reports::attach(router, &app, store)?.layer(axum::middleware::from_fn_with_state(
         app.clone(),
         guard::check,
     ));

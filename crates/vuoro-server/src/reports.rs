@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,8 +18,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vuoro_reports::cells::{Cells, SiteInfo, add_facts};
-use vuoro_reports::store::{self, AuditQuery, RequestRecord};
+use vuoro_reports::store;
 use vuoro_reports::{Fact, Folder};
+use vuoro_store::{AuditQuery, Database, RequestRecord};
 
 use crate::App;
 use crate::auth::{Principal, token_from_headers};
@@ -30,12 +30,10 @@ use crate::error::ApiError;
 /// day rolled over.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(15 * 60);
 
-/// Reports' own state: the database path, a write connection (fold, purge, audit records) and the
-/// cached fold of today's events per site.
+/// Reports' own state: the database and the cached fold of today's events per site.
 pub struct Reports {
-    db: PathBuf,
+    db: Arc<dyn Database>,
     /// A std mutex: held only inside `spawn_blocking`, never across an `.await`.
-    rw: Mutex<store::Connection>,
     tails: Mutex<HashMap<String, Tail>>,
 }
 
@@ -82,21 +80,13 @@ impl AuditWriter {
                             Err(_) => break,
                         }
                     }
-                    let stored = {
-                        let conn = reports.rw.lock().expect("lock");
-                        let all = || -> store::Result<()> {
-                            let tx = conn.unchecked_transaction()?;
-                            for (record, _) in &batch {
-                                store::record_request(&tx, record)?;
-                            }
-                            Ok(tx.commit()?)
-                        };
-                        all()
-                    };
+                    let (records, waiting): (Vec<RequestRecord>, Vec<_>) =
+                        batch.into_iter().unzip();
+                    let stored = reports.db.record_requests(&records);
                     if let Err(e) = &stored {
                         tracing::warn!(error = %e, "audit records could not be stored");
                     }
-                    for (_, done) in batch {
+                    for done in waiting {
                         let _ = done.send(stored.is_ok());
                     }
                 }
@@ -116,23 +106,21 @@ impl AuditWriter {
 }
 
 impl Reports {
-    pub fn open(db: &Path) -> anyhow::Result<Reports> {
-        Ok(Reports {
-            db: db.to_path_buf(),
-            rw: Mutex::new(store::open_rw(db)?),
+    pub fn new(db: Arc<dyn Database>) -> Reports {
+        Reports {
+            db,
             tails: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Hourly cells of `site` not folded yet, provisional at `now`, from the cached tail brought up to date.
     fn tail_cells(
         &self,
-        conn: &store::Connection,
         cfg: &vuoro_engine::Hall,
         site: &str,
         now: DateTime<Utc>,
     ) -> store::Result<Cells> {
-        let folded = store::folded_seq(conn, site)?;
+        let folded = self.db.folded_seq(site)?;
         let mut tails = self.tails.lock().expect("lock");
         let tail = tails.entry(site.to_string()).or_default();
         if tail.folded != folded || tail.after < folded {
@@ -142,7 +130,7 @@ impl Reports {
                 ..Tail::default()
             };
         }
-        for ev in store::site_events_after(conn, site, tail.after)? {
+        for ev in self.db.site_events(site, tail.after, u64::MAX)? {
             tail.after = ev.seq;
             tail.folder.push(&ev, &mut tail.facts);
         }
@@ -157,8 +145,8 @@ impl Reports {
 
 /// Adds the report, public wait-time and audit routes to the daemon's router, the audit of staff
 /// requests around every route, and starts the maintenance task.
-pub fn attach(router: Router, app: &Arc<App>, db: &Path) -> anyhow::Result<Router> {
-    let reports = Arc::new(Reports::open(db)?);
+pub fn attach(router: Router, app: &Arc<App>, db: Arc<dyn Database>) -> anyhow::Result<Router> {
+    let reports = Arc::new(Reports::new(db));
     spawn_maintenance(app.clone(), reports.clone());
     let ctx = Ctx {
         app: app.clone(),
@@ -253,10 +241,9 @@ async fn report(
     };
     let reports = ctx.reports.clone();
     let table = tokio::task::spawn_blocking(move || -> store::Result<vuoro_reports::Table> {
-        let conn = store::open_ro(&reports.db)?;
         let now = Utc::now();
-        store::report_with_tail(&conn, &cfg, &q, |site| {
-            reports.tail_cells(&conn, &cfg, site, now)
+        store::report_with_tail(&*reports.db, &cfg, &q, |site| {
+            reports.tail_cells(&cfg, site, now)
         })
     })
     .await
@@ -344,16 +331,13 @@ async fn audit(
         limit: p.limit.unwrap_or(1000).clamp(1, 10_000),
     };
     let db = ctx.reports.db.clone();
-    let (entries, truncated) = tokio::task::spawn_blocking(move || {
-        let conn = store::open_ro(&db)?;
-        store::audit(&conn, &q)
-    })
-    .await
-    .map_err(|_| ApiError::unavailable("the audit query failed"))?
-    .map_err(|e| {
-        tracing::error!(error = %e, "audit query failed");
-        ApiError::unavailable("the audit trail could not be read")
-    })?;
+    let (entries, truncated) = tokio::task::spawn_blocking(move || store::audit(&*db, &q))
+        .await
+        .map_err(|_| ApiError::unavailable("the audit query failed"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "audit query failed");
+            ApiError::unavailable("the audit trail could not be read")
+        })?;
     Ok(axum::Json(json!({
         "site": p.site, "from": from, "to": to, "user": p.user,
         "entries": entries, "truncated": truncated,
@@ -572,9 +556,8 @@ fn spawn_maintenance(app: Arc<App>, reports: Arc<Reports>) {
             let app2 = app.clone();
             let reports2 = reports.clone();
             let done = tokio::task::spawn_blocking(move || {
-                let mut conn = reports2.rw.lock().expect("lock");
                 store::purge(
-                    &mut conn,
+                    &*reports2.db,
                     &app2.hall,
                     Utc::now(),
                     app2.deployment.server.retention_days,

@@ -1,499 +1,230 @@
-//! Vuoro's durable store: the event log, state snapshots and staff sessions in one SQLite file.
+//! Vuoro's durable store, the one owner of the database: every table, every migration and every query are
+//! behind the `Database` trait, whose operations speak the engine's and the reports' types. Nothing above
+//! it (the daemon, the reports) knows which database it talks to; `open` picks the backend.
 //!
-//! WAL with `synchronous=FULL`: a commit that returned is on disk. One connection writes (the daemon's
-//! writer thread, which batches many commands into one transaction: group commit); others only read.
-//! Start-up loads the newest snapshot and replays only the events after it.
+//! - `sqlite`: the SQLite backend (WAL with `synchronous=FULL`: a commit that returned is on disk), with
+//!   its versioned migrations.
+//! - `rollup`: the reports' cells and the five forms they are kept in.
+//! - `blank`: forgetting ticket tokens in stored events and snapshots, on the engine's types.
+//!
+//! The event log has one writer (the daemon's writer thread, which batches many commands into one
+//! `append`: one transaction per batch, group commit); start-up loads the newest snapshot and replays only
+//! the events after it. The reports fold complete days into the rollups with `store_day`, which also
+//! forgets the day's ticket tokens, and purge old detail with `delete_events` and `delete_requests`.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use vuoro_engine::Event;
+use chrono::{DateTime, NaiveDate, Utc};
+use vuoro_engine::{Event, State};
+
+pub mod blank;
+pub mod rollup;
+pub mod sqlite;
+
+use rollup::{Cell, CellKey, Cells, Rollup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// There is no database where one was expected (a read-only open of a missing file).
+    #[error("no database at {0}")]
+    NotFound(String),
+    /// A write on a store opened read-only.
+    #[error("the database is open read-only")]
+    ReadOnly,
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
     #[error("event {got} does not follow {last}: the log would have a gap")]
     Gap { last: u64, got: u64 },
+    /// The backend failed (I/O, a lock held too long, a full disk).
+    #[error("database: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Versioned migrations: index i brings the schema from version i to i + 1. Never edit one that shipped.
-const MIGRATIONS: &[&str] = &[
-    // 1: the event log, snapshots, sessions.
-    "CREATE TABLE events (
-        seq INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
-        site TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        ticket INTEGER,
-        data TEXT NOT NULL
-     );
-     CREATE INDEX events_site_at ON events(site, at);
-     CREATE TABLE snapshots (
-        seq INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
-        state TEXT NOT NULL
-     );
-     CREATE TABLE sessions (
-        token_sha256 TEXT PRIMARY KEY,
-        username TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL
-     );",
-    // 2: reports (vuoro-reports, docs/reports.md): hourly aggregates folded from the event log, how far
-    // each site's log is folded, and the audit trail of staff requests that are not events.
-    "CREATE TABLE report_cells (
-        site TEXT NOT NULL,
-        date TEXT NOT NULL,
-        hour INTEGER NOT NULL,
-        service TEXT NOT NULL,
-        counter TEXT NOT NULL,
-        staff TEXT NOT NULL,
-        unit TEXT NOT NULL,
-        arrivals INTEGER NOT NULL,
-        called INTEGER NOT NULL,
-        served INTEGER NOT NULL,
-        no_shows INTEGER NOT NULL,
-        cancelled INTEGER NOT NULL,
-        day_ended INTEGER NOT NULL,
-        transfers INTEGER NOT NULL,
-        pass_ons INTEGER NOT NULL,
-        wait_sum INTEGER NOT NULL,
-        within_target INTEGER NOT NULL,
-        service_sum INTEGER NOT NULL,
-        open_secs INTEGER NOT NULL,
-        busy_secs INTEGER NOT NULL,
-        site_open_secs INTEGER NOT NULL,
-        wait_dist BLOB NOT NULL,
-        service_dist BLOB NOT NULL,
-        PRIMARY KEY (site, date, hour, service, counter, staff)
-     ) WITHOUT ROWID;
-     CREATE TABLE report_folded (
-        site TEXT PRIMARY KEY,
-        seq INTEGER NOT NULL,
-        at TEXT NOT NULL
-     );
-     CREATE TABLE audit_requests (
-        id INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
-        actor_kind TEXT NOT NULL,
-        actor_id TEXT,
-        site TEXT,
-        method TEXT NOT NULL,
-        path TEXT NOT NULL,
-        status INTEGER NOT NULL,
-        client TEXT,
-        user_agent TEXT
-     );
-     CREATE INDEX audit_requests_at ON audit_requests(at);",
-    // 3: reports kept as two rollups instead of one hourly table with every dimension (a year of that
-    // is too many rows to read fast): per day with counter and staff, per hour with service and unit.
-    // The days are folded again from the events still in the log.
-    "DROP TABLE report_cells;
-     DELETE FROM report_folded;
-     CREATE TABLE report_days (
-        site TEXT NOT NULL,
-        date TEXT NOT NULL,
-        service TEXT NOT NULL,
-        counter TEXT NOT NULL,
-        staff TEXT NOT NULL,
-        unit TEXT NOT NULL,
-        arrivals INTEGER NOT NULL,
-        called INTEGER NOT NULL,
-        served INTEGER NOT NULL,
-        no_shows INTEGER NOT NULL,
-        cancelled INTEGER NOT NULL,
-        day_ended INTEGER NOT NULL,
-        transfers INTEGER NOT NULL,
-        pass_ons INTEGER NOT NULL,
-        wait_sum INTEGER NOT NULL,
-        within_target INTEGER NOT NULL,
-        service_sum INTEGER NOT NULL,
-        open_secs INTEGER NOT NULL,
-        busy_secs INTEGER NOT NULL,
-        site_open_secs INTEGER NOT NULL,
-        wait_dist BLOB NOT NULL,
-        service_dist BLOB NOT NULL,
-        PRIMARY KEY (site, date, service, counter, staff, unit)
-     ) WITHOUT ROWID;
-     CREATE TABLE report_hours (
-        site TEXT NOT NULL,
-        date TEXT NOT NULL,
-        hour INTEGER NOT NULL,
-        service TEXT NOT NULL,
-        unit TEXT NOT NULL,
-        arrivals INTEGER NOT NULL,
-        called INTEGER NOT NULL,
-        served INTEGER NOT NULL,
-        no_shows INTEGER NOT NULL,
-        cancelled INTEGER NOT NULL,
-        day_ended INTEGER NOT NULL,
-        transfers INTEGER NOT NULL,
-        pass_ons INTEGER NOT NULL,
-        wait_sum INTEGER NOT NULL,
-        within_target INTEGER NOT NULL,
-        service_sum INTEGER NOT NULL,
-        open_secs INTEGER NOT NULL,
-        busy_secs INTEGER NOT NULL,
-        site_open_secs INTEGER NOT NULL,
-        wait_dist BLOB NOT NULL,
-        service_dist BLOB NOT NULL,
-        PRIMARY KEY (site, date, hour, service, unit)
-     ) WITHOUT ROWID;",
-    // 4: more rollups, so that a report over a year reads a few thousand rows: per day with service and
-    // unit only, per month with every dimension, per month and hour. Everything is folded again from
-    // the events still in the log.
-    "DELETE FROM report_days;
-     DELETE FROM report_hours;
-     DELETE FROM report_folded;
-     CREATE TABLE report_days_short (
-        site TEXT NOT NULL,
-        date TEXT NOT NULL,
-        service TEXT NOT NULL,
-        unit TEXT NOT NULL,
-        arrivals INTEGER NOT NULL,
-        called INTEGER NOT NULL,
-        served INTEGER NOT NULL,
-        no_shows INTEGER NOT NULL,
-        cancelled INTEGER NOT NULL,
-        day_ended INTEGER NOT NULL,
-        transfers INTEGER NOT NULL,
-        pass_ons INTEGER NOT NULL,
-        wait_sum INTEGER NOT NULL,
-        within_target INTEGER NOT NULL,
-        service_sum INTEGER NOT NULL,
-        open_secs INTEGER NOT NULL,
-        busy_secs INTEGER NOT NULL,
-        site_open_secs INTEGER NOT NULL,
-        wait_dist BLOB NOT NULL,
-        service_dist BLOB NOT NULL,
-        PRIMARY KEY (site, date, service, unit)
-     ) WITHOUT ROWID;
-     CREATE TABLE report_months (
-        site TEXT NOT NULL,
-        date TEXT NOT NULL,
-        service TEXT NOT NULL,
-        counter TEXT NOT NULL,
-        staff TEXT NOT NULL,
-        unit TEXT NOT NULL,
-        arrivals INTEGER NOT NULL,
-        called INTEGER NOT NULL,
-        served INTEGER NOT NULL,
-        no_shows INTEGER NOT NULL,
-        cancelled INTEGER NOT NULL,
-        day_ended INTEGER NOT NULL,
-        transfers INTEGER NOT NULL,
-        pass_ons INTEGER NOT NULL,
-        wait_sum INTEGER NOT NULL,
-        within_target INTEGER NOT NULL,
-        service_sum INTEGER NOT NULL,
-        open_secs INTEGER NOT NULL,
-        busy_secs INTEGER NOT NULL,
-        site_open_secs INTEGER NOT NULL,
-        wait_dist BLOB NOT NULL,
-        service_dist BLOB NOT NULL,
-        PRIMARY KEY (site, date, service, counter, staff, unit)
-     ) WITHOUT ROWID;
-     CREATE TABLE report_month_hours (
-        site TEXT NOT NULL,
-        date TEXT NOT NULL,
-        hour INTEGER NOT NULL,
-        service TEXT NOT NULL,
-        unit TEXT NOT NULL,
-        arrivals INTEGER NOT NULL,
-        called INTEGER NOT NULL,
-        served INTEGER NOT NULL,
-        no_shows INTEGER NOT NULL,
-        cancelled INTEGER NOT NULL,
-        day_ended INTEGER NOT NULL,
-        transfers INTEGER NOT NULL,
-        pass_ons INTEGER NOT NULL,
-        wait_sum INTEGER NOT NULL,
-        within_target INTEGER NOT NULL,
-        service_sum INTEGER NOT NULL,
-        open_secs INTEGER NOT NULL,
-        busy_secs INTEGER NOT NULL,
-        site_open_secs INTEGER NOT NULL,
-        wait_dist BLOB NOT NULL,
-        service_dist BLOB NOT NULL,
-        PRIMARY KEY (site, date, hour, service, unit)
-     ) WITHOUT ROWID;",
-];
-
-fn pragmas(conn: &Connection) -> Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(())
+/// Opens (creating if needed) the database at `path`, brings its schema up to date, and returns it
+/// behind the trait. The one place that names a backend.
+pub fn open(path: &Path) -> Result<Arc<dyn Database>> {
+    Ok(Arc::new(sqlite::Sqlite::open(path)?))
 }
 
-/// Opens (creating if needed) the database at `path` and brings its schema up to date.
-pub fn open(path: &Path) -> Result<Writer> {
-    let mut conn = Connection::open(path)?;
-    pragmas(&conn)?;
-    migrate(&mut conn)?;
-    // Checkpoint regularly so the WAL does not grow without bound under constant readers.
-    conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
-    Ok(Writer { conn })
+/// Opens an existing database for reading only: no migration, every write refused (`ReadOnly`). Safe on
+/// a database the daemon is writing (`vuoro report`).
+pub fn open_read_only(path: &Path) -> Result<Arc<dyn Database>> {
+    Ok(Arc::new(sqlite::Sqlite::open_read_only(path)?))
 }
 
-/// A read-only connection for queries that must not wait for the writer.
-pub fn open_reader(path: &Path) -> Result<Reader> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(Reader { conn })
-}
-
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-    if version > MIGRATIONS.len() {
-        return Err(StoreError::Corrupt(format!(
-            "database schema {version} is newer than this program knows ({})",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-        tracing::info!(version = i + 1, "database migrated");
-    }
-    Ok(())
-}
-
-/// What start-up needs: the newest snapshot (if any) and the events after it.
+/// What start-up needs: the newest snapshot (seq and state), if any, and every event after it.
 pub struct Loaded {
-    pub snapshot: Option<(u64, String)>,
+    pub snapshot: Option<(u64, State)>,
     pub events: Vec<Event>,
 }
 
-/// The one connection that writes.
-pub struct Writer {
-    conn: Connection,
+/// A staff session. Only a SHA-256 of the session token is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_sha256: String,
+    pub username: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
-impl Writer {
+/// A staff request that is not an event (a sign-in, a report download), for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub at: DateTime<Utc>,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub site: Option<String>,
+    pub method: String,
+    /// The path, with any ticket token replaced; the query string only where it holds no secret.
+    pub path: String,
+    pub status: u16,
+    /// The client's address.
+    pub client: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Which audit rows to read: `from <= at < to`, of one site (requests without a site too) and one user
+/// if named, oldest first, at most `limit`.
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    pub site: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub user: Option<String>,
+    pub limit: usize,
+}
+
+/// One complete day of a site, folded: the site's events `after < seq <= through` summed into each
+/// rollup. `at` is the time of the day's last event.
+pub struct FoldedDay<'a> {
+    pub site: &'a str,
+    pub after: u64,
+    pub through: u64,
+    pub at: DateTime<Utc>,
+    pub rollups: Vec<(Rollup, Cells)>,
+}
+
+/// What `store_day` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayStored {
+    /// `ticket_issued` events whose token (and idempotency key) was cleared.
+    pub tokens_blanked: usize,
+    /// Snapshots whose tickets of the site lost their tokens.
+    pub snapshots_blanked: usize,
+    /// How long the write transaction held the database (the daemon's writer may wait that long).
+    pub lock_ms: u64,
+}
+
+/// Every table of Vuoro's database and every operation on them, typed. Synchronous: the daemon calls it
+/// from its writer thread and from blocking tasks. An implementation is shared (`Arc<dyn Database>`) by
+/// the writer, the sign-in path, the reports and the maintenance task, and keeps reads off the writer's
+/// way (SQLite: read-only connections of their own).
+pub trait Database: Send + Sync {
+    // ---- the event log and snapshots ----
+
     /// The newest snapshot and every event after it, in order.
-    pub fn load(&self) -> Result<Loaded> {
-        let snapshot: Option<(u64, String)> = self
-            .conn
-            .query_row(
-                "SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
-            )
-            .optional()?;
-        let after = snapshot.as_ref().map_or(0, |s| s.0);
-        let events = events_after(&self.conn, after, usize::MAX)?;
-        Ok(Loaded { snapshot, events })
-    }
+    fn load(&self) -> Result<Loaded>;
 
     /// Highest committed seq (0 when empty).
-    pub fn last_seq(&self) -> Result<u64> {
-        Ok(self
-            .conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| {
-                r.get::<_, i64>(0)
-            })? as u64)
-    }
+    fn last_seq(&self) -> Result<u64>;
 
-    /// Appends `events` (which must continue the log without a gap) and optionally a snapshot, in one
-    /// transaction. When this returns Ok, all of it is durable.
-    pub fn append(
-        &mut self,
+    /// Appends `events` (which must continue the log after `last_seq` without a gap) and optionally a
+    /// snapshot (its seq and the state), in one transaction; keeps the two newest snapshots. When this
+    /// returns Ok, all of it is durable; when it fails, none of it is stored.
+    fn append(
+        &self,
         last_seq: u64,
         events: &[Event],
-        snapshot: Option<(u64, &str)>,
-    ) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached("INSERT INTO events (seq, at, site, kind, ticket, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-            for (expect, ev) in (last_seq + 1..).zip(events) {
-                if ev.seq != expect {
-                    return Err(StoreError::Gap {
-                        last: expect - 1,
-                        got: ev.seq,
-                    });
-                }
-                let data =
-                    serde_json::to_string(ev).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                stmt.execute(params![
-                    ev.seq as i64,
-                    ev.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    ev.site.as_str(),
-                    ev.kind.name(),
-                    ev.kind.ticket().map(|t| t as i64),
-                    data
-                ])?;
-            }
-        }
-        if let Some((seq, state)) = snapshot {
-            tx.execute(
-                "INSERT OR REPLACE INTO snapshots (seq, at, state) VALUES (?1, ?2, ?3)",
-                params![seq as i64, Utc::now().to_rfc3339(), state],
-            )?;
-            // Keep the two newest snapshots.
-            tx.execute("DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2)", [])?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
+        snapshot: Option<(u64, &State)>,
+    ) -> Result<()>;
 
-    pub fn connection(&self) -> &Connection {
-        &self.conn
-    }
-}
+    /// Up to `limit` events after `seq`, in order.
+    fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<Event>>;
 
-/// A read-only connection.
-pub struct Reader {
-    conn: Connection,
-}
+    /// A site's events with `after < seq < before`, in order.
+    fn site_events(&self, site: &str, after: u64, before: u64) -> Result<Vec<Event>>;
 
-impl Reader {
-    pub fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<Event>> {
-        events_after(&self.conn, seq, limit)
-    }
+    /// Every site that has events in the log.
+    fn sites_with_events(&self) -> Result<Vec<String>>;
 
-    pub fn connection(&self) -> &Connection {
-        &self.conn
-    }
-}
+    /// The seqs of a site's `day_started` events after `after`, in order.
+    fn day_starts(&self, site: &str, after: u64) -> Result<Vec<u64>>;
 
-fn events_after(conn: &Connection, seq: u64, limit: usize) -> Result<Vec<Event>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![seq as i64, limit], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let data = row?;
-        out.push(
-            serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("event: {e}")))?,
-        );
-    }
-    Ok(out)
-}
+    /// The seq of a site's last event (0 when it has none).
+    fn site_last_seq(&self, site: &str) -> Result<u64>;
 
-/// Staff sessions: only a SHA-256 of each session token is stored.
-pub struct Sessions {
-    conn: Connection,
-}
+    /// When the site's first event after `after` happened, if there is one.
+    fn first_event_at(&self, site: &str, after: u64) -> Result<Option<DateTime<Utc>>>;
 
-impl Sessions {
-    pub fn open(path: &Path) -> Result<Sessions> {
-        let conn = Connection::open(path)?;
-        pragmas(&conn)?;
-        Ok(Sessions { conn })
-    }
+    /// The seq of the oldest snapshot kept, if any.
+    fn oldest_snapshot(&self) -> Result<Option<u64>>;
 
-    pub fn create(
+    // ---- staff sessions ----
+
+    fn create_session(&self, session: &Session) -> Result<()>;
+
+    /// Every session not expired at `now`.
+    fn live_sessions(&self, now: DateTime<Utc>) -> Result<Vec<Session>>;
+
+    fn delete_session(&self, token_sha256: &str) -> Result<()>;
+
+    /// Deletes the sessions expired at `now`; how many.
+    fn purge_sessions(&self, now: DateTime<Utc>) -> Result<usize>;
+
+    // ---- the audit trail ----
+
+    /// Stores the records in one transaction.
+    fn record_requests(&self, records: &[RequestRecord]) -> Result<()>;
+
+    /// Events caused by a user or a device (`actor.kind`), matching the query, by time then seq.
+    fn audited_events(&self, q: &AuditQuery) -> Result<Vec<Event>>;
+
+    /// Recorded requests matching the query, by time then id: (id, record).
+    fn audited_requests(&self, q: &AuditQuery) -> Result<Vec<(u64, RequestRecord)>>;
+
+    // ---- the reports' rollups ----
+
+    /// How far a site's log is folded: its events up to this seq are in the rollups (0: none).
+    fn folded_seq(&self, site: &str) -> Result<u64>;
+
+    /// Stores one folded day in one transaction: adds its cells to the rollups, forgets the tokens of the
+    /// site's `ticket_issued` events in the day and of the site's tickets in snapshots taken up to
+    /// `through` (a later snapshot holds the next day), and moves the site's watermark to `through`.
+    /// None, with nothing written, when the watermark is no longer `after` (another folder was first).
+    fn store_day(&self, day: &FoldedDay) -> Result<Option<DayStored>>;
+
+    /// Calls `f` with every stored cell of a site in one rollup between two local dates (inclusive; for
+    /// the monthly forms, months whose first day is in the range).
+    fn rollup_cells(
         &self,
-        token_sha256: &str,
-        username: &str,
-        now: DateTime<Utc>,
-        expires: DateTime<Utc>,
-    ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO sessions (token_sha256, username, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![token_sha256, username, now.to_rfc3339(), expires.to_rfc3339()],
-        )?;
-        Ok(())
-    }
+        rollup: Rollup,
+        site: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        f: &mut dyn FnMut(CellKey, Cell),
+    ) -> Result<()>;
 
-    /// Every live session: (token hash, username, expiry).
-    pub fn live(&self, now: DateTime<Utc>) -> Result<Vec<(String, String, DateTime<Utc>)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT token_sha256, username, expires_at FROM sessions")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (hash, user, exp) = row?;
-            if let Ok(exp) = exp.parse::<DateTime<Utc>>()
-                && exp > now
-            {
-                out.push((hash, user, exp));
-            }
-        }
-        Ok(out)
-    }
+    /// The site's dates between `from` and `to` (inclusive) with arrivals, from the rollups.
+    fn days_with_arrivals(
+        &self,
+        site: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NaiveDate>>;
 
-    pub fn delete(&self, token_sha256: &str) -> Result<()> {
-        self.conn.execute(
-            "DELETE FROM sessions WHERE token_sha256 = ?1",
-            [token_sha256],
-        )?;
-        Ok(())
-    }
+    // ---- retention ----
 
-    pub fn purge_expired(&self, now: DateTime<Utc>) -> Result<usize> {
-        Ok(self.conn.execute(
-            "DELETE FROM sessions WHERE expires_at <= ?1",
-            [now.to_rfc3339()],
-        )?)
-    }
-}
+    /// Deletes a site's events older than `before` with `seq <= through`, a batch at a time so that the
+    /// writer never waits long; how many.
+    fn delete_events(&self, site: &str, before: DateTime<Utc>, through: u64) -> Result<usize>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use vuoro_engine::{Actor, EventKind};
+    /// Deletes audited requests older than `before`; how many.
+    fn delete_requests(&self, before: DateTime<Utc>) -> Result<usize>;
 
-    fn ev(seq: u64) -> Event {
-        Event {
-            seq,
-            at: Utc::now(),
-            site: "s".parse().unwrap(),
-            actor: Actor::system(),
-            kind: EventKind::CounterClosed {
-                counter: format!("c{seq}").parse().unwrap(),
-            },
-        }
-    }
-
-    #[test]
-    fn append_load_and_gap_refusal() {
-        let dir = std::env::temp_dir().join(format!("vuoro-store-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.sqlite");
-        let _ = std::fs::remove_file(&path);
-        let mut w = open(&path).unwrap();
-        w.append(0, &[ev(1), ev(2)], None).unwrap();
-        w.append(2, &[ev(3)], Some((3, "{\"x\":1}"))).unwrap();
-        assert!(matches!(
-            w.append(3, &[ev(5)], None),
-            Err(StoreError::Gap { .. })
-        ));
-        // The failed append left nothing behind.
-        assert_eq!(w.last_seq().unwrap(), 3);
-        w.append(3, &[ev(4)], None).unwrap();
-        drop(w);
-        let w = open(&path).unwrap();
-        let loaded = w.load().unwrap();
-        assert_eq!(loaded.snapshot.as_ref().map(|s| s.0), Some(3));
-        assert_eq!(
-            loaded.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            vec![4]
-        );
-        let r = open_reader(&path).unwrap();
-        assert_eq!(r.events_after(1, 10).unwrap().len(), 3);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
+    /// Rows per table, for measurements and `vuoro purge`.
+    fn table_counts(&self) -> Result<HashMap<&'static str, i64>>;
 }

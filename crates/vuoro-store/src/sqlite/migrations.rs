@@ -1,0 +1,205 @@
+//! The SQLite schema: versioned migrations of every table (the event log, snapshots, sessions, the audit
+//! trail and the reports' rollups). `PRAGMA user_version` is the version a database is at.
+
+/// Versioned migrations: index i brings the schema from version i to i + 1. Never edit one that shipped.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the event log, snapshots, sessions.
+    "CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        site TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ticket INTEGER,
+        data TEXT NOT NULL
+     );
+     CREATE INDEX events_site_at ON events(site, at);
+     CREATE TABLE snapshots (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        state TEXT NOT NULL
+     );
+     CREATE TABLE sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+     );",
+    // 2: reports (vuoro-reports, docs/reports.md): hourly aggregates folded from the event log, how far
+    // each site's log is folded, and the audit trail of staff requests that are not events.
+    "CREATE TABLE report_cells (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        counter TEXT NOT NULL,
+        staff TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, hour, service, counter, staff)
+     ) WITHOUT ROWID;
+     CREATE TABLE report_folded (
+        site TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL
+     );
+     CREATE TABLE audit_requests (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT,
+        site TEXT,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        client TEXT,
+        user_agent TEXT
+     );
+     CREATE INDEX audit_requests_at ON audit_requests(at);",
+    // 3: reports kept as two rollups instead of one hourly table with every dimension (a year of that
+    // is too many rows to read fast): per day with counter and staff, per hour with service and unit.
+    // The days are folded again from the events still in the log.
+    "DROP TABLE report_cells;
+     DELETE FROM report_folded;
+     CREATE TABLE report_days (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        service TEXT NOT NULL,
+        counter TEXT NOT NULL,
+        staff TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, service, counter, staff, unit)
+     ) WITHOUT ROWID;
+     CREATE TABLE report_hours (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, hour, service, unit)
+     ) WITHOUT ROWID;",
+    // 4: more rollups, so that a report over a year reads a few thousand rows: per day with service and
+    // unit only, per month with every dimension, per month and hour. Everything is folded again from
+    // the events still in the log.
+    "DELETE FROM report_days;
+     DELETE FROM report_hours;
+     DELETE FROM report_folded;
+     CREATE TABLE report_days_short (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        service TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, service, unit)
+     ) WITHOUT ROWID;
+     CREATE TABLE report_months (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        service TEXT NOT NULL,
+        counter TEXT NOT NULL,
+        staff TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, service, counter, staff, unit)
+     ) WITHOUT ROWID;
+     CREATE TABLE report_month_hours (
+        site TEXT NOT NULL,
+        date TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        arrivals INTEGER NOT NULL,
+        called INTEGER NOT NULL,
+        served INTEGER NOT NULL,
+        no_shows INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL,
+        day_ended INTEGER NOT NULL,
+        transfers INTEGER NOT NULL,
+        pass_ons INTEGER NOT NULL,
+        wait_sum INTEGER NOT NULL,
+        within_target INTEGER NOT NULL,
+        service_sum INTEGER NOT NULL,
+        open_secs INTEGER NOT NULL,
+        busy_secs INTEGER NOT NULL,
+        site_open_secs INTEGER NOT NULL,
+        wait_dist BLOB NOT NULL,
+        service_dist BLOB NOT NULL,
+        PRIMARY KEY (site, date, hour, service, unit)
+     ) WITHOUT ROWID;",
+];
