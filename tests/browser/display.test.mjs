@@ -157,13 +157,27 @@ async function observeCalls(url) {
           const msg = JSON.parse(m.data);
           if (msg.type === 'snapshot') resolve();
           if (msg.type === 'event') window.__events.push({ ...msg.event, seq: msg.seq });
+          // What to play follows each call as an `announcement` with the call's seq.
+          if (msg.type === 'announcement') window.__announcements[msg.seq] = msg.announcement;
         };
+        window.__announcements = {};
         setTimeout(() => reject(new Error('no snapshot in 5 s')), 5000);
       }),
     `calls:${SITE}`,
   );
   return {
-    calls: () => page.evaluate(() => window.__events.filter((e) => e.kind === 'ticket_called' || e.kind === 'ticket_recalled')),
+    // The calls so far, each with its announcement's fields (`audio`, `announce_lang`, ...): waits for
+    // every call's announcement.
+    calls: async () => {
+      const isCall = (e) => e.kind === 'ticket_called' || e.kind === 'ticket_recalled';
+      await page.waitForFunction((calls) => window.__events.filter((e) => calls.includes(e.kind)).every((e) => e.seq in window.__announcements),
+        ['ticket_called', 'ticket_recalled'], { timeout: 10000 });
+      const [events, anns] = await page.evaluate(() => [window.__events, window.__announcements]);
+      return events.filter(isCall).map((e) => {
+        const a = anns[e.seq];
+        return { ...e, audio: a.audio, announce_lang: a.announce_lang, chime_only: a.chime_only, duration_ms: a.duration_ms };
+      });
+    },
     close: () => context.close(),
   };
 }
