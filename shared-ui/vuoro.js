@@ -54,20 +54,16 @@ export async function api(path, { method = 'GET', body, token, headers = {}, tim
  * takes fresh snapshots when told, and reports when it is no longer up to date.
  *
  *   const live = new Live({ token, onSnapshot(topic, data, seq), onEvent(topic, event, seq), onStatus(status) });
- *
- * `onAnnouncement(topic, announcement, seq)` gets the `announcement` messages that follow calls on `calls:`
- * topics (what a display plays); they are not events and are never replayed on resume.
  *   live.subscribe('calls:iso-omena'); live.start();
  *
  * status is 'connecting', 'live' or 'stale' (no message, not even a heartbeat, for `staleMs`).
  */
 export class Live {
-  constructor({ token = null, hello = null, onSnapshot = () => {}, onEvent = () => {}, onAnnouncement = () => {}, onStatus = () => {}, onError = () => {}, staleMs = 15000 } = {}) {
+  constructor({ token = null, hello = null, onSnapshot = () => {}, onEvent = () => {}, onStatus = () => {}, onError = () => {}, staleMs = 15000 } = {}) {
     this.token = token;
     this.hello = hello; // sent first on every connection, e.g. { type: 'hello', display: 'hall' }
     this.onSnapshot = onSnapshot;
     this.onEvent = onEvent;
-    this.onAnnouncement = onAnnouncement;
     this.onStatus = onStatus;
     this.onError = onError;
     this.staleMs = staleMs;
@@ -154,8 +150,6 @@ export class Live {
         this.topics.set(msg.topic, msg.seq);
         this._setStatus('live');
         this.onEvent(msg.topic, msg.event, msg.seq);
-      } else if (msg.type === 'announcement') {
-        this.onAnnouncement(msg.topic, msg.announcement, msg.seq);
       } else if (msg.type === 'heartbeat') {
         if ([...this.topics.values()].every((s) => s !== null)) this._setStatus('live');
       } else if (msg.type === 'error') {

@@ -1488,11 +1488,10 @@ async fn a_call_is_announced_once_after_its_event_and_never_again_after_a_restar
     let mut k = kiosk(&app).await;
     let (mut agent, _) = staff(&app, "agent2").await;
     let mut public = Ws::connect(app.addr, None).await.unwrap();
-    public
-        .subscribe(&format!("calls:{SITE}"), None)
-        .await
-        .unwrap();
-    assert_eq!(public.next(T).await.unwrap()["type"], "snapshot");
+    for topic in [format!("calls:{SITE}"), format!("announcements:{SITE}")] {
+        public.subscribe(&topic, None).await.unwrap();
+        assert_eq!(public.next(T).await.unwrap()["type"], "snapshot");
+    }
 
     let ticket = take(&mut k, "joint-service").await;
     assert_eq!(verb(&mut agent, "c5", "open", json!({})).await.status, 200);
@@ -1505,29 +1504,33 @@ async fn a_call_is_announced_once_after_its_event_and_never_again_after_a_restar
         200
     );
 
-    // Each call's event, then its announcement (same seq), in commit order; the event itself carries
+    // Each call's event, then its announcement (same seq), in commit order; the call itself carries
     // nothing to play.
+    let announces = format!("announcements:{SITE}");
     let mut seen = Vec::new();
     while seen.len() < 4 {
         let m = public.next(T).await.unwrap();
-        let kind = match m["type"].as_str().unwrap() {
-            "event" => m["event"]["kind"].as_str().unwrap().to_string(),
-            "announcement" => format!("announce {}", m["announcement"]["kind"].as_str().unwrap()),
-            other => panic!("unexpected {other}: {m}"),
-        };
+        assert_eq!(m["type"], "event", "{m}");
+        let announced = m["topic"] == announces.as_str();
+        let kind = m["event"]["kind"].as_str().unwrap().to_string();
         if kind.starts_with("counter_") {
             continue;
         }
-        if m["type"] == "event" {
-            assert!(m["event"].get("audio").is_none(), "{m}");
-        } else {
-            let a = &m["announcement"];
+        if announced {
+            let a = &m["event"];
             assert_eq!(a["number"], ticket["number"]);
             assert_eq!(a["counter"], "c5");
             assert_eq!(a["zone"], "main");
             assert_eq!(a["audio"][0], "/api/v1/audio/chime.wav", "{m}");
             assert!(a["duration_ms"].as_u64().unwrap() > 0);
+        } else {
+            assert!(m["event"].get("audio").is_none(), "{m}");
         }
+        let kind = if announced {
+            format!("announce {kind}")
+        } else {
+            kind
+        };
         seen.push((kind, m["seq"].as_u64().unwrap()));
     }
     let kinds: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
@@ -1549,7 +1552,7 @@ async fn a_call_is_announced_once_after_its_event_and_never_again_after_a_restar
             .drain(Duration::from_millis(500))
             .await
             .iter()
-            .all(|m| m["type"] != "announcement")
+            .all(|m| m["topic"] != announces.as_str())
     );
     audio_reaches_the_last_seq(&app).await;
     app.stop().await;
@@ -1557,16 +1560,10 @@ async fn a_call_is_announced_once_after_its_event_and_never_again_after_a_restar
     // After a restart nothing from before is announced again; audio starts at the current seq.
     let app = spawn_app_in(DEMO, &dir.0).await;
     let mut public = Ws::connect(app.addr, None).await.unwrap();
-    public
-        .subscribe(&format!("calls:{SITE}"), None)
-        .await
-        .unwrap();
+    public.subscribe(&announces, None).await.unwrap();
     assert_eq!(public.next(T).await.unwrap()["type"], "snapshot");
     let heard = public.drain(Duration::from_millis(1000)).await;
-    assert!(
-        heard.iter().all(|m| m["type"] != "announcement"),
-        "{heard:?}"
-    );
+    assert!(heard.is_empty(), "{heard:?}");
     audio_reaches_the_last_seq(&app).await;
     app.stop().await;
 }

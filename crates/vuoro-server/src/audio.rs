@@ -11,7 +11,7 @@
 //!   and pruned after a day. Durations are read from the WAV header, never guessed.
 //! - Without espeak-ng every call is chime-only and the kiosk's speech endpoint answers 503 `no_speech`.
 //! - [`Announcer`] is the consumer of the post-commit stage (after_commit.rs) that turns each committed call
-//!   into an `announcement` message on its `calls:` topic, off the writer and off the read model's lock.
+//!   into an event on its site's `announcements:` topic, off the writer and off the read model's lock.
 //!
 //! Shared state is a plain `std::sync::Mutex`: it is held only for map look-ups and arithmetic, never across
 //! an `.await` or while espeak-ng runs.
@@ -67,7 +67,7 @@ const INDEX_MAX: usize = 4096;
 /// Volume when a zone has no (valid) schedule.
 pub const DEFAULT_VOLUME: u8 = 100;
 
-/// What a display plays for one call. The `announcement` message that follows a public `ticket_called` or
+/// What a display plays for one call. The `announcements:` event that follows a public `ticket_called` or
 /// `ticket_recalled` event carries these fields as `audio`, `announce_lang`, `chime_only` and `duration_ms`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Announcement {
@@ -561,8 +561,8 @@ impl Announcer {
         }
     }
 
-    /// The `announcement` message for a committed call: the call as the `calls:` topic published it, with
-    /// what to play.
+    /// The event on `announcements:{site}` for a committed call: the call as the `calls:` topic published
+    /// it, with what to play. Its seq is the call's.
     pub fn message(&self, ev: &Event, call: &Call) -> Option<(String, String)> {
         let site = self.cfg.site(&ev.site)?;
         let zone = call
@@ -592,10 +592,9 @@ impl Announcer {
         body["announce_lang"] = json!(a.lang);
         body["chime_only"] = json!(a.chime_only);
         body["duration_ms"] = json!(a.duration_ms);
-        let topic = Topic::Calls(site.id.clone()).to_string();
+        let topic = Topic::Announcements(site.id.clone()).to_string();
         let text =
-            json!({"type": "announcement", "topic": topic, "seq": ev.seq, "announcement": body})
-                .to_string();
+            json!({"type": "event", "topic": topic, "seq": ev.seq, "event": body}).to_string();
         Some((topic, text))
     }
 }
@@ -603,17 +602,19 @@ impl Announcer {
 impl Consumer for Announcer {
     fn handle(&mut self, d: Delivery<'_>) {
         let Some(call) = d.call else { return };
+        // Rendered whether or not a display listens: the zone's airtime counts every call.
         let Some((topic, text)) = self.message(d.event, call) else {
             return;
         };
         let Some(shared) = self.shared.upgrade() else {
             return;
         };
-        // Announcements are not kept for resuming: a display that resumes lists the calls it missed
-        // without announcing them.
+        // Not kept for resuming: a display that resumes lists the calls it missed without announcing them.
         let mut core = shared.core.lock().expect("lock");
-        core.hub
-            .publish(&topic, d.event.seq, None, text.into(), false);
+        if core.hub.has_subscribers(&topic) {
+            core.hub
+                .publish(&topic, d.event.seq, None, text.into(), false);
+        }
     }
 }
 

@@ -512,6 +512,8 @@ pub fn topic_snapshot(
             let site = cfg.site(id)?;
             Some(json!({"services": engine.public_queues(site)}))
         }
+        // Announcements are only ever news: nothing to catch up on.
+        Topic::Announcements(id) => cfg.site(id).map(|_| json!({})),
         Topic::Site(id) => {
             let site = cfg.site(id)?;
             Some(site_snapshot(engine, site, units, now))
