@@ -1,8 +1,10 @@
 // The hall display: /display/?site=iso-omena&id=hall[&panel=55]
 //
-// Fed only by the public topics calls:{site} and queues:{site}. Shows the newest call large (number ->
+// Fed only by the public topics calls:{site}, queues:{site} and, with audio, announcements:{site}. Shows the newest call large (number ->
 // counter, in the display's languages), the recent calls below it (in the standard layout at least six at
-// once, never paged), and the queues. A call is shown large the moment it arrives; calls that arrive
+// once, never paged), and the queues. A call is shown large the moment its event arrives and, on a display
+// that plays audio, announced when its event on announcements:{site} follows (the daemon renders the speech
+// after the commit); calls that arrive
 // together are announced one after another through one audio element. When no message (not even a heartbeat) has come for 15 s the screen says it is not up to date,
 // stops presenting calls as current and announces nothing; after reconnecting it takes the snapshot and
 // lists what it missed.
@@ -127,11 +129,13 @@ async function boot() {
       S.lastMessage = Date.now();
       if (topic.startsWith('calls:')) onCallEvent(ev);
       else if (topic.startsWith('queues:')) onQueueEvent(ev);
+      else if (topic.startsWith('announcements:')) onAnnouncement(ev);
     },
     onStatus: onStatus,
   });
   live.subscribe(`calls:${siteId}`);
   live.subscribe(`queues:${siteId}`);
+  if (S.player) live.subscribe(`announcements:${siteId}`);
   live.start();
   // Heartbeats count as messages too: Live keeps that time; the banner shows it.
   setInterval(() => {
@@ -392,8 +396,16 @@ function onCallEvent(ev) {
     }
     renderLane(lane);
   }
-  if (fresh && S.player) S.player.enqueue(c);
   renderRecent();
+}
+
+/** What to play for a call: the announcement that follows its event. Only for a current call. */
+function onAnnouncement(a) {
+  if (!S.player || S.stale) return;
+  if (a.kind !== 'ticket_called' && a.kind !== 'ticket_recalled') return;
+  if (!shown(a.zone ?? null)) return;
+  const c = toCall(a);
+  if (isFresh(c, serverNow())) S.player.enqueue(c);
 }
 
 function onQueuesSnapshot(data) {

@@ -143,27 +143,43 @@ async function waitLive(page) {
   await page.waitForFunction(() => document.body.dataset.status === 'live', null, { timeout: 10000 });
 }
 
-/** Public call events as an independent client sees them (a WebSocket in a blank same-origin page). */
+/** Public call events, each with its announcement, as an independent client sees them (a WebSocket in a blank same-origin page). */
 async function observeCalls(url) {
   const { page, context } = await originBoundPage(browser, url);
   await page.goto(url + '/display/i18n/en.json');
   await page.evaluate(
-    (topic) =>
+    (topics) =>
       new Promise((resolve, reject) => {
         window.__events = [];
+        window.__announcements = {};
+        let snapshots = 0;
         const ws = new WebSocket(`ws://${location.host}/api/v1/ws`);
-        ws.onopen = () => ws.send(JSON.stringify({ type: 'subscribe', topic }));
+        ws.onopen = () => topics.forEach((topic) => ws.send(JSON.stringify({ type: 'subscribe', topic })));
         ws.onmessage = (m) => {
           const msg = JSON.parse(m.data);
-          if (msg.type === 'snapshot') resolve();
-          if (msg.type === 'event') window.__events.push({ ...msg.event, seq: msg.seq });
+          if (msg.type === 'snapshot' && ++snapshots === topics.length) resolve();
+          if (msg.type !== 'event') return;
+          // What to play follows each call on announcements:, with the call's seq.
+          if (msg.topic.startsWith('announcements:')) window.__announcements[msg.seq] = msg.event;
+          else window.__events.push({ ...msg.event, seq: msg.seq });
         };
-        setTimeout(() => reject(new Error('no snapshot in 5 s')), 5000);
+        setTimeout(() => reject(new Error('no snapshots in 5 s')), 5000);
       }),
-    `calls:${SITE}`,
+    [`calls:${SITE}`, `announcements:${SITE}`],
   );
   return {
-    calls: () => page.evaluate(() => window.__events.filter((e) => e.kind === 'ticket_called' || e.kind === 'ticket_recalled')),
+    // The calls so far, each with its announcement's fields (`audio`, `announce_lang`, ...): waits for
+    // every call's announcement.
+    calls: async () => {
+      const isCall = (e) => e.kind === 'ticket_called' || e.kind === 'ticket_recalled';
+      await page.waitForFunction((calls) => window.__events.filter((e) => calls.includes(e.kind)).every((e) => e.seq in window.__announcements),
+        ['ticket_called', 'ticket_recalled'], { timeout: 10000 });
+      const [events, anns] = await page.evaluate(() => [window.__events, window.__announcements]);
+      return events.filter(isCall).map((e) => {
+        const a = anns[e.seq];
+        return { ...e, audio: a.audio, announce_lang: a.announce_lang, chime_only: a.chime_only, duration_ms: a.duration_ms };
+      });
+    },
     close: () => context.close(),
   };
 }

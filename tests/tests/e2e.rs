@@ -1474,3 +1474,111 @@ fn json_logs_are_one_object_per_line() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
     }
 }
+
+/// `name{labels} value` or `name value` from a metrics page.
+fn metric_value(page: &str, name: &str) -> Option<u64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_is_announced_once_after_its_event_and_never_again_after_a_restart() {
+    let dir = TempDir::new("announce");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let mut k = kiosk(&app).await;
+    let (mut agent, _) = staff(&app, "agent2").await;
+    let mut public = Ws::connect(app.addr, None).await.unwrap();
+    for topic in [format!("calls:{SITE}"), format!("announcements:{SITE}")] {
+        public.subscribe(&topic, None).await.unwrap();
+        assert_eq!(public.next(T).await.unwrap()["type"], "snapshot");
+    }
+
+    let ticket = take(&mut k, "joint-service").await;
+    assert_eq!(verb(&mut agent, "c5", "open", json!({})).await.status, 200);
+    assert_eq!(
+        verb(&mut agent, "c5", "call-next", json!({})).await.status,
+        200
+    );
+    assert_eq!(
+        verb(&mut agent, "c5", "recall", json!({})).await.status,
+        200
+    );
+
+    // Each call's event, then its announcement (same seq), in commit order; the call itself carries
+    // nothing to play.
+    let announces = format!("announcements:{SITE}");
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let m = public.next(T).await.unwrap();
+        assert_eq!(m["type"], "event", "{m}");
+        let announced = m["topic"] == announces.as_str();
+        let kind = m["event"]["kind"].as_str().unwrap().to_string();
+        if kind.starts_with("counter_") {
+            continue;
+        }
+        if announced {
+            let a = &m["event"];
+            assert_eq!(a["number"], ticket["number"]);
+            assert_eq!(a["counter"], "c5");
+            assert_eq!(a["zone"], "main");
+            assert_eq!(a["audio"][0], "/api/v1/audio/chime.wav", "{m}");
+            assert!(a["duration_ms"].as_u64().unwrap() > 0);
+        } else {
+            assert!(m["event"].get("audio").is_none(), "{m}");
+        }
+        let kind = if announced {
+            format!("announce {kind}")
+        } else {
+            kind
+        };
+        seen.push((kind, m["seq"].as_u64().unwrap()));
+    }
+    let kinds: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ticket_called",
+            "announce ticket_called",
+            "ticket_recalled",
+            "announce ticket_recalled"
+        ]
+    );
+    assert_eq!(seen[0].1, seen[1].1);
+    assert_eq!(seen[2].1, seen[3].1);
+    assert!(seen[2].1 > seen[0].1);
+    // Once each.
+    assert!(
+        public
+            .drain(Duration::from_millis(500))
+            .await
+            .iter()
+            .all(|m| m["topic"] != announces.as_str())
+    );
+    audio_reaches_the_last_seq(&app).await;
+    app.stop().await;
+
+    // After a restart nothing from before is announced again; audio starts at the current seq.
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let mut public = Ws::connect(app.addr, None).await.unwrap();
+    public.subscribe(&announces, None).await.unwrap();
+    assert_eq!(public.next(T).await.unwrap()["type"], "snapshot");
+    let heard = public.drain(Duration::from_millis(1000)).await;
+    assert!(heard.is_empty(), "{heard:?}");
+    audio_reaches_the_last_seq(&app).await;
+    app.stop().await;
+}
+
+/// Waits until the metrics say the audio consumer has handled the last committed event.
+async fn audio_reaches_the_last_seq(app: &TestApp) {
+    let mut h = app.http();
+    let deadline = Instant::now() + T;
+    loop {
+        let m = String::from_utf8(h.get("/metrics").await.unwrap().body).unwrap();
+        let last = metric_value(&m, "vuoro_last_seq").expect("vuoro_last_seq");
+        if metric_value(&m, "vuoro_after_commit_seq{consumer=\"audio\"}") == Some(last) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "audio behind: {m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

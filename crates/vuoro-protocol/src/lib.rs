@@ -14,6 +14,8 @@ pub enum Topic {
     Calls(String),
     /// Public: waiting counts and estimates of a site.
     Queues(String),
+    /// Public: what to play for each call of a site (the displays that play audio). Never replayed.
+    Announcements(String),
     /// Staff: everything of a site, filtered to the user's units.
     Site(String),
     /// Staff of the counter's unit: one counter and its queue.
@@ -49,6 +51,7 @@ impl Topic {
         match self {
             Topic::Calls(_) => "calls",
             Topic::Queues(_) => "queues",
+            Topic::Announcements(_) => "announcements",
             Topic::Site(_) => "site",
             Topic::Counter(_) => "counter",
             Topic::Ticket(_) => "ticket",
@@ -60,6 +63,7 @@ impl Topic {
         match self {
             Topic::Calls(id)
             | Topic::Queues(id)
+            | Topic::Announcements(id)
             | Topic::Site(id)
             | Topic::Counter(id)
             | Topic::Ticket(id)
@@ -68,9 +72,12 @@ impl Topic {
     }
 
     /// Whether a resume is answered with a fresh snapshot rather than a replay: ticket and queue topics
-    /// carry whole states in every event.
+    /// carry whole states in every event; an announcement missed is not played late.
     pub fn resumes_with_snapshot(&self) -> bool {
-        matches!(self, Topic::Ticket(_) | Topic::Queues(_))
+        matches!(
+            self,
+            Topic::Ticket(_) | Topic::Queues(_) | Topic::Announcements(_)
+        )
     }
 }
 
@@ -92,6 +99,7 @@ impl FromStr for Topic {
         Ok(match kind {
             "calls" => Topic::Calls(id),
             "queues" => Topic::Queues(id),
+            "announcements" => Topic::Announcements(id),
             "site" => Topic::Site(id),
             "counter" => Topic::Counter(id),
             "ticket" => Topic::Ticket(id),
@@ -224,6 +232,7 @@ mod tests {
             "counter:c5",
             "ticket:abc",
             "device:kiosk-1",
+            "announcements:s",
         ] {
             let t: Topic = s.parse().unwrap();
             assert_eq!(t.to_string(), s);

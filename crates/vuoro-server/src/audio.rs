@@ -10,6 +10,8 @@
 //! - Speech files are cached in `cache_dir/speech/<sha256>.wav`, named by a hash of the voice, speed and text,
 //!   and pruned after a day. Durations are read from the WAV header, never guessed.
 //! - Without espeak-ng every call is chime-only and the kiosk's speech endpoint answers 503 `no_speech`.
+//! - [`Announcer`] is the consumer of the post-commit stage (after_commit.rs) that turns each committed call
+//!   into an event on its site's `announcements:` topic, off the writer and off the read model's lock.
 //!
 //! Shared state is a plain `std::sync::Mutex`: it is held only for map look-ups and arithmetic, never across
 //! an `.await` or while espeak-ng runs.
@@ -32,8 +34,15 @@ use axum::routing::get;
 use crate::error::{ApiError, ErrorCode};
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sha2::{Digest, Sha256};
-use vuoro_engine::config::{Text, Zone};
+use vuoro_engine::config::{Hall, Text, Zone};
+use vuoro_engine::view::Call;
+use vuoro_engine::{Event, EventKind};
+use vuoro_protocol::Topic;
+
+use crate::after_commit::{Consumer, Delivery};
+use crate::core::Shared;
 
 /// Where the chime is served.
 pub const CHIME_URL: &str = "/api/v1/audio/chime.wav";
@@ -58,8 +67,8 @@ const INDEX_MAX: usize = 4096;
 /// Volume when a zone has no (valid) schedule.
 pub const DEFAULT_VOLUME: u8 = 100;
 
-/// What a display plays for one call. The daemon puts these fields into public `ticket_called` and
-/// `ticket_recalled` events as `audio`, `announce_lang`, `chime_only` and `duration_ms`.
+/// What a display plays for one call. The `announcements:` event that follows a public `ticket_called` or
+/// `ticket_recalled` event carries these fields as `audio`, `announce_lang`, `chime_only` and `duration_ms`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Announcement {
     /// Language of the spoken part; `None` when chime only.
@@ -530,6 +539,82 @@ impl Audio {
             .get(hash)
             .cloned()?;
         self.render(&clip.speech, &path).ok()
+    }
+}
+
+/// Announces committed calls: the post-commit stage's audio consumer. Registered at the seq the daemon
+/// starts from, so a call from before a restart is never announced again. A call read back from the event
+/// log (the consumer fell behind its queue) is not announced: it is no longer current by then, and a
+/// display would not play it.
+pub struct Announcer {
+    audio: Arc<Audio>,
+    cfg: Arc<Hall>,
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Announcer {
+    pub fn new(audio: Arc<Audio>, cfg: Arc<Hall>, shared: &Arc<Shared>) -> Announcer {
+        Announcer {
+            audio,
+            cfg,
+            shared: Arc::downgrade(shared),
+        }
+    }
+
+    /// The event on `announcements:{site}` for a committed call: the call as the `calls:` topic published
+    /// it, with what to play. Its seq is the call's.
+    pub fn message(&self, ev: &Event, call: &Call) -> Option<(String, String)> {
+        let site = self.cfg.site(&ev.site)?;
+        let zone = call
+            .zone
+            .as_deref()
+            .and_then(|z| site.zones.iter().find(|x| x.id == z));
+        // A counter outside every zone: silence.
+        let a = match zone {
+            Some(zone) => {
+                self.audio
+                    .announcement(zone, &call.number, &call.counter_name, &call.lang, ev.at)
+            }
+            None => Announcement {
+                lang: None,
+                audio: Vec::new(),
+                chime_only: true,
+                duration_ms: 0,
+            },
+        };
+        let kind = match ev.kind {
+            EventKind::TicketRecalled { .. } => "ticket_recalled",
+            _ => "ticket_called",
+        };
+        let mut body = json!(call);
+        body["kind"] = json!(kind);
+        body["audio"] = json!(a.audio);
+        body["announce_lang"] = json!(a.lang);
+        body["chime_only"] = json!(a.chime_only);
+        body["duration_ms"] = json!(a.duration_ms);
+        let topic = Topic::Announcements(site.id.to_string()).to_string();
+        let text =
+            json!({"type": "event", "topic": topic, "seq": ev.seq, "event": body}).to_string();
+        Some((topic, text))
+    }
+}
+
+impl Consumer for Announcer {
+    fn handle(&mut self, d: Delivery<'_>) {
+        let Some(call) = d.call else { return };
+        // Rendered whether or not a display listens: the zone's airtime counts every call.
+        let Some((topic, text)) = self.message(d.event, call) else {
+            return;
+        };
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        // Not kept for resuming: a display that resumes lists the calls it missed without announcing them.
+        let mut core = shared.core.lock().expect("lock");
+        if core.hub.has_subscribers(&topic) {
+            core.hub
+                .publish(&topic, d.event.seq, None, text.into(), false);
+        }
     }
 }
 

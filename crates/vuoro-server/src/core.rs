@@ -2,8 +2,9 @@
 //!
 //! One writer thread owns the SQLite write connection and its own copy of the engine. It drains queued
 //! commands into one batch, lets the engine handle each, commits all resulting events in one transaction
-//! (group commit), and only then applies them to the shared read model, publishes them to the hub and
-//! answers the callers. So nothing is heard of before it is durable, and an error changes nothing.
+//! (group commit), and only then applies them to the shared read model, publishes them to the hub, hands
+//! them to the post-commit stage (after_commit.rs) and answers the callers. So nothing is heard of before
+//! it is durable, and an error changes nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,9 +41,6 @@ pub struct Core {
     pub hub: Hub,
 }
 
-pub type Announcer =
-    dyn Fn(&Engine, &Site, &vuoro_engine::view::Call, DateTime<Utc>) -> Value + Send + Sync;
-
 pub struct Shared {
     pub core: Mutex<Core>,
     pub last_seq: AtomicU64,
@@ -50,7 +48,8 @@ pub struct Shared {
     /// Transactions that committed events (group commits): `events_total / commits_total` is the
     /// average batch.
     pub commits_total: AtomicU64,
-    pub announcer: Option<Box<Announcer>>,
+    /// Consumers of committed events that run off the writer and off `core`'s lock (audio).
+    pub after_commit: Arc<crate::after_commit::Stage>,
 }
 
 struct Request {
@@ -191,10 +190,12 @@ pub fn start_writer(
                     for ev in &events {
                         core.engine.apply(ev);
                     }
-                    publish(&mut core, &events, shared.announcer.as_deref());
+                    let calls = publish(&mut core, &events);
                     shared.last_seq.store(seq, Ordering::Release);
                     shared.events_total.fetch_add(events.len() as u64, Ordering::Relaxed);
                     shared.commits_total.fetch_add(1, Ordering::Relaxed);
+                    drop(core);
+                    shared.after_commit.committed(crate::after_commit::Commit { events, calls });
                 }
                 for (reply, res) in replies {
                     let _ = reply.send(res);
@@ -313,8 +314,9 @@ fn event_unit(engine: &Engine, site: &Site, ev: &Event) -> Option<String> {
     }
 }
 
-/// Publishes committed events to every topic that should hear of them.
-pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>) {
+/// Publishes committed events to every topic that should hear of them. Returns the public call of each
+/// event that calls a ticket, by seq (for the post-commit stage).
+pub fn publish(core: &mut Core, events: &[Event]) -> Vec<(u64, vuoro_engine::view::Call)> {
     let now = Utc::now();
     let Core { engine, hub } = core;
     let cfg = engine.config().clone();
@@ -324,6 +326,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
     let mut touched_tickets: Vec<u64> = Vec::new();
     let mut watched_site: Option<&str> = None;
     let mut watched_counters: Vec<Option<String>> = Vec::new();
+    let mut calls_made = Vec::new();
     for ev in events {
         let Some(site) = cfg.site(&ev.site) else {
             continue;
@@ -370,12 +373,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
                     .map(|call| {
                         let mut v = json!(call);
                         v["kind"] = json!(ev.kind.name());
-                        if let Some(a) = announcer
-                            && let (Some(obj), Value::Object(extra)) =
-                                (v.as_object_mut(), a(engine, site, &call, ev.at))
-                        {
-                            obj.extend(extra);
-                        }
+                        calls_made.push((ev.seq, call));
                         v
                     })
             }
@@ -388,12 +386,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
                 .map(|call| {
                     let mut v = json!(call);
                     v["kind"] = json!("ticket_called");
-                    if let Some(a) = announcer
-                        && let (Some(obj), Value::Object(extra)) =
-                            (v.as_object_mut(), a(engine, site, &call, ev.at))
-                    {
-                        obj.extend(extra);
-                    }
+                    calls_made.push((ev.seq, call));
                     v
                 }),
             kind => kind
@@ -496,6 +489,7 @@ pub fn publish(core: &mut Core, events: &[Event], announcer: Option<&Announcer>)
         }
     }
     hub.release();
+    calls_made
 }
 
 /// Snapshot data of a topic, or None when the topic does not exist. Ticket and device topics are the
@@ -521,6 +515,8 @@ pub fn topic_snapshot(
             let site = engine.config().site(id)?;
             Some(json!({"services": engine.public_queues(site)}))
         }
+        // Announcements are only ever news: nothing to catch up on.
+        Topic::Announcements(id) => engine.config().site(id).map(|_| json!({})),
         Topic::Site(id) => {
             let site = engine.config().site(id)?;
             Some(site_snapshot(engine, deployment, site, units, now))

@@ -4,6 +4,7 @@
 //! `serve` takes settings, a bound listener and a shutdown future: production binds the configured
 //! address, tests bind port 0.
 
+pub mod after_commit;
 pub mod api;
 pub mod audio;
 pub mod auth;
@@ -217,23 +218,6 @@ pub async fn serve(
     drop(loaded);
     let last_seq = engine.last_seq();
     let speech = audio::Audio::new(settings.data_dir.join("audio"));
-    let announcer = {
-        let audio = speech.clone();
-        move |_: &Engine,
-              site: &vuoro_engine::config::Site,
-              call: &vuoro_engine::view::Call,
-              at: chrono::DateTime<Utc>| {
-            let Some(zone) = call
-                .zone
-                .as_deref()
-                .and_then(|z| site.zones.iter().find(|x| x.id == z))
-            else {
-                return json!({"audio": [], "announce_lang": null, "chime_only": true, "duration_ms": 0});
-            };
-            let a = audio.announcement(zone, &call.number, &call.counter_name, &call.lang, at);
-            json!({"audio": a.audio, "announce_lang": a.lang, "chime_only": a.chime_only, "duration_ms": a.duration_ms})
-        }
-    };
     let shared = Arc::new(Shared {
         core: Mutex::new(core::Core {
             engine: engine.clone(),
@@ -242,8 +226,14 @@ pub async fn serve(
         last_seq: AtomicU64::new(last_seq),
         events_total: AtomicU64::new(0),
         commits_total: AtomicU64::new(0),
-        announcer: Some(Box::new(announcer)),
+        after_commit: Arc::new(after_commit::Stage::new(store.clone())),
     });
+    // Audio announces calls committed from now on: none from before a restart.
+    shared.after_commit.register(
+        "audio",
+        last_seq,
+        audio::Announcer::new(speech.clone(), hall.clone(), &shared),
+    );
     let writer = core::start_writer(store.clone(), engine, shared.clone());
     let public_url = cfg
         .server
@@ -353,7 +343,10 @@ pub async fn serve(
         "connection limits"
     );
     conn::serve(listener, router, conn::Gate::new(limits), shutdown).await?;
-    // Every command acknowledged is committed; the last snapshot is written before serve returns.
+    // Every command acknowledged is committed; the last snapshot is written before serve returns, and the
+    // post-commit stage has handled every committed event.
     app.writer.stop().await;
+    let stage = app.shared.after_commit.clone();
+    let _ = tokio::task::spawn_blocking(move || stage.stop()).await;
     Ok(())
 }

@@ -115,6 +115,16 @@ pub async fn metrics(
     );
     let _ = writeln!(
         out,
+        "# HELP vuoro_after_commit_seq Latest event each post-commit consumer has handled (vuoro_last_seq less this is how far it lags).\n# TYPE vuoro_after_commit_seq gauge"
+    );
+    for (consumer, seq) in app.shared.after_commit.reached() {
+        let _ = writeln!(
+            out,
+            "vuoro_after_commit_seq{{consumer=\"{consumer}\"}} {seq}"
+        );
+    }
+    let _ = writeln!(
+        out,
         "# HELP vuoro_startup_ms Time from start to ready.\n# TYPE vuoro_startup_ms gauge\nvuoro_startup_ms {}",
         app.startup_ms.load(Ordering::Relaxed)
     );

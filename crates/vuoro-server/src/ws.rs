@@ -98,7 +98,7 @@ fn units_of(p: &Principal) -> Option<std::collections::HashSet<String>> {
 fn authorize(app: &App, p: &Principal, topic: &Topic) -> Result<(), (WsCode, String)> {
     let not_found = || (WsCode::NotFound, format!("no topic '{topic}'"));
     match topic {
-        Topic::Calls(site) | Topic::Queues(site) => {
+        Topic::Calls(site) | Topic::Queues(site) | Topic::Announcements(site) => {
             app.hall.site(site).map(|_| ()).ok_or_else(not_found)
         }
         Topic::Site(site) => {
