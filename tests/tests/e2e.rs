@@ -1038,6 +1038,7 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
     let settings = vuoro_server::Settings {
         config: cfg,
         data_dir: dir.0.clone(),
+        record_ws: None,
     };
     let err = vuoro_server::serve(settings, listener, async {})
         .await
