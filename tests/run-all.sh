@@ -63,5 +63,5 @@ timeout 600 tests/schemathesis/run.sh
 say "browser tests"
 (cd tests/browser && node --test --test-concurrency=1 --test-timeout=600000 ./*.test.mjs)
 
-say "WebSocket messages of the tests against the AsyncAPI document (jsonschema from tests/schemathesis/.venv)"
+say "WebSocket messages of the tests against the AsyncAPI document (jsonschema_rs from tests/schemathesis/.venv)"
 tests/schemathesis/.venv/bin/python tests/asyncapi/validate.py crates/vuoro-protocol/asyncapi.json "$ws_record"

@@ -1,6 +1,6 @@
 """Checks recorded WebSocket messages against the AsyncAPI document (crates/vuoro-protocol/asyncapi.json).
 
-Usage: validate.py ASYNCAPI_JSON RECORD_DIR
+Usage: validate.py ASYNCAPI_JSON RECORD_DIR   (with jsonschema_rs, which tests/schemathesis/.venv has)
 
 RECORD_DIR holds the records the daemons of the test suites wrote (`VUORO_RECORD_WS`: one JSON message a
 line). A snapshot or event goes by its topic's kind to that topic's channel; any other message to the
@@ -13,11 +13,7 @@ import json
 import pathlib
 import sys
 
-import jsonschema
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT7
-
-BASE = "urn:vuoro:asyncapi"
+import jsonschema_rs
 
 
 def message_refs(doc, channel):
@@ -34,29 +30,27 @@ def message_refs(doc, channel):
 
 def tag_mismatch(errors, tag):
     """Whether the errors say the message's `tag` (`type`, `kind`) is not this schema's."""
-    return any(list(e.relative_path) == [tag] or (list(e.path) == [] and e.validator == "const") for e in errors)
+    return any(list(e.instance_path)[-1:] == [tag] and e.kind.name in ("const", "enum") for e in errors)
 
 
 def explain(error):
-    """The errors that tell why: inside a `oneOf` (an event by kind), those of the branch whose `kind` the
-    message has, else of the branch with the fewest errors."""
-    if error.validator == "oneOf" and error.context:
-        branches = collections.defaultdict(list)
-        for sub in error.context:
-            branches[sub.schema_path[0]].append(sub)
-        subs = min(branches.values(), key=lambda b: (any(list(e.relative_path) == ["kind"] for e in b), len(b)))
-        return [pe for sub in subs for pe in explain(sub)]
-    return [("/".join(str(p) for p in error.absolute_path), error.message)]
+    """(path, message) of the errors that tell why: inside a `oneOf` (an event by kind), those of the
+    branch whose `kind` the message has, else of the branch with the fewest errors."""
+    context = getattr(error.kind, "context", None)
+    if error.kind.name == "oneOf" and context:
+        branch = min(context, key=lambda b: (tag_mismatch(b, "kind"), len(b)))
+        return [pe for sub in branch for pe in explain(sub)]
+    return [("/".join(str(p) for p in error.instance_path), error.message)]
 
 
 def main():
     doc_path, record_dir = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     doc = json.loads(doc_path.read_text())
-    registry = Registry().with_resource(BASE, Resource.from_contents(doc, default_specification=DRAFT7))
     validators = {}
     for name, m in doc["components"]["messages"].items():
-        schema = {"$ref": BASE + m["payload"]["$ref"]}
-        validators[name] = jsonschema.Draft7Validator(schema, registry=registry, format_checker=jsonschema.FormatChecker())
+        # The payload's schema with the document's components beside it, for its references.
+        schema = {"allOf": [m["payload"]], "components": doc["components"]}
+        validators[name] = jsonschema_rs.Draft7Validator(schema, validate_formats=True)
     by_kind = {}
     for name, ch in doc["channels"].items():
         if name != "socket":
