@@ -30,6 +30,9 @@ pub enum Topic {
     Device(String),
 }
 
+/// Makes a topic of one kind from its id.
+pub type TopicOf = fn(String) -> Topic;
+
 /// Why a topic does not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicError {
@@ -53,7 +56,7 @@ impl std::error::Error for TopicError {}
 impl Topic {
     /// Every kind with its constructor. Parsing goes through this table, so a kind missing from it cannot
     /// be subscribed to.
-    pub const KINDS: [(&'static str, fn(String) -> Topic); 6] = [
+    pub const KINDS: [(&'static str, TopicOf); 6] = [
         ("calls", Topic::Calls),
         ("queues", Topic::Queues),
         ("site", Topic::Site),
