@@ -28,7 +28,7 @@ enum Incoming {
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum DeviceEvent {
-    PrintJob { job: u64, ticket: TicketPrint },
+    PrintJob { job: u64, ticket: Box<TicketPrint> },
     PrinterStatus,
 }
 
