@@ -161,5 +161,13 @@ async fn the_asyncapi_document_names_every_message_topic_and_event_kind() {
         words(&doc, "Priority"),
         variants::<vuoro_engine::Priority>(r#""?""#)
     );
+    assert_eq!(
+        words(&doc, "Channel"),
+        variants::<vuoro_engine::Channel>(r#""?""#)
+    );
+    assert_eq!(
+        words(&doc, "CounterStatus"),
+        variants::<vuoro_engine::CounterStatus>(r#""?""#)
+    );
     app.stop().await;
 }
