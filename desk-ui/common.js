@@ -173,13 +173,15 @@ export function errorText(e) {
   return e.message || t('error_unknown');
 }
 
-/** An alert from an event: {"alert": {...}} or the flat form {"kind": "alert_raised", "alert": id, "alert_kind", ...}. */
+/** The alert an `alert` event raises (`alert` is its id), as the site snapshot lists alerts; null for other events. */
 export function alertOf(ev) {
-  if (ev.alert && typeof ev.alert === 'object') return ev.alert;
-  if (ev.kind === 'alert_raised' || ev.kind === 'alert') {
-    return { id: ev.alert ?? ev.alert_id ?? ev.seq, kind: ev.alert_kind || 'alert', device: ev.device, service: ev.service, message: ev.message, at: ev.at };
-  }
-  return null;
+  if (ev.kind !== 'alert') return null;
+  return { id: ev.alert, kind: ev.alert_kind, device: ev.device, service: ev.service, message: ev.message, at: ev.at };
+}
+
+/** A `printer_status` event applied to the site snapshot's entry for that printer (which has its `location`). */
+export function printerOf(prev, ev) {
+  return { device: ev.device, location: prev ? prev.location : null, status: ev.status, detail: ev.detail, at: ev.at };
 }
 
 export { api, ApiError, pick, fill };

@@ -6,7 +6,7 @@ import {
   t, lang, initLang, el, keepPlace, clock, minutes, announce, showMessage, errorText, pick,
   session, whoAmI, staffApi, showLogin, resumeSession, showScreen as showCommonScreen, signOut, isSupervisor,
   hasUnit, idleLock, queryNumber,
-  loadSite, loadServices, ApiError, alertOf,
+  loadSite, loadServices, ApiError, alertOf, printerOf,
 } from '/desk/common.js';
 
 const $ = (id) => document.getElementById(id);
@@ -395,25 +395,22 @@ function setConn(s) {
 function onSnapshot(topic, data, seq) {
   if (topic.startsWith('counter:')) {
     if (topic !== `counter:${state.counterId}`) return;
-    if (data.counter) setCounter(data.counter, seq);
-    state.queue = (data.queue || []).map(keep);
-    state.parked = (data.parked || []).map(keep);
-    state.noShows = (data.no_shows || []).map(keep);
-    if (data.no_show_return_minutes) state.noShowMinutes = data.no_show_return_minutes;
+    setCounter(data.counter, seq);
+    state.queue = data.queue.map(keep);
+    state.parked = data.parked.map(keep);
+    state.noShows = data.no_shows.map(keep);
     renderAll();
   } else if (topic.startsWith('site:')) {
-    for (const sv of data.services || []) {
+    for (const sv of data.services) {
       const mine = state.services.get(sv.id);
-      if (mine && sv.name && typeof sv.name === 'object') mine._names = sv.name;
+      if (mine) mine._names = sv.name;
     }
-    state.alerts = new Map((data.alerts || []).filter((a) => !a.acked && !a.acked_at).map((a) => [a.id, a]));
-    state.printers = new Map((data.printers || []).map((p) => [p.device || p.id, p]));
-    if (Array.isArray(data.counters) && data.counters.length) {
-      // Fresher states for the transfer list.
-      for (const c of data.counters) {
-        const mine = counterById(c.id);
-        if (mine) Object.assign(mine, { state: c.state, user: c.user });
-      }
+    state.alerts = new Map(data.alerts.map((a) => [a.id, a]));
+    state.printers = new Map(data.printers.map((p) => [p.device, p]));
+    // Fresher states for the transfer list.
+    for (const c of data.counters) {
+      const mine = counterById(c.id);
+      if (mine) Object.assign(mine, { state: c.state, user: c.user });
     }
     renderAlerts();
   }
@@ -425,51 +422,47 @@ function onEvent(topic, ev, seq) {
   else if (topic.startsWith('site:')) applySiteEvent(ev);
 }
 
-/** Applies one event of the counter topic; anything it cannot place exactly brings a fresh snapshot. */
+/**
+ * Applies one event of the counter topic (a staff event: `counter` is a counter's id, `counter_state` the
+ * counter after the event, `ticket` the StaffTicket after it, or only its id when the ticket was gone by
+ * then: a day's rollover); anything it cannot place exactly brings a fresh snapshot.
+ */
 function applyCounterEvent(ev, seq) {
-  const cv = ev.counter_state || (ev.counter && typeof ev.counter === 'object' ? ev.counter : null);
+  const cv = ev.counter_state;
   if (cv && cv.id === state.counterId) setCounter(cv, seq);
-  const counterId = typeof ev.counter === 'string' ? ev.counter : cv ? cv.id : null;
-  if (ev.kind === 'counter_closed' && counterId === state.counterId) {
+  if (ev.kind === 'counter_closed' && ev.counter === state.counterId) {
     showChooser(t('counter_closed_elsewhere', { counter: counterName(state.counterId) }));
     return;
   }
-  if (ev.kind === 'counter_opened' && counterId === state.counterId) {
-    const user = ev.user ?? cv?.user;
+  if (ev.kind === 'counter_opened' && ev.counter === state.counterId) {
+    const user = ev.user;
     if (user && session.user && user !== session.user.username) showMessage(t('counter_taken', { user }), 'error');
   }
-  const tk = ev.ticket && typeof ev.ticket === 'object' ? ev.ticket : null;
+  const tk = typeof ev.ticket === 'object' ? ev.ticket : null;
   if (tk) {
     const wasQueued = state.queue.some((x) => x.id === tk.id);
     upsert(tk, seq);
     // Where a ticket new to this queue stands (tiers, transfers to the front) is known to the daemon:
     // the page places it as best it can and takes a fresh snapshot a moment later.
     if (!wasQueued && state.queue.some((x) => x.id === tk.id)) resyncSoon();
-  } else if (ev.kind && !['counter_opened', 'counter_closed', 'service_accepting'].includes(ev.kind)) {
+  } else if (!['counter_opened', 'counter_closed', 'service_accepting'].includes(ev.kind)) {
     resyncSoon();
   }
   renderAll();
 }
 
 function applySiteEvent(ev) {
-  const raised = alertOf(ev);
-  if (raised) {
-    const a = raised;
-    if (a.acked || a.acked_at || a.resolved) state.alerts.delete(a.id);
-    else {
-      const isNew = !state.alerts.has(a.id);
-      state.alerts.set(a.id, a);
-      if (isNew) announce(alertText(a), true);
-    }
+  if (ev.kind === 'alert') {
+    const a = alertOf(ev);
+    const isNew = !state.alerts.has(a.id);
+    state.alerts.set(a.id, a);
+    if (isNew) announce(alertText(a), true);
     renderAlerts();
-  } else if (ev.kind === 'alert_acked' || ev.kind === 'alert_cleared' || ev.kind === 'alert_resolved') {
-    const id = ev.alert?.id ?? ev.alert ?? ev.id;
-    state.alerts.delete(id);
+  } else if (ev.kind === 'alert_cleared') {
+    state.alerts.delete(ev.alert);
     renderAlerts();
   } else if (ev.kind === 'printer_status') {
-    const p = ev.printer || ev;
-    const key = p.device || p.id || p.printer;
-    if (key) state.printers.set(key, p);
+    state.printers.set(ev.device, printerOf(state.printers.get(ev.device), ev));
     renderAlerts();
   } else if (ev.counter_state) {
     const c = counterById(ev.counter_state.id);
@@ -667,9 +660,9 @@ function renderLists() {
 }
 
 /** "kiosk-1 (entrance): out of paper", in the UI language (the place when the daemon gives one). */
-function printerText(device, status, alert) {
-  const place = [state.printers.get(device), alert].map((x) => x && (x.location || x.place)).find(Boolean);
-  const placeText = place ? (typeof place === 'object' ? pick(place, lang) : String(place)) : '';
+function printerText(device, status) {
+  const place = state.printers.get(device)?.location;
+  const placeText = place ? pick(place, lang) : '';
   const st = String(status || 'failed');
   return t('printer_alert', {
     device: placeText ? t('device_place', { device, place: placeText }) : device,
@@ -680,8 +673,8 @@ function printerText(device, status, alert) {
 function alertText(a) {
   if (a.kind === 'printer' && a.device) {
     const fault = state.printers.has(a.device) ? printerFault(state.printers.get(a.device)) : null;
-    if (fault) return printerText(a.device, fault, a);
-    return a.message || printerText(a.device, 'failed', a);
+    if (fault) return printerText(a.device, fault);
+    return a.message || printerText(a.device, 'failed');
   }
   const where = a.device ? t('alert_from_device', { device: a.device }) : a.service ? serviceName(a.service) : '';
   const known = t('alert_' + a.kind) !== 'alert_' + a.kind;
@@ -689,12 +682,9 @@ function alertText(a) {
   return [known ? t('alert_' + a.kind) : a.kind, where, known ? null : a.message].filter(Boolean).join(' · ');
 }
 
-const PRINTER_OK = new Set(['ok', 'online', 'ready', 'up', 'printed']);
+/** A printer's status word when it is not `online` (a site snapshot's or `printer_status` event's printer). */
 function printerFault(p) {
-  const st = p.fault || p.status || p.state;
-  if (p.up === true || p.ok === true) return null;
-  if (!st || PRINTER_OK.has(String(st))) return null;
-  return String(st);
+  return p.status === 'online' ? null : p.status;
 }
 
 function renderAlerts() {

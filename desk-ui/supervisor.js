@@ -4,7 +4,7 @@ import { Live, numberHtml } from '/shared/vuoro.js';
 import {
   t, lang, initLang, el, keepPlace, clock, minutes, announce, showMessage, errorText, pick,
   session, whoAmI, staffApi, showLogin, resumeSession, showScreen, signOut, isSupervisor, idleLock, queryNumber,
-  loadSite, loadServices, ApiError, alertOf,
+  loadSite, loadServices, ApiError, alertOf, printerOf,
 } from '/desk/common.js';
 import { barChart } from '/desk/charts.js';
 
@@ -169,14 +169,14 @@ function setConn(s) {
 }
 
 function onSnapshot(data) {
-  state.liveServices = new Map((data.services || []).map((s) => [s.id, s]));
-  for (const c of data.counters || []) state.counters.set(c.id, { ...(state.counters.get(c.id) || {}), ...c });
-  state.haveTickets = Array.isArray(data.tickets);
-  state.tickets = new Map((data.tickets || []).map((tk) => [tk.id, keep(tk)]));
-  for (const c of data.counters || []) if (c.current && typeof c.current === 'object' && c.current.state) state.tickets.set(c.current.id, keep(c.current));
-  state.alerts = new Map((data.alerts || []).filter((a) => !a.acked && !a.acked_at).map((a) => [a.id, a]));
-  state.printers = new Map((data.printers || []).map((p) => [p.device || p.id, p]));
-  state.displays = new Map((data.displays || []).map((d) => [d.id || d.device, d]));
+  state.liveServices = new Map(data.services.map((s) => [s.id, s]));
+  for (const c of data.counters) state.counters.set(c.id, { ...(state.counters.get(c.id) || {}), ...c });
+  state.haveTickets = true;
+  state.tickets = new Map(data.tickets.map((tk) => [tk.id, keep(tk)]));
+  for (const c of data.counters) if (c.current) state.tickets.set(c.current.id, keep(c.current));
+  state.alerts = new Map(data.alerts.map((a) => [a.id, a]));
+  state.printers = new Map(data.printers.map((p) => [p.device, p]));
+  state.displays = new Map(data.displays.map((d) => [d.id, d]));
   renderAll();
 }
 
@@ -185,36 +185,23 @@ function onEvent(ev) {
     const off = Date.parse(ev.at) - Date.now();
     if (Number.isFinite(off) && off > state.clockOffset) state.clockOffset = off;
   }
-  const tk = ev.ticket && typeof ev.ticket === 'object' ? ev.ticket : null;
-  if (tk) state.tickets.set(tk.id, keep(tk));
-  const cv = ev.counter_state || (ev.counter && typeof ev.counter === 'object' ? ev.counter : null);
+  // A staff event: `ticket` is the StaffTicket after it (only its id when the ticket was gone by then: a
+  // day's rollover), `counter` a counter's id, `counter_state` the counter after it.
+  if (typeof ev.ticket === 'object') state.tickets.set(ev.ticket.id, keep(ev.ticket));
+  const cv = ev.counter_state;
   if (cv) state.counters.set(cv.id, { ...(state.counters.get(cv.id) || {}), ...cv });
-  const cid = typeof ev.counter === 'string' ? ev.counter : cv ? cv.id : null;
-  if (cid && state.counters.has(cid)) {
-    const c = state.counters.get(cid);
-    if (ev.kind === 'counter_opened') Object.assign(c, { state: c.state === 'closed' || !c.state ? 'open' : c.state, user: ev.user ?? c.user });
-    if (ev.kind === 'counter_closed') Object.assign(c, { state: 'closed', user: null, current: null });
-  }
-  const raised = alertOf(ev);
-  if (raised) {
-    const a = raised;
-    if (a.acked || a.acked_at) state.alerts.delete(a.id);
-    else {
-      if (!state.alerts.has(a.id)) announce(alertText(a), true);
-      state.alerts.set(a.id, a);
-    }
-  } else if (ev.kind === 'alert_acked' || ev.kind === 'alert_cleared' || ev.kind === 'alert_resolved') {
-    state.alerts.delete(ev.alert?.id ?? ev.alert ?? ev.id);
+  if (ev.kind === 'alert') {
+    const a = alertOf(ev);
+    if (!state.alerts.has(a.id)) announce(alertText(a), true);
+    state.alerts.set(a.id, a);
+  } else if (ev.kind === 'alert_cleared') {
+    state.alerts.delete(ev.alert);
   } else if (ev.kind === 'printer_status') {
-    const p = ev.printer || ev;
-    const key = p.device || p.id || p.printer;
-    if (key) state.printers.set(key, p);
+    state.printers.set(ev.device, printerOf(state.printers.get(ev.device), ev));
   } else if (ev.kind === 'display_status') {
-    const d = ev.display || ev;
-    const key = d.id || d.device || d.display;
-    if (key) state.displays.set(key, d);
-  } else if (ev.kind === 'service_accepting' || ev.kind === 'day_ended' || ev.kind === 'day_started' || ev.kind === 'tickets_moved') {
-    if (ev.kind === 'day_started' || ev.kind === 'day_ended') state.tickets.clear();
+    state.displays.set(ev.device, { id: ev.device, status: ev.status, at: ev.at });
+  } else if (ev.kind === 'service_accepting' || ev.kind === 'day_started') {
+    if (ev.kind === 'day_started') state.tickets.clear();
     refreshSoon();
   } else if (ev.kind === 'ticket_issued' || ev.kind === 'ticket_finished' || ev.kind === 'ticket_called') {
     refreshSoon();
@@ -294,10 +281,9 @@ function overTarget(serviceId) {
   return target !== null && longestWait(serviceId) > target * 60;
 }
 
-/** "kiosk-1 (entrance)": the device and, when the daemon gives one, its place in the UI language. */
-function deviceLabel(id, ...sources) {
-  const place = sources.map((x) => x && (x.location || x.place)).find(Boolean);
-  const text = place ? (typeof place === 'object' ? pick(place, lang) : String(place)) : '';
+/** "kiosk-1 (entrance)": the device and, when the site snapshot gives one, its place in the UI language. */
+function deviceLabel(id, printer) {
+  const text = printer?.location ? pick(printer.location, lang) : '';
   return text ? t('device_place', { device: id, place: text }) : id;
 }
 
@@ -307,17 +293,16 @@ function faultText(status) {
 }
 
 /** "kiosk-1 (entrance): out of paper", in the UI language. */
-function printerText(device, status, alert) {
-  return t('printer_alert', { device: deviceLabel(device, state.printers.get(device), alert), fault: faultText(status) });
+function printerText(device, status) {
+  return t('printer_alert', { device: deviceLabel(device, state.printers.get(device)), fault: faultText(status) });
 }
 
 function alertText(a) {
   if (a.kind === 'printer' && a.device) {
     const p = state.printers.get(a.device);
-    const st = p && (p.fault || p.status || p.state);
     // The daemon's own words (English) only when the printer's status is not known here.
-    if (st && deviceOk(p) === false) return printerText(a.device, st, a);
-    return a.message || printerText(a.device, 'failed', a);
+    if (p && deviceOk(p) === false) return printerText(a.device, p.status);
+    return a.message || printerText(a.device, 'failed');
   }
   const where = a.device ? t('alert_from_device', { device: a.device }) : a.service ? serviceName(a.service) : '';
   const known = t('alert_' + a.kind) !== 'alert_' + a.kind;
@@ -412,20 +397,17 @@ function renderCounters() {
   );
 }
 
-const OK_WORDS = new Set(['ok', 'online', 'ready', 'up', 'printed', 'connected']);
+/** A printer's or display's status (site snapshot): true when `online`, null when none was reported yet. */
 function deviceOk(d) {
-  if (d.up === true || d.ok === true || d.online === true) return true;
-  if (d.up === false || d.ok === false || d.online === false) return false;
-  const st = d.fault || d.status || d.state;
-  if (!st) return null;
-  return OK_WORDS.has(String(st));
+  if (!d.status) return null;
+  return d.status === 'online';
 }
 
 function renderDevices() {
   const rows = [];
   const statusCell = (d) => {
     const ok = deviceOk(d);
-    const st = String(d.fault || d.status || d.state || '');
+    const st = d.status || '';
     const text = ok === true ? t('device_ok') : ok === false ? (t('fault_' + st) !== 'fault_' + st ? t('fault_' + st) : st || t('device_fault')) : t('device_unknown');
     return el('td', {}, el('span', { class: 'status-dot ' + (ok === true ? 'status-ok' : ok === false ? 'status-bad' : 'status-unknown'), 'aria-hidden': 'true' }), text);
   };
@@ -437,9 +419,8 @@ function renderDevices() {
 }
 
 function seen(d) {
-  const at = d.at || d.last_seen || d.since;
-  if (!at) return '–';
-  return new Date(at).toLocaleTimeString(lang === 'en' ? 'en-GB' : lang, { hour: '2-digit', minute: '2-digit' });
+  if (!d.at) return '–';
+  return new Date(d.at).toLocaleTimeString(lang === 'en' ? 'en-GB' : lang, { hour: '2-digit', minute: '2-digit' });
 }
 
 function renderAlerts() {
@@ -461,7 +442,7 @@ function renderAlerts() {
   for (const [id, p] of state.printers) {
     if (deviceOk(p) !== false) continue;
     if ([...state.alerts.values()].some((a) => a.kind === 'printer' && a.device === id)) continue;
-    items.push(el('li', { class: 'alert alert-printer', dataset: { printer: id } }, el('span', { class: 'alert-text' }, printerText(id, p.fault || p.status || p.state))));
+    items.push(el('li', { class: 'alert alert-printer', dataset: { printer: id } }, el('span', { class: 'alert-text' }, printerText(id, p.status))));
   }
   keepPlace($('alert-list'), () => $('alert-list').replaceChildren(...items));
   $('alerts-empty').hidden = items.length > 0;

@@ -46,7 +46,7 @@ async function boot() {
 
   const live = new Live({
     onSnapshot: (topic, data) => {
-      const c = (data.counters || []).find((x) => x.id === counterId);
+      const c = data.counters.find((x) => x.id === counterId);
       S.counter = c ? { ...c } : null;
       render(false);
     },
@@ -73,38 +73,21 @@ async function boot() {
   live.start();
 }
 
-/** Counter events may carry the whole public counter (`counter` object) or only its id. */
+/**
+ * A calls-topic event: a call (`ticket_called`, `ticket_recalled`: `counter` is the counter's id, with its
+ * `counter_name`, `location` and the called `number`), or a counter after it changed (every other kind:
+ * `counter` is the PublicCounter).
+ */
 function onEvent(ev) {
-  const cid = typeof ev.counter === 'object' && ev.counter ? ev.counter.id : ev.counter;
-  if (cid !== counterId) return;
-  if (typeof ev.counter === 'object' && ev.counter) S.counter = { ...(S.counter || {}), ...ev.counter };
-  S.counter = S.counter || { id: counterId, name: ev.counter_name || {}, location: ev.location || {}, state: 'closed', current: null };
-  let flash = false;
-  switch (ev.kind) {
-    case 'ticket_called':
-    case 'ticket_recalled':
-      S.counter.current = ev.number;
-      S.counter.state = 'calling';
-      if (ev.counter_name) S.counter.name = ev.counter_name;
-      if (ev.location) S.counter.location = ev.location;
-      flash = true;
-      break;
-    case 'ticket_finished':
-    case 'ticket_no_show':
-      if (!ev.number || ev.number === S.counter.current) S.counter.current = null;
-      if (S.counter.state !== 'closed') S.counter.state = 'open';
-      break;
-    case 'counter_opened':
-      S.counter.state = S.counter.current ? S.counter.state : 'open';
-      break;
-    case 'counter_closed':
-      S.counter.state = 'closed';
-      S.counter.current = null;
-      break;
-    default:
-      break;
+  if (ev.kind === 'ticket_called' || ev.kind === 'ticket_recalled') {
+    if (ev.counter !== counterId) return;
+    S.counter = { ...(S.counter || { id: counterId }), name: ev.counter_name, location: ev.location, state: 'calling', current: ev.number };
+    render(true);
+    return;
   }
-  render(flash);
+  if (ev.counter.id !== counterId) return;
+  S.counter = { ...ev.counter };
+  render(false);
 }
 
 function render(flash) {

@@ -363,8 +363,8 @@ function onCallsSnapshot(data) {
   S.initialized = true;
   const known = new Set(S.recent.map((c) => `${c.number}@${c.at}`));
   const now = serverNow();
-  for (const raw of data.recent || []) {
-    if (!shown(raw.zone ?? null)) continue;
+  for (const raw of data.recent) {
+    if (!shown(raw.zone)) continue;
     const c = toCall(raw);
     if (resync && !known.has(`${c.number}@${c.at}`)) c.missed = true;
     S.recent = addRecent(S.recent, c, now);
@@ -378,7 +378,7 @@ function onCallsSnapshot(data) {
 
 function onCallEvent(ev) {
   if (ev.kind !== 'ticket_called' && ev.kind !== 'ticket_recalled') return;
-  if (!shown(ev.zone ?? null)) return;
+  if (!shown(ev.zone)) return;
   const c = toCall(ev);
   const fresh = !S.stale && isFresh(c, serverNow());
   if (!fresh) c.missed = true;
@@ -409,13 +409,13 @@ function onAnnouncement(a) {
 }
 
 function onQueuesSnapshot(data) {
-  S.queues = new Map((data.services || data.queues || []).map((q) => [q.id, q]));
+  S.queues = new Map(data.services.map((q) => [q.id, q]));
   renderQueues();
 }
 
+/** `queue_changed`: every service's figures. */
 function onQueueEvent(ev) {
-  const list = ev.services || ev.queues || (ev.queue ? [ev.queue] : ev.service && typeof ev.service === 'object' ? [ev.service] : ev.id ? [ev] : []);
-  for (const q of list) if (q && q.id) S.queues.set(q.id, { ...(S.queues.get(q.id) || {}), ...q });
+  S.queues = new Map(ev.services.map((q) => [q.id, q]));
   renderQueues(false);
 }
 

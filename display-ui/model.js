@@ -93,7 +93,10 @@ export function volumeNow(schedule, date = new Date()) {
   return v;
 }
 
-/** A call as the display keeps it. `at` in ms since the epoch. */
+/**
+ * A call as the display keeps it, from a `Call` of the calls topic's snapshot or a call event (which adds
+ * the announcement: `audio`, `duration_ms`, `chime_only`). `at` in ms since the epoch.
+ */
 export function toCall(raw, { missed = false } = {}) {
   return {
     number: String(raw.number),
@@ -102,8 +105,8 @@ export function toCall(raw, { missed = false } = {}) {
     location: raw.location || {},
     zone: raw.zone ?? null,
     at: Date.parse(raw.at) || 0,
-    recall: !!raw.recall || raw.kind === 'ticket_recalled',
-    audio: Array.isArray(raw.audio) ? raw.audio : null,
+    recall: !!raw.recall,
+    audio: raw.audio || null,
     durationMs: Number(raw.duration_ms) || 0,
     chimeOnly: !!raw.chime_only,
     missed,

@@ -47,12 +47,11 @@ async function ensureStrings(lang) {
   }
 }
 
+/** A ticket's `counter` ({id, name, location}, already in the ticket's language), or '' when it has none. */
 function counterText(c) {
   if (!c) return '';
-  if (typeof c === 'string') return c;
-  const name = typeof c.name === 'object' ? pick(c.name, S.lang) : c.name || c.id;
-  const loc = typeof c.location === 'object' ? pick(c.location, S.lang) : c.location;
-  return loc ? `${name} (${loc})` : name;
+  const name = c.name || c.id;
+  return c.location ? `${name} (${c.location})` : name;
 }
 
 function isNear(tk) {
@@ -86,7 +85,7 @@ function vibrate(pattern) {
 /** Alerts once per change: near, then called (again if called to another counter). */
 function maybeAlert(tk) {
   let what = null;
-  if (tk.state === 'called') what = `called:${tk.counter ? tk.counter.id || counterText(tk.counter) : ''}`;
+  if (tk.state === 'called') what = `called:${tk.counter ? tk.counter.id : ''}`;
   else if (isNear(tk)) what = 'near';
   if (!what || what === S.alerted) return;
   if (what === 'near' && S.alerted && S.alerted.startsWith('called')) return;
@@ -302,11 +301,9 @@ async function firstLoad() {
 
 function startLive() {
   S.live = new Live({
-    onSnapshot: (topic, data) => {
-      if (data && data.number) setTicket(data);
-    },
+    onSnapshot: (topic, data) => setTicket(data),
     onEvent: (topic, ev) => {
-      if (ev.kind === 'ticket_updated' && ev.ticket) setTicket(ev.ticket);
+      if (ev.kind === 'ticket_updated') setTicket(ev.ticket);
     },
     onStatus: (status) => {
       S.liveStatus = status;

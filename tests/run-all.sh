@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Vuoro: the Rust unit and end-to-end tests, then the browser tests in headless
-# Chromium. Installs what is missing first (Debian packages, npm packages for the browser tests).
+# Chromium, then checks every WebSocket message their daemons sent against the AsyncAPI document.
+# Installs what is missing first (Debian packages, npm packages for the browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +48,12 @@ fi
 say "building"
 cargo build --workspace --all-targets
 
+# Every WebSocket message the daemons of the Rust and browser tests send is recorded here (one file per
+# daemon) and checked against the AsyncAPI document after them.
+ws_record="$PWD/target/ws-record"
+rm -rf "$ws_record"
+export VUORO_WS_RECORD_DIR="$ws_record"
+
 say "Rust tests"
 VUORO_REQUIRE_ESPEAK=1 cargo test --workspace
 
@@ -54,5 +61,7 @@ say "API contract tests (schemathesis against the OpenAPI document; installs it 
 timeout 600 tests/schemathesis/run.sh
 
 say "browser tests"
-cd tests/browser
-node --test --test-concurrency=1 --test-timeout=600000 ./*.test.mjs
+(cd tests/browser && node --test --test-concurrency=1 --test-timeout=600000 ./*.test.mjs)
+
+say "WebSocket messages of the tests against the AsyncAPI document (jsonschema_rs from tests/schemathesis/.venv)"
+tests/schemathesis/.venv/bin/python tests/asyncapi/validate.py crates/vuoro-protocol/asyncapi.json "$ws_record"

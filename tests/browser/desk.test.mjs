@@ -758,7 +758,8 @@ test('supervisor at 1366x768: no sideways scrolling in fi, sv and en; quiet stop
   await page.waitForSelector('[data-screen="sv"]:not([hidden])');
   await page.waitForSelector('#conn.conn-live');
   await printerStatus(page, 'paper_out');
-  const fault = { en: 'kiosk-1: out of paper', fi: 'kiosk-1: paperi loppu', sv: 'kiosk-1: slut på papper' };
+  // The device with its place (the site snapshot's printer entry, kept when its status changes) and the fault.
+  const fault = { en: 'kiosk-1 (entrance): out of paper', fi: 'kiosk-1 (sisäänkäynti): paperi loppu', sv: 'kiosk-1 (ingången): slut på papper' };
   const services = (await apiCall(daemon.url, `/api/v1/sites/${SITE}/services`)).data.services;
   const calm = services.find((x) => x.waiting === 0 && x.unit === 'kirjasto');
   assert.ok(calm, 'a library service nobody waits for');

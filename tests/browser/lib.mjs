@@ -17,6 +17,18 @@ export function vuoroBin() {
   return bin;
 }
 
+let daemons = 0;
+
+/**
+ * A file of its own for a daemon's record of the WebSocket messages it sends (VUORO_RECORD_WS), under the
+ * folder VUORO_WS_RECORD_DIR names (tests/run-all.sh sets it, then checks every record against the AsyncAPI
+ * document); none when it is not set.
+ */
+function wsRecord() {
+  const dir = process.env.VUORO_WS_RECORD_DIR;
+  return dir ? { VUORO_RECORD_WS: join(dir, `browser-${process.pid}-${daemons++}.jsonl`) } : {};
+}
+
 /**
  * Starts the daemon. Returns { url, stop(), restart(), dataDir, logs() }.
  * opts.config: a config file (default: the demo); opts.env: extra environment; opts.dataDir: reuse a folder.
@@ -28,7 +40,7 @@ export async function startDaemon(opts = {}) {
   let out = '';
   const child = spawn(vuoroBin(), args, {
     cwd: repo,
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', ...(opts.env || {}) },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', ...wsRecord(), ...(opts.env || {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (d) => (out += d));

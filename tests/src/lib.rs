@@ -93,6 +93,7 @@ pub async fn spawn_app_in(config: &str, data: &Path) -> TestApp {
     let settings = vuoro_server::Settings {
         config: cfg,
         data_dir: data.to_path_buf(),
+        record_ws: ws_record_file(),
     };
     let task = tokio::spawn(vuoro_server::serve(settings, listener, async move {
         let _ = rx.await;
@@ -126,12 +127,30 @@ pub fn vuoro_bin() -> PathBuf {
     bin
 }
 
+/// A file of its own for a daemon's record of the WebSocket messages it sends (`Settings::record_ws`),
+/// under the folder `VUORO_WS_RECORD_DIR` names (tests/run-all.sh sets it, then checks every record against
+/// the AsyncAPI document); None when it is not set.
+pub fn ws_record_file() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("VUORO_WS_RECORD_DIR")?);
+    let exe = std::env::current_exe().ok();
+    let binary = exe
+        .as_deref()
+        .and_then(Path::file_stem)
+        .map_or("tests".into(), |s| s.to_string_lossy());
+    Some(dir.join(format!(
+        "{binary}-{}-{}.jsonl",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )))
+}
+
 /// The daemon as a child process (for crash tests). Returns the child and its address.
 pub fn spawn_daemon(data: &Path, port: u16) -> (Child, SocketAddr) {
     let child = std::process::Command::new(vuoro_bin())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
         .arg(data)
         .env("RUST_LOG", "warn")
+        .envs(ws_record_file().map(|f| ("VUORO_RECORD_WS", f)))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

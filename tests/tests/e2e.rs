@@ -1038,6 +1038,7 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
     let settings = vuoro_server::Settings {
         config: cfg,
         data_dir: dir.0.clone(),
+        record_ws: None,
     };
     let err = vuoro_server::serve(settings, listener, async {})
         .await
@@ -1045,6 +1046,8 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
     assert!(err.to_string().contains("demo"), "{err}");
 }
 
+#[path = "e2e/asyncapi.rs"]
+mod asyncapi;
 #[path = "e2e/openapi_routes.rs"]
 mod openapi_routes;
 #[path = "e2e/printing.rs"]

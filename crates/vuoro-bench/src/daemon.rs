@@ -135,6 +135,7 @@ impl Daemon {
                 let settings = vuoro_server::Settings {
                     config: cfg,
                     data_dir: data.to_path_buf(),
+                    record_ws: None,
                 };
                 let t0 = Instant::now();
                 // Its own runtime on its own threads, like a separate process as far as scheduling goes.

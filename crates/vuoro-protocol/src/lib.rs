@@ -1,11 +1,17 @@
 //! The WebSocket protocol (`GET /api/v1/ws`, docs/api.md): topics, parsed once, and the control messages
 //! clients and the daemon exchange. The daemon, the print agent, the test client and the benchmark use
-//! these types; the snapshot and event bodies are described in docs/api.md.
+//! these types. [`ASYNCAPI`] describes every message, snapshot and event body included, with JSON Schemas
+//! (served at `GET /api/v1/asyncapi.json`).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+/// The AsyncAPI 3.0 document of the WebSocket protocol: every topic and every message either side sends,
+/// each with a JSON Schema. tests/asyncapi checks every message the daemon sends in the test suites against
+/// it, and an end-to-end test that it names every message type and topic kind of this crate.
+pub const ASYNCAPI: &str = include_str!("../asyncapi.json");
 
 /// A topic a client subscribes to: `kind:id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25,6 +31,9 @@ pub enum Topic {
     /// That device only (print jobs for a print agent).
     Device(String),
 }
+
+/// Makes a topic of one kind from its id.
+pub type TopicOf = fn(String) -> Topic;
 
 /// Why a topic does not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +56,18 @@ impl fmt::Display for TopicError {
 impl std::error::Error for TopicError {}
 
 impl Topic {
+    /// Every kind with its constructor. Parsing goes through this table, so a kind missing from it cannot
+    /// be subscribed to.
+    pub const KINDS: [(&'static str, TopicOf); 7] = [
+        ("calls", Topic::Calls),
+        ("queues", Topic::Queues),
+        ("announcements", Topic::Announcements),
+        ("site", Topic::Site),
+        ("counter", Topic::Counter),
+        ("ticket", Topic::Ticket),
+        ("device", Topic::Device),
+    ];
+
     pub fn kind(&self) -> &'static str {
         match self {
             Topic::Calls(_) => "calls",
@@ -95,17 +116,10 @@ impl FromStr for Topic {
         if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
             return Err(TopicError::Malformed);
         }
-        let id = id.to_string();
-        Ok(match kind {
-            "calls" => Topic::Calls(id),
-            "queues" => Topic::Queues(id),
-            "announcements" => Topic::Announcements(id),
-            "site" => Topic::Site(id),
-            "counter" => Topic::Counter(id),
-            "ticket" => Topic::Ticket(id),
-            "device" => Topic::Device(id),
-            other => return Err(TopicError::UnknownKind(other.chars().take(40).collect())),
-        })
+        match Topic::KINDS.iter().find(|(k, _)| *k == kind) {
+            Some((_, make)) => Ok(make(id.to_string())),
+            None => Err(TopicError::UnknownKind(kind.chars().take(40).collect())),
+        }
     }
 }
 
@@ -243,6 +257,9 @@ mod tests {
             "weather:s".parse::<Topic>(),
             Err(TopicError::UnknownKind("weather".into()))
         );
+        for (kind, make) in Topic::KINDS {
+            assert_eq!(make("x".into()).kind(), kind);
+        }
         assert!(Topic::Ticket("t".into()).resumes_with_snapshot());
         assert!(!Topic::Calls("s".into()).resumes_with_snapshot());
     }

@@ -55,6 +55,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/devices/me", get(device_me))
         .route("/demo/device-token", get(demo_device_token))
         .route("/openapi.json", get(openapi))
+        .route("/asyncapi.json", get(asyncapi))
         .route("/audio/speech", get(speech))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(|| async { ApiError::not_found("no such API path") });
@@ -1034,6 +1035,15 @@ async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
         include_str!("../openapi.json"),
+    )
+        .into_response()
+}
+
+/// The WebSocket protocol's AsyncAPI document (vuoro-protocol).
+async fn asyncapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        vuoro_protocol::ASYNCAPI,
     )
         .into_response()
 }

@@ -46,6 +46,9 @@ pub struct Settings {
     /// The hall and the deployment, read from one file by [`deployment::load`].
     pub config: deployment::Config,
     pub data_dir: PathBuf,
+    /// A file to append every WebSocket message the daemon sends to, one JSON a line (the test suites
+    /// check the record against the AsyncAPI document); None in production.
+    pub record_ws: Option<PathBuf>,
 }
 
 /// Everything a request handler needs.
@@ -76,6 +79,8 @@ pub struct App {
     /// Per (site, display): open connections, and connections made so far (for the displays'
     /// online/offline status).
     pub display_conns: Mutex<HashMap<(vuoro_engine::SiteId, String), (usize, u64)>>,
+    /// Where sent WebSocket messages are recorded (`Settings::record_ws`).
+    pub ws_record: Option<ws::Record>,
 }
 
 /// The customer's view of a ticket with what only its holder gets: docs/api.md, `Ticket`.
@@ -242,7 +247,13 @@ pub async fn serve(
         .unwrap_or_else(|| format!("http://{addr}"));
     let (shutdown_tx, _) = tokio::sync::watch::channel(false);
     let printing = printing::Printing::new(&cfg, &settings.data_dir);
+    let ws_record = settings
+        .record_ws
+        .as_deref()
+        .map(ws::Record::open)
+        .transpose()?;
     let app = Arc::new(App {
+        ws_record,
         auth: Auth::new(&cfg, store.clone()),
         hall,
         deployment: cfg.clone(),

@@ -154,8 +154,49 @@ impl Sub {
     }
 }
 
-fn send_msg(m: &ServerMsg) -> Message {
-    Message::Text(Utf8Bytes::from(m.to_json()))
+/// Every text frame the daemon writes to a client is made here, so that a record
+/// (`Settings::record_ws`) holds all of them.
+fn frame(app: &App, text: Utf8Bytes) -> Message {
+    if let Some(r) = &app.ws_record {
+        r.append(&text);
+    }
+    Message::Text(text)
+}
+
+fn send_msg(app: &App, m: &ServerMsg) -> Message {
+    frame(app, Utf8Bytes::from(m.to_json()))
+}
+
+/// A file of sent messages, one JSON a line, for the test suites (tests/asyncapi checks each against the
+/// AsyncAPI document). Each line goes out in one `write` to a file opened for appending, so several
+/// daemons may share a file without their lines mixing; the write blocks the connection's task briefly,
+/// which only tests pay for.
+pub struct Record(std::sync::Mutex<std::fs::File>);
+
+impl Record {
+    pub fn open(path: &std::path::Path) -> anyhow::Result<Record> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        Ok(Record(std::sync::Mutex::new(file)))
+    }
+
+    fn append(&self, text: &str) {
+        use std::io::Write;
+        let mut line = String::with_capacity(text.len() + 1);
+        line.push_str(text);
+        line.push('\n');
+        // A std mutex: held for one write, never across an await.
+        let mut f = self.0.lock().expect("lock");
+        if let Err(e) = f.write_all(line.as_bytes()) {
+            tracing::warn!(error = %e, "cannot record a WebSocket message");
+        }
+    }
 }
 
 fn snapshot_msg(topic: &Topic, seq: u64, data: serde_json::Value) -> Utf8Bytes {
@@ -315,7 +356,7 @@ async fn run(
                         if let Some(outs) = subscribe(&app, &client, &sub, None, false) {
                             for o in outs {
                                 skip_until.insert(sub.key.to_string(), o.seq);
-                                if socket.send(Message::Text(o.text.clone())).await.is_err() {
+                                if socket.send(frame(&app, o.text.clone())).await.is_err() {
                                     ok = false;
                                 }
                             }
@@ -341,7 +382,7 @@ async fn run(
                     {
                         continue;
                     }
-                    if socket.feed(Message::Text(out.text.clone())).await.is_err() {
+                    if socket.feed(frame(&app, out.text.clone())).await.is_err() {
                         ok = false;
                         break;
                     }
@@ -359,7 +400,7 @@ async fn run(
                     sessions = None;
                     let mut ok = true;
                     for e in reauthorize(&app, &client, &principal, &mut topics) {
-                        ok &= socket.send(send_msg(&e)).await.is_ok();
+                        ok &= socket.send(send_msg(&app, &e)).await.is_ok();
                     }
                     if !ok { break }
                 }
@@ -374,7 +415,7 @@ async fn run(
                 // that sends more than a client ever needs is cut off.
                 if budget.check().is_err() {
                     let e = ServerMsg::error(None, WsCode::RateLimited, "too many messages; reconnect later");
-                    let _ = socket.send(send_msg(&e)).await;
+                    let _ = socket.send(send_msg(&app, &e)).await;
                     let _ = socket.send(Message::Close(None)).await;
                     break;
                 }
@@ -418,7 +459,7 @@ async fn run(
                             token = Some(t);
                             let mut ok = true;
                             for e in reauthorize(&app, &client, &principal, &mut topics) {
-                                ok &= socket.send(send_msg(&e)).await.is_ok();
+                                ok &= socket.send(send_msg(&app, &e)).await.is_ok();
                             }
                             if !ok { break }
                             None
@@ -448,7 +489,7 @@ async fn run(
                     },
                 };
                 if let Some(r) = reply
-                    && socket.send(send_msg(&r)).await.is_err()
+                    && socket.send(send_msg(&app, &r)).await.is_err()
                 {
                     break;
                 }

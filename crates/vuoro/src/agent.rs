@@ -6,11 +6,31 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use vuoro_print::{Connection, Printer, PrinterSettings, TicketPrint};
-use vuoro_protocol::{ClientMsg, PrinterState, Topic};
+use vuoro_print::{Connection, Fault, JobOutcome, Printer, PrinterSettings, TicketPrint};
+use vuoro_protocol::{ClientMsg, ErrorCode, PrinterState, Topic};
+
+/// What the daemon sends an agent: the socket's control messages and the `device:` topic's snapshot and
+/// events (crates/vuoro-protocol/asyncapi.json).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Incoming {
+    Snapshot,
+    Event { event: DeviceEvent },
+    Heartbeat,
+    Pong,
+    Error { code: ErrorCode, message: String },
+}
+
+/// The `device:` topic's events.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum DeviceEvent {
+    PrintJob { job: u64, ticket: Box<TicketPrint> },
+    PrinterStatus,
+}
 
 pub struct AgentArgs {
     pub server: String,
@@ -91,25 +111,23 @@ async fn session(
             m = stream.next() => {
                 let Some(m) = m else { return Ok(()) };
                 let Message::Text(text) = m? else { continue };
-                let v: Value = serde_json::from_str(&text)?;
-                if v["type"] == "error" {
-                    anyhow::bail!("daemon refused: {}", v["message"]);
-                }
-                if v["type"] != "event" || v["event"]["kind"] != "print_job" {
-                    continue;
-                }
-                let job = v["event"]["job"].as_u64().context("job id")?;
-                let ticket: TicketPrint = serde_json::from_value(v["event"]["ticket"].clone())?;
-                let p = printer.clone();
-                let outcome = tokio::task::spawn_blocking(move || p.lock().expect("lock").print_ticket(&ticket)).await?;
-                let outcome = match outcome {
-                    Ok(o) => serde_json::to_value(o)?,
+                let (job, ticket) = match serde_json::from_str::<Incoming>(&text) {
+                    Ok(Incoming::Event { event: DeviceEvent::PrintJob { job, ticket } }) => (job, ticket),
+                    Ok(Incoming::Error { code, message }) => anyhow::bail!("daemon refused ({code:?}): {message}"),
+                    Ok(_) => continue,
                     Err(e) => {
-                        tracing::warn!(error = %e, "print failed");
-                        json!({"status": "failed", "fault": "offline", "near_end": false})
+                        tracing::warn!(error = %e, message = %text, "a message the protocol does not describe");
+                        continue;
                     }
                 };
-                tracing::info!(job, outcome = %outcome, "printed");
+                let p = printer.clone();
+                let outcome = tokio::task::spawn_blocking(move || p.lock().expect("lock").print_ticket(&ticket)).await?;
+                let outcome = outcome.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "print failed");
+                    JobOutcome::Failed(Fault::Offline)
+                });
+                tracing::info!(job, outcome = ?outcome, "printed");
+                let outcome = serde_json::to_value(outcome)?;
                 sink.send(message(&ClientMsg::PrintResult { job, outcome })).await?;
             }
             _ = status_tick.tick() => {

@@ -97,6 +97,10 @@ struct ServeArgs {
     /// Folder for the database and caches.
     #[arg(long, env = "VUORO_DATA", default_value = "data")]
     data: PathBuf,
+    /// Appends every WebSocket message the daemon sends to this file, one JSON a line (for the test
+    /// suites, which check them against the AsyncAPI document).
+    #[arg(long, env = "VUORO_RECORD_WS", hide = true)]
+    record_ws: Option<PathBuf>,
 }
 
 /// Loads and checks a config; the error lists every mistake as `file:line: message`.
@@ -170,6 +174,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         vuoro_server::Settings {
             config: cfg,
             data_dir: args.data,
+            record_ws: args.record_ws,
         },
         listener,
         shutdown_signal(),
