@@ -64,7 +64,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::metrics))
-        .merge(crate::web::router())
+        .merge(crate::web::router(app.deployment.clone()))
         .with_state(app)
 }
 

@@ -15,7 +15,6 @@ use rust_embed::RustEmbed;
 
 use crate::deployment::{Brand, Deployment};
 
-use crate::App;
 
 /// The largest logo file served.
 pub const MAX_LOGO_BYTES: u64 = 256 * 1024;
@@ -68,7 +67,8 @@ fn serve<E: RustEmbed>(path: &str) -> Response {
     }
 }
 
-pub fn router() -> Router<Arc<App>> {
+/// The web clients' routes. They need nothing of the daemon but the deployment (its `[brand]`).
+pub fn router<S: Clone + Send + Sync + 'static>(deployment: Arc<Deployment>) -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route(
@@ -114,6 +114,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/brand.css", get(brand_css))
         .route("/brand.json", get(brand_json))
         .route("/brand/logo", get(brand_logo))
+        .with_state(deployment)
 }
 
 fn text_headers(mime: &str) -> [(header::HeaderName, String); 3] {
@@ -144,18 +145,18 @@ pub fn brand_css_text(brand: &Brand) -> String {
     css
 }
 
-async fn brand_css(State(app): State<Arc<App>>) -> Response {
+async fn brand_css(State(deployment): State<Arc<Deployment>>) -> Response {
     (
         text_headers("text/css; charset=utf-8"),
-        brand_css_text(&app.deployment.brand),
+        brand_css_text(&deployment.brand),
     )
         .into_response()
 }
 
 /// The brand's name and its logo's address; the logo only while its file passes `check`, so no client
 /// shows a broken image.
-async fn brand_json(State(app): State<Arc<App>>) -> Response {
-    let cfg = app.deployment.clone();
+async fn brand_json(State(deployment): State<Arc<Deployment>>) -> Response {
+    let cfg = deployment.clone();
     let logo = cfg.brand.logo.is_some()
         && tokio::task::spawn_blocking(move || {
             let errors = check(&cfg);
@@ -167,7 +168,7 @@ async fn brand_json(State(app): State<Arc<App>>) -> Response {
         .await
         .unwrap_or(false);
     let body = serde_json::json!({
-        "name": app.deployment.brand.name,
+        "name": deployment.brand.name,
         "logo": logo.then_some("/brand/logo"),
     });
     (text_headers("application/json"), body.to_string()).into_response()
@@ -224,8 +225,8 @@ pub fn check(cfg: &Deployment) -> Vec<String> {
         .collect()
 }
 
-async fn brand_logo(State(app): State<Arc<App>>) -> Response {
-    let Some(path) = app.deployment.brand.logo.clone() else {
+async fn brand_logo(State(deployment): State<Arc<Deployment>>) -> Response {
+    let Some(path) = deployment.brand.logo.clone() else {
         return (StatusCode::NOT_FOUND, "no logo is configured").into_response();
     };
     match tokio::task::spawn_blocking(move || read_logo(&path).map(|b| (logo_mime(&path), b))).await
