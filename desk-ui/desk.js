@@ -438,7 +438,7 @@ function applyCounterEvent(ev, seq) {
     const user = ev.user;
     if (user && session.user && user !== session.user.username) showMessage(t('counter_taken', { user }), 'error');
   }
-  const tk = typeof ev.ticket === 'object' ? ev.ticket : null;
+  const tk = ev.ticket ?? null;
   if (tk) {
     const wasQueued = state.queue.some((x) => x.id === tk.id);
     upsert(tk, seq);

@@ -187,7 +187,7 @@ function onEvent(ev) {
   }
   // A staff event: `ticket` is the StaffTicket after it (only its id when the ticket was gone by then: a
   // day's rollover), `counter` a counter's id, `counter_state` the counter after it.
-  if (typeof ev.ticket === 'object') state.tickets.set(ev.ticket.id, keep(ev.ticket));
+  if (ev.ticket) state.tickets.set(ev.ticket.id, keep(ev.ticket));
   const cv = ev.counter_state;
   if (cv) state.counters.set(cv.id, { ...(state.counters.get(cv.id) || {}), ...cv });
   if (ev.kind === 'alert') {

@@ -74,9 +74,9 @@ async function boot() {
 }
 
 /**
- * A calls-topic event: a call (`ticket_called`, `ticket_recalled`: `counter` is the counter's id, with its
- * `counter_name`, `location` and the called `number`), or a counter after it changed (every other kind:
- * `counter` is the PublicCounter).
+ * A calls-topic event: `counter` is always the counter's id. A call (`ticket_called`, `ticket_recalled`)
+ * has its `counter_name`, `location` and the called `number`; every other kind is a counter after it
+ * changed, as `counter_state` (PublicCounter).
  */
 function onEvent(ev) {
   if (ev.kind === 'ticket_called' || ev.kind === 'ticket_recalled') {
@@ -85,8 +85,8 @@ function onEvent(ev) {
     render(true);
     return;
   }
-  if (ev.counter.id !== counterId) return;
-  S.counter = { ...ev.counter };
+  if (ev.counter !== counterId) return;
+  S.counter = { ...ev.counter_state };
   render(false);
 }
 

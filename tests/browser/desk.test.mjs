@@ -313,7 +313,7 @@ test('every counter verb changes what the public calls topic shows; a pass-on ke
   from = await eventCount();
   await page.keyboard.press('s');
   await page.waitForSelector('#current.serving');
-  await waitPublic(from, (e) => e.counter?.id === 'c2' && e.counter.state === 'serving', 'start');
+  await waitPublic(from, (e) => e.counter === 'c2' && e.counter_state.state === 'serving', 'start');
   assert.equal((await publicCounter('c2')).state, 'serving');
 
   // Finish (F).
@@ -345,7 +345,7 @@ test('every counter verb changes what the public calls topic shows; a pass-on ke
   from = await eventCount();
   await page.keyboard.press('h');
   await waitCurrent(page, null);
-  await waitPublic(from, (e) => e.counter?.id === 'c2' && e.counter.current === null && e.counter.state === 'open', 'park');
+  await waitPublic(from, (e) => e.counter === 'c2' && e.counter_state.current === null && e.counter_state.state === 'open', 'park');
   await page.waitForSelector(`#parked-list li[data-number="${y.number}"]`);
   from = await eventCount();
   await page.click(`#parked-list li[data-number="${y.number}"] button >> nth=0`);

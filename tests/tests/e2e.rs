@@ -105,6 +105,13 @@ async fn events_arrive_in_order_after_commit_with_the_right_content() {
         );
         last = seq;
         kinds.push(m["event"]["kind"].as_str().unwrap().to_string());
+        if m["event"]["kind"] == "ticket_issued" {
+            // Staff see the ticket, never the customer's token or the kiosk's idempotency key.
+            assert_eq!(m["event"]["ticket"]["number"], ticket["number"]);
+            let text = m.to_string();
+            assert!(!text.contains(ticket["token"].as_str().unwrap()), "{text}");
+            assert!(m["event"].get("token").is_none() && m["event"].get("idempotency").is_none());
+        }
         if m["event"]["kind"] == "ticket_called" {
             assert_eq!(m["event"]["ticket"]["number"], ticket["number"]);
             assert_eq!(m["event"]["counter"], "c5");

@@ -261,11 +261,12 @@ pub fn staff_event(engine: &Engine, site: &Site, ev: &Event, now: DateTime<Utc>)
         .as_ref()
         .filter(|_| ev.actor.kind == vuoro_engine::ActorKind::User);
     // The event's own fields, less those the fields below replace (a ticket event's `ticket` is its id;
-    // here it becomes the ticket itself, and the id moves to `ticket_id`).
+    // here it becomes the ticket itself, when it is still there, and the id is always `ticket_id`), and
+    // less the customer's secrets (a ticket's token and its kiosk's idempotency key), which no staff
+    // screen needs.
     let replaced = |k: &str| match k {
-        "at" | "seq" => true,
+        "at" | "seq" | "ticket" | "token" | "idempotency" => true,
         "ticket_id" => ev.kind.ticket().is_some(),
-        "ticket" => ticket.is_some(),
         "counter_state" => counter_state.is_some(),
         "counter" => moved_from.is_some(),
         "by" => by.is_some(),
@@ -401,7 +402,7 @@ pub fn publish(core: &mut Core, events: &[Event]) -> Vec<(u64, vuoro_engine::vie
                         EventKind::TicketNoShow { .. } => "ticket_no_show",
                         _ => "counter_changed",
                     };
-                    json!({"kind": name, "at": ev.at, "counter": pc})
+                    json!({"kind": name, "at": ev.at, "counter": pc.id, "counter_state": pc})
                 }),
         };
         if let Some(v) = public {
