@@ -15,7 +15,6 @@ use rust_embed::RustEmbed;
 
 use crate::deployment::{Brand, Deployment};
 
-
 /// The largest logo file served.
 pub const MAX_LOGO_BYTES: u64 = 256 * 1024;
 
