@@ -108,8 +108,6 @@ pub struct Auth {
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     /// Bumped whenever sessions end (sign-out, expiry): open WebSockets of staff check their rights again.
     sessions_ended: tokio::sync::watch::Sender<u64>,
-    /// SHA-256 of device tokens that are public knowledge (the demo config's, and any `demo_token`).
-    published: HashSet<String>,
 }
 
 /// The device tokens written in the shipped demo and benchmark configs, hashed: anyone can read them.
@@ -225,14 +223,6 @@ impl Auth {
             sessions,
             failures: Mutex::new(HashMap::new()),
             sessions_ended: tokio::sync::watch::Sender::new(0),
-            published: published_token_hashes()
-                .into_iter()
-                .chain(
-                    cfg.devices
-                        .iter()
-                        .filter_map(|d| d.demo_token.as_deref().map(sha256_hex)),
-                )
-                .collect(),
         }
     }
 
@@ -333,11 +323,6 @@ impl Auth {
             user.clone()
         };
         self.user_ctx(&user).map(Principal::User)
-    }
-
-    /// A device token anyone can know: accepted from loopback clients only.
-    pub fn is_published(&self, token: &str) -> bool {
-        self.published.contains(&sha256_hex(token))
     }
 
     pub fn device(&self, id: &str) -> Option<&Device> {

@@ -8,7 +8,8 @@
 //!   or query that does not parse, a method a path does not take);
 //! - every answer says `nosniff` and refuses framing; API answers are `no-store`.
 
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -16,13 +17,91 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::App;
-use crate::auth::token_from_headers;
+use crate::auth::{published_token_hashes, sha256_hex, token_from_headers};
+use crate::deployment::Deployment;
 use crate::error::{ApiError, ErrorCode};
 
-pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+/// What the checks need to know: the daemon's own address, the origins and proxies it trusts, and the
+/// device tokens that are public knowledge.
+pub struct Guard {
+    public_url: String,
+    allowed_origins: Vec<String>,
+    trusted_proxies: Vec<IpAddr>,
+    /// SHA-256 of device tokens that are public knowledge (the shipped configs', and any `demo_token`).
+    published: HashSet<String>,
+}
+
+impl Guard {
+    pub fn new(deployment: &Deployment, public_url: &str) -> Guard {
+        Guard {
+            public_url: public_url.trim_end_matches('/').to_string(),
+            allowed_origins: deployment.server.allowed_origins.clone(),
+            trusted_proxies: deployment.server.trusted_proxies.clone(),
+            published: published_token_hashes()
+                .into_iter()
+                .chain(
+                    deployment
+                        .devices
+                        .iter()
+                        .filter_map(|d| d.demo_token.as_deref().map(sha256_hex)),
+                )
+                .collect(),
+        }
+    }
+
+    /// A device token anyone can know: accepted from loopback clients only.
+    pub fn is_published(&self, token: &str) -> bool {
+        self.published.contains(&sha256_hex(token))
+    }
+
+    /// The client's address: the peer's, or behind a trusted proxy the last address the proxies did not
+    /// add themselves in `X-Forwarded-For`.
+    pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        let proxies = &self.trusted_proxies;
+        if !proxies.contains(&peer.ip()) {
+            return peer.ip();
+        }
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|h| h.trim().parse().ok())
+            .collect();
+        hops.into_iter()
+            .rev()
+            .find(|ip| !proxies.contains(ip))
+            .unwrap_or(peer.ip())
+    }
+
+    /// Whether a browser says the request comes from this server's own pages (or an allowed origin).
+    /// A client that sends neither `Origin` nor `Sec-Fetch-Site` is not a browser acting for another page.
+    pub fn same_origin(&self, headers: &HeaderMap) -> bool {
+        if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            return self.origin_allowed(headers, origin);
+        }
+        match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+            Some(site) => site == "same-origin" || site == "none",
+            None => true,
+        }
+    }
+
+    /// `origin` is this server (as the request's `Host` names it, or its public URL) or an allowed origin.
+    pub fn origin_allowed(&self, headers: &HeaderMap, origin: &str) -> bool {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        origin == format!("http://{host}")
+            || origin == format!("https://{host}")
+            || origin == self.public_url
+            || self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+pub async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
-    let refused = refusal(&app, &req);
+    let refused = refusal(&guard, &req);
     let mut res = match refused {
         Some(e) => e.into_response(),
         None => next.run(req).await,
@@ -86,16 +165,16 @@ async fn json_error(res: Response) -> Response {
     out
 }
 
-fn refusal(app: &App, req: &Request) -> Option<ApiError> {
+fn refusal(guard: &Guard, req: &Request) -> Option<ApiError> {
     let headers = req.headers();
     let token = token_from_headers(headers);
     if let Some(t) = &token
-        && app.auth.is_published(t)
+        && guard.is_published(t)
     {
         let client = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| app.client_ip(c.0, headers));
+            .map(|c| guard.client_ip(c.0, headers));
         if !client.is_some_and(|ip| ip.is_loopback()) {
             return Some(ApiError::new(
                 ErrorCode::Unauthenticated,
@@ -108,7 +187,7 @@ fn refusal(app: &App, req: &Request) -> Option<ApiError> {
         return None;
     }
     let by_cookie = token.is_some() && headers.get(header::AUTHORIZATION).is_none();
-    if by_cookie && !same_origin(app, headers) {
+    if by_cookie && !guard.same_origin(headers) {
         return Some(ApiError::new(
             ErrorCode::OriginNotAllowed,
             "A request signed in by cookie must come from this server's own pages.",
@@ -121,35 +200,6 @@ fn refusal(app: &App, req: &Request) -> Option<ApiError> {
         ));
     }
     None
-}
-
-/// Whether a browser says the request comes from this server's own pages (or an allowed origin).
-/// A client that sends neither `Origin` nor `Sec-Fetch-Site` is not a browser acting for another page.
-pub fn same_origin(app: &App, headers: &HeaderMap) -> bool {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        return origin_allowed(app, headers, origin);
-    }
-    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        Some(site) => site == "same-origin" || site == "none",
-        None => true,
-    }
-}
-
-/// `origin` is this server (as the request's `Host` names it, or its public URL) or an allowed origin.
-pub fn origin_allowed(app: &App, headers: &HeaderMap, origin: &str) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    origin == format!("http://{host}")
-        || origin == format!("https://{host}")
-        || origin == app.public_url.trim_end_matches('/')
-        || app
-            .deployment
-            .server
-            .allowed_origins
-            .iter()
-            .any(|o| o == origin)
 }
 
 fn has_body(headers: &HeaderMap) -> bool {

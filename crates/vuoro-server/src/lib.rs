@@ -13,7 +13,7 @@ pub mod core;
 pub mod deployment;
 pub mod disk;
 pub mod error;
-mod guard;
+pub mod guard;
 pub mod hub;
 mod json_object;
 mod metrics;
@@ -58,6 +58,8 @@ pub struct App {
     pub shared: Arc<Shared>,
     pub writer: Writer,
     pub auth: Auth,
+    /// The request checks' knowledge: own origin, trusted origins and proxies, published tokens.
+    pub guard: Arc<guard::Guard>,
     pub public_url: String,
     pub data_dir: PathBuf,
     pub ready: AtomicBool,
@@ -130,24 +132,9 @@ impl App {
             .unwrap_or_else(|| json!({"status": "none", "fault": null}))
     }
 
-    /// The client's address: the peer's, or behind a trusted proxy the last address the proxies did not
-    /// add themselves in `X-Forwarded-For`.
+    /// The client's address (see `Guard::client_ip`).
     pub fn client_ip(&self, peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
-        let proxies = &self.deployment.server.trusted_proxies;
-        if !proxies.contains(&peer.ip()) {
-            return peer.ip();
-        }
-        let hops: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|h| h.trim().parse().ok())
-            .collect();
-        hops.into_iter()
-            .rev()
-            .find(|ip| !proxies.contains(ip))
-            .unwrap_or(peer.ip())
+        self.guard.client_ip(peer, headers)
     }
 
     /// `; Secure` for session cookies when the daemon is reached over https.
@@ -255,6 +242,7 @@ pub async fn serve(
     let app = Arc::new(App {
         ws_record,
         auth: Auth::new(&cfg, store.clone()),
+        guard: Arc::new(guard::Guard::new(&cfg, &public_url)),
         hall,
         deployment: cfg.clone(),
         shared,
@@ -325,7 +313,7 @@ pub async fn serve(
     tokio::spawn(printing::report_in_order(app.clone()));
     let router = api::router(app.clone()).merge(audio::router(speech));
     let router = reports::attach(router, &app, store)?.layer(axum::middleware::from_fn_with_state(
-        app.clone(),
+        app.guard.clone(),
         guard::check,
     ));
     app.ready.store(true, Ordering::Release);

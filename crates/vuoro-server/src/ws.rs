@@ -54,7 +54,7 @@ pub async fn upgrade(
     if let Some(origin) = headers
         .get(axum::http::header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        && !crate::guard::origin_allowed(&app, &headers, origin)
+        && !app.guard.origin_allowed(&headers, origin)
     {
         return ApiError::new(
             crate::error::ErrorCode::OriginNotAllowed,
@@ -452,7 +452,7 @@ async fn run(
                         _ => Some(ServerMsg::error(None, WsCode::Forbidden, "only a device reports a printer status")),
                     },
                     Ok(ClientMsg::Auth { token: t }) => match app.auth.resolve(&t) {
-                        Some(_) if app.auth.is_published(&t) && !client_ip.is_loopback() => Some(ServerMsg::error(None, WsCode::Unauthenticated, "this token is published in the demo configuration and is refused from the network")),
+                        Some(_) if app.guard.is_published(&t) && !client_ip.is_loopback() => Some(ServerMsg::error(None, WsCode::Unauthenticated, "this token is published in the demo configuration and is refused from the network")),
                         Some(p) => {
                             sessions = matches!(p, Principal::User(_)).then(|| app.auth.sessions_ended());
                             principal = p;
