@@ -176,7 +176,7 @@ async fn send_to_agent(app: &Arc<App>, device: &Device, job: &TicketPrint) -> Va
         }
         app.printing.waiting.lock().expect("lock").insert(id, tx);
         let seq = core.engine.last_seq();
-        let msg = json!({"type": "event", "topic": topic, "seq": seq, "event": {"kind": "print_job", "job": id, "ticket": job}});
+        let msg = json!({"type": "event", "topic": topic, "seq": seq, "event": {"kind": "print_job", "job": id, "layout": job}});
         core.hub
             .publish(&topic, seq, None, Utf8Bytes::from(msg.to_string()), false);
     }

@@ -28,7 +28,7 @@ enum Incoming {
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum DeviceEvent {
-    PrintJob { job: u64, ticket: Box<TicketPrint> },
+    PrintJob { job: u64, layout: Box<TicketPrint> },
     PrinterStatus,
 }
 
@@ -112,7 +112,7 @@ async fn session(
                 let Some(m) = m else { return Ok(()) };
                 let Message::Text(text) = m? else { continue };
                 let (job, ticket) = match serde_json::from_str::<Incoming>(&text) {
-                    Ok(Incoming::Event { event: DeviceEvent::PrintJob { job, ticket } }) => (job, ticket),
+                    Ok(Incoming::Event { event: DeviceEvent::PrintJob { job, layout } }) => (job, layout),
                     Ok(Incoming::Error { code, message }) => anyhow::bail!("daemon refused ({code:?}): {message}"),
                     Ok(_) => continue,
                     Err(e) => {
