@@ -5,7 +5,7 @@
 //! let go of the read model's lock. Each consumer registered with [`Stage::register`] runs on its own thread
 //! and gets the committed events in seq order, each once, through its own bounded queue. Handing over never
 //! blocks the writer: a consumer whose queue is full misses the commits that did not fit and reads them back
-//! from the event log (a reader of its own, `vuoro_store::open_reader`) before it goes on with the live
+//! from the event log (`Database::events_after`) before it goes on with the live
 //! ones. A consumer registered with a seq it has already handled starts by reading what follows from the
 //! log, so a consumer that persists its [`Stage::reached`] seq resumes after a restart with no gap and no
 //! repeat.
