@@ -143,7 +143,7 @@ async function waitPublic(from, pred, what, timeout = 8000) {
     await new Promise((r) => setTimeout(r, 100));
   }
   const evs = await watcher.evaluate((f) => window.__events.slice(f), from);
-  assert.fail(`no public event: ${what}; got ${JSON.stringify(evs.map((e) => [e.kind, e.number, e.counter?.id || e.counter, e.counter?.state]))}`);
+  assert.fail(`no public event: ${what}; got ${JSON.stringify(evs.map((e) => [e.kind, e.number, e.counter, e.counter_state?.state]))}`);
 }
 
 /** The public state of one counter from a fresh snapshot of calls:{site}. */
@@ -313,14 +313,14 @@ test('every counter verb changes what the public calls topic shows; a pass-on ke
   from = await eventCount();
   await page.keyboard.press('s');
   await page.waitForSelector('#current.serving');
-  await waitPublic(from, (e) => e.counter === 'c2' && e.counter_state.state === 'serving', 'start');
+  await waitPublic(from, (e) => e.counter === 'c2' && e.counter_state?.state === 'serving', 'start');
   assert.equal((await publicCounter('c2')).state, 'serving');
 
   // Finish (F).
   from = await eventCount();
   await page.keyboard.press('f');
   await waitCurrent(page, null);
-  await waitPublic(from, (e) => e.kind === 'ticket_finished' && e.counter?.id === 'c2' && e.counter.current === null, 'finish');
+  await waitPublic(from, (e) => e.kind === 'ticket_finished' && e.counter === 'c2' && e.counter_state?.current === null, 'finish');
   assert.equal((await publicCounter('c2')).current, null);
 
   // No-show (X), then bring back within the tolerance (verb return).
@@ -331,7 +331,7 @@ test('every counter verb changes what the public calls topic shows; a pass-on ke
   from = await eventCount();
   await page.keyboard.press('x');
   await waitCurrent(page, null);
-  await waitPublic(from, (e) => e.kind === 'ticket_no_show' && e.counter?.id === 'c2' && e.counter.current === null, 'no-show');
+  await waitPublic(from, (e) => e.kind === 'ticket_no_show' && e.counter === 'c2' && e.counter_state?.current === null, 'no-show');
   await page.waitForSelector(`#noshow-list li[data-number="${y.number}"]`);
   // B goes to the list, Enter brings the customer back.
   from = await eventCount();
@@ -345,7 +345,7 @@ test('every counter verb changes what the public calls topic shows; a pass-on ke
   from = await eventCount();
   await page.keyboard.press('h');
   await waitCurrent(page, null);
-  await waitPublic(from, (e) => e.counter === 'c2' && e.counter_state.current === null && e.counter_state.state === 'open', 'park');
+  await waitPublic(from, (e) => e.counter === 'c2' && e.counter_state?.current === null && e.counter_state?.state === 'open', 'park');
   await page.waitForSelector(`#parked-list li[data-number="${y.number}"]`);
   from = await eventCount();
   await page.click(`#parked-list li[data-number="${y.number}"] button >> nth=0`);
@@ -361,7 +361,7 @@ test('every counter verb changes what the public calls topic shows; a pass-on ke
   await page.check('#transfer-dialog input[name="position"][value="front"]');
   await page.click('#transfer-dialog button[value="ok"]');
   await waitCurrent(page, null);
-  await waitPublic(from, (e) => e.counter?.id === 'c2' && e.counter.current === null, 'transfer');
+  await waitPublic(from, (e) => e.counter === 'c2' && e.counter_state?.current === null, 'transfer');
   const row = b.page.locator(`#queue-body tr[data-number="${y.number}"]`);
   await row.waitFor();
   assert.match(await row.textContent(), /Transferred from Counter 2/);
@@ -398,7 +398,7 @@ test('every counter verb changes what the public calls topic shows; a pass-on ke
   await page.selectOption('#pass-service', 'lab-sample');
   await page.click('#pass-dialog button[value="ok"]');
   await waitCurrent(page, null);
-  await waitPublic(from, (e) => e.kind === 'ticket_finished' && e.counter?.id === 'c2', 'pass-on');
+  await waitPublic(from, (e) => e.kind === 'ticket_finished' && e.counter === 'c2', 'pass-on');
   const labRow = lab.page.locator(`#queue-body tr[data-number="${w.number}"]`);
   await labRow.waitFor();
   assert.match(await labRow.textContent(), /Passed on from Kela benefits/);
@@ -420,7 +420,7 @@ test('every counter verb changes what the public calls topic shows; a pass-on ke
   await b.page.check('#transfer-dialog input[name="position"][value="back"]');
   await b.page.click('#transfer-dialog button[value="ok"]');
   await waitCurrent(b.page, null);
-  await waitPublic(from, (e) => e.counter?.id === 'c3' && e.counter.current === null, 'transfer to service');
+  await waitPublic(from, (e) => e.counter === 'c3' && e.counter_state?.current === null, 'transfer to service');
   const moved = a.page.locator(`#queue-body tr[data-number="${y.number}"]`);
   await moved.waitFor();
   assert.match(await moved.textContent(), /Kela: families with children/);
