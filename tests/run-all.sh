@@ -77,6 +77,9 @@ export VUORO_WS_RECORD_DIR="$ws_record"
 say "Rust tests"
 VUORO_REQUIRE_ESPEAK=1 cargo test --workspace
 
+say "the daemon's /metrics, as the monitoring e2e test scraped it, against promtool's lint"
+"$promtool" check metrics <target/tmp/metrics.txt
+
 say "API contract tests (schemathesis against the OpenAPI document; installs it into tests/schemathesis/.venv)"
 timeout 600 tests/schemathesis/run.sh
 

@@ -116,8 +116,8 @@ pub async fn metrics(
     }
     let _ = writeln!(
         out,
-        "# HELP vuoro_startup_ms Time from start to ready.\n# TYPE vuoro_startup_ms gauge\nvuoro_startup_ms {}",
-        app.startup_ms.load(Ordering::Relaxed)
+        "# HELP vuoro_startup_seconds Time from start to ready.\n# TYPE vuoro_startup_seconds gauge\nvuoro_startup_seconds {}",
+        app.startup_ms.load(Ordering::Relaxed) as f64 / 1000.0
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

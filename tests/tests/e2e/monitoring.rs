@@ -227,6 +227,12 @@ async fn the_alert_rules_and_the_dashboard_read_only_metrics_the_daemon_exposes(
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     app.stop().await;
+    // For `promtool check metrics` in tests/run-all.sh (the text format and the naming conventions).
+    std::fs::write(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("metrics.txt"),
+        &scrape,
+    )
+    .unwrap();
     let exposed: BTreeSet<&str> = scrape
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
