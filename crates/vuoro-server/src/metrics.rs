@@ -122,9 +122,9 @@ pub async fn metrics(
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-/// The figures the alerting rules in `monitoring/vuoro.rules.yml` watch, from the read model: each
-/// service's target wait, whether each site is open, tickets issued and served today, each printer's
-/// status and each configured display's connection.
+/// The hall's figures the alerting rules and the dashboard in `monitoring/` read, from the read model:
+/// each service's target wait, whether each site is open, tickets issued and served today, each
+/// printer's status and each configured display's connection.
 fn alerting_figures(
     out: &mut String,
     app: &App,
