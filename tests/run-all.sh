@@ -29,6 +29,20 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
 fi
 
+# promtool, for the alerting rules: Debian has it in the `prometheus` package, whose installation would
+# also start a Prometheus server, so only promtool (one static binary) is taken out of it, into target/.
+promtool="$(command -v promtool || echo target/tools/promtool)"
+if [ ! -x "$promtool" ]; then
+  say "fetching promtool (Debian package prometheus) into target/tools"
+  mkdir -p target/tools/deb
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  (cd target/tools/deb && rm -f prometheus_*.deb &&
+    { apt-get download prometheus || { $SUDO apt-get update -qq && apt-get download prometheus; }; })
+  dpkg-deb --fsys-tarfile target/tools/deb/prometheus_*.deb | tar -xO ./usr/bin/promtool >target/tools/promtool
+  chmod +x target/tools/promtool
+fi
+
 # npm packages for the browser tests (no browser download: Debian's Chromium is used).
 if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
   say "installing npm packages for the browser tests"
@@ -45,6 +59,12 @@ if cargo clippy --version >/dev/null 2>&1; then
   say "lints"
   cargo clippy --workspace --all-targets -- -D warnings
 fi
+# The Prometheus alerting rules: valid, and their unit tests pass (the metric names they read are checked
+# against the daemon's /metrics by the Rust tests).
+say "monitoring rules (promtool)"
+"$promtool" check rules monitoring/vuoro.rules.yml
+"$promtool" test rules monitoring/vuoro.rules.test.yml
+
 say "building"
 cargo build --workspace --all-targets
 
@@ -56,6 +76,9 @@ export VUORO_WS_RECORD_DIR="$ws_record"
 
 say "Rust tests"
 VUORO_REQUIRE_ESPEAK=1 cargo test --workspace
+
+say "the daemon's /metrics, as the monitoring e2e test scraped it, against promtool's lint"
+"$promtool" check metrics <target/tmp/metrics.txt
 
 say "API contract tests (schemathesis against the OpenAPI document; installs it into tests/schemathesis/.venv)"
 timeout 600 tests/schemathesis/run.sh

@@ -482,6 +482,7 @@ mod tests {
             last_seq: AtomicU64::new(0),
             events_total: AtomicU64::new(0),
             commits_total: AtomicU64::new(0),
+            commit_failures_total: AtomicU64::new(0),
             after_commit: stage.clone(),
         });
         let writer = crate::core::start_writer(store, engine, shared.clone());

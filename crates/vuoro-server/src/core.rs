@@ -48,6 +48,8 @@ pub struct Shared {
     /// Transactions that committed events (group commits): `events_total / commits_total` is the
     /// average batch.
     pub commits_total: AtomicU64,
+    /// Transactions that failed to commit (each batch refused with 503).
+    pub commit_failures_total: AtomicU64,
     /// Consumers of committed events that run off the writer and off `core`'s lock (audio).
     pub after_commit: Arc<crate::after_commit::Stage>,
 }
@@ -177,6 +179,7 @@ pub fn start_writer(
                     let seq = engine.last_seq();
                     if let Err(e) = store.append(before, &events, snapshot.then(|| (seq, engine.state()))) {
                         tracing::error!(error = %e, "commit failed; the batch is refused and nothing changes");
+                        shared.commit_failures_total.fetch_add(1, Ordering::Relaxed);
                         engine = shared.core.lock().expect("lock").engine.clone();
                         for (reply, _) in replies {
                             let _ = reply.send(Err(ApiError::unavailable("the store failed; nothing was changed")));

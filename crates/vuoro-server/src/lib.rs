@@ -218,6 +218,7 @@ pub async fn serve(
         last_seq: AtomicU64::new(last_seq),
         events_total: AtomicU64::new(0),
         commits_total: AtomicU64::new(0),
+        commit_failures_total: AtomicU64::new(0),
         after_commit: Arc::new(after_commit::Stage::new(store.clone())),
     });
     // Audio announces calls committed from now on: none from before a restart.

@@ -1,4 +1,6 @@
-//! `GET /metrics`: Prometheus text exposition of queue lengths, waits, clients and printers.
+//! `GET /metrics`: Prometheus text exposition of queue lengths, waits, clients, printers, displays, the
+//! store and the data disk, computed from the read model at scrape time. The alerting rules and the
+//! dashboard in `monitoring/` read these names (`monitoring` in tests/tests/e2e checks that they exist).
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -67,31 +69,19 @@ pub async fn metrics(
             }
         }
     }
-    out.push_str("# HELP vuoro_longest_wait_seconds Longest current wait.\n# TYPE vuoro_longest_wait_seconds gauge\n");
+    out.push_str("# HELP vuoro_queue_longest_wait_seconds Longest current wait.\n# TYPE vuoro_queue_longest_wait_seconds gauge\n");
     for s in &app.hall.sites {
         for svc in &s.services {
             let _ = writeln!(
                 out,
-                "vuoro_longest_wait_seconds{{site=\"{}\",service=\"{}\"}} {}",
+                "vuoro_queue_longest_wait_seconds{{site=\"{}\",service=\"{}\"}} {}",
                 s.id,
                 svc.id,
                 core.engine.longest_wait(&s.id, &svc.id, now)
             );
         }
     }
-    out.push_str("# HELP vuoro_printer_up Printer status is online (1) or faulty (0).\n# TYPE vuoro_printer_up gauge\n");
-    for s in &app.hall.sites {
-        if let Some(st) = core.engine.site_state(&s.id) {
-            for (dev, p) in &st.printers {
-                let up = u8::from(p.status == "online" || p.status == "paper_low");
-                let _ = writeln!(
-                    out,
-                    "vuoro_printer_up{{site=\"{}\",printer=\"{dev}\",status=\"{}\"}} {up}",
-                    s.id, p.status
-                );
-            }
-        }
-    }
+    alerting_figures(&mut out, &app, &core, now);
     let _ = writeln!(
         out,
         "# HELP vuoro_ws_clients Connected WebSocket clients.\n# TYPE vuoro_ws_clients gauge\nvuoro_ws_clients {}",
@@ -108,6 +98,7 @@ pub async fn metrics(
         "# HELP vuoro_commits_total Transactions that committed events (each a group of commands).\n# TYPE vuoro_commits_total counter\nvuoro_commits_total {}",
         app.shared.commits_total.load(Ordering::Relaxed)
     );
+    store_and_disk_figures(&mut out, &app);
     let _ = writeln!(
         out,
         "# HELP vuoro_last_seq Latest committed event.\n# TYPE vuoro_last_seq gauge\nvuoro_last_seq {}",
@@ -125,8 +116,158 @@ pub async fn metrics(
     }
     let _ = writeln!(
         out,
-        "# HELP vuoro_startup_ms Time from start to ready.\n# TYPE vuoro_startup_ms gauge\nvuoro_startup_ms {}",
-        app.startup_ms.load(Ordering::Relaxed)
+        "# HELP vuoro_startup_seconds Time from start to ready.\n# TYPE vuoro_startup_seconds gauge\nvuoro_startup_seconds {}",
+        app.startup_ms.load(Ordering::Relaxed) as f64 / 1000.0
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// The hall's figures the alerting rules and the dashboard in `monitoring/` read, from the read model:
+/// each service's target wait, whether each site is open, tickets issued and served today, each
+/// printer's status and each configured display's connection.
+fn alerting_figures(
+    out: &mut String,
+    app: &App,
+    core: &crate::core::Core,
+    now: chrono::DateTime<Utc>,
+) {
+    out.push_str("# HELP vuoro_queue_target_wait_seconds The service's target for the longest wait.\n# TYPE vuoro_queue_target_wait_seconds gauge\n");
+    for s in &app.hall.sites {
+        for svc in &s.services {
+            let target = u64::from(svc.target_wait_minutes) * 60;
+            let _ = writeln!(
+                out,
+                "vuoro_queue_target_wait_seconds{{site=\"{}\",service=\"{}\"}} {target}",
+                s.id, svc.id
+            );
+        }
+    }
+    out.push_str("# HELP vuoro_site_open Whether the site is open now by its opening hours (1) or closed (0).\n# TYPE vuoro_site_open gauge\n");
+    for s in &app.hall.sites {
+        let open = u8::from(s.opening(None, now).open);
+        let _ = writeln!(out, "vuoro_site_open{{site=\"{}\"}} {open}", s.id);
+    }
+    out.push_str("# HELP vuoro_tickets_issued_today Tickets issued at the site today (from zero each day).\n# TYPE vuoro_tickets_issued_today gauge\n");
+    for s in &app.hall.sites {
+        let issued = core
+            .engine
+            .site_state(&s.id)
+            .map_or(0, |st| st.tickets.len());
+        let _ = writeln!(
+            out,
+            "vuoro_tickets_issued_today{{site=\"{}\"}} {issued}",
+            s.id
+        );
+    }
+    out.push_str("# HELP vuoro_tickets_served_today Tickets served per service today (from zero each day).\n# TYPE vuoro_tickets_served_today gauge\n");
+    for s in &app.hall.sites {
+        let Some(st) = core.engine.site_state(&s.id) else {
+            continue;
+        };
+        for svc in &s.services {
+            let served = st.services.get(&svc.id).map_or(0, |x| x.served_today);
+            let _ = writeln!(
+                out,
+                "vuoro_tickets_served_today{{site=\"{}\",service=\"{}\"}} {served}",
+                s.id, svc.id
+            );
+        }
+    }
+    // A state set: 1 for the status a printer last reported, 0 for the others, so that a rule can
+    // watch one status and a graph shows when it changed.
+    const PRINTER_STATUSES: [&str; 6] = [
+        "online",
+        "paper_low",
+        "paper_out",
+        "cover_open",
+        "no_confirmation",
+        "offline",
+    ];
+    out.push_str("# HELP vuoro_printer_status The status a printing device last reported (1 for that status, 0 for the others).\n# TYPE vuoro_printer_status gauge\n");
+    for s in &app.hall.sites {
+        let Some(st) = core.engine.site_state(&s.id) else {
+            continue;
+        };
+        for (dev, p) in &st.printers {
+            let unknown =
+                (!PRINTER_STATUSES.contains(&p.status.as_str())).then_some(p.status.as_str());
+            for status in PRINTER_STATUSES.into_iter().chain(unknown) {
+                let _ = writeln!(
+                    out,
+                    "vuoro_printer_status{{site=\"{}\",device=\"{}\",status=\"{}\"}} {}",
+                    s.id,
+                    Escaped(dev.as_str()),
+                    Escaped(status),
+                    u8::from(status == p.status)
+                );
+            }
+        }
+    }
+    out.push_str("# HELP vuoro_display_online Whether each configured hall display is connected (1) or not (0).\n# TYPE vuoro_display_online gauge\n");
+    for s in &app.hall.sites {
+        let st = core.engine.site_state(&s.id);
+        for d in &s.displays {
+            let online = st
+                .and_then(|st| st.displays.get(&d.id))
+                .is_some_and(|x| x.status == "online");
+            let _ = writeln!(
+                out,
+                "vuoro_display_online{{site=\"{}\",display=\"{}\"}} {}",
+                s.id,
+                Escaped(&d.id),
+                u8::from(online)
+            );
+        }
+    }
+}
+
+/// The store's failed commits and the room on the data disk.
+fn store_and_disk_figures(out: &mut String, app: &App) {
+    let _ = writeln!(
+        out,
+        "# HELP vuoro_store_commit_failures_total Transactions that failed to commit (their commands were refused).\n# TYPE vuoro_store_commit_failures_total counter\nvuoro_store_commit_failures_total {}",
+        app.shared.commit_failures_total.load(Ordering::Relaxed)
+    );
+    if let Some(free) = app.disk.free() {
+        let _ = writeln!(
+            out,
+            "# HELP vuoro_disk_free_bytes Free bytes on the data folder's file system.\n# TYPE vuoro_disk_free_bytes gauge\nvuoro_disk_free_bytes {free}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP vuoro_disk_alert_threshold_bytes Below this much free space supervisors are alerted and speech stops (server.disk_alert_free_mb).\n# TYPE vuoro_disk_alert_threshold_bytes gauge\nvuoro_disk_alert_threshold_bytes {}",
+        app.disk.alert_below
+    );
+}
+
+/// A label value as the text format wants it: backslash, double quote and line feed escaped.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '"' => f.write_str("\\\"")?,
+                '\n' => f.write_str("\\n")?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Escaped;
+
+    #[test]
+    fn label_values_are_escaped_for_the_text_format() {
+        assert_eq!(
+            Escaped("hall \"A\"\\1\nx").to_string(),
+            "hall \\\"A\\\"\\\\1\\nx"
+        );
+        assert_eq!(Escaped("kiosk-1").to_string(), "kiosk-1");
+    }
 }

@@ -152,12 +152,13 @@ async fn each_printer_fault_reaches_the_kiosk_and_staff_and_no_ticket_is_lost() 
     );
     assert!(msgs.iter().any(|m| m["event"]["kind"] == "alert_cleared"));
     let metrics = String::from_utf8(h.get("/metrics").await.unwrap().body).unwrap();
-    assert!(
-        metrics.contains(
-            "vuoro_printer_up{site=\"iso-omena\",printer=\"kiosk-1\",status=\"online\"} 1"
-        ),
-        "{metrics}"
-    );
+    // The status it last reported is 1, every other 0.
+    for (status, v) in [("online", 1), ("paper_out", 0), ("no_confirmation", 0)] {
+        let line = format!(
+            "vuoro_printer_status{{site=\"iso-omena\",device=\"kiosk-1\",status=\"{status}\"}} {v}\n"
+        );
+        assert!(metrics.contains(&line), "{line}{metrics}");
+    }
     // Staff can reprint a ticket to the kiosk's printer.
     let (mut agent, _) = (
         Http::with_token(app.addr, &login(app.addr, "agent1", "demo").await.unwrap()),

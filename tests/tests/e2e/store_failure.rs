@@ -12,6 +12,18 @@ fn number_of(t: &Value) -> u32 {
         .expect("digits")
 }
 
+/// `vuoro_store_commit_failures_total` from /metrics (what the alert VuoroStoreFailing watches).
+async fn commit_failures(app: &TestApp) -> u64 {
+    let m = String::from_utf8(app.http().get("/metrics").await.unwrap().body).unwrap();
+    m.lines()
+        .find_map(|l| {
+            l.strip_prefix("vuoro_store_commit_failures_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no vuoro_store_commit_failures_total in {m}"))
+}
+
 fn waiting(msg: &Value) -> Option<u64> {
     let services = msg["event"]["services"].as_array()?;
     services
@@ -35,6 +47,8 @@ async fn a_failed_commit_refuses_its_batch_changes_nothing_and_the_queue_behind_
         .unwrap();
     let snapshot = queues.next(T).await.unwrap();
     assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+
+    assert_eq!(commit_failures(&app).await, 0);
 
     // Another process takes the write lock and holds it until told.
     let db = app.data.join("vuoro.sqlite");
@@ -78,6 +92,10 @@ async fn a_failed_commit_refuses_its_batch_changes_nothing_and_the_queue_behind_
     );
     let message = b.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(message.contains("nothing was changed"), "{message}");
+    assert!(
+        commit_failures(&app).await >= 1,
+        "the failed commit is counted"
+    );
     release.send(()).unwrap();
     blocker.join().unwrap();
 
