@@ -126,6 +126,9 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
                 if Instant::now() > deadline {
                     bail!("counter {counter}: the day did not end in time");
                 }
+                // Read before asking: a 204 means the day is over only if every ticket had been issued
+                // before the question (a ticket issued between a 204 and this flag would be missed).
+                let day_issued = kiosk_done.load(Ordering::Acquire);
                 let t = Instant::now();
                 let r = post(&mut h, &counter, "call-next").await?;
                 lat.push(t.elapsed());
@@ -155,7 +158,7 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Report> {
                         tokio::time::sleep(Duration::from_secs_f64(service / speed)).await;
                     }
                     204 => {
-                        if kiosk_done.load(Ordering::Acquire) {
+                        if day_issued {
                             let r = post(&mut h, &counter, "close").await?;
                             anyhow::ensure!(r.status == 200, "close: {}", r.status);
                             return Ok(lat);

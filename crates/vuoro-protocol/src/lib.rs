@@ -203,6 +203,22 @@ pub enum ErrorCode {
     RateLimited,
 }
 
+/// A topic's message: the topic's state as of `seq` (the first message after a subscription, or after
+/// falling behind), or one committed event. `T` is the topic's snapshot or event body (asyncapi.json says
+/// which for each topic). The daemon serializes each once and shares the text with every subscriber.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TopicMsg<T> {
+    Snapshot { topic: String, seq: u64, data: T },
+    Event { topic: String, seq: u64, event: T },
+}
+
+impl<T: Serialize> TopicMsg<T> {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a topic message serializes")
+    }
+}
+
 /// What the daemon sends besides snapshots and events (which it writes itself, once per message for
 /// every subscriber: docs/api.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -593,8 +593,12 @@ impl Announcer {
         body["chime_only"] = json!(a.chime_only);
         body["duration_ms"] = json!(a.duration_ms);
         let topic = Topic::Announcements(site.id.to_string()).to_string();
-        let text =
-            json!({"type": "event", "topic": topic, "seq": ev.seq, "event": body}).to_string();
+        let text = vuoro_protocol::TopicMsg::Event {
+            topic: topic.clone(),
+            seq: ev.seq,
+            event: body,
+        }
+        .to_json();
         Some((topic, text))
     }
 }

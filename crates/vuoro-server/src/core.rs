@@ -224,7 +224,8 @@ fn msg(topic: &str, seq: u64, event: Value) -> Utf8Bytes {
     msg_raw(topic, seq, &event.to_string())
 }
 
-/// An event message around an event already serialized (one event goes to several topics).
+/// An event message around an event already serialized (one event goes to several topics): the text
+/// `TopicMsg::Event` serializes to, written without re-parsing the event (tested below).
 fn msg_raw(topic: &str, seq: u64, event_json: &str) -> Utf8Bytes {
     let topic = serde_json::to_string(topic).expect("a string serializes");
     let mut s = String::with_capacity(event_json.len() + topic.len() + 48);
@@ -661,4 +662,24 @@ pub fn site_snapshot(
         "alerts": alerts,
         "printers": printers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use vuoro_protocol::TopicMsg;
+
+    #[test]
+    fn an_event_message_written_by_hand_is_the_protocols_topic_message() {
+        let event = json!({"kind": "ticket_called", "number": "A 1", "counter": "c\"5"});
+        let text = super::msg_raw("calls:iso-omena", 42, &event.to_string());
+        let expected = TopicMsg::Event {
+            topic: "calls:iso-omena".into(),
+            seq: 42,
+            event: event.clone(),
+        };
+        assert_eq!(text.as_str(), expected.to_json());
+        let back: TopicMsg<serde_json::Value> = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(back, expected);
+    }
 }

@@ -176,9 +176,13 @@ async fn send_to_agent(app: &Arc<App>, device: &Device, job: &TicketPrint) -> Va
         }
         app.printing.waiting.lock().expect("lock").insert(id, tx);
         let seq = core.engine.last_seq();
-        let msg = json!({"type": "event", "topic": topic, "seq": seq, "event": {"kind": "print_job", "job": id, "layout": job}});
+        let msg = vuoro_protocol::TopicMsg::Event {
+            topic: topic.clone(),
+            seq,
+            event: json!({"kind": "print_job", "job": id, "layout": job}),
+        };
         core.hub
-            .publish(&topic, seq, None, Utf8Bytes::from(msg.to_string()), false);
+            .publish(&topic, seq, None, Utf8Bytes::from(msg.to_json()), false);
     }
     match tokio::time::timeout(AGENT_TIMEOUT, rx).await {
         Ok(Ok(v)) => v,

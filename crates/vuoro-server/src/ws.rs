@@ -201,7 +201,12 @@ impl Record {
 
 fn snapshot_msg(topic: &Topic, seq: u64, data: serde_json::Value) -> Utf8Bytes {
     Utf8Bytes::from(
-        json!({"type": "snapshot", "topic": topic, "seq": seq, "data": data}).to_string(),
+        vuoro_protocol::TopicMsg::Snapshot {
+            topic: topic.to_string(),
+            seq,
+            data,
+        }
+        .to_json(),
     )
 }
 
