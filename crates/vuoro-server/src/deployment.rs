@@ -73,6 +73,9 @@ pub struct Deployment {
     /// The organisation's name, logo and colours on every client (`GET /brand.css`, `GET /brand/logo`).
     #[serde(default)]
     pub brand: Brand,
+    /// Scheduled backups of the database (`[backup]`); none when the table is absent.
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
     #[serde(default, rename = "site", skip_serializing)]
     _sites: IgnoredAny,
     #[serde(default, rename = "language", skip_serializing)]
@@ -180,6 +183,17 @@ impl Deployment {
                 );
             }
         }
+        if let Some(b) = &self.backup {
+            for (bad, message) in [
+                (b.every_hours == 0, "backup.every_hours must be at least 1"),
+                (b.keep == 0, "backup.keep must be at least 1"),
+                (b.dir.as_os_str().is_empty(), "backup.dir must name a folder"),
+            ] {
+                if bad {
+                    err("[backup]", message.into());
+                }
+            }
+        }
         errs.extend(self.brand.check(src));
         errs
     }
@@ -227,6 +241,28 @@ pub struct ServerConfig {
     /// Seconds a hall display may be without a connection before it counts as offline.
     #[serde(default = "default_display_offline")]
     pub display_offline_seconds: u64,
+}
+
+/// `[backup]`: the daemon writes a copy of the database (`vuoro-YYYYMMDD-HHMM.sqlite`, UTC) to `dir`
+/// every `every_hours` and deletes the oldest beyond `keep`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The folder the copies are written to (created if missing); best on another disk.
+    pub dir: std::path::PathBuf,
+    #[serde(default = "default_backup_every_hours")]
+    pub every_hours: u32,
+    /// Copies kept; older ones are deleted.
+    #[serde(default = "default_backup_keep")]
+    pub keep: usize,
+}
+
+fn default_backup_every_hours() -> u32 {
+    24
+}
+
+fn default_backup_keep() -> usize {
+    7
 }
 
 fn default_display_offline() -> u64 {
