@@ -230,9 +230,8 @@ fn compare(
             continue;
         }
         let other = b.sites.get(id);
-        let same = other.is_some_and(|o| {
-            serde_json::to_value(site).ok() == serde_json::to_value(o).ok()
-        });
+        let same =
+            other.is_some_and(|o| serde_json::to_value(site).ok() == serde_json::to_value(o).ok());
         if !same {
             return Err(format!("site {id} differs"));
         }
@@ -356,8 +355,8 @@ pub fn take_scheduled(store: &dyn Database, cfg: &BackupConfig) -> anyhow::Resul
     store
         .backup_to(&dest)
         .with_context(|| format!("cannot write {}", dest.display()))?;
-    let copies = scheduled_copies(&cfg.dir)
-        .with_context(|| format!("cannot list {}", cfg.dir.display()))?;
+    let copies =
+        scheduled_copies(&cfg.dir).with_context(|| format!("cannot list {}", cfg.dir.display()))?;
     let extra = copies.len().saturating_sub(cfg.keep.max(1));
     for old in &copies[..extra] {
         std::fs::remove_file(old).with_context(|| format!("cannot delete {}", old.display()))?;
@@ -420,6 +419,106 @@ pub async fn run_scheduled(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vuoro_engine::{Actor, Command};
+
+    const DEMO: &str = include_str!("../../../config/demo.toml");
+
+    fn temp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vuoro-backup-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// The real engine's events and snapshots, written as the daemon's writer writes them: tickets, a
+    /// snapshot, more tickets, a second snapshot, a few more.
+    fn hall_with_two_snapshots(db: &Path) -> (Arc<Hall>, u64) {
+        let hall = crate::deployment::load(DEMO).unwrap().hall;
+        let store = vuoro_store::open(db).unwrap();
+        let now = Utc::now();
+        let mut engine = Engine::new(hall.clone(), now);
+        let issue = |engine: &mut Engine, n: usize| {
+            for i in 0..n {
+                let before = engine.last_seq();
+                engine
+                    .handle(
+                        Command::Issue {
+                            site: "iso-omena".parse().unwrap(),
+                            service: "parking".parse().unwrap(),
+                            lang: "fi".into(),
+                            priority: Default::default(),
+                            token: format!("{:032x}", before * 100 + i as u64).parse().unwrap(),
+                            channel: vuoro_engine::Channel::Kiosk,
+                            idempotency: None,
+                        },
+                        now,
+                        &Actor::device("kiosk-3"),
+                    )
+                    .unwrap();
+                store.append(before, &engine.take_events(), None).unwrap();
+            }
+        };
+        let snapshot = |engine: &Engine| {
+            let seq = engine.last_seq();
+            store.append(seq, &[], Some((seq, engine.state()))).unwrap();
+            seq
+        };
+        issue(&mut engine, 5);
+        snapshot(&engine);
+        issue(&mut engine, 5);
+        let newer = snapshot(&engine);
+        issue(&mut engine, 3);
+        (hall, newer)
+    }
+
+    #[test]
+    fn verify_replays_the_older_snapshot_to_the_newer_and_finds_one_that_differs() {
+        let dir = temp("replay");
+        let db = dir.join(DB_FILE);
+        let (hall, newer) = hall_with_two_snapshots(&db);
+        let v = verify(&db, &hall).unwrap();
+        assert_eq!(v.snapshots.len(), 2, "{v:?}");
+        assert_eq!(v.snapshots[1], newer);
+        assert_eq!(
+            v.last_seq,
+            vuoro_store::open_read_only(&db)
+                .unwrap()
+                .last_seq()
+                .unwrap()
+        );
+        assert!(v.events > 0 && v.unknown_sites.is_empty(), "{v:?}");
+
+        // The newer snapshot stored with a ticket's number changed: the replay does not reach it.
+        let store = vuoro_store::open(&db).unwrap();
+        let (_, mut state) = store.snapshots().unwrap().pop().unwrap();
+        let site = state.sites.values_mut().next().unwrap();
+        site.tickets.values_mut().next().unwrap().number = "Z999".into();
+        store.append(newer, &[], Some((newer, &state))).unwrap();
+        drop(store);
+        match verify(&db, &hall) {
+            Err(VerifyError::Mismatch { to, what, .. }) => {
+                assert_eq!(to, newer);
+                assert!(what.contains("iso-omena"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_second_lock_on_a_data_folder_is_refused_until_the_first_is_let_go() {
+        let dir = temp("lock");
+        let first = lock_data_dir(&dir).unwrap();
+        let err = lock_data_dir(&dir).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("(process {})", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        lock_data_dir(&dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn scheduled_names_are_recognised_and_sort_by_time() {

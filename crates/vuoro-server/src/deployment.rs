@@ -187,7 +187,10 @@ impl Deployment {
             for (bad, message) in [
                 (b.every_hours == 0, "backup.every_hours must be at least 1"),
                 (b.keep == 0, "backup.keep must be at least 1"),
-                (b.dir.as_os_str().is_empty(), "backup.dir must name a folder"),
+                (
+                    b.dir.as_os_str().is_empty(),
+                    "backup.dir must name a folder",
+                ),
             ] {
                 if bad {
                     err("[backup]", message.into());

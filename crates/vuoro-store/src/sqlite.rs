@@ -813,10 +813,14 @@ impl Database for Sqlite {
             .map_err(StoreError::from)
             .and_then(|_| {
                 let io = |e: std::io::Error| StoreError::Other(Box::new(e));
-                std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(io)?;
+                std::fs::File::open(&partial)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io)?;
                 std::fs::rename(&partial, dest).map_err(io)?;
                 if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io)?;
+                    std::fs::File::open(dir)
+                        .and_then(|f| f.sync_all())
+                        .map_err(io)?;
                 }
                 Ok(())
             });
