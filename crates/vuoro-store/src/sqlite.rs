@@ -26,7 +26,7 @@ use crate::{
     blank,
 };
 
-mod migrations;
+pub mod migrations;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
