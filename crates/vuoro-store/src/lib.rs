@@ -11,6 +11,8 @@
 //! `append`: one transaction per batch, group commit); start-up loads the newest snapshot and replays only
 //! the events after it. The reports fold complete days into the rollups with `store_day`, which also
 //! forgets the day's ticket tokens, and purge old detail with `delete_events` and `delete_requests`.
+//! `backup_to` copies the whole database while the writer goes on; a database of a newer schema than
+//! this program knows is refused (`StoreError::TooNew`) before anything is written to it.
 
 use std::collections::HashMap;
 use std::path::Path;
