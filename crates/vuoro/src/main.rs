@@ -131,7 +131,7 @@ enum Cmd {
 /// What `vuoro verify` and `vuoro restore` say about a copy that passed.
 fn describe(v: &vuoro_server::backup::Verified) -> String {
     let mut s = format!(
-        "schema {} (this Vuoro knows {}), {} event(s) replayed through seq {}, snapshot(s) at {:?}",
+        "schema {} (this Vuoro knows {}), {} event(s) read, the log replayed through seq {}, snapshot(s) at {:?}",
         v.schema, v.known, v.events, v.last_seq, v.snapshots
     );
     if !v.unknown_sites.is_empty() {

@@ -383,6 +383,22 @@ async fn verify_fails_a_damaged_copy_and_restore_refuses_it() {
         "{}",
         said(&out)
     );
+
+    // An event that no longer reads as one.
+    let unreadable = dir.0.join("unreadable.sqlite");
+    std::fs::copy(&copy, &unreadable).unwrap();
+    {
+        let c = rusqlite::Connection::open(&unreadable).unwrap();
+        c.execute("UPDATE events SET data = '{\"seq\": 50' WHERE seq = 50", [])
+            .unwrap();
+    }
+    let out = verify_file(&unreadable).await;
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("event 50"),
+        "{}",
+        said(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
