@@ -622,6 +622,25 @@ mod tests {
     }
 
     #[test]
+    fn backup_takes_a_folder_and_defaults_to_a_day_and_a_week_of_copies() {
+        assert!(load(DEMO).unwrap().deployment.backup.is_none());
+        let cfg = load(&format!("{DEMO}\n[backup]\ndir = \"/srv/backup/vuoro\"\n")).unwrap();
+        let b = cfg.deployment.backup.clone().unwrap();
+        assert_eq!(
+            (b.dir.to_str(), b.every_hours, b.keep),
+            (Some("/srv/backup/vuoro"), 24, 7)
+        );
+        let src = format!("{DEMO}\n[backup]\ndir = \"b\"\nevery_hours = 0\nkeep = 0\n");
+        let errs = load(&src).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].message.contains("every_hours"), "{errs:?}");
+        assert!(errs[1].message.contains("keep"), "{errs:?}");
+        assert_eq!(errs[0].line, Some(line_of(&src, "[backup]")));
+        let errs = load(&format!("{DEMO}\n[backup]\ndir = \"b\"\nkept = 3\n")).unwrap_err();
+        assert!(errs[0].message.contains("kept"), "{errs:?}");
+    }
+
+    #[test]
     fn deployment_mistakes_are_reported_with_their_lines() {
         let src = DEMO.replace(
             "dir = \"printed/kiosk-1\", code_page = \"cp858\"",
