@@ -247,7 +247,16 @@ async fn a_running_daemons_folder_refuses_a_restore_and_a_second_daemon() {
     }
     app.stop().await;
 
-    // Stopped: a restore still needs --force to replace the database, and then puts the copy in place.
+    // Stopped: a backup works as well, and the folder verifies.
+    let stopped_copy = dir.0.join("stopped.sqlite");
+    let out = backup(&data, &stopped_copy).await;
+    assert!(out.status.success(), "{}", said(&out));
+    let out = vuoro(&[os("verify"), os("--data"), data.as_os_str()]).await;
+    assert!(out.status.success(), "{}", said(&out));
+    let out = verify_file(&stopped_copy).await;
+    assert!(out.status.success(), "{}", said(&out));
+
+    // A restore still needs --force to replace the database, and then puts the copy in place.
     let out = restore(&copy, &data, false).await;
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
