@@ -1057,6 +1057,8 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
 mod asyncapi;
 #[path = "e2e/monitoring.rs"]
 mod monitoring;
+#[path = "e2e/backup.rs"]
+mod backup;
 #[path = "e2e/openapi_routes.rs"]
 mod openapi_routes;
 #[path = "e2e/printing.rs"]

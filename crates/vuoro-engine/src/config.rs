@@ -38,7 +38,7 @@ pub fn text_in<'a>(t: &'a Text, lang: &str, fallback: &str) -> &'a str {
 /// The hall: its sites, with their units, services, series, counters, zones and displays, and the
 /// languages the clients may offer. The engine's whole world.
 ///
-/// It is read from the same file as the deployment (`[server]`, `[[user]]`, `[[device]]`, `[brand]`:
+/// It is read from the same file as the deployment (`[server]`, `[[user]]`, `[[device]]`, `[brand]`, `[backup]`:
 /// the daemon's, see vuoro-server's `deployment`), whose tables it skips without reading.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +55,8 @@ pub struct Hall {
     _devices: IgnoredAny,
     #[serde(default, rename = "brand", skip_serializing)]
     _brand: IgnoredAny,
+    #[serde(default, rename = "backup", skip_serializing)]
+    _backup: IgnoredAny,
 }
 
 /// A language the clients may offer: its code, its own name and writing direction.

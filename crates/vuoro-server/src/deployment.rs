@@ -73,6 +73,9 @@ pub struct Deployment {
     /// The organisation's name, logo and colours on every client (`GET /brand.css`, `GET /brand/logo`).
     #[serde(default)]
     pub brand: Brand,
+    /// Scheduled backups of the database (`[backup]`); none when the table is absent.
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
     #[serde(default, rename = "site", skip_serializing)]
     _sites: IgnoredAny,
     #[serde(default, rename = "language", skip_serializing)]
@@ -180,6 +183,20 @@ impl Deployment {
                 );
             }
         }
+        if let Some(b) = &self.backup {
+            for (bad, message) in [
+                (b.every_hours == 0, "backup.every_hours must be at least 1"),
+                (b.keep == 0, "backup.keep must be at least 1"),
+                (
+                    b.dir.as_os_str().is_empty(),
+                    "backup.dir must name a folder",
+                ),
+            ] {
+                if bad {
+                    err("[backup]", message.into());
+                }
+            }
+        }
         errs.extend(self.brand.check(src));
         errs
     }
@@ -227,6 +244,28 @@ pub struct ServerConfig {
     /// Seconds a hall display may be without a connection before it counts as offline.
     #[serde(default = "default_display_offline")]
     pub display_offline_seconds: u64,
+}
+
+/// `[backup]`: the daemon writes a copy of the database (`vuoro-YYYYMMDD-HHMM.sqlite`, UTC) to `dir`
+/// every `every_hours` and deletes the oldest beyond `keep`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The folder the copies are written to (created if missing); best on another disk.
+    pub dir: std::path::PathBuf,
+    #[serde(default = "default_backup_every_hours")]
+    pub every_hours: u32,
+    /// Copies kept; older ones are deleted.
+    #[serde(default = "default_backup_keep")]
+    pub keep: usize,
+}
+
+fn default_backup_every_hours() -> u32 {
+    24
+}
+
+fn default_backup_keep() -> usize {
+    7
 }
 
 fn default_display_offline() -> u64 {
@@ -580,6 +619,25 @@ mod tests {
         assert_eq!(p.esc_t, 5);
         assert_eq!(p.width, vuoro_print::PaperWidth::Mm58);
         assert!(cfg.deployment.device("kiosk-3").unwrap().printer.is_none());
+    }
+
+    #[test]
+    fn backup_takes_a_folder_and_defaults_to_a_day_and_a_week_of_copies() {
+        assert!(load(DEMO).unwrap().deployment.backup.is_none());
+        let cfg = load(&format!("{DEMO}\n[backup]\ndir = \"/srv/backup/vuoro\"\n")).unwrap();
+        let b = cfg.deployment.backup.clone().unwrap();
+        assert_eq!(
+            (b.dir.to_str(), b.every_hours, b.keep),
+            (Some("/srv/backup/vuoro"), 24, 7)
+        );
+        let src = format!("{DEMO}\n[backup]\ndir = \"b\"\nevery_hours = 0\nkeep = 0\n");
+        let errs = load(&src).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].message.contains("every_hours"), "{errs:?}");
+        assert!(errs[1].message.contains("keep"), "{errs:?}");
+        assert_eq!(errs[0].line, Some(line_of(&src, "[backup]")));
+        let errs = load(&format!("{DEMO}\n[backup]\ndir = \"b\"\nkept = 3\n")).unwrap_err();
+        assert!(errs[0].message.contains("kept"), "{errs:?}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod after_commit;
 pub mod api;
 pub mod audio;
 pub mod auth;
+pub mod backup;
 pub mod conn;
 pub mod core;
 pub mod deployment;
@@ -83,6 +84,8 @@ pub struct App {
     pub display_conns: Mutex<HashMap<(vuoro_engine::SiteId, String), (usize, u64)>>,
     /// Where sent WebSocket messages are recorded (`Settings::record_ws`).
     pub ws_record: Option<ws::Record>,
+    /// When the last scheduled backup succeeded (Unix seconds; 0: none yet).
+    pub backup_last_success: Arc<AtomicU64>,
 }
 
 /// The customer's view of a ticket with what only its holder gets: docs/api.md, `Ticket`.
@@ -188,7 +191,9 @@ pub async fn serve(
     }
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
-    let db = settings.data_dir.join("vuoro.sqlite");
+    // Held until serve returns: a second daemon, or a restore, on this folder is refused meanwhile.
+    let _lock = backup::lock_data_dir(&settings.data_dir)?;
+    let db = settings.data_dir.join(backup::DB_FILE);
     let store = vuoro_store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
     let mut loaded = store.load()?;
     let now = Utc::now();
@@ -242,6 +247,7 @@ pub async fn serve(
         .transpose()?;
     let app = Arc::new(App {
         ws_record,
+        backup_last_success: Arc::new(AtomicU64::new(0)),
         auth: Auth::new(&cfg, store.clone()),
         guard: Arc::new(guard::Guard::new(&cfg, &public_url)),
         hall,
@@ -309,6 +315,14 @@ pub async fn serve(
                 core.hub.heartbeat(text.into(), hub::HEARTBEAT_IDLE);
             }
         });
+    }
+    if let Some(backups) = cfg.backup.clone() {
+        tokio::spawn(backup::run_scheduled(
+            backups,
+            store.clone(),
+            app.backup_last_success.clone(),
+            app.shutdown.subscribe(),
+        ));
     }
     tokio::spawn(printing::poll(app.clone()));
     tokio::spawn(printing::report_in_order(app.clone()));

@@ -119,6 +119,14 @@ pub async fn metrics(
         "# HELP vuoro_startup_seconds Time from start to ready.\n# TYPE vuoro_startup_seconds gauge\nvuoro_startup_seconds {}",
         app.startup_ms.load(Ordering::Relaxed) as f64 / 1000.0
     );
+    // Scheduled backups (`[backup]`): absent when none are configured; 0 until the first succeeds.
+    if app.deployment.backup.is_some() {
+        let _ = writeln!(
+            out,
+            "# HELP vuoro_backup_last_success_timestamp_seconds When the last scheduled backup succeeded (Unix time; 0: none yet).\n# TYPE vuoro_backup_last_success_timestamp_seconds gauge\nvuoro_backup_last_success_timestamp_seconds {}",
+            app.backup_last_success.load(Ordering::Relaxed)
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

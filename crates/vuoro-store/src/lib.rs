@@ -11,6 +11,8 @@
 //! `append`: one transaction per batch, group commit); start-up loads the newest snapshot and replays only
 //! the events after it. The reports fold complete days into the rollups with `store_day`, which also
 //! forgets the day's ticket tokens, and purge old detail with `delete_events` and `delete_requests`.
+//! `backup_to` copies the whole database while the writer goes on; a database of a newer schema than
+//! this program knows is refused (`StoreError::TooNew`) before anything is written to it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,6 +39,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("event {got} does not follow {last}: the log would have a gap")]
     Gap { last: u64, got: u64 },
+    /// The database was made by a newer Vuoro. Nothing was written to it.
+    #[error(
+        "made by a newer Vuoro (schema {found}, this one knows {known}): upgrade Vuoro or restore a backup"
+    )]
+    TooNew { found: u32, known: u32 },
     /// The backend failed (I/O, a lock held too long, a full disk).
     #[error("database: {0}")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -227,4 +234,25 @@ pub trait Database: Send + Sync {
 
     /// Rows per table, for measurements and `vuoro purge`.
     fn table_counts(&self) -> Result<HashMap<&'static str, i64>>;
+
+    // ---- backup and checks ----
+
+    /// Writes a consistent copy of the whole database to `dest` (replacing it) while the writer goes on:
+    /// the copy is made from one read transaction, so it holds every commit before it began and none
+    /// after, and the writer is not held up. The copy is written beside `dest` and renamed into place
+    /// once complete and on disk, so `dest` is never a partial copy.
+    fn backup_to(&self, dest: &Path) -> Result<()>;
+
+    /// The backend's own check of the file (SQLite: `PRAGMA integrity_check`): what is wrong, empty when
+    /// nothing is.
+    fn integrity_problems(&self) -> Result<Vec<String>>;
+
+    /// Every kept snapshot, oldest first.
+    fn snapshots(&self) -> Result<Vec<(u64, State)>>;
+}
+
+/// The schema version of the database at `path` and the newest this program knows, read without
+/// changing the file.
+pub fn schema_version(path: &Path) -> Result<(u32, u32)> {
+    sqlite::schema_version(path)
 }

@@ -26,7 +26,7 @@ use crate::{
     blank,
 };
 
-mod migrations;
+pub mod migrations;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
@@ -91,15 +91,22 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+/// The database's schema version, refused when it is newer than this program knows.
+fn known_version(conn: &Connection) -> Result<usize> {
     let known = migrations::MIGRATIONS.len();
-    let version: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    let version = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
     if version > known {
-        return Err(StoreError::Corrupt(format!(
-            "database schema {version} is newer than this program knows ({known})"
-        )));
+        return Err(StoreError::TooNew {
+            found: u32::try_from(version).unwrap_or(u32::MAX),
+            known: known as u32,
+        });
     }
+    Ok(version)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version = known_version(conn)?;
     for (i, sql) in migrations::MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
@@ -110,10 +117,33 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// The schema version of the database at `path` and the newest this program knows, read-only.
+pub fn schema_version(path: &Path) -> Result<(u32, u32)> {
+    if !path.exists() {
+        return Err(StoreError::NotFound(path.display().to_string()));
+    }
+    let conn = open_reader(path)?;
+    let version = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?;
+    Ok((
+        u32::try_from(version).unwrap_or(u32::MAX),
+        migrations::MIGRATIONS.len() as u32,
+    ))
+}
+
+/// `dest` with `.partial` added to its name: where a copy is written before it is renamed into place.
+fn partial_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    dest.with_file_name(name)
+}
+
 impl Sqlite {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Sqlite> {
         let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // Before anything writes to the file (setting WAL mode does): a newer schema is left untouched.
+        known_version(&conn)?;
         pragmas(&conn)?;
         migrate(&mut conn)?;
         // Checkpoint regularly so the WAL does not grow without bound under constant readers.
@@ -133,6 +163,7 @@ impl Sqlite {
             return Err(StoreError::NotFound(path.display().to_string()));
         }
         let reader = open_reader(path)?;
+        known_version(&reader)?;
         Ok(Sqlite {
             path: path.to_path_buf(),
             log: None,
@@ -763,6 +794,63 @@ impl Database for Sqlite {
                 m.insert(t, n);
             }
             Ok(m)
+        })
+    }
+
+    fn backup_to(&self, dest: &Path) -> Result<()> {
+        let partial = partial_path(dest);
+        match std::fs::remove_file(&partial) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Other(Box::new(e)));
+            }
+            _ => {}
+        }
+        // A connection of its own: VACUUM INTO reads in one read transaction (WAL: the writer goes on
+        // committing meanwhile) and writes a compact copy without the free pages.
+        let conn = open_reader(&self.path)?;
+        let written = conn
+            .execute("VACUUM INTO ?1", [partial.to_string_lossy()])
+            .map_err(StoreError::from)
+            .and_then(|_| {
+                let io = |e: std::io::Error| StoreError::Other(Box::new(e));
+                std::fs::File::open(&partial)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io)?;
+                std::fs::rename(&partial, dest).map_err(io)?;
+                if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::File::open(dir)
+                        .and_then(|f| f.sync_all())
+                        .map_err(io)?;
+                }
+                Ok(())
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written
+    }
+
+    fn integrity_problems(&self) -> Result<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let rows: Vec<String> = rows.collect::<std::result::Result<_, _>>()?;
+            Ok(rows.into_iter().filter(|r| r != "ok").collect())
+        })
+    }
+
+    fn snapshots(&self) -> Result<Vec<(u64, State)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT seq, state FROM snapshots ORDER BY seq")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, text) = row?;
+                let state = serde_json::from_str(&text)
+                    .map_err(|e| corrupt(format_args!("snapshot {seq}"), e))?;
+                out.push((seq as u64, state));
+            }
+            Ok(out)
         })
     }
 }

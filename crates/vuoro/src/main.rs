@@ -84,6 +84,69 @@ enum Cmd {
     /// Fold complete days into the reports, blank expired ticket tokens, delete ticket-level detail
     /// older than the retention (the daemon does this every 15 minutes; see docs/privacy.md).
     Purge(vuoro_reports::cli::PurgeArgs),
+    /// Write a consistent copy of the database to FILE, whether or not a daemon is running on the data
+    /// folder (it goes on serving). Exit 1 when refused or failed.
+    Backup {
+        /// The copy to write; refused if it exists, unless --force.
+        #[arg(long)]
+        to: PathBuf,
+        /// The data folder whose database is copied.
+        #[arg(long, env = "VUORO_DATA", default_value = "data")]
+        data: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Put a backup in place as a data folder's database: refused while a daemon runs on the folder, and
+    /// when it holds a database (unless --force); the copy is verified first. Exit 1 when refused or failed.
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data folder to restore into (stop its daemon first).
+        #[arg(long)]
+        data: PathBuf,
+        /// Replace the folder's database.
+        #[arg(long)]
+        force: bool,
+        /// The config the daemon runs with (the check replays its sites). Default: the embedded demo.
+        #[arg(long, env = "VUORO_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Check a database without changing it: SQLite's integrity check, a schema this Vuoro knows, and the
+    /// event log (no gap, every event readable) replayed onto the stored snapshots. Exit 0 when it
+    /// passes, 1 when it does not.
+    Verify {
+        /// A data folder: checks its database.
+        #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+        data: Option<PathBuf>,
+        /// A backup file.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The config the daemon runs with (the check replays its sites). Default: the embedded demo.
+        #[arg(long, env = "VUORO_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// What `vuoro verify` and `vuoro restore` say about a copy that passed.
+fn describe(v: &vuoro_server::backup::Verified) -> String {
+    let mut s = format!(
+        "schema {} (this Vuoro knows {}), {} event(s) read, the log replayed through seq {}, snapshot(s) at {:?}",
+        v.schema, v.known, v.events, v.last_seq, v.snapshots
+    );
+    if !v.unknown_sites.is_empty() {
+        s.push_str(&format!(
+            "; not in the config, so not replayed: {}",
+            v.unknown_sites.join(", ")
+        ));
+    }
+    s
+}
+
+/// Prints `message` and exits with 1.
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("{message}");
+    std::process::exit(1);
 }
 
 #[derive(clap::Args)]
@@ -311,6 +374,59 @@ fn main() -> anyhow::Result<()> {
         Cmd::Report(args) => {
             let cfg = load_config(args.config.as_ref())?;
             vuoro_reports::cli::report(args, &cfg.hall)
+        }
+        Cmd::Backup { to, data, force } => {
+            let db = data.join(vuoro_server::backup::DB_FILE);
+            if to.exists() && !force {
+                fail(format!(
+                    "backup: {} exists: pass --force to replace it",
+                    to.display()
+                ));
+            }
+            let store = vuoro_store::open_read_only(&db)
+                .unwrap_or_else(|e| fail(format!("backup: {}: {e}", db.display())));
+            match store.backup_to(&to) {
+                Ok(()) => {
+                    println!("backup: {} written from {}", to.display(), db.display());
+                    Ok(())
+                }
+                Err(e) => fail(format!("backup: cannot write {}: {e}", to.display())),
+            }
+        }
+        Cmd::Restore {
+            from,
+            data,
+            force,
+            config,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            match vuoro_server::backup::restore(&from, &data, &cfg.hall, force) {
+                Ok(v) => {
+                    println!(
+                        "restore: {} is now the database of {}: {}",
+                        from.display(),
+                        data.display(),
+                        describe(&v)
+                    );
+                    Ok(())
+                }
+                Err(e) => fail(format!("restore: refused: {e}")),
+            }
+        }
+        Cmd::Verify { data, file, config } => {
+            let cfg = load_config(config.as_ref())?;
+            let path = match (file, data) {
+                (Some(f), _) => f,
+                (None, Some(d)) => d.join(vuoro_server::backup::DB_FILE),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            match vuoro_server::backup::verify(&path, &cfg.hall) {
+                Ok(v) => {
+                    println!("verify: {} passes: {}", path.display(), describe(&v));
+                    Ok(())
+                }
+                Err(e) => fail(format!("verify: {} fails: {e}", path.display())),
+            }
         }
         Cmd::Purge(args) => {
             let cfg = load_config(args.config.as_ref())?;
