@@ -1055,10 +1055,10 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
 
 #[path = "e2e/asyncapi.rs"]
 mod asyncapi;
-#[path = "e2e/monitoring.rs"]
-mod monitoring;
 #[path = "e2e/backup.rs"]
 mod backup;
+#[path = "e2e/monitoring.rs"]
+mod monitoring;
 #[path = "e2e/openapi_routes.rs"]
 mod openapi_routes;
 #[path = "e2e/printing.rs"]
