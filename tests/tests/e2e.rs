@@ -1046,6 +1046,7 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
         config: cfg,
         data_dir: dir.0.clone(),
         record_ws: None,
+        ready: None,
     };
     let err = vuoro_server::serve(settings, listener, async {})
         .await
