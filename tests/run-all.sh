@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of Vuoro: the Rust unit and end-to-end tests, then the browser tests in headless
-# Chromium, then checks every WebSocket message their daemons sent against the AsyncAPI document.
+# Runs every test of Vuoro: the Rust unit and end-to-end tests, the Debian package's checks, then the
+# browser tests in headless Chromium, then checks every WebSocket message their daemons sent against the
+# AsyncAPI document.
 # Installs what is missing first (Debian packages, npm packages for the browser tests, cargo-deb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
