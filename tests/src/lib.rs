@@ -94,6 +94,7 @@ pub async fn spawn_app_in(config: &str, data: &Path) -> TestApp {
         config: cfg,
         data_dir: data.to_path_buf(),
         record_ws: ws_record_file(),
+        ready: None,
     };
     let task = tokio::spawn(vuoro_server::serve(settings, listener, async move {
         let _ = rx.await;

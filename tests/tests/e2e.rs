@@ -1046,11 +1046,56 @@ async fn the_demo_config_is_refused_on_a_non_loopback_address() {
         config: cfg,
         data_dir: dir.0.clone(),
         record_ws: None,
+        ready: None,
     };
     let err = vuoro_server::serve(settings, listener, async {})
         .await
         .unwrap_err();
     assert!(err.to_string().contains("demo"), "{err}");
+}
+
+/// `Settings::ready` (what `vuoro serve` turns into systemd's READY=1) is told only once the daemon
+/// serves: `/readyz` answers at once, and a refused start never tells it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_tells_ready_once_it_serves_and_never_when_refused() {
+    let dir = TempDir::new("ready");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (ready, on_ready) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let settings = vuoro_server::Settings {
+        config: vuoro_server::deployment::load(DEMO).unwrap(),
+        data_dir: dir.0.clone(),
+        record_ws: None,
+        ready: Some(ready),
+    };
+    let task = tokio::spawn(vuoro_server::serve(settings, listener, async move {
+        let _ = stopped.await;
+    }));
+    tokio::time::timeout(Duration::from_secs(30), on_ready)
+        .await
+        .expect("ready within 30 s")
+        .expect("ready told, not dropped");
+    let r = Http::new(addr).get("/readyz").await.unwrap();
+    assert_eq!(r.status, 200, "/readyz once ready was told");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+
+    // The demo config on a non-loopback address is refused: the sender is dropped, never used.
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let (ready, on_ready) = tokio::sync::oneshot::channel::<()>();
+    let settings = vuoro_server::Settings {
+        config: vuoro_server::deployment::load(DEMO).unwrap(),
+        data_dir: dir.0.clone(),
+        record_ws: None,
+        ready: Some(ready),
+    };
+    assert!(
+        vuoro_server::serve(settings, listener, async {})
+            .await
+            .is_err()
+    );
+    assert!(on_ready.await.is_err(), "a refused start told ready");
 }
 
 #[path = "e2e/asyncapi.rs"]

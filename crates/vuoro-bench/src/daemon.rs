@@ -136,6 +136,7 @@ impl Daemon {
                     config: cfg,
                     data_dir: data.to_path_buf(),
                     record_ws: None,
+                    ready: None,
                 };
                 let t0 = Instant::now();
                 // Its own runtime on its own threads, like a separate process as far as scheduling goes.

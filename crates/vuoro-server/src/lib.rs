@@ -50,6 +50,9 @@ pub struct Settings {
     /// A file to append every WebSocket message the daemon sends to, one JSON a line (the test suites
     /// check the record against the AsyncAPI document); None in production.
     pub record_ws: Option<PathBuf>,
+    /// Told once the store is open, the state replayed and the listener about to accept: the `vuoro`
+    /// command tells systemd READY=1 then. None when nobody waits.
+    pub ready: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Everything a request handler needs.
@@ -335,6 +338,9 @@ pub async fn serve(
     let ms = t0.elapsed().as_millis() as u64;
     app.startup_ms.store(ms, Ordering::Relaxed);
     tracing::info!(%addr, replayed, last_seq, startup_ms = ms, "ready");
+    if let Some(ready) = settings.ready {
+        let _ = ready.send(());
+    }
     let app2 = app.clone();
     let shutdown = async move {
         shutdown.await;

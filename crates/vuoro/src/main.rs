@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use vuoro_server::deployment::Config;
 
 mod agent;
+mod systemd;
 
 const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
 
@@ -233,11 +234,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             println!("  Demo users: agent1, agent2, supervisor, admin (password: demo)");
         }
     }
+    systemd::start_watchdog();
+    let (ready, on_ready) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        if on_ready.await.is_ok() {
+            systemd::notify_ready();
+        }
+    });
     vuoro_server::serve(
         vuoro_server::Settings {
             config: cfg,
             data_dir: args.data,
             record_ws: args.record_ws,
+            ready: Some(ready),
         },
         listener,
         shutdown_signal(),
