@@ -84,7 +84,7 @@ pub fn committed_seq(data: &Path) -> u64 {
 
 /// The demo hall, on port 0, with its data in `data`.
 pub async fn spawn_app_in(config: &str, data: &Path) -> TestApp {
-    let cfg = vuoro_server::deployment::load(config).expect("test config is valid");
+    let cfg = vuoro_server::config::load(config).expect("test config is valid");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

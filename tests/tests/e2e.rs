@@ -1039,7 +1039,7 @@ async fn health_metrics_openapi_and_web_clients_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_config_is_refused_on_a_non_loopback_address() {
-    let cfg = vuoro_server::deployment::load(DEMO).unwrap();
+    let cfg = vuoro_server::config::load(DEMO).unwrap();
     let dir = TempDir::new("public");
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let settings = vuoro_server::Settings {
@@ -1064,7 +1064,7 @@ async fn serve_tells_ready_once_it_serves_and_never_when_refused() {
     let (ready, on_ready) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let settings = vuoro_server::Settings {
-        config: vuoro_server::deployment::load(DEMO).unwrap(),
+        config: vuoro_server::config::load(DEMO).unwrap(),
         data_dir: dir.0.clone(),
         record_ws: None,
         ready: Some(ready),
@@ -1085,7 +1085,7 @@ async fn serve_tells_ready_once_it_serves_and_never_when_refused() {
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let (ready, on_ready) = tokio::sync::oneshot::channel::<()>();
     let settings = vuoro_server::Settings {
-        config: vuoro_server::deployment::load(DEMO).unwrap(),
+        config: vuoro_server::config::load(DEMO).unwrap(),
         data_dir: dir.0.clone(),
         record_ws: None,
         ready: Some(ready),

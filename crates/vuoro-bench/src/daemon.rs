@@ -126,7 +126,7 @@ impl Daemon {
                 } else {
                     config
                 };
-                let cfg = vuoro_server::deployment::load(config)
+                let cfg = vuoro_server::config::load(config)
                     .map_err(|e| anyhow::anyhow!("bench config: {e:?}"))?;
                 let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
                 std_listener.set_nonblocking(true)?;

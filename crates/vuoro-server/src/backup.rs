@@ -444,7 +444,7 @@ mod tests {
     /// The real engine's events and snapshots, written as the daemon's writer writes them: tickets, a
     /// snapshot, more tickets, a second snapshot, a few more.
     fn hall_with_two_snapshots(db: &Path) -> (Arc<Hall>, u64) {
-        let hall = crate::deployment::load(DEMO).unwrap().hall;
+        let hall = crate::config::load(DEMO).unwrap().hall;
         let store = vuoro_store::open(db).unwrap();
         let now = Utc::now();
         let mut engine = Engine::new(hall.clone(), now);

@@ -2,63 +2,17 @@
 //! (`[[user]]`), devices and their printers (`[[device]]`) and the clients' branding (`[brand]`).
 //!
 //! One file holds both the hall (vuoro-engine's `config::Hall`: sites, units, services, counters, zones,
-//! displays, languages) and the deployment; each reads its own tables and skips the other's. [`load`]
-//! reads both and checks the deployment against the hall it runs (users' units, devices' sites and
-//! services, printers' settings, the logo file).
+//! displays, languages) and the deployment; each reads its own tables and skips the other's.
+//! `crate::config::load` reads both and checks the deployment against the hall it runs (users' units,
+//! devices' sites and services, printers' settings, the logo file).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use vuoro_engine::config::{ConfigError, Hall, Text, find_line};
 use vuoro_engine::{DeviceId, ServiceId, SiteId, UnitId};
 use vuoro_print::PrinterSettings;
-
-/// What the config file holds: the hall for the engine, the deployment for the daemon.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub hall: Arc<Hall>,
-    pub deployment: Arc<Deployment>,
-}
-
-/// Reads and checks a config file's text. Every mistake found is returned, each with its line where known.
-pub fn load(src: &str) -> Result<Config, Vec<ConfigError>> {
-    let hall = Hall::parse(src);
-    let deployment = Deployment::parse(src);
-    match (hall, deployment) {
-        (Ok(hall), Ok(deployment)) => {
-            let mut errors = deployment.check(&hall, src);
-            errors.extend(
-                crate::auth::check(&deployment)
-                    .into_iter()
-                    .chain(crate::web::check(&deployment))
-                    .map(|message| ConfigError {
-                        line: None,
-                        message,
-                    }),
-            );
-            if errors.is_empty() {
-                Ok(Config {
-                    hall: Arc::new(hall),
-                    deployment: Arc::new(deployment),
-                })
-            } else {
-                Err(errors)
-            }
-        }
-        (Err(mut a), Err(b)) => {
-            // A table neither reads is reported by both, at the same line: once is enough.
-            for e in b {
-                if !a.iter().any(|x| x.line == e.line) {
-                    a.push(e);
-                }
-            }
-            Err(a)
-        }
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    }
-}
 
 /// The deployment's tables of the config file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -83,7 +37,7 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Reads the deployment's tables (syntax and types; [`load`] checks them against the hall).
+    /// Reads the deployment's tables (syntax and types; `crate::config::load` checks them against the hall).
     pub fn parse(src: &str) -> Result<Deployment, Vec<ConfigError>> {
         toml::from_str(src).map_err(|e| {
             vec![ConfigError {
@@ -96,7 +50,7 @@ impl Deployment {
     }
 
     /// The deployment's mistakes given the hall it runs.
-    fn check(&self, hall: &Hall, src: &str) -> Vec<ConfigError> {
+    pub(crate) fn check(&self, hall: &Hall, src: &str) -> Vec<ConfigError> {
         let mut errs = Vec::new();
         let mut err = |needle: &str, message: String| {
             errs.push(ConfigError {
@@ -589,97 +543,5 @@ mod brand_tests {
             ..Brand::default()
         };
         assert!(ok.check("").is_empty());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DEMO: &str = include_str!("../../../config/demo.toml");
-
-    fn line_of(src: &str, needle: &str) -> usize {
-        find_line(src, needle).expect("needle is in the config")
-    }
-
-    #[test]
-    fn one_file_gives_the_hall_to_the_engine_and_the_rest_to_the_daemon() {
-        let cfg = load(DEMO).expect("the demo config loads");
-        assert!(!cfg.hall.sites.is_empty());
-        assert!(cfg.deployment.server.demo);
-        assert!(cfg.deployment.users.iter().any(|u| u.username == "agent1"));
-        let kiosk = cfg.deployment.device("kiosk-2").unwrap();
-        assert_eq!(kiosk.kind, DeviceKind::Kiosk);
-        let Some(DevicePrinter::Direct(p)) = &kiosk.printer else {
-            panic!(
-                "kiosk-2 has a printer the daemon drives: {:?}",
-                kiosk.printer
-            );
-        };
-        assert_eq!(p.esc_t, 5);
-        assert_eq!(p.width, vuoro_print::PaperWidth::Mm58);
-        assert!(cfg.deployment.device("kiosk-3").unwrap().printer.is_none());
-    }
-
-    #[test]
-    fn backup_takes_a_folder_and_defaults_to_a_day_and_a_week_of_copies() {
-        assert!(load(DEMO).unwrap().deployment.backup.is_none());
-        let cfg = load(&format!("{DEMO}\n[backup]\ndir = \"/srv/backup/vuoro\"\n")).unwrap();
-        let b = cfg.deployment.backup.clone().unwrap();
-        assert_eq!(
-            (b.dir.to_str(), b.every_hours, b.keep),
-            (Some("/srv/backup/vuoro"), 24, 7)
-        );
-        let src = format!("{DEMO}\n[backup]\ndir = \"b\"\nevery_hours = 0\nkeep = 0\n");
-        let errs = load(&src).unwrap_err();
-        assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(errs[0].message.contains("every_hours"), "{errs:?}");
-        assert!(errs[1].message.contains("keep"), "{errs:?}");
-        assert_eq!(errs[0].line, Some(line_of(&src, "[backup]")));
-        let errs = load(&format!("{DEMO}\n[backup]\ndir = \"b\"\nkept = 3\n")).unwrap_err();
-        assert!(errs[0].message.contains("kept"), "{errs:?}");
-    }
-
-    #[test]
-    fn deployment_mistakes_are_reported_with_their_lines() {
-        let src = DEMO.replace(
-            "dir = \"printed/kiosk-1\", code_page = \"cp858\"",
-            "dir = \"printed/kiosk-1\", code_page = \"cp999\"",
-        );
-        let errs = load(&src).unwrap_err();
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].message.contains("cp999"), "{errs:?}");
-        assert_eq!(errs[0].line, Some(line_of(&src, "cp999")), "{errs:?}");
-
-        let src = DEMO.replace("kind = \"display\"", "kind = \"screen\"");
-        let errs = load(&src).unwrap_err();
-        assert!(errs[0].message.contains("screen"), "{errs:?}");
-        assert_eq!(errs[0].line, Some(line_of(&src, "\"screen\"")), "{errs:?}");
-
-        // Checked against the hall: a kiosk offering a service the site does not have, a user of a
-        // unit that does not exist.
-        let src = DEMO
-            .replace("services = [\"child-clinic\",", "services = [\"dentist\",")
-            .replace("units = [\"kela\"]", "units = [\"tax-office\"]");
-        let errs = load(&src).unwrap_err();
-        let messages: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
-        assert!(
-            messages.contains(&"device 'kiosk-2' names unknown service 'dentist'"),
-            "{errs:?}"
-        );
-        assert!(
-            messages.contains(&"user 'agent1' names unknown unit 'tax-office'"),
-            "{errs:?}"
-        );
-        assert_eq!(errs.len(), 2, "{errs:?}");
-    }
-
-    #[test]
-    fn a_table_neither_reads_is_refused_once() {
-        let src = format!("{DEMO}\n[speakers]\nvolume = 3\n");
-        let errs = load(&src).unwrap_err();
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].message.contains("speakers"), "{errs:?}");
-        assert_eq!(errs[0].line, Some(line_of(&src, "[speakers]")), "{errs:?}");
     }
 }

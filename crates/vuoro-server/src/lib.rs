@@ -9,6 +9,7 @@ pub mod api;
 pub mod audio;
 pub mod auth;
 pub mod backup;
+pub mod config;
 pub mod conn;
 pub mod core;
 pub mod deployment;
@@ -44,8 +45,8 @@ use crate::core::{Shared, Writer};
 use crate::hub::Hub;
 
 pub struct Settings {
-    /// The hall and the deployment, read from one file by [`deployment::load`].
-    pub config: deployment::Config,
+    /// The hall and the deployment, read from one file by [`config::load`].
+    pub config: config::Config,
     pub data_dir: PathBuf,
     /// A file to append every WebSocket message the daemon sends to, one JSON a line (the test suites
     /// check the record against the AsyncAPI document); None in production.

@@ -234,15 +234,22 @@ fn events_after(conn: &Connection, seq: u64, limit: usize) -> Result<Vec<Event>>
     let mut stmt =
         conn.prepare_cached("SELECT seq, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![seq as i64, limit], |r| {
+    query_events(&mut stmt, params![seq as i64, limit])
+}
+
+/// The events a `SELECT seq, data FROM events ...` statement finds, decoded into the engine's type.
+fn query_events(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Event>> {
+    let rows = stmt.query_map(params, |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
     })?;
-    let mut out = Vec::new();
-    for row in rows {
+    rows.map(|row| {
         let (seq, data) = row?;
-        out.push(serde_json::from_str(&data).map_err(|e| corrupt(format_args!("event {seq}"), e))?);
-    }
-    Ok(out)
+        serde_json::from_str(&data).map_err(|e| corrupt(format_args!("event {seq}"), e))
+    })
+    .collect()
 }
 
 fn folded(conn: &Connection, site: &str) -> Result<u64> {
@@ -406,18 +413,7 @@ impl Database for Sqlite {
                 "SELECT seq, data FROM events WHERE seq > ?1 AND seq < ?2 AND +site = ?3 ORDER BY seq",
             )?;
             let before = i64::try_from(before).unwrap_or(i64::MAX);
-            let rows = stmt.query_map(params![after as i64, before, site], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (seq, data) = row?;
-                out.push(
-                    serde_json::from_str(&data)
-                        .map_err(|e| corrupt(format_args!("event {seq}"), e))?,
-                );
-            }
-            Ok(out)
+            query_events(&mut stmt, params![after as i64, before, site])
         })
     }
 
@@ -574,19 +570,10 @@ impl Database for Sqlite {
             );
             let mut stmt = conn.prepare(&sql)?;
             let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-            let rows = stmt
-                .query_map(params![ts(q.from), ts(q.to), q.site, q.user, limit], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (seq, data) = row?;
-                out.push(
-                    serde_json::from_str(&data)
-                        .map_err(|e| corrupt(format_args!("event {seq}"), e))?,
-                );
-            }
-            Ok(out)
+            query_events(
+                &mut stmt,
+                params![ts(q.from), ts(q.to), q.site, q.user, limit],
+            )
         })
     }
 

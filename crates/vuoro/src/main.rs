@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use vuoro_server::deployment::Config;
+use vuoro_server::config::Config;
 
 mod agent;
 mod systemd;
@@ -176,7 +176,7 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
         ),
         None => ("<embedded demo>".to_string(), DEMO_CONFIG.to_string()),
     };
-    vuoro_server::deployment::load(&src).map_err(|errs| {
+    vuoro_server::config::load(&src).map_err(|errs| {
         let lines: Vec<String> = errs
             .iter()
             .map(|e| match e.line {

@@ -216,7 +216,7 @@ async fn a_running_daemons_folder_refuses_a_restore_and_a_second_daemon() {
     );
 
     // A second daemon on the same folder: in this process and as another process.
-    let cfg = vuoro_server::deployment::load(DEMO).unwrap();
+    let cfg = vuoro_server::config::load(DEMO).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = vuoro_server::serve(
         vuoro_server::Settings {
@@ -305,7 +305,7 @@ async fn a_database_of_a_newer_schema_is_refused_and_left_as_it_was() {
     }
     let bytes = std::fs::read(&db).unwrap();
 
-    let cfg = vuoro_server::deployment::load(DEMO).unwrap();
+    let cfg = vuoro_server::config::load(DEMO).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = vuoro_server::serve(
         vuoro_server::Settings {
