@@ -1104,6 +1104,8 @@ mod asyncapi;
 mod backup;
 #[path = "e2e/monitoring.rs"]
 mod monitoring;
+#[path = "e2e/notices.rs"]
+mod notices;
 #[path = "e2e/openapi_routes.rs"]
 mod openapi_routes;
 #[path = "e2e/printing.rs"]

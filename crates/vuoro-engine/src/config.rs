@@ -57,6 +57,8 @@ pub struct Hall {
     _brand: IgnoredAny,
     #[serde(default, rename = "backup", skip_serializing)]
     _backup: IgnoredAny,
+    #[serde(default, rename = "notify", skip_serializing)]
+    _notify: IgnoredAny,
 }
 
 /// A language the clients may offer: its code, its own name and writing direction.
@@ -91,6 +93,12 @@ pub struct Site {
     /// Minutes after a no-show during which the ticket may be brought back.
     #[serde(default = "default_no_show_minutes")]
     pub no_show_return_minutes: u32,
+    /// "Your turn is near" notices at this many people ahead or fewer (`[notify]`'s when absent).
+    #[serde(default)]
+    pub near_people: Option<u32>,
+    /// ... or at an estimate of this many minutes or less.
+    #[serde(default)]
+    pub near_minutes: Option<u32>,
     #[serde(default, rename = "unit")]
     pub units: Vec<Unit>,
     #[serde(default, rename = "series")]
@@ -265,6 +273,11 @@ pub struct Service {
     /// Target for the longest wait, for supervisors' alerts and reports.
     #[serde(default = "default_target_wait")]
     pub target_wait_minutes: u32,
+    /// The site's "your turn is near" thresholds, for this service (see `Site::near_people`).
+    #[serde(default)]
+    pub near_people: Option<u32>,
+    #[serde(default)]
+    pub near_minutes: Option<u32>,
 }
 
 impl Service {

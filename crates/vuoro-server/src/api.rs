@@ -51,6 +51,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sites/{site}/alerts/{alert}/ack", post(ack_alert))
         .route("/sites/{site}/stats/today", get(stats_today))
         .route("/tickets/{token}", get(get_ticket).delete(cancel_ticket))
+        .route(
+            "/tickets/{token}/contact",
+            get(crate::notify::api::get_contact)
+                .put(crate::notify::api::put_contact)
+                .delete(crate::notify::api::delete_contact),
+        )
+        .route(
+            "/sites/{site}/notices",
+            get(crate::notify::api::site_notices),
+        )
         .route("/counters/{counter}/{verb}", post(counter_verb))
         .route("/devices/me", get(device_me))
         .route("/demo/device-token", get(demo_device_token))

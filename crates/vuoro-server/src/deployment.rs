@@ -30,6 +30,9 @@ pub struct Deployment {
     /// Scheduled backups of the database (`[backup]`); none when the table is absent.
     #[serde(default)]
     pub backup: Option<BackupConfig>,
+    /// Notices to customers by SMS and e-mail (`[notify]`, docs/notices.md); none when absent.
+    #[serde(default)]
+    pub notify: Option<NotifyConfig>,
     #[serde(default, rename = "site", skip_serializing)]
     _sites: IgnoredAny,
     #[serde(default, rename = "language", skip_serializing)]
@@ -151,6 +154,11 @@ impl Deployment {
                 }
             }
         }
+        if let Some(n) = &self.notify {
+            for (at, message) in n.check() {
+                err(at, message);
+            }
+        }
         errs.extend(self.brand.check(src));
         errs
     }
@@ -212,6 +220,215 @@ pub struct BackupConfig {
     /// Copies kept; older ones are deleted.
     #[serde(default = "default_backup_keep")]
     pub keep: usize,
+}
+
+/// `[notify]`: notices to customers who wait elsewhere (docs/notices.md). The thresholds here are the
+/// defaults; a site and a service may set their own (`near_people`, `near_minutes` in `[[site]]` and
+/// `[[site.service]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// "Your turn is near" when at most this many are called before the ticket...
+    #[serde(default = "default_near_people")]
+    pub near_people: u32,
+    /// ... or when its estimate is at most this many minutes.
+    #[serde(default = "default_near_minutes")]
+    pub near_minutes: u32,
+    /// Notices per ticket at most (over every channel).
+    #[serde(default = "default_max_per_ticket")]
+    pub max_per_ticket: u32,
+    /// Notices to one number or address per day at most.
+    #[serde(default = "default_max_per_address")]
+    pub max_per_address_per_day: u32,
+    /// Notices in a calendar month at most, everywhere; beyond it notices are dropped (an alert fires
+    /// at 90 %).
+    #[serde(default)]
+    pub monthly_cap: Option<u32>,
+    /// Attempts before a notice is given up as failed.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Seconds before the first retry; each next one waits twice as long (at most 5 minutes).
+    #[serde(default = "default_retry_first")]
+    pub retry_first_seconds: f64,
+    #[serde(default)]
+    pub sms: Option<SmsGateway>,
+    #[serde(default)]
+    pub email: Option<EmailSettings>,
+}
+
+/// `[notify.sms]`: an operator's HTTP gateway. `body` is a template: `{to}` (the number, E.164), `{text}`,
+/// `{id}` (the notice's idempotency key) and `{encoding}` (`gsm7` or `ucs2`) are replaced, each escaped for
+/// `body_encoding`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsGateway {
+    /// `https://...`; plain `http://` only on a loopback address.
+    pub url: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Sent with every request (an `Authorization` header, say). Never logged.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
+    #[serde(default)]
+    pub body_encoding: BodyEncoding,
+    /// The header that carries the notice's idempotency key ("" for none).
+    #[serde(default = "default_idempotency_header")]
+    pub idempotency_header: String,
+    /// Message parts a notice may take at most (160 GSM-7 or 70 UCS-2 characters in one part).
+    #[serde(default = "default_max_parts")]
+    pub max_parts: u32,
+    /// Requests per second at most.
+    #[serde(default = "default_per_second")]
+    pub per_second: u32,
+    #[serde(default = "default_notify_timeout")]
+    pub timeout_seconds: u64,
+}
+
+/// How the values put into `[notify.sms] body` are escaped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEncoding {
+    /// As JSON string contents; the request is sent as `application/json`.
+    #[default]
+    Json,
+    /// Form-encoded; sent as `application/x-www-form-urlencoded`.
+    Form,
+}
+
+/// `[notify.email]`: an SMTP relay.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// `smtp://host:port` (STARTTLS required; plain only on a loopback address) or `smtps://host:port`.
+    pub smtp: String,
+    /// The sender, e.g. `Vuoro <vuoro@example.fi>`.
+    pub from: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the SMTP password (never in the config itself).
+    #[serde(default)]
+    pub password_file: Option<std::path::PathBuf>,
+    #[serde(default = "default_per_second")]
+    pub per_second: u32,
+    #[serde(default = "default_notify_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_near_people() -> u32 {
+    3
+}
+fn default_near_minutes() -> u32 {
+    10
+}
+fn default_max_per_ticket() -> u32 {
+    4
+}
+fn default_max_per_address() -> u32 {
+    10
+}
+fn default_max_attempts() -> u32 {
+    6
+}
+fn default_retry_first() -> f64 {
+    5.0
+}
+fn default_method() -> String {
+    "POST".into()
+}
+fn default_idempotency_header() -> String {
+    "Idempotency-Key".into()
+}
+fn default_max_parts() -> u32 {
+    2
+}
+fn default_per_second() -> u32 {
+    10
+}
+fn default_notify_timeout() -> u64 {
+    10
+}
+
+/// Whether `url`'s host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = host_port.rsplit_once('@').map_or(host_port, |(_, h)| h);
+    let host = if let Some(h) = host_port.strip_prefix('[') {
+        h.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl NotifyConfig {
+    /// The table's mistakes, each with the text to find its line by.
+    fn check(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.max_attempts == 0 {
+            out.push(("[notify]", "notify.max_attempts must be at least 1".into()));
+        }
+        if let Some(sms) = &self.sms {
+            let at = "[notify.sms]";
+            if !(sms.url.starts_with("https://")
+                || (sms.url.starts_with("http://") && is_loopback_url(&sms.url)))
+            {
+                out.push((
+                    at,
+                    format!(
+                        "notify.sms.url '{}' must be https:// (plain http only on a loopback address)",
+                        sms.url
+                    ),
+                ));
+            }
+            if !["GET", "POST", "PUT"].contains(&sms.method.as_str()) {
+                out.push((at, "notify.sms.method must be GET, POST or PUT".into()));
+            }
+            for field in ["{to}", "{text}"] {
+                let in_url = sms.method == "GET" && sms.url.contains(field);
+                if !(sms.body.contains(field) || in_url) {
+                    out.push((at, format!("notify.sms.body must contain {field}")));
+                }
+            }
+            if sms.max_parts == 0 || sms.per_second == 0 {
+                out.push((
+                    at,
+                    "notify.sms.max_parts and per_second must be at least 1".into(),
+                ));
+            }
+        }
+        if let Some(email) = &self.email {
+            let at = "[notify.email]";
+            let scheme_ok =
+                email.smtp.starts_with("smtps://") || (email.smtp.starts_with("smtp://"));
+            if !scheme_ok {
+                out.push((
+                    at,
+                    format!(
+                        "notify.email.smtp '{}' must be smtp://host:port or smtps://host:port",
+                        email.smtp
+                    ),
+                ));
+            }
+            if email.from.parse::<lettre::message::Mailbox>().is_err() {
+                out.push((
+                    at,
+                    format!(
+                        "notify.email.from '{}' is not an address like Vuoro <vuoro@example.fi>",
+                        email.from
+                    ),
+                ));
+            }
+            if email.per_second == 0 {
+                out.push((at, "notify.email.per_second must be at least 1".into()));
+            }
+        }
+        out
+    }
 }
 
 fn default_backup_every_hours() -> u32 {

@@ -19,6 +19,7 @@ pub mod guard;
 pub mod hub;
 mod json_object;
 mod metrics;
+pub mod notify;
 pub mod printing;
 pub mod reports;
 pub mod web;
@@ -90,6 +91,8 @@ pub struct App {
     pub ws_record: Option<ws::Record>,
     /// When the last scheduled backup succeeded (Unix seconds; 0: none yet).
     pub backup_last_success: Arc<AtomicU64>,
+    /// Notices by SMS and e-mail, when `[notify]` is configured.
+    pub notices: Option<Arc<notify::Notices>>,
 }
 
 /// The customer's view of a ticket with what only its holder gets: docs/api.md, `Ticket`.
@@ -236,6 +239,19 @@ pub async fn serve(
         last_seq,
         audio::Announcer::new(speech.clone(), hall.clone(), &shared),
     );
+    // Notices are decided from committed events only, after the seq their decider recorded (the first
+    // time: from now on).
+    let notices = match cfg.notify.clone() {
+        Some(n) => Some(notify::Notices::start(
+            n,
+            hall.clone(),
+            store.clone(),
+            shared.clone(),
+            &settings.data_dir,
+            last_seq,
+        )?),
+        None => None,
+    };
     let writer = core::start_writer(store.clone(), engine, shared.clone());
     let public_url = cfg
         .server
@@ -250,6 +266,7 @@ pub async fn serve(
         .map(ws::Record::open)
         .transpose()?;
     let app = Arc::new(App {
+        notices,
         ws_record,
         backup_last_success: Arc::new(AtomicU64::new(0)),
         auth: Auth::new(&cfg, store.clone()),
@@ -299,6 +316,10 @@ pub async fn serve(
                 app.remote_joins.retain_recent();
                 app.speech_limit.retain_recent();
                 app.auth.purge_sessions();
+                // Estimates shrink with time too: "your turn is near" is looked at again.
+                if let Some(n) = app.notices.clone() {
+                    let _ = tokio::task::spawn_blocking(move || n.sweep()).await;
+                }
             }
         });
     }
@@ -369,5 +390,8 @@ pub async fn serve(
     app.writer.stop().await;
     let stage = app.shared.after_commit.clone();
     let _ = tokio::task::spawn_blocking(move || stage.stop()).await;
+    if let Some(n) = app.notices.clone() {
+        let _ = tokio::task::spawn_blocking(move || n.stop()).await;
+    }
     Ok(())
 }

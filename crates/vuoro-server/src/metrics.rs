@@ -42,6 +42,12 @@ pub async fn metrics(
         return crate::error::ApiError::unauthenticated().into_response();
     }
     let now = Utc::now();
+    let notices = match app.notices.clone() {
+        Some(n) => tokio::task::spawn_blocking(move || n.metrics_text(now))
+            .await
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     let mut out = String::with_capacity(4096);
     let core = app.shared.core.lock().expect("lock");
     out.push_str("# HELP vuoro_waiting Tickets waiting per service.\n# TYPE vuoro_waiting gauge\n");
@@ -127,6 +133,7 @@ pub async fn metrics(
             app.backup_last_success.load(Ordering::Relaxed)
         );
     }
+    out.push_str(&notices);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

@@ -126,6 +126,154 @@ pub struct DayStored {
     pub lock_ms: u64,
 }
 
+/// How a customer asked to be told: an SMS number, an e-mail address, or a browser's push subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoticeChannel {
+    Sms,
+    Email,
+    Push,
+}
+
+impl NoticeChannel {
+    pub const ALL: [NoticeChannel; 3] = [
+        NoticeChannel::Sms,
+        NoticeChannel::Email,
+        NoticeChannel::Push,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeChannel::Sms => "sms",
+            NoticeChannel::Email => "email",
+            NoticeChannel::Push => "push",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NoticeChannel> {
+        NoticeChannel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// A ticket's contact for notices: kept only while the ticket lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub site: String,
+    pub ticket: u64,
+    pub channel: NoticeChannel,
+    /// The number (E.164), the e-mail address or the push subscription (JSON).
+    pub address: String,
+    /// A keyed hash of the address, for the per-address limits and the opt-outs (the address itself is
+    /// forgotten when the ticket ends).
+    pub address_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A notice decided and not yet in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotice {
+    /// Unique per notice: the same decision made again (after a restart) is the same key, stored once.
+    pub key: String,
+    pub site: String,
+    pub ticket: u64,
+    /// `near`, `called`, `closed`.
+    pub kind: String,
+    /// The ticket's number (as printed).
+    pub number: String,
+    pub channel: NoticeChannel,
+    pub address: String,
+    pub address_key: String,
+    pub lang: String,
+    pub text: String,
+    pub at: DateTime<Utc>,
+    /// Stored as dropped, with this reason, instead of pending (over a limit, or opted out).
+    pub dropped: Option<String>,
+}
+
+/// Where a notice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeState {
+    /// Waiting to be sent (again at `next_at`).
+    Pending,
+    Sent,
+    /// Given up after its retries, or refused by the provider.
+    Failed,
+    /// Not sent: too late to matter, or over a limit.
+    Dropped,
+}
+
+impl NoticeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeState::Pending => "pending",
+            NoticeState::Sent => "sent",
+            NoticeState::Failed => "failed",
+            NoticeState::Dropped => "dropped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NoticeState> {
+        [
+            NoticeState::Pending,
+            NoticeState::Sent,
+            NoticeState::Failed,
+            NoticeState::Dropped,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+/// A notice in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: i64,
+    pub key: String,
+    pub site: String,
+    pub ticket: u64,
+    pub kind: String,
+    pub number: String,
+    pub channel: NoticeChannel,
+    /// None once the notice has ended (sent, failed or dropped): the address is forgotten then.
+    pub address: Option<String>,
+    pub lang: String,
+    pub text: String,
+    pub state: NoticeState,
+    pub attempts: u32,
+    pub next_at: DateTime<Utc>,
+    /// Why it failed, was dropped, or was last put off.
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// What became of a sending attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeOutcome {
+    Sent,
+    /// Try again at `at` (a provider busy, down or slow).
+    Retry {
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+    Dropped {
+        reason: String,
+    },
+}
+
+/// Notices counted for the limits: not dropped ones (decided, sent or pending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoticeCounts {
+    /// Of this ticket, ever.
+    pub ticket: u32,
+    /// To this address since the day began.
+    pub address_today: u32,
+    /// Everywhere since the month began.
+    pub month: u32,
+}
+
 /// Every table of Vuoro's database and every operation on them, typed. Synchronous: the daemon calls it
 /// from its writer thread and from blocking tasks. An implementation is shared (`Arc<dyn Database>`) by
 /// the writer, the sign-in path, the reports and the maintenance task, and keeps reads off the writer's
@@ -234,6 +382,79 @@ pub trait Database: Send + Sync {
 
     /// Rows per table, for measurements and `vuoro purge`.
     fn table_counts(&self) -> Result<HashMap<&'static str, i64>>;
+
+    // ---- notices: contacts, the outbox, consumers' progress ----
+
+    /// The last seq the post-commit consumer `name` recorded, None when it never did.
+    fn consumer_seq(&self, name: &str) -> Result<Option<u64>>;
+
+    /// Stores a ticket's contact for one channel, replacing the one it had.
+    fn put_contact(&self, contact: &Contact) -> Result<()>;
+
+    /// Forgets a ticket's contacts (of one channel, or all); how many there were.
+    fn delete_contacts(
+        &self,
+        site: &str,
+        ticket: u64,
+        channel: Option<NoticeChannel>,
+    ) -> Result<usize>;
+
+    /// Every stored contact (read at start).
+    fn contacts(&self) -> Result<Vec<Contact>>;
+
+    /// In one transaction: stores the notices whose key is new (a key already stored is left as it is),
+    /// forgets the contacts of the tickets in `ended`, and, with `reached`, records that the consumer of
+    /// that name has handled every event up to that seq. Returns the notices stored.
+    fn decide_notices(
+        &self,
+        notices: &[NewNotice],
+        ended: &[(String, u64)],
+        reached: Option<(&str, u64)>,
+    ) -> Result<Vec<Notice>>;
+
+    /// Pending notices of `channel` due by `now`, oldest first, at most `limit`.
+    fn due_notices(
+        &self,
+        channel: NoticeChannel,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Notice>>;
+
+    /// The earliest `next_at` of a pending notice of `channel`.
+    fn next_notice_at(&self, channel: NoticeChannel) -> Result<Option<DateTime<Utc>>>;
+
+    /// Records what became of an attempt to send notice `id`. A notice that ends (sent, failed, dropped)
+    /// forgets its address.
+    fn finish_notice(&self, id: i64, outcome: &NoticeOutcome, now: DateTime<Utc>) -> Result<()>;
+
+    /// The counts the limits need, as of `now` in a day and month that began at `day` and `month`.
+    fn notice_counts(
+        &self,
+        site: &str,
+        ticket: u64,
+        address_key: &str,
+        day: DateTime<Utc>,
+        month: DateTime<Utc>,
+    ) -> Result<NoticeCounts>;
+
+    /// A site's notices of one state since `since`, newest first, at most `limit`.
+    fn notices(
+        &self,
+        site: &str,
+        state: NoticeState,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Notice>>;
+
+    /// Notices by state since `since`, everywhere (for /metrics).
+    fn notice_totals(&self, since: DateTime<Utc>)
+    -> Result<Vec<(NoticeChannel, NoticeState, u64)>>;
+
+    /// Records that the address behind `address_key` asked for no more notices.
+    fn opt_out(&self, address_key: &str, at: DateTime<Utc>) -> Result<()>;
+
+    /// Whether the address behind `address_key` asked for no more notices.
+    fn opted_out(&self, address_key: &str) -> Result<bool>;
 
     // ---- backup and checks ----
 

@@ -7,6 +7,7 @@
 //! - the maintenance connection: folded days, the retention purge, the audit records; with
 //!   `secure_delete`, so purged rows and blanked tokens are overwritten in the file;
 //! - the sessions': sign-in, sign-out, expiry;
+//! - the notices': contacts, the outbox, the post-commit consumers' reached seqs (`notices`);
 //! - read-only connections, one taken from a small pool for each read (start-up, reports, the audit
 //!   trail), so reads never wait for a write.
 
@@ -22,11 +23,12 @@ use vuoro_engine::{Event, State};
 
 use crate::rollup::{Cell, CellKey, Dist, Rollup};
 use crate::{
-    AuditQuery, Database, DayStored, FoldedDay, Loaded, RequestRecord, Result, Session, StoreError,
-    blank,
+    AuditQuery, Contact, Database, DayStored, FoldedDay, Loaded, NewNotice, Notice, NoticeChannel,
+    NoticeCounts, NoticeOutcome, NoticeState, RequestRecord, Result, Session, StoreError, blank,
 };
 
 pub mod migrations;
+mod notices;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
@@ -56,6 +58,7 @@ pub struct Sqlite {
     /// Opened at first use, like `sessions`.
     maintenance: Mutex<Option<Connection>>,
     sessions: Mutex<Option<Connection>>,
+    notices: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -153,6 +156,7 @@ impl Sqlite {
             log: Some(Mutex::new(conn)),
             maintenance: Mutex::new(None),
             sessions: Mutex::new(None),
+            notices: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
         })
     }
@@ -169,6 +173,7 @@ impl Sqlite {
             log: None,
             maintenance: Mutex::new(None),
             sessions: Mutex::new(None),
+            notices: Mutex::new(None),
             readers: Mutex::new(vec![reader]),
         })
     }
@@ -211,6 +216,10 @@ impl Sqlite {
 
     fn session_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         self.write(&self.sessions, open_sessions, f)
+    }
+
+    fn notice_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        self.write(&self.notices, open_sessions, f)
     }
 }
 
@@ -774,6 +783,8 @@ impl Database for Sqlite {
                 "report_month_hours",
                 "audit_requests",
                 "sessions",
+                "contacts",
+                "notices",
             ] {
                 let n: i64 = conn
                     .query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
@@ -782,6 +793,94 @@ impl Database for Sqlite {
             }
             Ok(m)
         })
+    }
+
+    fn consumer_seq(&self, name: &str) -> Result<Option<u64>> {
+        self.read(|conn| {
+            if !has_table(conn, "consumers")? {
+                return Ok(None);
+            }
+            notices::consumer_seq(conn, name)
+        })
+    }
+
+    fn put_contact(&self, contact: &Contact) -> Result<()> {
+        self.notice_conn(|conn| notices::put_contact(conn, contact))
+    }
+
+    fn delete_contacts(
+        &self,
+        site: &str,
+        ticket: u64,
+        channel: Option<NoticeChannel>,
+    ) -> Result<usize> {
+        self.notice_conn(|conn| notices::delete_contacts(conn, site, ticket, channel))
+    }
+
+    fn contacts(&self) -> Result<Vec<Contact>> {
+        self.notice_conn(|conn| notices::contacts(conn))
+    }
+
+    fn decide_notices(
+        &self,
+        new: &[NewNotice],
+        ended: &[(String, u64)],
+        reached: Option<(&str, u64)>,
+    ) -> Result<Vec<Notice>> {
+        self.notice_conn(|conn| notices::decide(conn, new, ended, reached))
+    }
+
+    fn due_notices(
+        &self,
+        channel: NoticeChannel,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Notice>> {
+        self.notice_conn(|conn| notices::due(conn, channel, now, limit))
+    }
+
+    fn next_notice_at(&self, channel: NoticeChannel) -> Result<Option<DateTime<Utc>>> {
+        self.notice_conn(|conn| notices::next_at(conn, channel))
+    }
+
+    fn finish_notice(&self, id: i64, outcome: &NoticeOutcome, now: DateTime<Utc>) -> Result<()> {
+        self.notice_conn(|conn| notices::finish(conn, id, outcome, now))
+    }
+
+    fn notice_counts(
+        &self,
+        site: &str,
+        ticket: u64,
+        address_key: &str,
+        day: DateTime<Utc>,
+        month: DateTime<Utc>,
+    ) -> Result<NoticeCounts> {
+        self.notice_conn(|conn| notices::counts(conn, site, ticket, address_key, day, month))
+    }
+
+    fn notices(
+        &self,
+        site: &str,
+        state: NoticeState,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Notice>> {
+        self.read(|conn| notices::by_state(conn, site, state, since, limit))
+    }
+
+    fn notice_totals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(NoticeChannel, NoticeState, u64)>> {
+        self.read(|conn| notices::totals(conn, since))
+    }
+
+    fn opt_out(&self, address_key: &str, at: DateTime<Utc>) -> Result<()> {
+        self.notice_conn(|conn| notices::opt_out(conn, address_key, at))
+    }
+
+    fn opted_out(&self, address_key: &str) -> Result<bool> {
+        self.notice_conn(|conn| notices::opted_out(conn, address_key))
     }
 
     fn backup_to(&self, dest: &Path) -> Result<()> {

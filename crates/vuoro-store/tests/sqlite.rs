@@ -693,3 +693,151 @@ fn a_store_opened_read_only_reads_and_refuses_every_write() {
         .unwrap();
     assert_eq!(ro.last_seq().unwrap(), 2);
 }
+
+fn notice(key: &str, ticket: u64, address: &str, at: DateTime<Utc>) -> vuoro_store::NewNotice {
+    vuoro_store::NewNotice {
+        key: key.into(),
+        site: HALL.into(),
+        ticket,
+        kind: "called".into(),
+        number: format!("A{ticket:03}"),
+        channel: vuoro_store::NoticeChannel::Sms,
+        address: address.into(),
+        address_key: format!("key-{address}"),
+        lang: "fi".into(),
+        text: format!("A{ticket:03}: on vuorosi"),
+        at,
+        dropped: None,
+    }
+}
+
+#[test]
+fn notices_are_decided_once_forget_their_address_when_they_end_and_contacts_end_with_the_ticket() {
+    use vuoro_store::{Contact, NoticeChannel, NoticeOutcome, NoticeState};
+    let dir = Dir::new("notices");
+    let db = dir.open();
+    let now = local(monday(), 10, 0);
+    assert_eq!(db.consumer_seq("notices").unwrap(), None);
+    db.put_contact(&Contact {
+        site: HALL.into(),
+        ticket: 7,
+        channel: NoticeChannel::Sms,
+        address: "+358401234567".into(),
+        address_key: "key-+358401234567".into(),
+        created_at: now,
+    })
+    .unwrap();
+    assert_eq!(db.contacts().unwrap().len(), 1);
+
+    // The same decision twice (a restart replaying events) is stored once; the consumer's seq only grows.
+    let first = db
+        .decide_notices(
+            &[notice("k7", 7, "+358401234567", now)],
+            &[],
+            Some(("notices", 40)),
+        )
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let again = db
+        .decide_notices(
+            &[notice("k7", 7, "+358401234567", now)],
+            &[],
+            Some(("notices", 30)),
+        )
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(db.consumer_seq("notices").unwrap(), Some(40));
+    let counts = db
+        .notice_counts(
+            HALL,
+            7,
+            "key-+358401234567",
+            now - Duration::hours(1),
+            now - Duration::days(3),
+        )
+        .unwrap();
+    assert_eq!(
+        (counts.ticket, counts.address_today, counts.month),
+        (1, 1, 1)
+    );
+
+    // Due now, retried later, then sent: the address is gone from the row.
+    let due = db.due_notices(NoticeChannel::Sms, now, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].address.as_deref(), Some("+358401234567"));
+    db.finish_notice(
+        due[0].id,
+        &NoticeOutcome::Retry {
+            at: now + Duration::seconds(5),
+            reason: "gateway answered 503".into(),
+        },
+        now,
+    )
+    .unwrap();
+    assert!(
+        db.due_notices(NoticeChannel::Sms, now, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        db.next_notice_at(NoticeChannel::Sms).unwrap(),
+        Some(now + Duration::seconds(5))
+    );
+    db.finish_notice(due[0].id, &NoticeOutcome::Sent, now)
+        .unwrap();
+    assert!(
+        db.finish_notice(due[0].id, &NoticeOutcome::Sent, now)
+            .is_err(),
+        "sent once"
+    );
+    let sent = db
+        .notices(HALL, NoticeState::Sent, now - Duration::hours(1), 10)
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].address, None);
+    assert_eq!(sent[0].attempts, 2);
+
+    // A dropped decision is stored as such and does not count against the limits.
+    db.decide_notices(
+        &[vuoro_store::NewNotice {
+            dropped: Some("over the limit".into()),
+            ..notice("k8", 8, "+358401234567", now)
+        }],
+        &[(HALL.into(), 7)],
+        None,
+    )
+    .unwrap();
+    let dropped = db
+        .notices(HALL, NoticeState::Dropped, now - Duration::hours(1), 10)
+        .unwrap();
+    assert_eq!(dropped[0].reason.as_deref(), Some("over the limit"));
+    assert_eq!(dropped[0].address, None);
+    assert_eq!(
+        db.notice_counts(
+            HALL,
+            8,
+            "key-+358401234567",
+            now - Duration::hours(1),
+            now - Duration::days(3)
+        )
+        .unwrap()
+        .ticket,
+        0
+    );
+    // The ended ticket's contact is gone, and no number is left anywhere in the file.
+    assert!(db.contacts().unwrap().is_empty());
+    let raw = dir.raw();
+    let left: i64 = raw
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM notices WHERE address IS NOT NULL) + (SELECT COUNT(*) FROM contacts)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0);
+
+    db.opt_out("key-x", now).unwrap();
+    db.opt_out("key-x", now).unwrap();
+    assert!(db.opted_out("key-x").unwrap());
+    assert!(!db.opted_out("key-y").unwrap());
+}

@@ -1,5 +1,5 @@
 //! The SQLite schema: versioned migrations of every table (the event log, snapshots, sessions, the audit
-//! trail and the reports' rollups). `PRAGMA user_version` is the version a database is at.
+//! trail, the reports' rollups, and the notices' contacts and outbox). `PRAGMA user_version` is the version a database is at.
 
 /// Versioned migrations: index i brings the schema from version i to i + 1. Never edit one that shipped.
 pub const MIGRATIONS: &[&str] = &[
@@ -201,5 +201,47 @@ pub const MIGRATIONS: &[&str] = &[
         wait_dist BLOB NOT NULL,
         service_dist BLOB NOT NULL,
         PRIMARY KEY (site, date, hour, service, unit)
+     ) WITHOUT ROWID;",
+    // 5: notices (docs/notices.md): the tickets' contacts (kept while the ticket lives), the outbox of
+    // decided notices, the addresses that asked for no more, and how far each post-commit consumer got.
+    "CREATE TABLE contacts (
+        site TEXT NOT NULL,
+        ticket INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        address TEXT NOT NULL,
+        address_key TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (site, ticket, channel)
+     ) WITHOUT ROWID;
+     CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        site TEXT NOT NULL,
+        ticket INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        number TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        address TEXT,
+        address_key TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        text TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at TEXT NOT NULL,
+        reason TEXT,
+        created_at TEXT NOT NULL,
+        done_at TEXT
+     );
+     CREATE INDEX notices_due ON notices(channel, state, next_at);
+     CREATE INDEX notices_ticket ON notices(site, ticket);
+     CREATE INDEX notices_address ON notices(address_key, created_at);
+     CREATE INDEX notices_created ON notices(created_at);
+     CREATE TABLE notice_opt_outs (
+        address_key TEXT PRIMARY KEY,
+        at TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE consumers (
+        name TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
      ) WITHOUT ROWID;",
 ];

@@ -1,0 +1,815 @@
+//! Notices to customers who wait elsewhere: "your turn is near", "you are called to counter 5" and "the
+//! service closed before your turn", by SMS (an operator's HTTP gateway) and e-mail (SMTP). docs/notices.md.
+//!
+//! Decided once, sent once:
+//! - A ticket's contact (`PUT /api/v1/tickets/{token}/contact`) is stored (table `contacts`) and kept in
+//!   memory; it is forgotten when the ticket ends.
+//! - The decider is a post-commit consumer (`after_commit`): from the committed events (and the read model
+//!   right after them) it decides which notices are due and stores them in the outbox (`notices`) under a
+//!   key that names the decision (site, ticket, kind, the call's seq, channel). The same decision made
+//!   again, after a restart replays the events since the decider's last recorded seq, is the same key and
+//!   is stored once. Notices are decided only from committed events, never before their commit.
+//! - A sender thread per channel takes due notices from the outbox, drops those too late to matter (the
+//!   ticket was called before "your turn is near" went out), sends the rest with the provider's
+//!   idempotency key, and records the outcome: sent, retry later with back-off, or failed with the reason
+//!   (supervisors see failed notices). A notice that was sent is never sent again; one that was being sent
+//!   when the daemon died is sent again with the same idempotency key (the gateway's `Idempotency-Key`
+//!   header, the e-mail's Message-ID), so a provider that honours it delivers it once.
+//! - Limits: notices per ticket, per number or address per day, a monthly cap for the whole deployment,
+//!   and the addresses that asked for no more; a notice over a limit is stored as dropped with the reason.
+//!
+//! Addresses are never logged; a notice forgets its address when it ends; an address's limits and
+//! opt-out are kept under a keyed hash (`notify.key` in the data folder).
+
+pub mod api;
+pub mod send;
+pub mod text;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use vuoro_engine::config::{Hall, text_in};
+use vuoro_engine::{Event, EventKind, TicketState};
+use vuoro_store::{Contact, Database, NewNotice, Notice, NoticeChannel, NoticeOutcome};
+
+use crate::after_commit::{Consumer, Delivery};
+use crate::core::Shared;
+use crate::deployment::NotifyConfig;
+use send::{Provider, SendError};
+use text::Kind;
+
+/// The decider's name among the post-commit consumers (its reached seq is stored under it).
+pub const CONSUMER: &str = "notices";
+/// The key file in the data folder.
+const KEY_FILE: &str = "notify.key";
+/// How often the decider records how far it got when it decided nothing.
+const RECORD_EVERY: Duration = Duration::from_secs(2);
+/// A "closed" notice older than this is not sent.
+const CLOSED_TOO_LATE: chrono::Duration = chrono::Duration::hours(2);
+
+/// Notices: contacts, the decider and the senders. One per daemon when `[notify]` is configured.
+pub struct Notices {
+    cfg: NotifyConfig,
+    hall: Arc<Hall>,
+    db: Arc<dyn Database>,
+    shared: Arc<Shared>,
+    key: [u8; 32],
+    /// Contacts by (site, ticket).
+    contacts: Mutex<HashMap<(String, u64), Vec<Contact>>>,
+    wakes: Vec<(NoticeChannel, Arc<Wake>)>,
+    stop: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Decisions are made by one thread at a time (the decider, a contact's first look, the sweep).
+    deciding: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Wake {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Wake {
+    fn wake(&self) {
+        *self.flag.lock().expect("lock") = true;
+        self.cv.notify_all();
+    }
+
+    fn wait(&self, at_most: Duration) {
+        let mut woken = self.flag.lock().expect("lock");
+        if !*woken {
+            woken = self.cv.wait_timeout(woken, at_most).expect("lock").0;
+        }
+        *woken = false;
+    }
+}
+
+/// The data folder's key for addresses' hashes, made at first start.
+fn load_or_make_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let path = dir.join(KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() == 32 => {
+            let mut key = [0; 32];
+            key.copy_from_slice(&bytes);
+            Ok(key)
+        }
+        Ok(_) => anyhow::bail!("{} is damaged (not 32 bytes)", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let tmp = dir.join(format!("{KEY_FILE}.partial"));
+            {
+                use std::io::Write;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts
+                    .open(&tmp)
+                    .with_context(|| format!("cannot write {}", tmp.display()))?;
+                f.write_all(&key)?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, &path)?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The start of the UTC day and month of `now`.
+fn day_and_month(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let day = Utc
+        .with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
+        .single()
+        .unwrap_or(now);
+    let month = Utc
+        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now);
+    (day, month)
+}
+
+/// A number or address shown without most of it: `+35840*****67`, `a***@example.fi`.
+pub fn masked(channel: NoticeChannel, address: &str) -> String {
+    match channel {
+        NoticeChannel::Sms => {
+            let chars: Vec<char> = address.chars().collect();
+            chars
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i < 6 || i + 2 >= chars.len() {
+                        *c
+                    } else {
+                        '*'
+                    }
+                })
+                .collect()
+        }
+        NoticeChannel::Email => match address.split_once('@') {
+            Some((user, domain)) => {
+                format!("{}***@{domain}", user.chars().next().unwrap_or('*'))
+            }
+            None => "***".into(),
+        },
+        NoticeChannel::Push => "this browser".into(),
+    }
+}
+
+impl Notices {
+    /// Starts notices: loads the contacts, registers the decider after the seq it last recorded (or at
+    /// `start_seq` the first time: nothing from before is notified), and starts a sender per configured
+    /// channel.
+    pub fn start(
+        cfg: NotifyConfig,
+        hall: Arc<Hall>,
+        db: Arc<dyn Database>,
+        shared: Arc<Shared>,
+        data_dir: &Path,
+        start_seq: u64,
+    ) -> anyhow::Result<Arc<Notices>> {
+        let key = load_or_make_key(data_dir)?;
+        let mut contacts: HashMap<(String, u64), Vec<Contact>> = HashMap::new();
+        for c in db.contacts()? {
+            contacts
+                .entry((c.site.clone(), c.ticket))
+                .or_default()
+                .push(c);
+        }
+        let mut providers: Vec<(NoticeChannel, Box<dyn Provider>, u32)> = Vec::new();
+        if let Some(sms) = &cfg.sms {
+            providers.push((
+                NoticeChannel::Sms,
+                Box::new(send::SmsSender::new(sms.clone())),
+                sms.per_second,
+            ));
+        }
+        if let Some(email) = &cfg.email {
+            providers.push((
+                NoticeChannel::Email,
+                Box::new(send::EmailSender::new(email)?),
+                email.per_second,
+            ));
+        }
+        let notices = Arc::new(Notices {
+            wakes: providers
+                .iter()
+                .map(|(ch, _, _)| (*ch, Arc::new(Wake::default())))
+                .collect(),
+            cfg,
+            hall,
+            db: db.clone(),
+            shared: shared.clone(),
+            key,
+            contacts: Mutex::new(contacts),
+            stop: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            deciding: Mutex::new(()),
+        });
+        let after = db.consumer_seq(CONSUMER)?.unwrap_or(start_seq);
+        shared.after_commit.register(
+            CONSUMER,
+            after,
+            Decider {
+                notices: notices.clone(),
+                unrecorded: None,
+                recorded_at: Instant::now(),
+            },
+        );
+        for (ch, provider, per_second) in providers {
+            let n = notices.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("notices-{}", ch.as_str()))
+                .spawn(move || n.run_sender(ch, provider, per_second))
+                .context("spawn a notice sender")?;
+            notices.threads.lock().expect("lock").push(thread);
+        }
+        Ok(notices)
+    }
+
+    /// Stops the senders (a notice being sent is finished or left pending for the next start).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for (_, w) in &self.wakes {
+            w.wake();
+        }
+        let threads: Vec<_> = self.threads.lock().expect("lock").drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    pub fn config(&self) -> &NotifyConfig {
+        &self.cfg
+    }
+
+    /// Whether notices of `channel` can be sent here.
+    pub fn offers(&self, channel: NoticeChannel) -> bool {
+        self.wakes.iter().any(|(c, _)| *c == channel)
+    }
+
+    /// The keyed hash an address's limits and opt-out are kept under.
+    pub fn address_key(&self, address: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(address.as_bytes());
+        crate::auth::hex(&mac.finalize().into_bytes())
+    }
+
+    /// The idempotency key a provider gets for a notice: the same for every attempt.
+    fn idempotency_key(&self, notice_key: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(b"notice:");
+        mac.update(notice_key.as_bytes());
+        format!(
+            "vuoro-{}",
+            &crate::auth::hex(&mac.finalize().into_bytes())[..32]
+        )
+    }
+
+    /// A ticket's contacts.
+    pub fn contacts_of(&self, site: &str, ticket: u64) -> Vec<Contact> {
+        self.contacts
+            .lock()
+            .expect("lock")
+            .get(&(site.to_string(), ticket))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Stores a ticket's contact (the address already checked), then looks at once whether its turn is
+    /// already near.
+    pub fn set_contact(&self, contact: Contact) -> vuoro_store::Result<()> {
+        self.db.put_contact(&contact)?;
+        {
+            let mut m = self.contacts.lock().expect("lock");
+            let list = m.entry((contact.site.clone(), contact.ticket)).or_default();
+            list.retain(|c| c.channel != contact.channel);
+            list.push(contact.clone());
+        }
+        self.decide(&[], &[], None, Some((&contact.site, Some(contact.ticket))))
+    }
+
+    /// Forgets a ticket's contacts (one channel or all); with `opt_out`, their addresses get no more
+    /// notices at all. Pending notices to them are dropped when their turn to be sent comes.
+    pub fn remove_contacts(
+        &self,
+        site: &str,
+        ticket: u64,
+        channel: Option<NoticeChannel>,
+        opt_out: bool,
+    ) -> vuoro_store::Result<usize> {
+        let removed: Vec<Contact> = {
+            let mut m = self.contacts.lock().expect("lock");
+            let key = (site.to_string(), ticket);
+            let list = m.entry(key.clone()).or_default();
+            let (gone, kept): (Vec<_>, Vec<_>) = list
+                .drain(..)
+                .partition(|c| channel.is_none_or(|ch| c.channel == ch));
+            *list = kept;
+            if list.is_empty() {
+                m.remove(&key);
+            }
+            gone
+        };
+        if opt_out {
+            for c in &removed {
+                self.db.opt_out(&c.address_key, Utc::now())?;
+            }
+        }
+        self.db.delete_contacts(site, ticket, channel)?;
+        Ok(removed.len())
+    }
+
+    /// Whether `address_key`'s owner asked for no more notices.
+    pub fn opted_out(&self, address_key: &str) -> vuoro_store::Result<bool> {
+        self.db.opted_out(address_key)
+    }
+
+    /// Looks at every site's contacted tickets for "your turn is near" (estimates shrink with time too,
+    /// not only with events): the daemon's tick calls this.
+    pub fn sweep(&self) {
+        let sites: Vec<String> = {
+            let m = self.contacts.lock().expect("lock");
+            let mut s: Vec<String> = m.keys().map(|(site, _)| site.clone()).collect();
+            s.sort();
+            s.dedup();
+            s
+        };
+        for site in sites {
+            if let Err(e) = self.decide(&[], &[], None, Some((&site, None))) {
+                tracing::warn!(error = %e, "notices: deciding failed");
+            }
+        }
+    }
+
+    /// "Your turn is near" notices due for the site's contacted waiting tickets (or one of them).
+    fn near_notices(&self, site: &str, only: Option<u64>, now: DateTime<Utc>) -> Vec<NewNotice> {
+        let targets: Vec<(u64, Vec<Contact>)> = {
+            let m = self.contacts.lock().expect("lock");
+            m.iter()
+                .filter(|((s, t), _)| s == site && only.is_none_or(|o| o == *t))
+                .map(|((_, t), c)| (*t, c.clone()))
+                .collect()
+        };
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        let Some(site_cfg) = self.hall.site(site) else {
+            return Vec::new();
+        };
+        let core = self.shared.core.lock().expect("lock");
+        let mut out = Vec::new();
+        for (id, contacts) in targets {
+            let Some(t) = core.engine.ticket(site, id) else {
+                continue;
+            };
+            if t.state != TicketState::Waiting {
+                continue;
+            }
+            let service = site_cfg.service(&t.service);
+            let people = service
+                .and_then(|s| s.near_people)
+                .or(site_cfg.near_people)
+                .unwrap_or(self.cfg.near_people);
+            let minutes = service
+                .and_then(|s| s.near_minutes)
+                .or(site_cfg.near_minutes)
+                .unwrap_or(self.cfg.near_minutes);
+            let Some(f) = core.engine.forecast_ticket(t, now) else {
+                continue;
+            };
+            // Without an open counter there is no turn coming, however short the line.
+            let Some(mins) = f.eta_minutes() else {
+                continue;
+            };
+            if f.ahead > people && mins > minutes {
+                continue;
+            }
+            let text = text::render(Kind::Near, &t.lang, &t.number, "");
+            for c in contacts {
+                out.push(self.new_notice(
+                    format!("{site}:{id}:near:{}:{}", t.service, c.channel.as_str()),
+                    Kind::Near,
+                    &c,
+                    &t.lang,
+                    &t.number,
+                    text.clone(),
+                    now,
+                ));
+            }
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_notice(
+        &self,
+        key: String,
+        kind: Kind,
+        c: &Contact,
+        lang: &str,
+        number: &str,
+        text: String,
+        at: DateTime<Utc>,
+    ) -> NewNotice {
+        let text = match (c.channel, &self.cfg.sms) {
+            (NoticeChannel::Sms, Some(sms)) => text::fit_sms(&text, sms.max_parts),
+            _ => text,
+        };
+        NewNotice {
+            key,
+            site: c.site.clone(),
+            ticket: c.ticket,
+            kind: kind.as_str().into(),
+            number: number.into(),
+            channel: c.channel,
+            address: c.address.clone(),
+            address_key: c.address_key.clone(),
+            lang: lang.into(),
+            text,
+            at,
+            dropped: None,
+        }
+    }
+
+    /// Stores `decided` (and the "near" notices of `near`'s site, or one ticket of it), with the limits
+    /// applied, forgets the contacts of `ended`, and records `reached` for the decider: one transaction.
+    /// Wakes the senders of what was stored.
+    fn decide(
+        &self,
+        decided: &[NewNotice],
+        ended: &[(String, u64)],
+        reached: Option<u64>,
+        near: Option<(&str, Option<u64>)>,
+    ) -> vuoro_store::Result<()> {
+        let _one = self.deciding.lock().expect("lock");
+        let now = Utc::now();
+        let mut all: Vec<NewNotice> = decided.to_vec();
+        if let Some((site, only)) = near {
+            all.extend(self.near_notices(site, only, now));
+        }
+        if all.is_empty() && ended.is_empty() && reached.is_none() {
+            return Ok(());
+        }
+        let (day, month) = day_and_month(now);
+        let mut extra_ticket: HashMap<(String, u64), u32> = HashMap::new();
+        let mut extra_address: HashMap<String, u32> = HashMap::new();
+        let mut extra_month = 0;
+        for n in &mut all {
+            let counts = self
+                .db
+                .notice_counts(&n.site, n.ticket, &n.address_key, day, month)?;
+            let t = counts.ticket
+                + extra_ticket
+                    .get(&(n.site.clone(), n.ticket))
+                    .copied()
+                    .unwrap_or(0);
+            let a = counts.address_today + extra_address.get(&n.address_key).copied().unwrap_or(0);
+            let m = counts.month + extra_month;
+            n.dropped = if self.db.opted_out(&n.address_key)? {
+                Some("the address asked for no more notices".into())
+            } else if t >= self.cfg.max_per_ticket {
+                Some(format!(
+                    "over the limit of {} notices per ticket",
+                    self.cfg.max_per_ticket
+                ))
+            } else if a >= self.cfg.max_per_address_per_day {
+                Some(format!(
+                    "over the limit of {} notices per number or address per day",
+                    self.cfg.max_per_address_per_day
+                ))
+            } else if self.cfg.monthly_cap.is_some_and(|cap| m >= cap) {
+                Some("over the monthly cap".into())
+            } else {
+                None
+            };
+            if n.dropped.is_none() {
+                *extra_ticket.entry((n.site.clone(), n.ticket)).or_default() += 1;
+                *extra_address.entry(n.address_key.clone()).or_default() += 1;
+                extra_month += 1;
+            }
+        }
+        let stored = self
+            .db
+            .decide_notices(&all, ended, reached.map(|s| (CONSUMER, s)))?;
+        if !ended.is_empty() {
+            let mut m = self.contacts.lock().expect("lock");
+            for e in ended {
+                m.remove(e);
+            }
+        }
+        for n in &stored {
+            tracing::info!(notice = n.id, site = %n.site, kind = %n.kind, channel = n.channel.as_str(), "notice decided");
+            if let Some((_, w)) = self.wakes.iter().find(|(c, _)| *c == n.channel) {
+                w.wake();
+            }
+        }
+        Ok(())
+    }
+
+    /// The notices' figures for /metrics: this month's notices by channel and state, the cap, and how
+    /// late the oldest due notice of each channel is.
+    pub fn metrics_text(&self, now: DateTime<Utc>) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let (_, month) = day_and_month(now);
+        out.push_str("# HELP vuoro_notices_month Notices decided this calendar month (UTC), by channel and state.\n# TYPE vuoro_notices_month gauge\n");
+        let totals = self.db.notice_totals(month).unwrap_or_default();
+        for (ch, _) in &self.wakes {
+            for state in [
+                vuoro_store::NoticeState::Pending,
+                vuoro_store::NoticeState::Sent,
+                vuoro_store::NoticeState::Failed,
+                vuoro_store::NoticeState::Dropped,
+            ] {
+                let n = totals
+                    .iter()
+                    .find(|(c, s, _)| c == ch && *s == state)
+                    .map_or(0, |t| t.2);
+                let _ = writeln!(
+                    out,
+                    "vuoro_notices_month{{channel=\"{}\",state=\"{}\"}} {n}",
+                    ch.as_str(),
+                    state.as_str()
+                );
+            }
+        }
+        if let Some(cap) = self.cfg.monthly_cap {
+            let _ = writeln!(
+                out,
+                "# HELP vuoro_notices_monthly_cap Notices allowed in a calendar month.\n# TYPE vuoro_notices_monthly_cap gauge\nvuoro_notices_monthly_cap {cap}"
+            );
+        }
+        out.push_str("# HELP vuoro_notices_lag_seconds How long the oldest due notice of each channel has waited to be sent (0: none due).\n# TYPE vuoro_notices_lag_seconds gauge\n");
+        for (ch, _) in &self.wakes {
+            let lag = self.db.next_notice_at(*ch).ok().flatten().map_or(0.0, |t| {
+                ((now - t).num_milliseconds().max(0) as f64) / 1000.0
+            });
+            let _ = writeln!(
+                out,
+                "vuoro_notices_lag_seconds{{channel=\"{}\"}} {lag}",
+                ch.as_str()
+            );
+        }
+        out
+    }
+
+    /// Why notice `n` is not worth sending any more, if it is not.
+    fn too_late(&self, n: &Notice, now: DateTime<Utc>) -> Option<&'static str> {
+        let core = self.shared.core.lock().expect("lock");
+        let state = core.engine.ticket(&n.site, n.ticket).map(|t| t.state);
+        match n.kind.as_str() {
+            "near" if state != Some(TicketState::Waiting) => {
+                Some("the ticket was called or ended before the notice went out")
+            }
+            "called" if state != Some(TicketState::Called) => {
+                Some("the call was over before the notice went out")
+            }
+            "closed" if now - n.created_at > CLOSED_TOO_LATE => Some("too late to matter"),
+            _ => None,
+        }
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        let first = self.cfg.retry_first_seconds.max(0.01);
+        Duration::from_secs_f64((first * 2f64.powi(attempts.min(16) as i32)).min(300.0))
+    }
+
+    /// A channel's sender: due notices from the outbox, one at a time, at most `per_second`.
+    fn run_sender(
+        self: Arc<Self>,
+        channel: NoticeChannel,
+        mut provider: Box<dyn Provider>,
+        per_second: u32,
+    ) {
+        let wake = self
+            .wakes
+            .iter()
+            .find(|(c, _)| *c == channel)
+            .map(|(_, w)| w.clone())
+            .expect("a wake per sender");
+        let gap = Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)));
+        let mut last = Instant::now() - gap;
+        while !self.stop.load(Ordering::SeqCst) {
+            let now = Utc::now();
+            let due = match self.db.due_notices(channel, now, 32) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, channel = channel.as_str(), "notices: cannot read the outbox");
+                    wake.wait(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            if due.is_empty() {
+                let next = self.db.next_notice_at(channel).ok().flatten();
+                let wait = next
+                    .map(|t| (t - now).to_std().unwrap_or(Duration::ZERO))
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(Duration::from_secs(1));
+                wake.wait(wait);
+                continue;
+            }
+            for n in due {
+                if self.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let outcome = if let Some(reason) = self.too_late(&n, Utc::now()) {
+                    NoticeOutcome::Dropped {
+                        reason: reason.into(),
+                    }
+                } else {
+                    let since = last.elapsed();
+                    if since < gap {
+                        std::thread::sleep(gap - since);
+                    }
+                    let key = self.idempotency_key(&n.key);
+                    let sent = provider.send(&n, &key);
+                    last = Instant::now();
+                    match sent {
+                        Ok(()) => NoticeOutcome::Sent,
+                        Err(SendError::Refused(reason)) => NoticeOutcome::Failed { reason },
+                        Err(SendError::Retry { reason, .. })
+                            if n.attempts + 1 >= self.cfg.max_attempts =>
+                        {
+                            NoticeOutcome::Failed {
+                                reason: format!("{reason} ({} attempts)", n.attempts + 1),
+                            }
+                        }
+                        Err(SendError::Retry { reason, after }) => {
+                            let wait = self.backoff(n.attempts).max(after.unwrap_or_default());
+                            NoticeOutcome::Retry {
+                                at: Utc::now()
+                                    + chrono::Duration::from_std(wait)
+                                        .unwrap_or(chrono::Duration::seconds(300)),
+                                reason,
+                            }
+                        }
+                    }
+                };
+                let what = match &outcome {
+                    NoticeOutcome::Sent => "sent",
+                    NoticeOutcome::Retry { .. } => "retry",
+                    NoticeOutcome::Failed { .. } => "failed",
+                    NoticeOutcome::Dropped { .. } => "dropped",
+                };
+                match &outcome {
+                    NoticeOutcome::Retry { reason, .. }
+                    | NoticeOutcome::Failed { reason }
+                    | NoticeOutcome::Dropped { reason } => {
+                        tracing::info!(notice = n.id, kind = %n.kind, channel = channel.as_str(), outcome = what, reason = %reason, "notice")
+                    }
+                    NoticeOutcome::Sent => {
+                        tracing::info!(notice = n.id, kind = %n.kind, channel = channel.as_str(), outcome = what, "notice")
+                    }
+                }
+                if let Err(e) = self.db.finish_notice(n.id, &outcome, Utc::now()) {
+                    tracing::warn!(error = %e, notice = n.id, "notices: cannot record an outcome");
+                }
+            }
+        }
+    }
+
+    /// The notices an event calls for, and whether it ends its ticket's contacts.
+    fn on_event(&self, ev: &Event, decided: &mut Vec<NewNotice>, ended: &mut Vec<(String, u64)>) {
+        let site = ev.site.as_str();
+        match &ev.kind {
+            EventKind::TicketCalled { ticket, counter } => {
+                let contacts = self.contacts_of(site, *ticket);
+                if contacts.is_empty() {
+                    return;
+                }
+                let (lang, number) = {
+                    let core = self.shared.core.lock().expect("lock");
+                    match core.engine.ticket(site, *ticket) {
+                        Some(t) => (t.lang.clone(), t.number.clone()),
+                        None => return,
+                    }
+                };
+                let fallback = self
+                    .hall
+                    .site(site)
+                    .and_then(|s| s.languages.first().cloned())
+                    .unwrap_or_else(|| "fi".into());
+                let name = self
+                    .hall
+                    .site(site)
+                    .and_then(|s| s.counter(counter))
+                    .map(|c| text_in(&c.name, &lang, &fallback).to_string())
+                    .unwrap_or_else(|| counter.to_string());
+                let text = text::render(Kind::Called, &lang, &number, &name);
+                for c in contacts {
+                    decided.push(self.new_notice(
+                        format!("{site}:{ticket}:called:{}:{}", ev.seq, c.channel.as_str()),
+                        Kind::Called,
+                        &c,
+                        &lang,
+                        &number,
+                        text.clone(),
+                        ev.at,
+                    ));
+                }
+            }
+            EventKind::TicketCancelled { ticket, reason } => {
+                if reason == "day_ended" {
+                    let contacts = self.contacts_of(site, *ticket);
+                    let core = self.shared.core.lock().expect("lock");
+                    if let Some(t) = core.engine.ticket(site, *ticket) {
+                        let text = text::render(Kind::Closed, &t.lang, &t.number, "");
+                        for c in contacts {
+                            decided.push(self.new_notice(
+                                format!("{site}:{ticket}:closed:{}", c.channel.as_str()),
+                                Kind::Closed,
+                                &c,
+                                &t.lang,
+                                &t.number,
+                                text.clone(),
+                                ev.at,
+                            ));
+                        }
+                    }
+                }
+                ended.push((site.to_string(), *ticket));
+            }
+            EventKind::TicketFinished {
+                ticket,
+                next_service: None,
+                ..
+            }
+            | EventKind::TicketNoShow { ticket, .. } => ended.push((site.to_string(), *ticket)),
+            _ => {}
+        }
+    }
+}
+
+/// Whether an event may bring a waiting ticket's turn nearer.
+fn moves_queues(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::TicketCalled { .. }
+            | EventKind::TicketFinished { .. }
+            | EventKind::TicketNoShow { .. }
+            | EventKind::TicketCancelled { .. }
+            | EventKind::TicketTransferred { .. }
+            | EventKind::TicketReturned { .. }
+            | EventKind::TicketParked { .. }
+            | EventKind::TicketServed { .. }
+            | EventKind::CounterOpened { .. }
+            | EventKind::CounterClosed { .. }
+    )
+}
+
+/// The post-commit consumer that decides notices.
+struct Decider {
+    notices: Arc<Notices>,
+    /// The newest seq handled but not yet recorded.
+    unrecorded: Option<u64>,
+    recorded_at: Instant,
+}
+
+impl Consumer for Decider {
+    fn handle(&mut self, d: Delivery<'_>) {
+        let n = &self.notices;
+        let ev = d.event;
+        let mut decided = Vec::new();
+        let mut ended = Vec::new();
+        n.on_event(ev, &mut decided, &mut ended);
+        let near = moves_queues(&ev.kind)
+            && n.contacts
+                .lock()
+                .expect("lock")
+                .keys()
+                .any(|(s, _)| s == ev.site.as_str());
+        let record_now = !decided.is_empty()
+            || !ended.is_empty()
+            || near
+            || self.recorded_at.elapsed() >= RECORD_EVERY;
+        if !record_now {
+            self.unrecorded = Some(ev.seq);
+            return;
+        }
+        let site = ev.site.as_str().to_string();
+        match n.decide(
+            &decided,
+            &ended,
+            Some(ev.seq),
+            near.then_some((site.as_str(), None)),
+        ) {
+            Ok(()) => {
+                self.unrecorded = None;
+                self.recorded_at = Instant::now();
+            }
+            // Not recorded: the events since the last recorded seq are decided again at the next start
+            // (the same keys, stored once).
+            Err(e) => tracing::warn!(error = %e, seq = ev.seq, "notices: deciding failed"),
+        }
+    }
+}
