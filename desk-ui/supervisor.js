@@ -412,7 +412,8 @@ function renderDevices() {
     return el('td', {}, el('span', { class: 'status-dot ' + (ok === true ? 'status-ok' : ok === false ? 'status-bad' : 'status-unknown'), 'aria-hidden': 'true' }), text);
   };
   for (const [id, p] of state.printers) rows.push(el('tr', {}, el('th', { scope: 'row' }, deviceLabel(id, p)), el('td', {}, t('kind_printer')), statusCell(p), el('td', {}, seen(p))));
-  for (const [id, d] of state.displays) rows.push(el('tr', {}, el('th', { scope: 'row' }, id), el('td', {}, t('kind_display')), statusCell(d), el('td', {}, seen(d))));
+  // A display is `online`, `frozen` (connected, but its page stopped reporting that it renders) or `offline`.
+  for (const [id, d] of state.displays) rows.push(el('tr', { 'data-display': id, 'data-status': d.status || '' }, el('th', { scope: 'row' }, id), el('td', {}, t('kind_display')), statusCell(d), el('td', {}, seen(d))));
   $('devices-body').replaceChildren(...rows);
   $('devices-table').hidden = !rows.length;
   $('devices-empty').hidden = rows.length > 0;

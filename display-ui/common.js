@@ -1,5 +1,5 @@
 // Helpers shared by the hall display and the counter display: strings in several languages at once,
-// the server's clock, the stale banner and the wall clock.
+// the server's clock, the stale banner, the wall clock and the reports that the page renders.
 
 import { loadStrings, fill } from '/shared/vuoro.js';
 
@@ -183,4 +183,26 @@ export function pager(listEl, pagerEl, langs, strings, everyMs = 8000) {
       layout();
     },
   };
+}
+
+/**
+ * Tells the daemon that this page renders: every `everyMs` it asks for one animation frame, and when that
+ * frame's callback runs it calls `send({ type: 'rendering' })`. A page whose main thread is blocked, or
+ * whose rendering stopped (a hung compositor, a hidden tab), sends nothing while its socket stays open,
+ * and the daemon marks the display `frozen` (docs/operations.md, "Displays"). Returns a counter of the
+ * reports sent, for diagnostics.
+ */
+export function reportRendering(send, everyMs) {
+  const state = { sent: 0 };
+  let asked = false; // a frame asked for and not drawn yet: ask for no other
+  setInterval(() => {
+    if (asked) return;
+    asked = true;
+    requestAnimationFrame(() => {
+      asked = false;
+      send({ type: 'rendering' });
+      state.sent++;
+    });
+  }, everyMs);
+  return state;
 }

@@ -7,14 +7,15 @@
 // after the commit); calls that arrive
 // together are announced one after another through one audio element. When no message (not even a heartbeat) has come for 15 s the screen says it is not up to date,
 // stops presenting calls as current and announces nothing; after reconnecting it takes the snapshot and
-// lists what it missed.
+// lists what it missed. Every few seconds, when it has drawn a frame, it tells the daemon that it renders
+// (`rendering`), so supervisors see a screen that froze with its socket still open.
 //
 // `panel` is the screen's diagonal in inches (default 55): with the display's viewing distance it sets
 // the text sizes (see model.js and docs/staff-guide.md, "Hall displays"). The clock and the times shown
 // are in the site's time zone, whatever the display PC's own setting.
 
 import { Live, pick, numberHtml } from '/shared/vuoro.js';
-import { loadAll, multi, tr, fetchJson, hhmm, startClock, setStaleBanner, pager, inLang, setTimeZone, setPageLang } from './common.js';
+import { loadAll, multi, tr, fetchJson, hhmm, startClock, setStaleBanner, pager, inLang, setTimeZone, setPageLang, reportRendering } from './common.js';
 import { addRecent, pruneRecent, toCall, isFresh, fontSizes, pxPerMm, laneView, rowFontPx, RECENT_ROWS } from './model.js';
 import { Player } from './player.js';
 
@@ -44,6 +45,7 @@ const S = {
   player: null,
   calls: [], // log of presented calls, for diagnostics: {number, at, presentedAt}
   rowsShown: 0, // recent rows visible in the standard layout
+  rendering: null, // the rendering reports' counter
 };
 
 // Diagnostics for the technician (and the browser tests): what the screen is doing, read-only.
@@ -53,6 +55,10 @@ window.vuoroDisplay = {
   },
   get presented() {
     return S.calls.slice();
+  },
+  /** Rendering reports sent to the daemon. */
+  get renderingReports() {
+    return S.rendering ? S.rendering.sent : 0;
   },
   get recent() {
     return S.recent.map((c) => ({ number: c.number, counter: c.counter, zone: c.zone, missed: c.missed }));
@@ -137,6 +143,8 @@ async function boot() {
   live.subscribe(`queues:${siteId}`);
   if (S.player) live.subscribe(`announcements:${siteId}`);
   live.start();
+  // The daemon learns that this page draws, not only that its socket is open (a frozen page is flagged).
+  S.rendering = reportRendering((m) => live.send(m), (S.display.rendering_report_seconds || 5) * 1000);
   // Heartbeats count as messages too: Live keeps that time; the banner shows it.
   setInterval(() => {
     if (live.lastMessage) S.lastMessage = Math.max(S.lastMessage, live.lastMessage);

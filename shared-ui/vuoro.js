@@ -113,6 +113,11 @@ export class Live {
     }
   }
 
+  /** Sends a control message now if the socket is open (nothing is queued for a later connection). */
+  send(msg) {
+    this._send(msg);
+  }
+
   _send(msg) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, repo } from './lib.mjs';
+import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, signIn, repo } from './lib.mjs';
 import { addRecent, pruneRecent, RECENT_KEEP_MS, FRESH_MS, volumeNow, fontSizes, pxPerMm, toCall, isFresh, laneView, rowFontPx, RECENT_ROWS } from '../../display-ui/model.js';
 
 const SITE = 'iso-omena';
@@ -800,6 +800,77 @@ test('counter display: the counter name and its current number, or closed', asyn
     assert.deepEqual(errors, []);
   } finally {
     await h.stop();
+  }
+});
+
+test('a hall display whose page freezes with its socket open is shown frozen to supervisors, and online again once it renders', async () => {
+  // The demo hall with a short timeout: frozen after 3 s without a rendering report (the page reports
+  // every second, the daemon tells it so in the display's entry).
+  const demo = readFileSync(join(repo, 'config', 'demo.toml'), 'utf8');
+  assert.ok(demo.includes('demo = true\n'), 'the demo [server] table');
+  const dir = mkdtempSync(join(tmpdir(), 'vuoro-display-frozen-'));
+  const config = join(dir, 'hall-frozen.toml');
+  writeFileSync(config, demo.replace('demo = true\n', 'demo = true\ndisplay_frozen_seconds = 3\n'));
+  const h = await hall({ config });
+  // The daemon's figure for the hall display, read by the test itself (loopback may read /metrics).
+  const frozenMetric = async () => {
+    const text = await (await fetch(h.url + '/metrics')).text();
+    const m = text.match(/^vuoro_display_frozen\{site="iso-omena",display="hall"\} (\d)$/m);
+    assert.ok(m, text);
+    return m[1];
+  };
+  try {
+    const { page, context, errors, foreign } = await openDisplay(h.url, `/display/?site=${SITE}&id=hall`, { bypassCSP: true });
+    await waitLive(page);
+    await page.waitForFunction(() => window.vuoroDisplay.renderingReports >= 2, null, { timeout: 5000 });
+    // The supervisor view in a browser context of its own: its own renderer, which the display's blocked
+    // main thread does not hold up.
+    const sup = await originBoundPage(browser, h.url, { viewport: { width: 1366, height: 768 }, locale: 'en-GB', bypassCSP: true });
+    const supErrors = [];
+    sup.page.on('pageerror', (e) => supErrors.push(e.message));
+    await sup.page.goto(h.url + '/desk/supervisor.html');
+    await signIn(sup.page, 'supervisor');
+    const row = '#devices-body tr[data-display="hall"]';
+    await sup.page.waitForSelector(`${row}[data-status="online"]`, { timeout: 8000 });
+    // Reports go on while the page renders: still online after longer than the timeout.
+    await sup.page.waitForTimeout(3500);
+    assert.equal(await sup.page.getAttribute(row, 'data-status'), 'online');
+    assert.equal(await frozenMetric(), '0');
+
+    // The display's main thread blocked for 8 s, as a hung script would; its socket stays open. Not
+    // awaited: the page can answer nothing meanwhile.
+    const blockedAt = Date.now();
+    const blocked = page.evaluate(() => {
+      const end = Date.now() + 8000;
+      while (Date.now() < end) {
+        /* busy */
+      }
+    });
+    await sup.page.waitForSelector(`${row}[data-status="frozen"]`, { timeout: 7000 });
+    assert.ok(Date.now() - blockedAt < 8000, 'seen frozen while the page is still blocked');
+    assert.equal(await frozenMetric(), '1');
+    // Said in words, in the supervisor's language, not only by colour.
+    const words = { en: 'connected, but its screen has stopped updating', fi: 'yhteys on, mutta näytön kuva ei päivity', sv: 'ansluten, men skärmbilden uppdateras inte' };
+    assert.match(await sup.page.innerText(row), new RegExp(words.en));
+    await sup.page.selectOption('#lang', 'fi');
+    await sup.page.waitForFunction(([sel, w]) => document.querySelector(sel)?.innerText.includes(w), [row, words.fi], { timeout: 3000 });
+    await sup.page.selectOption('#lang', 'sv');
+    await sup.page.waitForFunction(([sel, w]) => document.querySelector(sel)?.innerText.includes(w), [row, words.sv], { timeout: 3000 });
+    assert.deepEqual(await axeViolations(sup.page), [], 'the supervisor view with a frozen display');
+
+    // The page recovers: it draws again, reports, and is online.
+    await blocked;
+    await sup.page.waitForSelector(`${row}[data-status="online"]`, { timeout: 5000 });
+    assert.equal(await frozenMetric(), '0');
+    assert.deepEqual(errors, []);
+    assert.deepEqual(supErrors, []);
+    assert.deepEqual(foreign, []);
+    assert.deepEqual(sup.foreign, []);
+    await sup.context.close();
+    await context.close();
+  } finally {
+    await h.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -192,7 +192,7 @@ pub struct SiteState {
     /// Latest status per printing device.
     #[serde(default)]
     pub printers: BTreeMap<DeviceId, DeviceStatus>,
-    /// Latest status per hall display (`online`, `offline`).
+    /// Latest status per hall display (`online`, `frozen`, `offline`: vuoro-server's displays.rs).
     #[serde(default)]
     pub displays: BTreeMap<String, DeviceStatus>,
     /// Next number to try per series letter.
@@ -396,7 +396,8 @@ pub enum EventKind {
     AlertCleared {
         alert: u64,
     },
-    /// A hall display connected (`online`) or its last connection closed (`offline`).
+    /// A hall display connected (`online`), its page stopped rendering with its socket open (`frozen`), or
+    /// its last connection closed (`offline`).
     DisplayStatus {
         /// The hall display's id (`[[site.display]]`).
         device: String,

@@ -181,6 +181,10 @@ pub enum ClientMsg {
     Hello {
         display: String,
     },
+    /// A hall display's page says it has drawn frames since its last report (it sends one every
+    /// `rendering_report_seconds` of its display entry, only when its frame callbacks ran). A display whose
+    /// reports stop while its socket stays open is `frozen`.
+    Rendering,
     /// A print agent's outcome for a job it was sent.
     PrintResult {
         job: u64,
@@ -301,6 +305,12 @@ mod tests {
             ClientMsg::PrinterStatus {
                 status: PrinterState::PaperOut
             }
+        );
+        let r: ClientMsg = serde_json::from_str(r#"{"type": "rendering"}"#).unwrap();
+        assert_eq!(r, ClientMsg::Rendering);
+        assert_eq!(
+            serde_json::to_string(&ClientMsg::Rendering).unwrap(),
+            r#"{"type":"rendering"}"#
         );
         assert_eq!(
             ServerMsg::error(None, ErrorCode::NotFound, "no").to_json(),

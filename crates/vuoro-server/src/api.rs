@@ -362,7 +362,8 @@ async fn display(State(app): AppState, Path((sid, did)): Path<(String, String)>)
     Ok(json_response(
         StatusCode::OK,
         json!({"display": {"id": d.id, "zones": d.zones, "languages": languages, "layout": d.layout,
-                           "viewing_distance_m": d.viewing_distance_m, "audio": d.audio},
+                           "viewing_distance_m": d.viewing_distance_m, "audio": d.audio,
+                           "rendering_report_seconds": app.deployment.server.rendering_report_seconds()},
                "zones": zones,
                "site": {"id": s.id, "name": s.name, "languages": s.languages, "timezone": s.timezone}}),
     ))

@@ -105,6 +105,34 @@ mod tests {
     }
 
     #[test]
+    fn a_display_is_frozen_after_20_s_without_a_rendering_report_by_default() {
+        let server = load(DEMO).unwrap().deployment.server.clone();
+        assert_eq!(
+            (
+                server.display_frozen_seconds,
+                server.rendering_report_seconds()
+            ),
+            (20, 5)
+        );
+        let with = |s: &str| DEMO.replacen("demo = true\n", &format!("demo = true\n{s}\n"), 1);
+        let server = load(&with("display_frozen_seconds = 3"))
+            .unwrap()
+            .deployment
+            .server
+            .clone();
+        assert_eq!(
+            server.rendering_report_seconds(),
+            1,
+            "at least every second"
+        );
+        let src = with("display_frozen_seconds = 1");
+        let errs = load(&src).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].message.contains("at least 2"), "{errs:?}");
+        assert_eq!(errs[0].line, Some(line_of(&src, "display_frozen_seconds")));
+    }
+
+    #[test]
     fn deployment_mistakes_are_reported_with_their_lines() {
         let src = DEMO.replace(
             "dir = \"printed/kiosk-1\", code_page = \"cp858\"",

@@ -159,6 +159,12 @@ impl Deployment {
                 err(at, message);
             }
         }
+        if self.server.display_frozen_seconds < 2 {
+            err(
+                "display_frozen_seconds",
+                "server.display_frozen_seconds must be at least 2 (a display's page reports every second at most)".into(),
+            );
+        }
         errs.extend(self.brand.check(src));
         errs
     }
@@ -206,6 +212,19 @@ pub struct ServerConfig {
     /// Seconds a hall display may be without a connection before it counts as offline.
     #[serde(default = "default_display_offline")]
     pub display_offline_seconds: u64,
+    /// Seconds a connected hall display's page may go without reporting that it renders before the
+    /// display counts as `frozen` (judged only once its page has reported); its page reports every
+    /// quarter of this (at least every second).
+    #[serde(default = "default_display_frozen")]
+    pub display_frozen_seconds: u64,
+}
+
+impl ServerConfig {
+    /// How often a hall display's page reports that it renders: a quarter of
+    /// `display_frozen_seconds`, at least 1 s, so that one late report does not make it `frozen`.
+    pub fn rendering_report_seconds(&self) -> u64 {
+        (self.display_frozen_seconds / 4).max(1)
+    }
 }
 
 /// `[backup]`: the daemon writes a copy of the database (`vuoro-YYYYMMDD-HHMM.sqlite`, UTC) to `dir`
@@ -440,6 +459,10 @@ fn default_backup_keep() -> usize {
 }
 
 fn default_display_offline() -> u64 {
+    20
+}
+
+fn default_display_frozen() -> u64 {
     20
 }
 

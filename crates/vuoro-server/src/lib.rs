@@ -14,6 +14,7 @@ pub mod conn;
 pub mod core;
 pub mod deployment;
 pub mod disk;
+pub mod displays;
 pub mod error;
 pub mod guard;
 pub mod hub;
@@ -84,9 +85,8 @@ pub struct App {
     pub password_queue: AtomicU64,
     /// Speech renders per kiosk device.
     pub speech_limit: governor::DefaultKeyedRateLimiter<vuoro_engine::DeviceId>,
-    /// Per (site, display): open connections, and connections made so far (for the displays'
-    /// online/offline status).
-    pub display_conns: Mutex<HashMap<(vuoro_engine::SiteId, String), (usize, u64)>>,
+    /// The hall displays' connections and rendering reports, for their status (displays.rs).
+    pub displays: displays::Displays,
     /// Where sent WebSocket messages are recorded (`Settings::record_ws`).
     pub ws_record: Option<ws::Record>,
     /// When the last scheduled backup succeeded (Unix seconds; 0: none yet).
@@ -288,7 +288,7 @@ pub async fn serve(
         shutdown: shutdown_tx,
         printing,
         startup_ms: AtomicU64::new(0),
-        display_conns: Mutex::new(HashMap::new()),
+        displays: displays::Displays::new(&cfg.server),
         audio: speech.clone(),
         password_checks: Arc::new(tokio::sync::Semaphore::new(2)),
         password_queue: AtomicU64::new(0),
@@ -340,6 +340,10 @@ pub async fn serve(
                 core.hub.heartbeat(text.into(), hub::HEARTBEAT_IDLE);
             }
         });
+    }
+    // Hall displays whose pages stopped rendering (one timer for every display).
+    if app.hall.sites.iter().any(|s| !s.displays.is_empty()) {
+        tokio::spawn(displays::watch(app.clone()));
     }
     if let Some(backups) = cfg.backup.clone() {
         tokio::spawn(backup::run_scheduled(

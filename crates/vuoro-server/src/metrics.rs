@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use crate::App;
+use crate::displays;
 
 /// Who may read the figures: loopback clients (the local monitoring agent), a bearer of the configured
 /// metrics token (`server.metrics_token_sha256`), and admins. They name per-service figures of sensitive
@@ -139,7 +140,7 @@ pub async fn metrics(
 
 /// The hall's figures the alerting rules and the dashboard in `monitoring/` read, from the read model:
 /// each service's target wait, whether each site is open, tickets issued and served today, each
-/// printer's status and each configured display's connection.
+/// printer's status and each configured display's connection and rendering.
 fn alerting_figures(
     out: &mut String,
     app: &App,
@@ -218,21 +219,38 @@ fn alerting_figures(
             }
         }
     }
-    out.push_str("# HELP vuoro_display_online Whether each configured hall display is connected (1) or not (0).\n# TYPE vuoro_display_online gauge\n");
+    // A display is connected while its status is `online` or `frozen` (its socket is open); `frozen`
+    // says that its page stopped reporting that it renders.
+    let mut displays = Vec::new();
     for s in &app.hall.sites {
         let st = core.engine.site_state(&s.id);
         for d in &s.displays {
-            let online = st
+            let status = st
                 .and_then(|st| st.displays.get(&d.id))
-                .is_some_and(|x| x.status == "online");
-            let _ = writeln!(
-                out,
-                "vuoro_display_online{{site=\"{}\",display=\"{}\"}} {}",
-                s.id,
-                Escaped(&d.id),
-                u8::from(online)
-            );
+                .map(|x| x.status.as_str());
+            displays.push((&s.id, &d.id, status));
         }
+    }
+    out.push_str("# HELP vuoro_display_online Whether each configured hall display is connected (1) or not (0).\n# TYPE vuoro_display_online gauge\n");
+    for (site, id, status) in &displays {
+        let connected = matches!(status, Some(displays::ONLINE | displays::FROZEN));
+        let _ = writeln!(
+            out,
+            "vuoro_display_online{{site=\"{}\",display=\"{}\"}} {}",
+            site,
+            Escaped(id),
+            u8::from(connected)
+        );
+    }
+    out.push_str("# HELP vuoro_display_frozen Whether each configured hall display is connected but its page stopped reporting that it renders (1) or not (0).\n# TYPE vuoro_display_frozen gauge\n");
+    for (site, id, status) in &displays {
+        let _ = writeln!(
+            out,
+            "vuoro_display_frozen{{site=\"{}\",display=\"{}\"}} {}",
+            site,
+            Escaped(id),
+            u8::from(*status == Some(displays::FROZEN))
+        );
     }
 }
 

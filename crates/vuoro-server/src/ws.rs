@@ -332,7 +332,7 @@ async fn run(
     // Not split into a sink and a stream: `select!` drops the pending read before a branch's body writes,
     // so one socket serves both, without a lock between two halves taken for every message.
     let mut topics: Vec<Sub> = Vec::new();
-    // The display this connection belongs to, once it said hello.
+    // The display this connection belongs to, once it said hello (displays.rs keeps its status).
     let mut display: Option<(SiteId, String)> = None;
     // After a resync, queued messages at or below the snapshot's seq are stale.
     let mut skip_until: HashMap<String, u64> = HashMap::new();
@@ -437,14 +437,21 @@ async fn run(
                         match (site, &display) {
                             (Some(site), None) => {
                                 let key = (site.id.clone(), id.clone());
-                                display = Some(key.clone());
-                                display_seen(&app, key, 1).await;
+                                crate::displays::hello(&app, &key, client.id).await;
+                                display = Some(key);
                                 None
                             }
                             (Some(_), Some(_)) => None,
                             (None, _) => Some(ServerMsg::error(None, WsCode::NotFound, "no such display")),
                         }
                     }
+                    Ok(ClientMsg::Rendering) => match &display {
+                        Some(key) => {
+                            crate::displays::rendering(&app, key, client.id).await;
+                            None
+                        }
+                        None => Some(ServerMsg::error(None, WsCode::NotFound, "this connection is no display: send hello first")),
+                    },
                     Ok(ClientMsg::PrintResult { job, outcome }) => match &principal {
                         Principal::Device(_) if app.printing.complete(job, outcome) => None,
                         _ => Some(ServerMsg::error(None, WsCode::NotFound, "no such print job")),
@@ -502,7 +509,7 @@ async fn run(
         }
     }
     if let Some(key) = display {
-        display_seen(&app, key, -1).await;
+        crate::displays::closed(&app, &key, client.id).await;
     }
     app.shared
         .core
@@ -510,61 +517,4 @@ async fn run(
         .expect("lock")
         .hub
         .disconnected(&client);
-}
-
-/// Counts a display's connections. The first one makes it `online` (when it was not already); the last
-/// one closing makes it `offline` if none came back within `server.display_offline_seconds` (a display
-/// that drops and comes back, or a client that connects and closes in a loop, changes nothing). So a display's
-/// status costs a commit only when it really changes, however often its connections come and go.
-async fn display_seen(app: &Arc<App>, key: (SiteId, String), delta: i64) {
-    let (online, connects) = {
-        let mut m = app.display_conns.lock().expect("lock");
-        let (n, connects) = m.entry(key.clone()).or_insert((0, 0));
-        *n = (*n as i64 + delta).max(0) as usize;
-        if delta > 0 {
-            *connects += 1;
-        }
-        (*n > 0, *connects)
-    };
-    if online {
-        set_display_status(app, &key, "online").await;
-        return;
-    }
-    let app = app.clone();
-    tokio::spawn(async move {
-        let grace = app.deployment.server.display_offline_seconds;
-        tokio::time::sleep(std::time::Duration::from_secs(grace)).await;
-        // Gone for the whole grace: no connection open now, and none came (and went) meanwhile.
-        let still_gone = app
-            .display_conns
-            .lock()
-            .expect("lock")
-            .get(&key)
-            .is_none_or(|&(n, c)| n == 0 && c == connects);
-        if still_gone {
-            set_display_status(&app, &key, "offline").await;
-        }
-    });
-}
-
-/// Commits a display's status when it differs from the committed one.
-async fn set_display_status(app: &Arc<App>, key: &(SiteId, String), status: &str) {
-    let same = app
-        .shared
-        .core
-        .lock()
-        .expect("lock")
-        .engine
-        .site_state(&key.0)
-        .and_then(|st| st.displays.get(&key.1))
-        .is_some_and(|d| d.status == status);
-    if same {
-        return;
-    }
-    let cmd = vuoro_engine::Command::DisplayStatus {
-        site: key.0.clone(),
-        device: key.1.clone(),
-        status: status.into(),
-    };
-    let _ = app.submit(cmd, vuoro_engine::Actor::device(&key.1)).await;
 }

@@ -263,6 +263,7 @@ async fn the_alert_rules_and_the_dashboard_read_only_metrics_the_daemon_exposes(
         "vuoro_store_commit_failures_total",
         "vuoro_printer_status",
         "vuoro_display_online",
+        "vuoro_display_frozen",
         "vuoro_queue_longest_wait_seconds",
         "vuoro_queue_target_wait_seconds",
         "vuoro_disk_free_bytes",
@@ -273,6 +274,10 @@ async fn the_alert_rules_and_the_dashboard_read_only_metrics_the_daemon_exposes(
     // Label values the rules match on are what the daemon writes.
     assert!(
         scrape.contains("vuoro_display_online{site=\"iso-omena\",display=\"hall\"} 0"),
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains("vuoro_display_frozen{site=\"iso-omena\",display=\"hall\"} 0"),
         "{scrape}"
     );
     assert!(
