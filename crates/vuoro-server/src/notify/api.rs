@@ -77,19 +77,30 @@ fn ticket(app: &App, token: &str) -> Result<(String, u64, bool), ApiError> {
     Ok((t.site.to_string(), t.id, t.state.is_final()))
 }
 
+/// The channels offered here and the ticket's contacts (masked).
 fn listing(n: &Notices, site: &str, ticket: u64) -> Value {
     let list: Vec<Value> = n
         .contacts_of(site, ticket)
         .iter()
         .map(|c| json!({"channel": c.channel.as_str(), "to": masked(c.channel, &c.address)}))
         .collect();
-    json!({ "contacts": list })
+    let offered: Vec<&str> = NoticeChannel::ALL
+        .into_iter()
+        .filter(|c| n.offers(*c))
+        .map(NoticeChannel::as_str)
+        .collect();
+    json!({ "offered": offered, "contacts": list })
 }
 
+/// The ticket's contacts and the channels offered (none when notices are not set up here), for the
+/// phone page and the kiosk to offer only what works.
 pub async fn get_contact(State(app): State<Arc<App>>, Path(token): Path<String>) -> ApiResult {
-    let n = notices(&app)?;
     let (site, id, _) = ticket(&app, &token)?;
-    Ok((StatusCode::OK, axum::Json(listing(n, &site, id))).into_response())
+    let v = match app.notices.as_ref() {
+        Some(n) => listing(n, &site, id),
+        None => json!({ "offered": [], "contacts": [] }),
+    };
+    Ok((StatusCode::OK, axum::Json(v)).into_response())
 }
 
 pub async fn put_contact(
