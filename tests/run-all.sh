@@ -2,7 +2,8 @@
 # Runs every test of Vuoro: the Rust unit and end-to-end tests, the Debian package's checks, then the
 # browser tests in headless Chromium, then checks every WebSocket message their daemons sent against the
 # AsyncAPI document.
-# Installs what is missing first (Debian packages, npm packages for the browser tests, cargo-deb).
+# Installs what is missing first (Debian packages, npm packages for the browser tests, aiosmtpd for the
+# notices' tests, cargo-deb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,9 @@ if [ ! -x "$promtool" ]; then
   dpkg-deb --fsys-tarfile target/tools/deb/prometheus_*.deb | tar -xO ./usr/bin/promtool >target/tools/promtool
   chmod +x target/tools/promtool
 fi
+
+# aiosmtpd, the real SMTP server the notices' e2e tests start (tests/notify/.venv).
+tests/notify/setup.sh >/dev/null
 
 # npm packages for the browser tests (no browser download: Debian's Chromium is used).
 if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then

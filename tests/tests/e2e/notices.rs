@@ -156,7 +156,7 @@ async fn gateway_send(
 /// The demo hall with notices: near at one person ahead (or fewer), quick retries.
 fn config(sms_url: &str, smtp_port: Option<u16>) -> String {
     let mut c = format!(
-        "{DEMO}\n[notify]\nnear_people = 1\nnear_minutes = 0\nretry_first_seconds = 0.2\nmax_attempts = 8\n\
+        "{DEMO}\n[notify]\nnear_people = 1\nnear_minutes = 0\nretry_first_seconds = 0.2\nmax_attempts = 8\nmonthly_cap = 1000\n\
          [notify.sms]\nurl = \"{sms_url}\"\nbody = '{{\"to\":\"{{to}}\",\"text\":\"{{text}}\",\"encoding\":\"{{encoding}}\"}}'\n\
          per_second = 50\ntimeout_seconds = 10\n"
     );
@@ -327,10 +327,14 @@ async fn sms_notices_arrive_once_through_a_gateway_that_fails_and_throttles() {
     assert!(!body.contains("4567"), "{body}");
     // /metrics counts them.
     let m = String::from_utf8_lossy(&app.http().get("/metrics").await.unwrap().body).to_string();
-    assert!(
-        m.contains("vuoro_notices_month{channel=\"sms\",state=\"sent\"} 2"),
-        "{m}"
-    );
+    for line in [
+        "vuoro_notices_month{channel=\"sms\",state=\"sent\"} 2",
+        "vuoro_notices_month{channel=\"sms\",state=\"failed\"} 0",
+        "vuoro_notices_monthly_cap 1000",
+        "vuoro_notices_lag_seconds{channel=\"sms\"} 0",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line} in {m}");
+    }
     app.stop().await;
 }
 
