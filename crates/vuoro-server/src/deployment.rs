@@ -404,13 +404,18 @@ impl NotifyConfig {
                     ),
                 ));
             }
-            if !["GET", "POST", "PUT"].contains(&sms.method.as_str()) {
-                out.push((at, "notify.sms.method must be GET, POST or PUT".into()));
+            if !["POST", "PUT"].contains(&sms.method.as_str()) {
+                out.push((at, "notify.sms.method must be POST or PUT".into()));
             }
             for field in ["{to}", "{text}"] {
-                let in_url = sms.method == "GET" && sms.url.contains(field);
-                if !(sms.body.contains(field) || in_url) {
+                if !sms.body.contains(field) {
                     out.push((at, format!("notify.sms.body must contain {field}")));
+                }
+                if sms.url.contains(field) {
+                    out.push((
+                        at,
+                        format!("notify.sms.url must not contain {field}: numbers and texts go in the body, never in a URL (URLs are logged by proxies)"),
+                    ));
                 }
             }
             if sms.max_parts == 0 || sms.per_second == 0 {

@@ -250,7 +250,21 @@ pub async fn serve(
             &settings.data_dir,
             last_seq,
         )?),
-        None => None,
+        None => {
+            // Notices switched off: no contact or pending address is kept for a later start.
+            let (contacts, pending) = store.forget_all_addresses(
+                "notices are switched off ([notify] is not in the config)",
+                now,
+            )?;
+            if contacts + pending > 0 {
+                tracing::info!(
+                    contacts,
+                    pending,
+                    "notices are off: contacts and pending notices forgotten"
+                );
+            }
+            None
+        }
     };
     let writer = core::start_writer(store.clone(), engine, shared.clone());
     let public_url = cfg

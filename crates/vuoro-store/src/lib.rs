@@ -450,6 +450,10 @@ pub trait Database: Send + Sync {
     fn notice_totals(&self, since: DateTime<Utc>)
     -> Result<Vec<(NoticeChannel, NoticeState, u64)>>;
 
+    /// Forgets every contact and drops every pending notice with `reason` (notices switched off): no
+    /// address is left. Returns (contacts, notices) forgotten.
+    fn forget_all_addresses(&self, reason: &str, now: DateTime<Utc>) -> Result<(usize, usize)>;
+
     /// Records that the address behind `address_key` asked for no more notices.
     fn opt_out(&self, address_key: &str, at: DateTime<Utc>) -> Result<()>;
 

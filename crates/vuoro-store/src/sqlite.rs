@@ -875,6 +875,10 @@ impl Database for Sqlite {
         self.read(|conn| notices::totals(conn, since))
     }
 
+    fn forget_all_addresses(&self, reason: &str, now: DateTime<Utc>) -> Result<(usize, usize)> {
+        self.notice_conn(|conn| notices::forget_all(conn, reason, now))
+    }
+
     fn opt_out(&self, address_key: &str, at: DateTime<Utc>) -> Result<()> {
         self.notice_conn(|conn| notices::opt_out(conn, address_key, at))
     }

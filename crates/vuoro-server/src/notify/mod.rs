@@ -745,6 +745,12 @@ impl Notices {
                 ..
             }
             | EventKind::TicketNoShow { ticket, .. } => ended.push((site.to_string(), *ticket)),
+            // A new day: no contact of the site outlives the day it was given on (a backstop: each ends
+            // with its ticket).
+            EventKind::DayStarted { .. } => {
+                let m = self.contacts.lock().expect("lock");
+                ended.extend(m.keys().filter(|(s, _)| s == site).cloned());
+            }
             _ => {}
         }
     }

@@ -96,7 +96,6 @@ impl Provider for SmsSender {
                 },
             ),
         ];
-        let url = fill(&self.cfg.url, &fields, form_escape);
         let (body, content_type) = match self.cfg.body_encoding {
             BodyEncoding::Json => (
                 fill(&self.cfg.body, &fields, json_escape),
@@ -109,25 +108,18 @@ impl Provider for SmsSender {
         };
         let mut req = ureq::http::Request::builder()
             .method(self.cfg.method.as_str())
-            .uri(&url);
+            .uri(&self.cfg.url);
         for (k, v) in &self.cfg.headers {
             req = req.header(k, v);
         }
         if !self.cfg.idempotency_header.is_empty() {
             req = req.header(self.cfg.idempotency_header.as_str(), key);
         }
-        let result = if self.cfg.method == "GET" {
-            let req = req
-                .body(())
-                .map_err(|e| SendError::Refused(format!("gateway request: {e}")))?;
-            self.agent.run(req)
-        } else {
-            let req = req
-                .header("content-type", content_type)
-                .body(body)
-                .map_err(|e| SendError::Refused(format!("gateway request: {e}")))?;
-            self.agent.run(req)
-        };
+        let req = req
+            .header("content-type", content_type)
+            .body(body)
+            .map_err(|e| SendError::Refused(format!("gateway request: {e}")))?;
+        let result = self.agent.run(req);
         let resp = result.map_err(|e| SendError::Retry {
             reason: format!("gateway unreachable: {}", short_error(&e)),
             after: None,

@@ -405,3 +405,19 @@ pub(super) fn opted_out(conn: &Connection, address_key: &str) -> Result<bool> {
         .optional()?
         .is_some())
 }
+
+pub(super) fn forget_all(
+    conn: &mut Connection,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize)> {
+    let tx = conn.transaction()?;
+    let contacts = tx.execute("DELETE FROM contacts", [])?;
+    let notices = tx.execute(
+        "UPDATE notices SET state = 'dropped', address = NULL, reason = ?1, done_at = ?2
+         WHERE state = 'pending'",
+        params![reason, ts(now)],
+    )?;
+    tx.commit()?;
+    Ok((contacts, notices))
+}
