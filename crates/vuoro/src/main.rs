@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use vuoro_server::config::Config;
 
 mod agent;
+#[cfg(test)]
+mod man;
 mod systemd;
 
 const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
