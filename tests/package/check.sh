@@ -4,7 +4,8 @@
 # root and runs the extracted binary there: `check-config` on the extracted config, and `serve` with that
 # config on a 127.0.0.1 port with a temporary data folder, under a fake NOTIFY_SOCKET and WATCHDOG_USEC,
 # until READY=1, a WATCHDOG=1 ping and /healthz and /readyz answer; then SIGTERM and a clean exit. Checks
-# the man pages (each installed gzipped, formatting without a warning).
+# the man pages (each installed gzipped, formatting without a warning). Then tests/package/lifecycle.sh
+# installs, upgrades, removes and purges the package for real with dpkg (as root).
 # Installs cargo-deb and lintian when missing. Loopback only; every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -187,4 +188,7 @@ pid=""
 }
 kill "$listener_pid" 2>/dev/null || true
 [ -f "$work/data/vuoro.sqlite" ] || fail "the daemon wrote no database in its data folder"
+
+# Installed for real with dpkg, upgraded, removed and purged (as root; it says so when it skips).
+bash tests/package/lifecycle.sh "$deb"
 say "ok"
