@@ -3,7 +3,9 @@
 # its files and conffiles, lintian, `systemd-analyze verify` of its unit, then extracts it into a throwaway
 # root and runs the extracted binary there: `check-config` on the extracted config, and `serve` with that
 # config on a 127.0.0.1 port with a temporary data folder, under a fake NOTIFY_SOCKET and WATCHDOG_USEC,
-# until READY=1, a WATCHDOG=1 ping and /healthz and /readyz answer; then SIGTERM and a clean exit.
+# until READY=1, a WATCHDOG=1 ping and /healthz and /readyz answer; then SIGTERM and a clean exit. Checks
+# the man pages (each installed gzipped, formatting without a warning). Then tests/package/lifecycle.sh
+# installs, upgrades, removes and purges the package for real with dpkg (as root).
 # Installs cargo-deb and lintian when missing. Loopback only; every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,7 +47,7 @@ say "contents"
 dpkg-deb -c "$deb" | tee "$work/contents"
 for f in ./usr/bin/vuoro ./etc/vuoro/vuoro.toml ./usr/lib/systemd/system/vuoro.service \
   ./usr/share/doc/vuoro/copyright ./usr/share/doc/vuoro/README.md ./usr/share/doc/vuoro/operations.md \
-  ./usr/share/lintian/overrides/vuoro; do
+  ./usr/share/lintian/overrides/vuoro ./usr/share/man/man1/vuoro.1.gz ./usr/share/man/man1/vuoro-serve.1.gz; do
   grep -q " $f\$" "$work/contents" || fail "$f is not in the package"
 done
 grep -Eq '^-rwxr-xr-x (0/0|root/root) .* ./usr/bin/vuoro$' "$work/contents" || fail "/usr/bin/vuoro is not 0755 root"
@@ -68,17 +70,37 @@ root="$work/root"
 dpkg-deb -x "$deb" "$root"
 unit="$root/usr/lib/systemd/system/vuoro.service"
 
+say "man pages"
+# One page per committed crates/vuoro/debian/man/*.1 (src/man.rs keeps them the command line's), gzipped;
+# each formats without a warning from `man --warnings` (as lintian runs it).
+pages=0
+for page in crates/vuoro/debian/man/*.1; do
+  pages=$((pages + 1))
+  gz="$root/usr/share/man/man1/$(basename "$page").gz"
+  [ -f "$gz" ] || fail "$(basename "$page") is not installed as /usr/share/man/man1/$(basename "$gz")"
+  zcat "$gz" | cmp -s - "$page" || fail "$gz is not crates/vuoro/debian/man/$(basename "$page")"
+  warnings="$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l "$gz" 2>&1 >/dev/null)"
+  [ -z "$warnings" ] || fail "man reports on $(basename "$gz"): $warnings"
+done
+MANWIDTH=80 man -l "$root/usr/share/man/man1/vuoro.1.gz" 2>/dev/null >"$work/vuoro.txt"
+{ grep -q '^SYNOPSIS' "$work/vuoro.txt" && grep -q 'vuoro-serve(1)' "$work/vuoro.txt"; } ||
+  fail "man vuoro has no SYNOPSIS or does not name vuoro-serve(1)"
+MANWIDTH=80 man -l "$root/usr/share/man/man1/vuoro-serve.1.gz" 2>/dev/null | grep -q -- '--data' ||
+  fail "man vuoro-serve does not document --data"
+echo "$pages pages, each installed and formatting cleanly"
+
 say "systemd-analyze verify"
 # --root resolves ExecStart's /usr/bin/vuoro in the extracted tree. The units it depends on
 # (sysinit.target and so on) are the host's, copied beside it; the unit names User=vuoro, which exists
 # once postinst ran, so the root's passwd has it. Any line the verify prints (an unknown or malformed
-# setting is only printed) fails the check.
+# setting is only printed) fails the check. Its look-up of Documentation='s man: pages would ask the
+# host's man, which has none of the package's: --man=no, and each page is looked for in the root instead.
 cp -rn /usr/lib/systemd/system/. "$root/usr/lib/systemd/system/"
 mkdir -p "$root/etc"
 cp /etc/passwd /etc/group "$root/etc/"
 echo 'vuoro:x:999:999:Vuoro daemon:/var/lib/vuoro:/usr/sbin/nologin' >>"$root/etc/passwd"
 echo 'vuoro:x:999:' >>"$root/etc/group"
-verify_out="$(SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --root="$root" "$unit" 2>&1)" || {
+verify_out="$(SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no --root="$root" "$unit" 2>&1)" || {
   echo "$verify_out"
   fail "systemd-analyze verify failed"
 }
@@ -86,6 +108,10 @@ if [ -n "$verify_out" ]; then
   echo "$verify_out"
   fail "systemd-analyze verify printed warnings"
 fi
+for page in $(sed -n 's/^Documentation=//p' "$unit" | tr ' ' '\n' | sed -n 's/^man:\(.*\)(1)$/\1/p'); do
+  [ -f "$root/usr/share/man/man1/$page.1.gz" ] || fail "the unit's Documentation names $page(1), which the package lacks"
+done
+grep -q '^Documentation=.*man:vuoro-serve(1)' "$unit" || fail "the unit's Documentation does not name vuoro-serve(1)"
 for d in 'Type=notify' 'User=vuoro' 'ProtectSystem=strict' 'ProtectHome=true' 'NoNewPrivileges=true' \
   'PrivateTmp=true' 'StateDirectory=vuoro' 'Restart=on-failure' 'WatchdogSec=' \
   'ExecStart=/usr/bin/vuoro serve --config /etc/vuoro/vuoro.toml --data /var/lib/vuoro '; do
@@ -162,4 +188,7 @@ pid=""
 }
 kill "$listener_pid" 2>/dev/null || true
 [ -f "$work/data/vuoro.sqlite" ] || fail "the daemon wrote no database in its data folder"
+
+# Installed for real with dpkg, upgraded, removed and purged (as root; it says so when it skips).
+bash tests/package/lifecycle.sh "$deb"
 say "ok"

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use vuoro_server::config::Config;
 
 mod agent;
+#[cfg(test)]
+mod man;
 mod systemd;
 
 const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
@@ -203,6 +205,26 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// What `vuoro serve` prints once it serves: the address it listens on (first line, `Vuoro listening on
+/// URL`, which scripts read), then the first site's pages.
+fn addresses(cfg: &Config, base: &str) -> String {
+    let mut s = format!("Vuoro listening on {base}\n");
+    if let Some(site) = cfg.hall.sites.first() {
+        s += &format!("  Kiosk:            {base}/kiosk/\n");
+        s += &format!(
+            "  Hall display:     {base}/display/?site={}&id={}\n",
+            site.id,
+            site.displays.first().map_or("hall", |d| d.id.as_str())
+        );
+        s += &format!("  Staff desk:       {base}/desk/\n");
+        s += &format!("  Supervisor view:  {base}/desk/supervisor.html\n");
+        if cfg.deployment.server.demo {
+            s += "  Demo users: agent1, agent2, supervisor, admin (password: demo)\n";
+        }
+    }
+    s
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = load_config(args.config.as_ref())?;
     if let Some(path) = &args.config {
@@ -219,25 +241,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
-    let base = format!("http://{bound}");
-    println!("Vuoro listening on {base}");
-    if let Some(site) = cfg.hall.sites.first() {
-        println!("  Kiosk:            {base}/kiosk/");
-        println!(
-            "  Hall display:     {base}/display/?site={}&id={}",
-            site.id,
-            site.displays.first().map_or("hall", |d| d.id.as_str())
-        );
-        println!("  Staff desk:       {base}/desk/");
-        println!("  Supervisor view:  {base}/desk/supervisor.html");
-        if cfg.deployment.server.demo {
-            println!("  Demo users: agent1, agent2, supervisor, admin (password: demo)");
-        }
-    }
+    let addresses = addresses(&cfg, &format!("http://{bound}"));
     systemd::start_watchdog();
+    // Nothing says "listening" until the daemon serves: a start that is refused (the data folder in use
+    // by another daemon, a store that does not open) prints only its error.
     let (ready, on_ready) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         if on_ready.await.is_ok() {
+            print!("{addresses}");
             systemd::notify_ready();
         }
     });

@@ -41,6 +41,30 @@ fn said(out: &Output) -> String {
     )
 }
 
+/// `vuoro serve` on `data` and a free loopback port, as a process expected to be refused: its output once
+/// it exits, or once it was killed after 30 s (then with no exit code).
+async fn second_daemon(data: &Path) -> Output {
+    let mut child = std::process::Command::new(vuoro_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .env_remove("VUORO_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn vuoro");
+    for _ in 0..300 {
+        if child.try_wait().expect("try_wait").is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    tokio::task::spawn_blocking(move || child.wait_with_output().expect("output"))
+        .await
+        .expect("join")
+}
+
 async fn backup(data: &Path, to: &Path) -> Output {
     vuoro(&[
         os("backup"),
@@ -231,11 +255,19 @@ async fn a_running_daemons_folder_refuses_a_restore_and_a_second_daemon() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("in use"), "{err}");
-    let (mut child, _) = spawn_daemon(&data, free_port());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(!status.success(), "a second daemon process was refused");
+    // The process is refused before it says it listens: its output is the refusal alone.
+    let out = second_daemon(&data).await;
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by a running Vuoro daemon"),
+        "{}",
+        said(&out)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("listening"),
+        "a refused daemon said it listens: {}",
+        said(&out)
+    );
 
     // Untouched: the running daemon still serves both tickets.
     let mut h = app.http();
