@@ -270,8 +270,6 @@ pub struct NoticeCounts {
     pub ticket: u32,
     /// To this address since the day began.
     pub address_today: u32,
-    /// Everywhere since the month began.
-    pub month: u32,
 }
 
 /// Every table of Vuoro's database and every operation on them, typed. Synchronous: the daemon calls it
@@ -427,15 +425,17 @@ pub trait Database: Send + Sync {
     /// forgets its address.
     fn finish_notice(&self, id: i64, outcome: &NoticeOutcome, now: DateTime<Utc>) -> Result<()>;
 
-    /// The counts the limits need, as of `now` in a day and month that began at `day` and `month`.
+    /// The counts the per-ticket and per-address limits need, in a day that began at `day`.
     fn notice_counts(
         &self,
         site: &str,
         ticket: u64,
         address_key: &str,
         day: DateTime<Utc>,
-        month: DateTime<Utc>,
     ) -> Result<NoticeCounts>;
+
+    /// Notices decided since `since`, everywhere, dropped ones not counted (the monthly cap).
+    fn notices_since(&self, since: DateTime<Utc>) -> Result<u32>;
 
     /// A site's notices of one state since `since`, newest first, at most `limit`.
     fn notices(

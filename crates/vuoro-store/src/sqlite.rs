@@ -853,9 +853,12 @@ impl Database for Sqlite {
         ticket: u64,
         address_key: &str,
         day: DateTime<Utc>,
-        month: DateTime<Utc>,
     ) -> Result<NoticeCounts> {
-        self.notice_conn(|conn| notices::counts(conn, site, ticket, address_key, day, month))
+        self.notice_conn(|conn| notices::counts(conn, site, ticket, address_key, day))
+    }
+
+    fn notices_since(&self, since: DateTime<Utc>) -> Result<u32> {
+        self.notice_conn(|conn| notices::since(conn, since))
     }
 
     fn notices(

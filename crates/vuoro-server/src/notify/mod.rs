@@ -69,6 +69,12 @@ pub struct Notices {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Decisions are made by one thread at a time (the decider, a contact's first look, the sweep).
     deciding: Mutex<()>,
+    /// (site, ticket, service) whose "near" notice is decided, so that it is not looked at again (after a
+    /// restart the outbox's unique keys catch a decision made again).
+    near_decided: Mutex<std::collections::HashSet<(String, u64, String)>>,
+    /// Notices counted against the monthly cap: (the month's first day, notices decided in it, not
+    /// dropped), read from the outbox once a month and counted on since.
+    month: Mutex<Option<(DateTime<Utc>, u32)>>,
 }
 
 #[derive(Default)]
@@ -214,6 +220,8 @@ impl Notices {
             stop: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             deciding: Mutex::new(()),
+            near_decided: Mutex::new(std::collections::HashSet::new()),
+            month: Mutex::new(None),
         });
         let after = db.consumer_seq(CONSUMER)?.unwrap_or(start_seq);
         shared.after_commit.register(
@@ -351,9 +359,12 @@ impl Notices {
         }
     }
 
-    /// "Your turn is near" notices due for the site's contacted waiting tickets (or one of them).
+    /// "Your turn is near" notices due for the site's contacted waiting tickets (or one of them). Each
+    /// service's queue is walked in call order and stops at the first contacted ticket that is not near:
+    /// those behind it are further still. So an event costs a few forecasts, however many wait with a
+    /// contact.
     fn near_notices(&self, site: &str, only: Option<u64>, now: DateTime<Utc>) -> Vec<NewNotice> {
-        let targets: Vec<(u64, Vec<Contact>)> = {
+        let targets: HashMap<u64, Vec<Contact>> = {
             let m = self.contacts.lock().expect("lock");
             m.iter()
                 .filter(|((s, t), _)| s == site && only.is_none_or(|o| o == *t))
@@ -366,45 +377,53 @@ impl Notices {
         let Some(site_cfg) = self.hall.site(site) else {
             return Vec::new();
         };
+        let decided = self.near_decided.lock().expect("lock");
         let core = self.shared.core.lock().expect("lock");
+        let Some(st) = core.engine.site_state(site) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
-        for (id, contacts) in targets {
-            let Some(t) = core.engine.ticket(site, id) else {
-                continue;
-            };
-            if t.state != TicketState::Waiting {
-                continue;
-            }
-            let service = site_cfg.service(&t.service);
-            let people = service
+        for (service, queue) in &st.waiting {
+            let svc = site_cfg.service(service);
+            let people = svc
                 .and_then(|s| s.near_people)
                 .or(site_cfg.near_people)
                 .unwrap_or(self.cfg.near_people);
-            let minutes = service
+            let minutes = svc
                 .and_then(|s| s.near_minutes)
                 .or(site_cfg.near_minutes)
                 .unwrap_or(self.cfg.near_minutes);
-            let Some(f) = core.engine.forecast_ticket(t, now) else {
-                continue;
-            };
-            // Without an open counter there is no turn coming, however short the line.
-            let Some(mins) = f.eta_minutes() else {
-                continue;
-            };
-            if f.ahead > people && mins > minutes {
-                continue;
-            }
-            let text = text::render(Kind::Near, &t.lang, &t.number, "");
-            for c in contacts {
-                out.push(self.new_notice(
-                    format!("{site}:{id}:near:{}:{}", t.service, c.channel.as_str()),
-                    Kind::Near,
-                    &c,
-                    &t.lang,
-                    &t.number,
-                    text.clone(),
-                    now,
-                ));
+            for &(_, _, id) in queue {
+                let Some(contacts) = targets.get(&id) else {
+                    continue;
+                };
+                let Some(t) = st.tickets.get(&id) else {
+                    continue;
+                };
+                if decided.contains(&(site.to_string(), id, t.service.to_string())) {
+                    continue;
+                }
+                // Without an open counter there is no turn coming, however short the line.
+                let near = core
+                    .engine
+                    .forecast_ticket(t, now)
+                    .and_then(|f| f.eta_minutes().map(|m| (f.ahead, m)))
+                    .is_some_and(|(ahead, mins)| ahead <= people || mins <= minutes);
+                if !near {
+                    break;
+                }
+                let text = text::render(Kind::Near, &t.lang, &t.number, "");
+                for c in contacts {
+                    out.push(self.new_notice(
+                        format!("{site}:{id}:near:{}:{}", t.service, c.channel.as_str()),
+                        Kind::Near,
+                        c,
+                        &t.lang,
+                        &t.number,
+                        text.clone(),
+                        now,
+                    ));
+                }
             }
         }
         out
@@ -461,20 +480,31 @@ impl Notices {
             return Ok(());
         }
         let (day, month) = day_and_month(now);
+        let month_so_far = {
+            let mut m = self.month.lock().expect("lock");
+            match *m {
+                Some((start, n)) if start == month => n,
+                _ => {
+                    let n = self.db.notices_since(month)?;
+                    *m = Some((month, n));
+                    n
+                }
+            }
+        };
         let mut extra_ticket: HashMap<(String, u64), u32> = HashMap::new();
         let mut extra_address: HashMap<String, u32> = HashMap::new();
         let mut extra_month = 0;
         for n in &mut all {
             let counts = self
                 .db
-                .notice_counts(&n.site, n.ticket, &n.address_key, day, month)?;
+                .notice_counts(&n.site, n.ticket, &n.address_key, day)?;
             let t = counts.ticket
                 + extra_ticket
                     .get(&(n.site.clone(), n.ticket))
                     .copied()
                     .unwrap_or(0);
             let a = counts.address_today + extra_address.get(&n.address_key).copied().unwrap_or(0);
-            let m = counts.month + extra_month;
+            let m = month_so_far + extra_month;
             n.dropped = if self.db.opted_out(&n.address_key)? {
                 Some("the address asked for no more notices".into())
             } else if t >= self.cfg.max_per_ticket {
@@ -501,6 +531,23 @@ impl Notices {
         let stored = self
             .db
             .decide_notices(&all, ended, reached.map(|s| (CONSUMER, s)))?;
+        {
+            let mut d = self.near_decided.lock().expect("lock");
+            for n in all.iter().filter(|n| n.kind == Kind::Near.as_str()) {
+                if let Some(service) = n.key.split(':').nth(3) {
+                    d.insert((n.site.clone(), n.ticket, service.to_string()));
+                }
+            }
+            for e in ended {
+                d.retain(|(s, t, _)| !(s == &e.0 && *t == e.1));
+            }
+        }
+        let new_in_month = stored.len() as u32;
+        if let Some((start, n)) = self.month.lock().expect("lock").as_mut()
+            && *start == month
+        {
+            *n += new_in_month;
+        }
         if !ended.is_empty() {
             let mut m = self.contacts.lock().expect("lock");
             for e in ended {

@@ -324,7 +324,6 @@ pub(super) fn counts(
     ticket: u64,
     address_key: &str,
     day: DateTime<Utc>,
-    month: DateTime<Utc>,
 ) -> Result<NoticeCounts> {
     let one = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u32> {
         Ok(conn.query_row(sql, p, |r| r.get::<_, i64>(0))?.max(0) as u32)
@@ -339,11 +338,17 @@ pub(super) fn counts(
              WHERE address_key = ?1 AND created_at >= ?2 AND state != 'dropped'",
             &[&address_key, &ts(day)],
         )?,
-        month: one(
-            "SELECT COUNT(*) FROM notices WHERE created_at >= ?1 AND state != 'dropped'",
-            &[&ts(month)],
-        )?,
     })
+}
+
+pub(super) fn since(conn: &Connection, since: DateTime<Utc>) -> Result<u32> {
+    Ok(conn
+        .query_row(
+            "SELECT COUNT(*) FROM notices WHERE created_at >= ?1 AND state != 'dropped'",
+            [ts(since)],
+            |r| r.get::<_, i64>(0),
+        )?
+        .max(0) as u32)
 }
 
 pub(super) fn by_state(
