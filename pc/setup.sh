@@ -302,7 +302,6 @@ put /etc/systemd/system/vuoro-screen.service 644 root root <<EOF
 # Written by pc/setup.sh (docs/operations.md, "Kiosk and display PCs"): the Vuoro $role on tty1.
 [Unit]
 Description=Vuoro $role: Chromium in kiosk mode under cage on tty1
-Documentation=https://github.com/vuoro/vuoro/blob/main/docs/operations.md
 After=systemd-user-sessions.service plymouth-quit-wait.service network-online.target
 After=dbus.socket systemd-logind.service getty@tty1.service
 Wants=network-online.target dbus.socket systemd-logind.service
@@ -329,7 +328,7 @@ StandardOutput=journal
 StandardError=journal
 UtmpIdentifier=tty1
 UtmpMode=user
-Environment=XDG_SESSION_TYPE=wayland
+Environment=XDG_SESSION_TYPE=wayland XDG_SESSION_CLASS=user
 # Wait (at most a minute) until the daemon answers, so that the first page loads; start anyway after.
 ExecStartPre=-/usr/bin/curl --silent --output /dev/null --max-time 5 --retry 30 --retry-delay 2 --retry-all-errors --retry-max-time 60 $server/healthz
 # After a power cut the profile says the browser crashed: mark it closed cleanly (no "restore" bubble).
@@ -367,7 +366,6 @@ EOF
 # Written by pc/setup.sh (docs/operations.md, "Kiosk and display PCs"): this kiosk's print agent.
 [Unit]
 Description=Vuoro print agent: kiosk $device's receipt printer ($printer)
-Documentation=https://github.com/vuoro/vuoro/blob/main/docs/operations.md
 After=network-online.target
 Wants=network-online.target
 StartLimitIntervalSec=600
