@@ -309,11 +309,10 @@ Before=graphical.target
 # The session takes tty1 over from the login prompt.
 Conflicts=getty@tty1.service
 ConditionPathExists=/dev/tty0
-# A browser that fails 20 times in 10 minutes gets the PC rebooted (a GPU or driver state a restart of
-# the browser does not clear).
+# A browser that fails 20 times in 10 minutes is left failed; vuoro-screen-retry.timer starts it again
+# within 10 minutes, so a crash loop is throttled but never given up.
 StartLimitIntervalSec=600
 StartLimitBurst=20
-StartLimitAction=reboot
 
 [Service]
 User=$screen_user
@@ -342,6 +341,30 @@ TimeoutStartSec=120s
 WantedBy=graphical.target
 EOF
 link /etc/systemd/system/graphical.target.wants/vuoro-screen.service /etc/systemd/system/vuoro-screen.service
+put /etc/systemd/system/vuoro-screen-retry.service 644 root root <<'EOF'
+# Written by pc/setup.sh: starts the Vuoro screen again once it has failed past its start limit.
+[Unit]
+Description=Start the Vuoro screen again after its start limit
+
+[Service]
+Type=oneshot
+ExecCondition=/usr/bin/systemctl is-failed --quiet vuoro-screen.service
+ExecStart=/usr/bin/systemctl reset-failed vuoro-screen.service
+ExecStart=/usr/bin/systemctl start --no-block vuoro-screen.service
+EOF
+put /etc/systemd/system/vuoro-screen-retry.timer 644 root root <<'EOF'
+# Written by pc/setup.sh: every 10 minutes, a failed Vuoro screen is started again.
+[Unit]
+Description=Start the Vuoro screen again after its start limit, every 10 minutes
+
+[Timer]
+OnBootSec=10min
+OnUnitActiveSec=10min
+
+[Install]
+WantedBy=timers.target
+EOF
+link /etc/systemd/system/timers.target.wants/vuoro-screen-retry.timer /etc/systemd/system/vuoro-screen-retry.timer
 # graphical.target is the default target on Debian; set it for a PC installed without a desktop.
 link /etc/systemd/system/default.target /usr/lib/systemd/system/graphical.target
 

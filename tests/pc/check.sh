@@ -108,6 +108,10 @@ for r in "$kiosk" "$tcp" "$bare" "$display" "$counter"; do
   [ "$(readlink "$r/$sys/graphical.target.wants/vuoro-screen.service")" = /etc/systemd/system/vuoro-screen.service ] ||
     fail "vuoro-screen.service is not enabled in $r"
   has "$r/etc/pam.d/vuoro-screen" 'session  required pam_systemd.so'
+  has "$r/$sys/vuoro-screen-retry.service" 'ExecCondition=/usr/bin/systemctl is-failed --quiet vuoro-screen.service'
+  has "$r/$sys/vuoro-screen-retry.timer" 'OnUnitActiveSec=10min'
+  [ "$(readlink "$r/$sys/timers.target.wants/vuoro-screen-retry.timer")" = /etc/systemd/system/vuoro-screen-retry.timer ] ||
+    fail "vuoro-screen-retry.timer is not enabled in $r"
   [ "$(stat -c '%a %u %g' "$r/var/lib/vuoro-screen")" = "700 $(uid_in "$r" vuoro-screen) $(gid_in "$r" vuoro-screen)" ] ||
     fail "the browser's home in $r is not 0700 vuoro-screen: $(stat -c '%a %u %g' "$r/var/lib/vuoro-screen")"
   grep -q '^vuoro-screen:x:[0-9]*:[0-9]*:.*:/var/lib/vuoro-screen:/usr/sbin/nologin$' "$r/etc/passwd" ||
@@ -178,12 +182,13 @@ say "systemd-analyze verify"
 for r in "$kiosk" "$display"; do
   mkdir -p "$r/usr/lib/systemd/system"
   cp -rn /usr/lib/systemd/system/. "$r/usr/lib/systemd/system/"
-  for b in cage chromium curl sed; do
+  for b in cage chromium curl sed systemctl; do
     printf '#!/bin/sh\nexit 0\n' >"$r/usr/bin/$b"
     chmod 755 "$r/usr/bin/$b"
   done
 done
-for u in "$kiosk/$sys/vuoro-screen.service" "$kiosk/$sys/vuoro-agent.service" "$display/$sys/vuoro-screen.service"; do
+for u in "$kiosk/$sys/vuoro-screen.service" "$kiosk/$sys/vuoro-agent.service" "$display/$sys/vuoro-screen.service" \
+  "$display/$sys/vuoro-screen-retry.service" "$display/$sys/vuoro-screen-retry.timer"; do
   r="${u%/"$sys"/*}"
   out="$(SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --root="$r" "$u" 2>&1)" || {
     echo "$out"
