@@ -15,6 +15,9 @@
 # - bad arguments: exit 2, a message naming the mistake, nothing written;
 # - the print agent as the agent unit's ExecStart starts it, with the token file setup.sh wrote, against the
 #   real daemon (demo hall, 127.0.0.1): connected with the kiosk's token, refused with another;
+# - the kiosk page in Chromium with the unit's page and flags (tests/pc/enrol.mjs) against the real daemon
+#   with the package's example config: the token entered once on the enrolment screen is still there when
+#   the browser is started again with the same profile, and a new profile asks for it;
 # - Chromium with the unit's flags and the written policy, in a private mount namespace whose
 #   /etc/chromium is the root's (tests/pc/autoplay.mjs): a page of the daemon's origin plays a sound with
 #   nobody tapping it, and without the policy it may not (so the check can tell).
@@ -358,10 +361,65 @@ grep -q 'agent connection ended' "$work/agent-bad.log" || fail "the agent with a
 if grep -q 'agent connected' "$work/agent-bad.log"; then fail "the agent connected with a wrong token"; fi
 echo "connected with the kiosk's token; refused with another"
 
+# Chromium as the screen unit of ROOT starts it, headless here (no Wayland), with the profile PROFILE: sets
+# `page` to the unit's page and `chromium_flags` to the flags after "cage -d -s -- /usr/bin/chromium".
+unit_browser() {
+  local line args=()
+  line="$(sed -n 's/^ExecStart=//p' "$1/$sys/vuoro-screen.service")"
+  read -ra args <<<"$line"
+  [ "${args[0]} ${args[4]}" = "/usr/bin/cage /usr/bin/chromium" ] || fail "the screen unit runs ${args[0]} ${args[4]}"
+  page="" chromium_flags=(--headless --no-sandbox --disable-gpu)
+  for a in "${args[@]:5}"; do
+    case "$a" in
+    --ozone-platform=wayland | --kiosk) ;;
+    \"*\") page="${a:1:${#a}-2}" ;;
+    --user-data-dir=*) chromium_flags+=("--user-data-dir=$2") ;;
+    *) chromium_flags+=("$a") ;;
+    esac
+  done
+  [ -n "$page" ] || fail "the screen unit opens no page"
+}
+command -v node >/dev/null || fail "node is missing (apt-get install nodejs)"
+
+say "the kiosk's device token, entered once on its screen, is kept in the browser's profile"
+# The package's example config, kiosk-1's token hash replaced by the hash of this test's token, served by
+# the real daemon; the kiosk PC's unit for kiosk-1; the kiosk page in Chromium with the unit's flags.
+python3 - crates/vuoro/debian/vuoro.toml "$work/hall.toml" "$token" <<'PY' || fail "cannot make the test's config"
+import hashlib, re, sys
+src, dst, token = sys.argv[1:]
+text = open(src).read()
+m = re.search(r'\[\[device\]\]\nid = "kiosk-1"\n(?:[^\[\n].*\n)*?token_sha256 = "([0-9a-f]{64})"', text)
+assert m, "no kiosk-1 with a token_sha256 in the example config"
+open(dst, "w").write(text.replace(m.group(1), hashlib.sha256(token.encode()).hexdigest()))
+PY
+: >"$work/hall.out"
+"$vuoro_bin" serve --config "$work/hall.toml" --listen 127.0.0.1:0 --data "$work/hall-data" >"$work/hall.out" 2>"$work/hall.err" &
+pids+=($!)
+hall=""
+for _ in $(seq 300); do
+  hall="$(sed -n 's/^Vuoro listening on \(http:[^ ]*\)$/\1/p' "$work/hall.out")"
+  [ -n "$hall" ] && break
+  sleep 0.1
+done
+[ -n "$hall" ] || fail "the daemon with the example config did not start: $(cat "$work/hall.err")"
+hall="${hall%/}"
+kiosk_pc="$(new_root kiosk-pc)"
+"$setup" --role kiosk --server "$hall" --site main --device kiosk-1 --root "$kiosk_pc" >/dev/null
+kiosk_screen() { # PROFILE TOKEN|-: the screen the kiosk page comes to (after entering TOKEN)
+  unit_browser "$kiosk_pc" "$1"
+  timeout 90 node tests/pc/enrol.mjs "$page" "$2" chromium "${chromium_flags[@]}"
+}
+entered="$(kiosk_screen "$work/kiosk-profile" "$token")"
+again="$(kiosk_screen "$work/kiosk-profile" -)"
+fresh="$(kiosk_screen "$work/fresh-profile" -)"
+echo "after entering the token: $entered; the browser started again: $again; a new profile: $fresh"
+[ "$entered" = services ] || fail "the kiosk did not take the token entered on its screen: '$entered'"
+[ "$again" = services ] || fail "the kiosk asked for its token again after a restart: '$again'"
+[ "$fresh" = enrol ] || fail "a kiosk with a new profile did not ask for its token ('$fresh'): the check cannot tell"
+
 say "Chromium with the unit's flags and the written policy: autoplay on the daemon's origin"
 # A page and a sound of the origin the policy names, served on 127.0.0.1; tests/pc/autoplay.mjs starts
 # Chromium with the page on its command line and has the page play the sound, nobody having tapped it.
-command -v node >/dev/null || fail "node is missing (apt-get install nodejs)"
 mkdir -p "$work/site"
 cp kiosk-ui/sounds/attention.wav "$work/site/a.wav"
 echo '<!doctype html><html lang="en"><title>autoplay</title></html>' >"$work/site/index.html"
@@ -379,22 +437,11 @@ shown="$(new_root shown)"
 "$setup" --role display --server "$origin" --site iso-omena --device hall --root "$shown" >/dev/null
 mkdir -p "$work/no-policy"
 autoplay() { # ETC_CHROMIUM: played or refused:..., in Chromium with the unit's flags and that /etc/chromium
-  local line args=() flags=()
-  line="$(sed -n 's/^ExecStart=//p' "$shown/$sys/vuoro-screen.service")"
-  read -ra args <<<"$line"
-  [ "${args[4]}" = /usr/bin/chromium ] || fail "the screen unit runs ${args[4]}, not /usr/bin/chromium"
-  # After "cage -d -s -- /usr/bin/chromium": Chromium's flags, headless here (no Wayland), the page last.
-  for a in "${args[@]:5}"; do
-    case "$a" in
-    --ozone-platform=wayland | --kiosk | \"*) ;;
-    --user-data-dir=*) flags+=("--user-data-dir=$work/profile-$RANDOM") ;;
-    *) flags+=("$a") ;;
-    esac
-  done
+  unit_browser "$shown" "$work/profile-$RANDOM"
   # shellcheck disable=SC2016 # the inner sh expands its own arguments
   timeout 60 node tests/pc/autoplay.mjs "$origin/" a.wav unshare -m sh -c \
     'mount --make-rprivate / && mount --bind "$1" /etc/chromium && shift && exec chromium "$@"' \
-    sh "$1" --headless --no-sandbox --disable-gpu "${flags[@]}"
+    sh "$1" "${chromium_flags[@]}"
 }
 with="$(autoplay "$shown/etc/chromium")"
 without="$(autoplay "$work/no-policy")"
