@@ -12,6 +12,10 @@
 #   prints about the rule (an unknown key, operator, group) fails;
 # - a second run changes nothing (every file's content, mode, owner and time); --printer none removes the
 #   agent again;
+# - without --root, in a private mount namespace whose /etc, /var and /usr are overlays on a tmpfs (the
+#   host untouched), with stand-ins that log apt-get, systemctl, udevadm and update-grub: the first run
+#   installs what is missing, reloads systemd and udev, triggers the printer, updates GRUB, restarts the
+#   agent and leaves a stopped screen to the reboot; the second run runs nothing;
 # - bad arguments: exit 2, a message naming the mistake, nothing written;
 # - the print agent as the agent unit's ExecStart starts it, with the token file setup.sh wrote, against the
 #   real daemon (demo hall, 127.0.0.1): connected with the kiosk's token, refused with another;
@@ -51,7 +55,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   # A browser's helper processes may still be writing its profile for a moment.
-  rm -rf "$work" 2>/dev/null || { sleep 2 && rm -rf "$work"; }
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$work" 2>/dev/null || { sleep 2 && rm -rf "$work"; }
 }
 trap cleanup EXIT
 
@@ -274,6 +278,86 @@ out="$("$setup" --role kiosk --server "$server" --site iso-omena --device kiosk-
 [ "$out" = "setup.sh: changed /etc/vuoro/agent.token" ] || fail "a token file made readable was not mended: $out"
 [ "$(stat -c %a "$kiosk/etc/vuoro/agent.token")" = 640 ] || fail "the token file is not 0640 again"
 echo "idempotent; a changed file is mended"
+
+say "without --root: what it runs, in a private mount namespace over the host's /etc, /var and /usr"
+# /etc, /var and /usr are overlays whose writes go to a tmpfs of the namespace, so the host is untouched (a
+# marker written through the overlay must show in its upper layer before setup.sh runs). apt-get,
+# systemctl, udevadm and update-grub are stand-ins that log their arguments (systemctl is-active says
+# inactive); useradd, dpkg-query and the rest are the host's.
+mkdir -p "$work/stubs"
+for b in apt-get systemctl udevadm update-grub; do
+  # shellcheck disable=SC2016 # the stand-in expands them when it runs
+  printf '#!/bin/sh\necho "%s $*" >>"$PC_CALLS"\n[ "%s $1" != "systemctl is-active" ] || exit 3\n' "$b" "$b" >"$work/stubs/$b"
+  chmod 755 "$work/stubs/$b"
+done
+printf '%s\n' "$token" >"$work/token-nl"
+on_host() { # CALLS_LOG COMMAND...: runs COMMAND in the namespace, the stand-ins' calls logged in CALLS_LOG
+  local calls="$1"
+  shift
+  : >"$calls"
+  # shellcheck disable=SC2016 # the inner sh expands its own arguments
+  PC_CALLS="$calls" PATH="$work/stubs:$PATH" unshare -m sh -euc '
+    ov="$1"; vuoro="$2"; shift 2
+    mount --make-rprivate /
+    mkdir -p "$ov" && mount -t tmpfs none "$ov"
+    for d in etc var usr; do
+      mkdir -p "$ov/$d-upper" "$ov/$d-work"
+      mount -t overlay overlay -o "lowerdir=/$d,upperdir=$ov/$d-upper,workdir=$ov/$d-work" "/$d"
+    done
+    echo overlay >/etc/.pc-check-marker
+    [ -f "$ov/etc-upper/.pc-check-marker" ] || { echo "the overlay on /etc is not in place" >&2; exit 1; }
+    cp "$vuoro" /usr/bin/vuoro
+    "$@"' sh "$work/overlay" "$vuoro_bin" "$@"
+}
+host_args=(--role kiosk --server "$server" --site iso-omena --device kiosk-1 --printer usb)
+# Both runs in one namespace, the second against what the first wrote: a wrapper runs them in turn.
+cat >"$work/twice.sh" <<'EOF'
+#!/bin/sh
+set -eu
+setup="$1"
+shift
+"$setup" "$@" --token-from "$TOKEN_FILE" >"$OUT1"
+cp "$PC_CALLS" "$CALLS1"
+: >"$PC_CALLS"
+"$setup" "$@" --no-install >"$OUT2"
+ls -ln /etc/vuoro/agent.token >"$TOKEN_LS"
+grep '^vuoro-' /etc/passwd >"$PASSWD"
+[ ! -e /etc/.pc-check-marker ] || echo marker-visible >>"$PASSWD"
+EOF
+chmod 755 "$work/twice.sh"
+TOKEN_FILE="$work/token-nl" OUT1="$work/host1.out" OUT2="$work/host2.out" CALLS1="$work/host1.calls" \
+  TOKEN_LS="$work/host.token" PASSWD="$work/host.passwd" \
+  on_host "$work/host2.calls" "$work/twice.sh" "$setup" "${host_args[@]}" || fail "setup.sh without --root failed"
+# apt-get installs, in one call, the packages of the list that the host lacks, and nothing else.
+missing=""
+for p in chromium cage curl dbus-user-session libpam-systemd fonts-noto-core fonts-noto-cjk fonts-dejavu-core \
+  fonts-wqy-microhei pipewire pipewire-pulse wireplumber alsa-utils; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  has "$work/host1.calls" 'apt-get update -qq'
+  has "$work/host1.calls" "apt-get install -y -qq --no-install-recommends${missing}"
+else
+  lacks "$work/host1.calls" 'apt-get'
+fi
+[ "$(grep -c '^apt-get install' "$work/host1.calls")" -le 1 ] || fail "more than one apt-get install"
+for want in 'systemctl daemon-reload' 'udevadm control --reload' 'udevadm trigger --action=add --subsystem-match=usbmisc' \
+  'update-grub' 'systemctl restart vuoro-agent.service' 'systemctl is-active --quiet vuoro-screen.service'; do
+  has "$work/host1.calls" "$want"
+done
+lacks "$work/host1.calls" 'systemctl restart vuoro-screen.service'
+has "$work/host1.out" 'setup.sh: done. Reboot once'
+[ "$(cat "$work/host2.out")" = "setup.sh: nothing changed" ] || fail "the second run on the host said: $(cat "$work/host2.out")"
+[ ! -s "$work/host2.calls" ] || fail "the second run on the host ran: $(cat "$work/host2.calls")"
+grep -q '^-rw-r----- 1 0 [0-9]* .* /etc/vuoro/agent.token$' "$work/host.token" || fail "the token file on the host: $(cat "$work/host.token")"
+if ! grep -q '^vuoro-screen:' "$work/host.passwd" || ! grep -q '^vuoro-agent:' "$work/host.passwd"; then
+  fail "the users were not made: $(cat "$work/host.passwd")"
+fi
+if [ -e /etc/.pc-check-marker ] || grep -q '^vuoro-screen:' /etc/passwd || [ -e /etc/systemd/system/vuoro-screen.service ]; then
+  fail "the run without --root reached the host's files"
+fi
+cat "$work/host1.calls"
+echo "the first run installs, reloads and restarts; the second runs nothing; the host is untouched"
 
 say "--printer none removes the print agent"
 "$setup" --role kiosk --server "$server" --site iso-omena --device kiosk-1 --printer none --root "$tcp" >"$work/none.out"
