@@ -15,7 +15,8 @@
 # - without --root, in a private mount namespace whose /etc, /var and /usr are overlays on a tmpfs (the
 #   host untouched), with stand-ins that log apt-get, systemctl, udevadm and update-grub: the first run
 #   installs what is missing, reloads systemd and udev, triggers the printer, updates GRUB, restarts the
-#   agent and leaves a stopped screen to the reboot; the second run runs nothing;
+#   agent and leaves a stopped screen to the reboot; the second run runs nothing; with --vuoro-deb and no
+#   /usr/bin/vuoro, the package is installed with the daemon's unit already masked;
 # - bad arguments: exit 2, a message naming the mistake, nothing written;
 # - the print agent as the agent unit's ExecStart starts it, with the token file setup.sh wrote, against the
 #   real daemon (demo hall, 127.0.0.1): connected with the kiosk's token, refused with another;
@@ -25,7 +26,8 @@
 # - Chromium with the unit's flags and the written policy, in a private mount namespace whose
 #   /etc/chromium is the root's (tests/pc/autoplay.mjs): a page of the daemon's origin plays a sound with
 #   nobody tapping it, and without the policy it may not (so the check can tell).
-# Needs root (owners, mount namespaces) and a built vuoro (VUORO_BIN, default target/debug/vuoro).
+# Needs root (owners, mount namespaces; it runs itself again with sudo when started as another user), node,
+# Chromium and a built vuoro (VUORO_BIN, default target/debug/vuoro).
 # Loopback only; every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,7 +39,11 @@ fail() {
   exit 1
 }
 
-[ "$(id -u)" -eq 0 ] || fail "run as root (setup.sh sets owners; the udev and Chromium checks use mount namespaces)"
+if [ "$(id -u)" -ne 0 ]; then
+  # setup.sh sets owners; the udev, Chromium and host checks use mount namespaces.
+  command -v sudo >/dev/null || fail "run as root"
+  exec sudo --preserve-env=VUORO_BIN "$0" "$@"
+fi
 vuoro_bin="${VUORO_BIN:-$repo/target/debug/vuoro}"
 [ -x "$vuoro_bin" ] || fail "no vuoro binary at $vuoro_bin: cargo build -p vuoro, or set VUORO_BIN"
 command -v chromium >/dev/null || fail "chromium is missing (apt-get install chromium)"
@@ -285,11 +291,18 @@ say "without --root: what it runs, in a private mount namespace over the host's 
 # systemctl, udevadm and update-grub are stand-ins that log their arguments (systemctl is-active says
 # inactive); useradd, dpkg-query and the rest are the host's.
 mkdir -p "$work/stubs"
-for b in apt-get systemctl udevadm update-grub; do
+for b in systemctl udevadm update-grub; do
   # shellcheck disable=SC2016 # the stand-in expands them when it runs
   printf '#!/bin/sh\necho "%s $*" >>"$PC_CALLS"\n[ "%s $1" != "systemctl is-active" ] || exit 3\n' "$b" "$b" >"$work/stubs/$b"
   chmod 755 "$work/stubs/$b"
 done
+# apt-get's stand-in also logs, when it installs a package file, whether the daemon's unit is masked then.
+cat >"$work/stubs/apt-get" <<'EOF'
+#!/bin/sh
+echo "apt-get $*" >>"$PC_CALLS"
+case "$*" in *.deb) echo "vuoro.service -> $(readlink /etc/systemd/system/vuoro.service)" >>"$PC_CALLS" ;; esac
+EOF
+chmod 755 "$work/stubs/apt-get"
 printf '%s\n' "$token" >"$work/token-nl"
 on_host() { # CALLS_LOG COMMAND...: runs COMMAND in the namespace, the stand-ins' calls logged in CALLS_LOG
   local calls="$1"
@@ -306,8 +319,8 @@ on_host() { # CALLS_LOG COMMAND...: runs COMMAND in the namespace, the stand-ins
     done
     echo overlay >/etc/.pc-check-marker
     [ -f "$ov/etc-upper/.pc-check-marker" ] || { echo "the overlay on /etc is not in place" >&2; exit 1; }
-    cp "$vuoro" /usr/bin/vuoro
-    "$@"' sh "$work/overlay" "$vuoro_bin" "$@"
+    [ -z "$vuoro" ] || cp "$vuoro" /usr/bin/vuoro
+    "$@"' sh "$work/overlay" "${VUORO_ON_HOST-$vuoro_bin}" "$@"
 }
 host_args=(--role kiosk --server "$server" --site iso-omena --device kiosk-1 --printer usb)
 # Both runs in one namespace, the second against what the first wrote: a wrapper runs them in turn.
@@ -357,6 +370,12 @@ if [ -e /etc/.pc-check-marker ] || grep -q '^vuoro-screen:' /etc/passwd || [ -e 
   fail "the run without --root reached the host's files"
 fi
 cat "$work/host1.calls"
+# Without /usr/bin/vuoro, the package given is installed, the daemon's unit masked before.
+: >"$work/vuoro_0.1.0-1_amd64.deb"
+VUORO_ON_HOST="" on_host "$work/deb.calls" "$setup" "${host_args[@]}" --token-from "$work/token-nl" \
+  --vuoro-deb "$work/vuoro_0.1.0-1_amd64.deb" >/dev/null || fail "setup.sh --vuoro-deb failed"
+grep -A1 -xF "apt-get install -y -qq --no-install-recommends $work/vuoro_0.1.0-1_amd64.deb" "$work/deb.calls" |
+  grep -qx 'vuoro.service -> /dev/null' || fail "the package was not installed with the daemon's unit masked: $(cat "$work/deb.calls")"
 echo "the first run installs, reloads and restarts; the second runs nothing; the host is untouched"
 
 say "--printer none removes the print agent"
