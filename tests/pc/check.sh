@@ -10,8 +10,8 @@
 #   newer), otherwise `udevadm test` in a private mount namespace whose /run/udev/rules.d holds only the
 #   rule (udevadm from Debian's udev package, unpacked into target/tools when missing): any line it
 #   prints about the rule (an unknown key, operator, group) fails;
-# - a second run changes nothing (every file's content, mode, owner and time); --printer none removes the
-#   agent again;
+# - a second run changes nothing (every file's content, mode, owner and time); the token asked for on a
+#   terminal (script(1)) is not shown; --printer none removes the agent again;
 # - without --root, in a private mount namespace whose /etc, /var and /usr are overlays on a tmpfs (the
 #   host untouched), with stand-ins that log apt-get, systemctl, udevadm and update-grub: the first run
 #   installs what is missing, reloads systemd and udev, triggers the printer, updates GRUB, restarts the
@@ -377,6 +377,17 @@ VUORO_ON_HOST="" on_host "$work/deb.calls" "$setup" "${host_args[@]}" --token-fr
 grep -A1 -xF "apt-get install -y -qq --no-install-recommends $work/vuoro_0.1.0-1_amd64.deb" "$work/deb.calls" |
   grep -qx 'vuoro.service -> /dev/null' || fail "the package was not installed with the daemon's unit masked: $(cat "$work/deb.calls")"
 echo "the first run installs, reloads and restarts; the second runs nothing; the host is untouched"
+
+say "the token asked for on a terminal, not shown"
+command -v script >/dev/null || fail "script (util-linux) is missing"
+asked="$(new_root asked)"
+# script(1) gives setup.sh a terminal; the token is typed a second after the start, then Enter.
+(sleep 1 && printf '%s\r' "$token") | timeout 30 script -qec "$(printf '%q ' "$setup" --role kiosk --server "$server" \
+  --site iso-omena --device kiosk-1 --printer usb --root "$asked")" /dev/null >"$work/asked.out" || fail "setup.sh on a terminal failed"
+has "$work/asked.out" "The kiosk's device token (not shown):"
+lacks "$work/asked.out" "$token"
+[ "$(cat "$asked/etc/vuoro/agent.token")" = "$token" ] || fail "the token typed on the terminal is not in the token file"
+echo "asked, not shown, written"
 
 say "--printer none removes the print agent"
 "$setup" --role kiosk --server "$server" --site iso-omena --device kiosk-1 --printer none --root "$tcp" >"$work/none.out"
