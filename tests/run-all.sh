@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of Vuoro: the Rust unit and end-to-end tests, the Debian package's checks, then the
-# browser tests in headless Chromium, then checks every WebSocket message their daemons sent against the
-# AsyncAPI document.
+# Runs every test of Vuoro: the Rust unit and end-to-end tests, the Debian package's checks, the checks of
+# the kiosk and display PCs' setup script, then the browser tests in headless Chromium, then checks every
+# WebSocket message their daemons sent against the AsyncAPI document.
 # Installs what is missing first (Debian packages, npm packages for the browser tests, aiosmtpd for the
 # notices' tests, cargo-deb).
 set -euo pipefail
@@ -84,6 +84,9 @@ VUORO_REQUIRE_ESPEAK=1 cargo test --workspace
 
 say "the Debian package: contents, lintian, systemd-analyze verify, the extracted daemon started (tests/package/check.sh)"
 timeout 1200 tests/package/check.sh
+
+say "the kiosk and display PCs' setup: pc/setup.sh into throwaway roots, its units, udev rule, policy (tests/pc/check.sh)"
+timeout 600 tests/pc/check.sh
 
 say "the daemon's /metrics, as the monitoring e2e test scraped it, against promtool's lint"
 "$promtool" check metrics <target/tmp/metrics.txt
