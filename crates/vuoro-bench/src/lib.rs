@@ -6,7 +6,9 @@
 //!
 //! Scenarios: `issue` (durable tickets per second), `fanout` (call to the last of N subscribers),
 //! `connections` (memory per idle WebSocket client), `day` (a synthetic hall day, estimate accuracy),
-//! `startup` (a year of history: time to ready, idle memory). See docs/benchmarks.md.
+//! `startup` (a year of history: time to ready, idle memory), `staff` (a staff request's cost against a
+//! kiosk's), `notices` (a day's tickets with SMS notices: the outbox's lag, the issue path's p99 with and
+//! without). See docs/benchmarks.md.
 
 pub mod connections;
 pub mod daemon;
@@ -14,6 +16,7 @@ pub mod day;
 pub mod dayapi;
 pub mod fanout;
 pub mod issue;
+pub mod notices;
 pub mod rawhttp;
 pub mod rawws;
 pub mod staff;
@@ -174,9 +177,10 @@ pub fn run(scenario: &str, opts: &Opts) -> anyhow::Result<Report> {
             "day" => day::run(opts).await,
             "startup" => startup::run(opts).await,
             "staff" => staff::run(opts).await,
+            "notices" => notices::run(opts).await,
             other => {
                 anyhow::bail!(
-                    "no scenario '{other}': issue, fanout, connections, day, startup or staff"
+                    "no scenario '{other}': issue, fanout, connections, day, startup, staff or notices"
                 )
             }
         }
@@ -188,7 +192,15 @@ pub fn run(scenario: &str, opts: &Opts) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-pub const SCENARIOS: [&str; 6] = ["issue", "fanout", "connections", "day", "startup", "staff"];
+pub const SCENARIOS: [&str; 7] = [
+    "issue",
+    "fanout",
+    "connections",
+    "day",
+    "startup",
+    "staff",
+    "notices",
+];
 
 /// Raises the open-files limit (soft and, as root, hard) for this process and the daemon it starts: a
 /// fan-out to 10,000 subscribers needs 10,000 sockets on each side, 50,000 connections 50,000.

@@ -12,7 +12,7 @@ use vuoro_bench::{Mode, Opts, SCENARIOS};
     about = "Vuoro's benchmark scenarios (loopback only, bounded, self-stopping)"
 )]
 struct Cli {
-    /// issue, fanout, connections, day, startup, or all
+    /// issue, fanout, connections, day, startup, staff, notices, or all
     scenario: String,
     /// Size(s): tickets (issue), subscribers (fanout), clients (connections), visits (day), days (startup).
     /// Comma-separated for several.

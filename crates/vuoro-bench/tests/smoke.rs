@@ -51,3 +51,8 @@ fn startup_smoke() {
 fn staff_smoke() {
     smoke("staff", false);
 }
+
+#[test]
+fn notices_smoke() {
+    smoke("notices", false);
+}
