@@ -501,8 +501,8 @@ async fn push_notices_reach_the_browser_encrypted_and_signed() {
     let app = spawn_app_in(&config(), &dir.0).await;
     let mut k = kiosk_device(&app, "kiosk-3").await;
     let t = take(&mut k, "fi").await;
-    let r = app
-        .http()
+    let mut phone = app.http();
+    let r = phone
         .get(&format!(
             "/api/v1/tickets/{}/contact",
             t["token"].as_str().unwrap()
@@ -510,6 +510,29 @@ async fn push_notices_reach_the_browser_encrypted_and_signed() {
         .await
         .unwrap();
     assert_eq!(r.json()["push_key"], push_key.as_str());
+    let token = t["token"].as_str().unwrap();
+    let r = put_contact(
+        &mut phone,
+        token,
+        json!({"push": browser.subscription(&endpoint)}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(contacts_stored(&dir.0), 1);
+    app.stop().await;
+
+    // Push switched off (SMS still on): its subscriptions are forgotten at start.
+    let sms_only = format!(
+        "{DEMO}\n[notify]\n[notify.sms]\nurl = \"{base}/sms\"\nbody = '{{\"to\":\"{{to}}\",\"text\":\"{{text}}\"}}'\n"
+    );
+    let app = spawn_app_in(&sms_only, &dir.0).await;
+    assert_eq!(contacts_stored(&dir.0), 0);
+    let r = app
+        .http()
+        .get(&format!("/api/v1/tickets/{token}/contact"))
+        .await
+        .unwrap();
+    assert_eq!(r.json(), json!({"offered": ["sms"], "contacts": []}));
     app.stop().await;
 }
 

@@ -212,13 +212,6 @@ impl Notices {
         start_seq: u64,
     ) -> anyhow::Result<Arc<Notices>> {
         let key = load_or_make_key(data_dir)?;
-        let mut contacts: HashMap<(String, u64), Vec<Contact>> = HashMap::new();
-        for c in db.contacts()? {
-            contacts
-                .entry((c.site.clone(), c.ticket))
-                .or_default()
-                .push(c);
-        }
         let mut providers: Vec<(NoticeChannel, Box<dyn Provider>, u32)> = Vec::new();
         if let Some(sms) = &cfg.sms {
             providers.push((
@@ -243,6 +236,25 @@ impl Notices {
                 p.per_second,
             ));
             vapid = Some(v);
+        }
+        // A channel no longer configured keeps no contact: it would never be sent to.
+        let mut contacts: HashMap<(String, u64), Vec<Contact>> = HashMap::new();
+        let mut unsent = 0;
+        for c in db.contacts()? {
+            if providers.iter().any(|(ch, _, _)| *ch == c.channel) {
+                contacts
+                    .entry((c.site.clone(), c.ticket))
+                    .or_default()
+                    .push(c);
+            } else {
+                unsent += db.delete_contacts(&c.site, c.ticket, Some(c.channel))?;
+            }
+        }
+        if unsent > 0 {
+            tracing::info!(
+                contacts = unsent,
+                "notices: contacts of channels no longer configured forgotten"
+            );
         }
         let notices = Arc::new(Notices {
             wakes: providers
