@@ -1108,6 +1108,8 @@ mod displays;
 mod monitoring;
 #[path = "e2e/notices.rs"]
 mod notices;
+#[path = "e2e/notices_push.rs"]
+mod notices_push;
 #[path = "e2e/openapi_routes.rs"]
 mod openapi_routes;
 #[path = "e2e/printing.rs"]

@@ -30,7 +30,7 @@ pub struct Deployment {
     /// Scheduled backups of the database (`[backup]`); none when the table is absent.
     #[serde(default)]
     pub backup: Option<BackupConfig>,
-    /// Notices to customers by SMS and e-mail (`[notify]`, docs/notices.md); none when absent.
+    /// Notices to customers by SMS, e-mail and Web Push (`[notify]`, docs/notices.md); none when absent.
     #[serde(default)]
     pub notify: Option<NotifyConfig>,
     #[serde(default, rename = "site", skip_serializing)]
@@ -273,6 +273,8 @@ pub struct NotifyConfig {
     pub sms: Option<SmsGateway>,
     #[serde(default)]
     pub email: Option<EmailSettings>,
+    #[serde(default)]
+    pub push: Option<PushSettings>,
 }
 
 /// `[notify.sms]`: an operator's HTTP gateway. `body` is a template: `{to}` (the number, E.164), `{text}`,
@@ -334,6 +336,30 @@ pub struct EmailSettings {
     pub timeout_seconds: u64,
 }
 
+/// `[notify.push]`: Web Push to the phone page (RFC 8030, content encrypted per RFC 8291, signed with the
+/// deployment's VAPID key per RFC 8292; the key is made at first start as `push.key` in the data folder).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSettings {
+    /// Who runs this server, for the push services (the VAPID `sub`): `mailto:` an address, or an
+    /// `https://` page.
+    pub subject: String,
+    /// Seconds a push service keeps a notice for a phone that is offline (`TTL`).
+    #[serde(default = "default_push_ttl")]
+    pub ttl_seconds: u32,
+    #[serde(default = "default_per_second")]
+    pub per_second: u32,
+    #[serde(default = "default_notify_timeout")]
+    pub timeout_seconds: u64,
+}
+
+/// The longest `ttl_seconds`: a notice older than a day is of no use.
+pub const MAX_PUSH_TTL: u32 = 24 * 3600;
+
+fn default_push_ttl() -> u32 {
+    600
+}
+
 fn default_near_people() -> u32 {
     3
 }
@@ -382,6 +408,31 @@ pub fn is_loopback_url(url: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// What is wrong with a VAPID subject, if anything.
+fn push_subject_problem(subject: &str) -> Option<&'static str> {
+    if subject
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
+        return Some("has spaces or quotes");
+    }
+    if let Some(address) = subject.strip_prefix("mailto:") {
+        return match address.parse::<lettre::Address>() {
+            Ok(_) => None,
+            Err(_) => Some("is not a mailto: with an e-mail address"),
+        };
+    }
+    if let Some(rest) = subject.strip_prefix("https://") {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        return if host.is_empty() || host.contains('@') {
+            Some("names no host")
+        } else {
+            None
+        };
+    }
+    Some("is neither mailto: nor https://")
 }
 
 impl NotifyConfig {
@@ -449,6 +500,30 @@ impl NotifyConfig {
             }
             if email.per_second == 0 {
                 out.push((at, "notify.email.per_second must be at least 1".into()));
+            }
+        }
+        if let Some(push) = &self.push {
+            let at = "[notify.push]";
+            if let Some(problem) = push_subject_problem(&push.subject) {
+                out.push((
+                    at,
+                    format!(
+                        "notify.push.subject '{}' {problem}: it must be mailto:someone@example.fi or an https:// page that says who runs this server",
+                        push.subject
+                    ),
+                ));
+            }
+            if push.ttl_seconds == 0 || push.ttl_seconds > MAX_PUSH_TTL {
+                out.push((
+                    at,
+                    format!("notify.push.ttl_seconds must be from 1 to {MAX_PUSH_TTL} (a day)"),
+                ));
+            }
+            if push.per_second == 0 || push.timeout_seconds == 0 {
+                out.push((
+                    at,
+                    "notify.push.per_second and timeout_seconds must be at least 1".into(),
+                ));
             }
         }
         out
@@ -788,5 +863,62 @@ mod brand_tests {
             ..Brand::default()
         };
         assert!(ok.check("").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod push_tests {
+    const DEMO: &str = include_str!("../../../config/demo.toml");
+
+    #[test]
+    fn the_push_table_is_checked() {
+        let with = |push: &str| format!("{DEMO}\n[notify]\n[notify.push]\n{push}\n");
+        let ok = crate::config::load(&with("subject = \"mailto:ops@example.fi\"")).unwrap();
+        let push = ok.deployment.notify.clone().unwrap().push.unwrap();
+        assert_eq!(
+            (push.ttl_seconds, push.per_second, push.timeout_seconds),
+            (600, 10, 10)
+        );
+        assert!(
+            crate::config::load(&with("subject = \"https://palvelut.example.fi/vuoro\"")).is_ok()
+        );
+        for (push, says) in [
+            (
+                "subject = \"ops@example.fi\"",
+                "is neither mailto: nor https://",
+            ),
+            (
+                "subject = \"mailto:nobody\"",
+                "is not a mailto: with an e-mail address",
+            ),
+            (
+                "subject = \"http://example.fi\"",
+                "is neither mailto: nor https://",
+            ),
+            ("subject = \"https://\"", "names no host"),
+            (
+                "subject = \"mailto:a@example.fi\"\nttl_seconds = 0",
+                "ttl_seconds must be from 1 to 86400",
+            ),
+            (
+                "subject = \"mailto:a@example.fi\"\nttl_seconds = 90000",
+                "ttl_seconds must be from 1 to 86400",
+            ),
+            (
+                "subject = \"mailto:a@example.fi\"\nper_second = 0",
+                "per_second and timeout_seconds",
+            ),
+            ("", "missing field `subject`"),
+            (
+                "subject = \"mailto:a@example.fi\"\nsecret = 1",
+                "unknown field `secret`",
+            ),
+        ] {
+            let src = with(push);
+            let errs = crate::config::load(&src).unwrap_err();
+            assert_eq!(errs.len(), 1, "{push}: {errs:?}");
+            assert!(errs[0].message.contains(says), "{push}: {errs:?}");
+            assert!(errs[0].line.is_some(), "{push}: {errs:?}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use vuoro_engine::Conflict;
 use vuoro_store::{Contact, NoticeChannel, NoticeState};
 
+use super::push::Subscription;
 use super::{Notices, masked};
 use crate::App;
 use crate::auth::Principal;
@@ -89,11 +90,16 @@ fn listing(n: &Notices, site: &str, ticket: u64) -> Value {
         .filter(|c| n.offers(*c))
         .map(NoticeChannel::as_str)
         .collect();
-    json!({ "offered": offered, "contacts": list })
+    let mut v = json!({ "offered": offered, "contacts": list });
+    if let Some(key) = n.push_key() {
+        v["push_key"] = json!(key);
+    }
+    v
 }
 
 /// The ticket's contacts and the channels offered (none when notices are not set up here), for the
-/// phone page and the kiosk to offer only what works.
+/// phone page and the kiosk to offer only what works; with push offered, also `push_key`, the VAPID
+/// public key the page subscribes with.
 pub async fn get_contact(State(app): State<Arc<App>>, Path(token): Path<String>) -> ApiResult {
     let (site, id, _) = ticket(&app, &token)?;
     let v = match app.notices.as_ref() {
@@ -135,7 +141,9 @@ pub async fn put_contact(
         })?;
         (NoticeChannel::Email, address)
     } else {
-        (NoticeChannel::Push, String::new())
+        let sub = Subscription::from_json(body.push.as_ref().unwrap_or(&Value::Null))
+            .map_err(ApiError::invalid)?;
+        (NoticeChannel::Push, sub.to_address())
     };
     if !n.offers(channel) {
         return Err(ApiError::invalid(format!(
@@ -154,7 +162,7 @@ pub async fn put_contact(
             "The ticket's visit is over: there is nothing left to tell.",
         ));
     }
-    let address_key = n.address_key(&address);
+    let address_key = n.contact_key(channel, &address);
     let contact = Contact {
         site: site.clone(),
         ticket: id,
@@ -295,6 +303,13 @@ mod tests {
         assert_eq!(
             masked(NoticeChannel::Email, "anna@example.fi"),
             "a***@example.fi"
+        );
+        assert_eq!(
+            masked(
+                NoticeChannel::Push,
+                r#"{"endpoint":"https://push.example.net/s"}"#
+            ),
+            "this browser"
         );
     }
 }

@@ -1,5 +1,6 @@
 //! Notices to customers who wait elsewhere: "your turn is near", "you are called to counter 5" and "the
-//! service closed before your turn", by SMS (an operator's HTTP gateway) and e-mail (SMTP). docs/notices.md.
+//! service closed before your turn", by SMS (an operator's HTTP gateway), e-mail (SMTP) and Web Push to the
+//! phone page (`push.rs`). docs/notices.md.
 //!
 //! Decided once, sent once:
 //! - A ticket's contact (`PUT /api/v1/tickets/{token}/contact`) is stored (table `contacts`) and kept in
@@ -18,10 +19,15 @@
 //! - Limits: notices per ticket, per number or address per day, a monthly cap for the whole deployment,
 //!   and the addresses that asked for no more; a notice over a limit is stored as dropped with the reason.
 //!
+//! - A push service that answers that a subscription is gone (404, 410) ends it: the contact is
+//!   forgotten and the sender drops what else was due to it.
+//!
 //! Addresses are never logged; a notice forgets its address when it ends; an address's limits and
-//! opt-out are kept under a keyed hash (`notify.key` in the data folder).
+//! opt-out are kept under a keyed hash (`notify.key` in the data folder; for a push subscription, the
+//! hash of its endpoint).
 
 pub mod api;
+pub mod push;
 pub mod send;
 pub mod text;
 
@@ -62,6 +68,8 @@ pub struct Notices {
     db: Arc<dyn Database>,
     shared: Arc<Shared>,
     key: [u8; 32],
+    /// The VAPID key pair, when push is offered.
+    vapid: Option<Arc<push::Vapid>>,
     /// Contacts by (site, ticket).
     contacts: Mutex<HashMap<(String, u64), Vec<Contact>>>,
     wakes: Vec<(NoticeChannel, Arc<Wake>)>,
@@ -100,18 +108,38 @@ impl Wake {
 
 /// The data folder's key for addresses' hashes, made at first start.
 fn load_or_make_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
-    let path = dir.join(KEY_FILE);
+    load_or_make_secret(dir, KEY_FILE, "32 bytes", |_| true)
+}
+
+/// A 32-byte secret kept as `name` in the data folder: read, or made at first start (random bytes that
+/// `valid` takes, written 0600 to a `.partial` file that is then renamed). A file that is not 32 bytes or
+/// that `valid` refuses is damaged: an error that names it, never replaced.
+pub(crate) fn load_or_make_secret(
+    dir: &Path,
+    name: &str,
+    what: &str,
+    valid: impl Fn(&[u8]) -> bool,
+) -> anyhow::Result<[u8; 32]> {
+    let path = dir.join(name);
     match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() == 32 => {
+        Ok(bytes) if bytes.len() == 32 && valid(&bytes) => {
             let mut key = [0; 32];
             key.copy_from_slice(&bytes);
             Ok(key)
         }
-        Ok(_) => anyhow::bail!("{} is damaged (not 32 bytes)", path.display()),
+        Ok(_) => anyhow::bail!(
+            "{} is damaged (not {what}); restore it from a backup of the data folder",
+            path.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0; 32];
-            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            let tmp = dir.join(format!("{KEY_FILE}.partial"));
+            loop {
+                getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                if valid(&key) {
+                    break;
+                }
+            }
+            let tmp = dir.join(format!("{name}.partial"));
             {
                 use std::io::Write;
                 let mut opts = std::fs::OpenOptions::new();
@@ -184,13 +212,6 @@ impl Notices {
         start_seq: u64,
     ) -> anyhow::Result<Arc<Notices>> {
         let key = load_or_make_key(data_dir)?;
-        let mut contacts: HashMap<(String, u64), Vec<Contact>> = HashMap::new();
-        for c in db.contacts()? {
-            contacts
-                .entry((c.site.clone(), c.ticket))
-                .or_default()
-                .push(c);
-        }
         let mut providers: Vec<(NoticeChannel, Box<dyn Provider>, u32)> = Vec::new();
         if let Some(sms) = &cfg.sms {
             providers.push((
@@ -206,6 +227,35 @@ impl Notices {
                 email.per_second,
             ));
         }
+        let mut vapid = None;
+        if let Some(p) = &cfg.push {
+            let v = Arc::new(push::Vapid::load_or_make(data_dir)?);
+            providers.push((
+                NoticeChannel::Push,
+                Box::new(push::PushSender::new(p.clone(), v.clone())),
+                p.per_second,
+            ));
+            vapid = Some(v);
+        }
+        // A channel no longer configured keeps no contact: it would never be sent to.
+        let mut contacts: HashMap<(String, u64), Vec<Contact>> = HashMap::new();
+        let mut unsent = 0;
+        for c in db.contacts()? {
+            if providers.iter().any(|(ch, _, _)| *ch == c.channel) {
+                contacts
+                    .entry((c.site.clone(), c.ticket))
+                    .or_default()
+                    .push(c);
+            } else {
+                unsent += db.delete_contacts(&c.site, c.ticket, Some(c.channel))?;
+            }
+        }
+        if unsent > 0 {
+            tracing::info!(
+                contacts = unsent,
+                "notices: contacts of channels no longer configured forgotten"
+            );
+        }
         let notices = Arc::new(Notices {
             wakes: providers
                 .iter()
@@ -216,6 +266,7 @@ impl Notices {
             db: db.clone(),
             shared: shared.clone(),
             key,
+            vapid,
             contacts: Mutex::new(contacts),
             stop: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
@@ -265,11 +316,27 @@ impl Notices {
         self.wakes.iter().any(|(c, _)| *c == channel)
     }
 
+    /// The VAPID public key the phone page subscribes with (base64url), when push is offered.
+    pub fn push_key(&self) -> Option<&str> {
+        self.vapid.as_ref().map(|v| v.public_key())
+    }
+
     /// The keyed hash an address's limits and opt-out are kept under.
     pub fn address_key(&self, address: &str) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
         mac.update(address.as_bytes());
         crate::auth::hex(&mac.finalize().into_bytes())
+    }
+
+    /// The keyed hash a contact's address is kept under: a push subscription's is its endpoint's.
+    pub fn contact_key(&self, channel: NoticeChannel, address: &str) -> String {
+        match channel {
+            NoticeChannel::Push => match push::Subscription::from_address(address) {
+                Some(s) => self.address_key(&s.endpoint),
+                None => self.address_key(address),
+            },
+            _ => self.address_key(address),
+        }
     }
 
     /// The idempotency key a provider gets for a notice: the same for every attempt.
@@ -335,6 +402,18 @@ impl Notices {
         }
         self.db.delete_contacts(site, ticket, channel)?;
         Ok(removed.len())
+    }
+
+    /// Forgets a ticket's contact of `channel` if it is still `address` (the browser may have subscribed
+    /// anew since): its provider said the address is gone.
+    fn forget_gone(&self, site: &str, ticket: u64, channel: NoticeChannel, address: &str) {
+        let still = self
+            .contacts_of(site, ticket)
+            .iter()
+            .any(|c| c.channel == channel && c.address == address);
+        if still && let Err(e) = self.remove_contacts(site, ticket, Some(channel), false) {
+            tracing::warn!(error = %e, "notices: cannot forget a contact that is gone");
+        }
     }
 
     /// Whether `address_key`'s owner asked for no more notices.
@@ -645,6 +724,8 @@ impl Notices {
             .map(|(_, w)| w.clone())
             .expect("a wake per sender");
         let gap = Duration::from_secs_f64(1.0 / f64::from(per_second.max(1)));
+        // The addresses their provider said are gone (since this start; kept in memory only).
+        let mut gone: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut last = Instant::now() - gap;
         while !self.stop.load(Ordering::SeqCst) {
             let now = Utc::now();
@@ -673,6 +754,10 @@ impl Notices {
                     NoticeOutcome::Dropped {
                         reason: reason.into(),
                     }
+                } else if n.address.as_ref().is_some_and(|a| gone.contains(a)) {
+                    NoticeOutcome::Dropped {
+                        reason: "the address is gone (the browser ended its subscription)".into(),
+                    }
                 } else {
                     let since = last.elapsed();
                     if since < gap {
@@ -684,6 +769,13 @@ impl Notices {
                     match sent {
                         Ok(()) => NoticeOutcome::Sent,
                         Err(SendError::Refused(reason)) => NoticeOutcome::Failed { reason },
+                        Err(SendError::Gone(reason)) => {
+                            if let Some(a) = &n.address {
+                                self.forget_gone(&n.site, n.ticket, channel, a);
+                                gone.insert(a.clone());
+                            }
+                            NoticeOutcome::Failed { reason }
+                        }
                         Err(SendError::Retry { reason, .. })
                             if n.attempts + 1 >= self.cfg.max_attempts =>
                         {

@@ -1,5 +1,6 @@
-//! The providers: an operator's SMS gateway over HTTP (ureq) and e-mail over SMTP (lettre). Each send
-//! says whether a failure is worth another try (a timeout, a 5xx, a 429) or final (the provider refused).
+//! The providers: an operator's SMS gateway over HTTP (ureq) and e-mail over SMTP (lettre); Web Push is
+//! in `push.rs`. Each send says whether a failure is worth another try (a timeout, a 5xx, a 429) or final
+//! (the provider refused, or the address is gone for good).
 //! Nothing here logs an address or a header.
 
 use std::time::Duration;
@@ -19,6 +20,21 @@ pub enum SendError {
     },
     /// Final: another try would be refused the same way.
     Refused(String),
+    /// Final, and the address is gone for good (a push subscription the browser ended): the contact is
+    /// forgotten and nothing more is sent to it.
+    Gone(String),
+}
+
+/// A `Retry-After` header's wait: seconds, or an HTTP date.
+pub fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
+    let v = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
 }
 
 /// A provider of one channel.
@@ -129,12 +145,7 @@ impl Provider for SmsSender {
             200..=299 => Ok(()),
             429 | 408 | 500..=599 => Err(SendError::Retry {
                 reason: format!("gateway answered {status}"),
-                after: resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs),
+                after: retry_after(resp.headers()),
             }),
             _ => Err(SendError::Refused(format!("gateway answered {status}"))),
         }
@@ -142,7 +153,7 @@ impl Provider for SmsSender {
 }
 
 /// A transport error without anything from the request (no URL with a number in it).
-fn short_error(e: &ureq::Error) -> String {
+pub fn short_error(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(_) => "timed out".into(),
         ureq::Error::Io(io) => io.kind().to_string(),
@@ -249,6 +260,25 @@ mod tests {
             form_escape,
         );
         assert_eq!(form, "to=%2B358+40&msg=%C3%A4%26b");
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let mut h = ureq::http::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", " 3 ".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        h.insert("retry-after", later.parse().unwrap());
+        let wait = retry_after(&h).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
     }
 
     #[test]
