@@ -413,6 +413,7 @@ function render() {
   msg.hidden = !stateMsg;
   msg.textContent = stateMsg;
 
+  renderNotices(tk);
   const open = tk.state === 'waiting' || tk.state === 'parked';
   $('actions').hidden = !(open || tk.state === 'called');
   $('elsewhere').textContent = t('track.elsewhere');
@@ -424,14 +425,15 @@ function render() {
   $('cancel-yes').textContent = t('track.cancel_yes');
   $('cancel-no').textContent = t('track.cancel_no');
 
-  const canNotify = 'Notification' in window && (tk.state === 'waiting' || tk.state === 'parked');
+  // "Notify this browser" (push, in the notices section) covers what the page's own alert does.
+  const pushShown = !$('push-box').hidden && !$('notices').hidden;
+  const canNotify = 'Notification' in window && (tk.state === 'waiting' || tk.state === 'parked') && !pushShown;
   const perm = canNotify ? Notification.permission : 'unsupported';
   $('notify').hidden = !canNotify || perm !== 'default';
   $('notify').textContent = t('track.notify');
   $('notify-state').hidden = !canNotify || perm === 'default';
   $('notify-state').textContent = perm === 'granted' ? t('track.notify_on') : t('track.notify_blocked');
 
-  renderNotices(tk);
   document.title = `${tk.number} – ${t(`track.state.${tk.state}`)} – Vuoro`;
   renderLive();
 }
