@@ -74,7 +74,8 @@ async function boot() {
   $('chart-service').addEventListener('change', renderCharts);
   setInterval(tick, 1000);
   setInterval(() => session.user && refresh(true), 30000);
-  setInterval(() => session.user && state.site && loadNotices(), 30000);
+  // Every 30 s, unless the daemon said it sends no notices (no `[notify]`).
+  setInterval(() => session.user && state.site && state.notices !== null && loadNotices(), 30000);
   $('notices-refresh').addEventListener('click', async () => {
     await loadNotices();
     if (state.notices) announce(t('notices_refreshed', { n: state.notices.length }));
