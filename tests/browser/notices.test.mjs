@@ -3,6 +3,7 @@
 // Chromium against the real daemon with `[notify]`. The SMS gateway is a real HTTP server started here on
 // 127.0.0.1: it records every message and refuses (400) the number REFUSED.
 // Run: cd tests/browser && node --test --test-concurrency=1 notices.test.mjs
+// Screenshots go to docs/screenshots/phone-notices-*.png and supervisor-notices.png (docs/kiosk.md).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -75,6 +76,8 @@ after(async () => {
 });
 
 // ---- helpers ---------------------------------------------------------------------------------------
+
+const shot = (page, name, opts = {}) => page.screenshot({ path: join(repo, 'docs', 'screenshots', name), ...opts });
 
 async function noAxe(page, where) {
   const v = await axeViolations(page);
@@ -154,6 +157,7 @@ test('phone page (fi): a number typed as at home is taken, shown masked, gets th
   assert.equal(await page.locator('#email-form').isVisible(), true, 'e-mail is offered here');
   assert.equal(await page.locator('#push-box').isVisible(), false, 'push is not offered here');
   await noAxe(page, 'phone opt-in fi');
+  await shot(page, 'phone-notices-fi.png', { fullPage: true });
 
   await page.fill('#sms', '040 123 4567');
   await page.click('#sms-send');
@@ -171,6 +175,7 @@ test('phone page (fi): a number typed as at home is taken, shown masked, gets th
   );
   assert.ok(!(await page.evaluate(() => JSON.stringify(localStorage))).includes('4567'));
   await noAxe(page, 'phone contact stored fi');
+  await shot(page, 'phone-notices-on-fi.png', { fullPage: true });
 
   const before = sent.length;
   const staff = await callUntil('c5', tk.number);
@@ -199,7 +204,7 @@ test('phone page (fi): a number typed as at home is taken, shown masked, gets th
   await context.close();
 });
 
-test('phone page (ar, right to left): a bad number is refused in words, and "never again" holds for the next ticket', async () => {
+test('phone page (ar, right to left): a bad number is refused in words; the call reaches the number once; "never again" holds for the next ticket', async () => {
   const s = kioskStrings.ar;
   const tk = await issue('joint-service', 'ar');
   const { page, context, foreign, errors } = await phone(tk, { lang: 'ar' });
@@ -220,6 +225,7 @@ test('phone page (ar, right to left): a bad number is refused in words, and "nev
   assert.equal(await focusedId(page), 'sms', 'focus back on the field');
   assert.deepEqual((await contactOf(tk)).contacts, [], 'nothing stored');
   await noAxe(page, 'phone bad number ar');
+  await page.locator('#notices').screenshot({ path: join(repo, 'docs', 'screenshots', 'phone-notices-error-ar.png') });
 
   await page.fill('#sms', '+358 40 765 4321');
   await page.click('#sms-send');
@@ -228,12 +234,24 @@ test('phone page (ar, right to left): a bad number is refused in words, and "nev
   assert.equal(await page.locator('#sms').getAttribute('aria-invalid'), 'false');
   assert.match(await item.textContent(), /\+35840\*{5}21/);
   await noAxe(page, 'phone contact stored ar');
+
+  // Called: the gateway gets the Arabic notice once.
+  const before = sent.length;
+  const staff = await callUntil('c5', tk.number);
+  await page.locator('#alert[data-kind="called"]').waitFor({ timeout: 10000 });
+  const mine = () => sent.slice(before).filter((m) => m.to === '+358407654321');
+  await until(() => mine().some((m) => m.text.includes(tk.number) && m.text.includes('حان دورك')), 10000, 'the Arabic called notice');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(mine().filter((m) => m.text.includes('حان دورك')).length, 1, JSON.stringify(mine()));
+  assert.equal(new Set(mine().map((m) => m.text)).size, mine().length, `no notice twice: ${JSON.stringify(mine())}`);
+
   const never = item.locator('button[data-stop="never"]');
   assert.equal(await never.textContent(), s['notices.never_sms']);
   await never.click();
   await page.locator('#notices-said', { hasText: s['notices.stopped_never'] }).waitFor({ state: 'attached' });
   assert.deepEqual((await contactOf(tk)).contacts, []);
-  assert.equal(await page.locator('#sms-form').isVisible(), true);
+  await apiCall(daemon.url, '/api/v1/counters/c5/finish', { method: 'POST', token: staff, body: {} });
+  await apiCall(daemon.url, '/api/v1/counters/c5/close', { method: 'POST', token: staff, body: {} });
   done(foreign, errors);
   await context.close();
 
@@ -350,6 +368,7 @@ test('"Notify this browser": registers the worker, subscribes with the daemon\'s
   await page.goto(`${daemon.url}/kiosk/track.html#t=${tk.token}`);
   await page.locator('#push-box:not([hidden])').waitFor();
   assert.equal(await page.locator('#push').textContent(), kioskStrings.fi['notices.push']);
+  assert.equal(await page.locator('#notify').isVisible(), false, 'the page\'s own alert button gives way to push');
   await noAxe(page, 'phone push offered fi');
   await page.click('#push');
   await until(() => puts.length === 1, 10000, 'the PUT');
@@ -418,6 +437,7 @@ test('supervisor: "Notices not delivered" shows a refused SMS with its reason, i
   assert.ok(!(await panel.textContent()).includes('99990'), 'no number on the supervisor screen');
   assert.equal(await page.locator('#notices-table caption').textContent(), deskStrings.notices_caption);
   await noAxe(page, 'supervisor notices panel');
+  await panel.screenshot({ path: join(repo, 'docs', 'screenshots', 'supervisor-notices.png') });
   await apiCall(daemon.url, '/api/v1/counters/c2/finish', { method: 'POST', token: staff, body: {} });
   await apiCall(daemon.url, '/api/v1/counters/c2/close', { method: 'POST', token: staff, body: {} });
   assert.deepEqual(foreign, []);
