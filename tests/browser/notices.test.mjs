@@ -438,6 +438,17 @@ test('supervisor: "Notices not delivered" shows a refused SMS with its reason, i
   assert.equal(await page.locator('#notices-table caption').textContent(), deskStrings.notices_caption);
   await noAxe(page, 'supervisor notices panel');
   await panel.screenshot({ path: join(repo, 'docs', 'screenshots', 'supervisor-notices.png') });
+  // In Finnish and Swedish as well.
+  for (const l of ['fi', 'sv']) {
+    const strings = JSON.parse(readFileSync(join(repo, 'desk-ui', 'i18n', `${l}.json`), 'utf8'));
+    await page.selectOption('#lang', l);
+    await page.locator('#sv-notices-heading', { hasText: strings.notices_heading }).waitFor();
+    await row.locator('td', { hasText: strings.notice_channel_sms }).waitFor();
+    const c = await row.locator('th, td').allTextContents();
+    assert.deepEqual(c.slice(1, 3), [strings['notice_kind_' + failed.kind], strings.notice_channel_sms]);
+    assert.equal(await page.locator('#notices-refresh').textContent(), strings.notices_refresh);
+    await noAxe(page, `supervisor notices panel ${l}`);
+  }
   await apiCall(daemon.url, '/api/v1/counters/c2/finish', { method: 'POST', token: staff, body: {} });
   await apiCall(daemon.url, '/api/v1/counters/c2/close', { method: 'POST', token: staff, body: {} });
   assert.deepEqual(foreign, []);
