@@ -25,6 +25,8 @@ const state = {
   clockOffset: 0,
   refreshTimer: null,
   haveTickets: false,
+  notices: null, // failed notices of the last 24 hours (GET /sites/{site}/notices); null: notices not set up
+  noticesAt: null,
 };
 
 const serverNow = () => Date.now() + state.clockOffset;
@@ -72,6 +74,12 @@ async function boot() {
   $('chart-service').addEventListener('change', renderCharts);
   setInterval(tick, 1000);
   setInterval(() => session.user && refresh(true), 30000);
+  // Every 30 s, unless the daemon said it sends no notices (no `[notify]`).
+  setInterval(() => session.user && state.site && state.notices !== null && loadNotices(), 30000);
+  $('notices-refresh').addEventListener('click', async () => {
+    await loadNotices();
+    if (state.notices) announce(t('notices_refreshed', { n: state.notices.length }));
+  });
   await resumeSession((user) => afterSignIn(user, {}));
 }
 
@@ -90,6 +98,7 @@ async function afterSignIn(user) {
     state.counters = new Map((counters.counters || []).map((c) => [c.id, { ...c }]));
     state.units = new Map((units.units || []).map((u) => [u.id, u.name]));
     await refresh(true);
+    await loadNotices();
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
     return;
@@ -125,6 +134,49 @@ async function loadStats() {
   } catch (e) {
     state.stats = null;
   }
+}
+
+/**
+ * Notices to customers (SMS, e-mail, push) that failed in the last 24 hours, without addresses. A
+ * deployment without `[notify]` answers 422: the panel stays hidden.
+ */
+async function loadNotices() {
+  if (!state.site) return;
+  try {
+    const r = await staffApi(`/api/v1/sites/${encodeURIComponent(state.site.id)}/notices?state=failed`);
+    state.notices = r.notices || [];
+    state.noticesAt = new Date();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 422) state.notices = null;
+    else if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
+  }
+  renderNotices();
+}
+
+function hhmm(at) {
+  return new Date(at).toLocaleTimeString(lang === 'en' ? 'en-GB' : lang, { hour: '2-digit', minute: '2-digit' });
+}
+
+function renderNotices() {
+  const list = state.notices;
+  $('notices-panel').hidden = list === null;
+  if (list === null) return;
+  const known = (key, fallback) => (t(key) !== key ? t(key) : fallback);
+  $('notices-body').replaceChildren(
+    ...list.map((n) =>
+      el('tr', { dataset: { notice: String(n.id) } },
+        el('th', { scope: 'row' }, numberHtml(n.number)),
+        el('td', {}, known('notice_kind_' + n.kind, n.kind)),
+        el('td', {}, known('notice_channel_' + n.channel, n.channel)),
+        el('td', { class: 'reason' }, n.reason || '–', n.attempts > 1 ? el('span', { class: 'hint' }, ' ', t('notice_attempts', { n: n.attempts })) : null),
+        el('td', {}, el('time', { datetime: n.done_at || n.created_at }, hhmm(n.done_at || n.created_at))),
+      ),
+    ),
+  );
+  $('notices-table').hidden = list.length === 0;
+  $('notices-empty').hidden = list.length > 0;
+  $('notices-count').textContent = list.length ? `(${list.length})` : '';
+  $('notices-updated').textContent = state.noticesAt ? t('notices_updated', { time: hhmm(state.noticesAt) }) : '';
 }
 
 // ---- live ---------------------------------------------------------------------------------------
@@ -320,6 +372,7 @@ function renderAll() {
   renderCounters();
   renderDevices();
   renderCharts();
+  renderNotices();
 }
 
 function visibleServices() {

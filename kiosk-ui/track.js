@@ -2,6 +2,16 @@
 // URL fragment (#t=...), which the browser never sends to the server. No login, no cookies, no other origin.
 import { api, Live, loadStrings, fill, pick, dirOf, numberHtml } from '/shared/vuoro.js';
 
+// Notices by SMS, e-mail or this browser's push (GET/PUT/DELETE /api/v1/tickets/{token}/contact). Nothing of
+// them is kept in the browser's storage but, after "Notify this browser", the ticket page's address in the
+// service worker's cache (so that a tap on a notice opens this ticket); it is deleted when notices stop.
+const SW = '/kiosk/track-sw.js';
+const SW_SCOPE = '/kiosk/track.html';
+const SW_CACHE = 'vuoro-track';
+const SW_TICKET = '/kiosk/track-sw-ticket';
+/** Time zones of sites in Finland (Åland has its own name for the same zone). */
+const FINNISH_ZONES = ['Europe/Helsinki', 'Europe/Mariehamn'];
+
 const I18N = '/kiosk/i18n';
 const FALLBACK_LANGS = [
   { code: 'fi', name: 'Suomi' },
@@ -31,6 +41,11 @@ const S = {
   confirming: false,
   siteId: null,
   serviceNames: {}, // lang -> {service id: name}
+  siteZone: null, // the site's time zone: Finland's means a number may be typed as at home (040 ...)
+  notices: { offered: [], contacts: [], pushKey: null }, // GET .../contact
+  noticeError: {}, // 'sms' | 'email' | 'push' | 'stop' -> message key
+  noticeBusy: false,
+  contactsShown: null, // what the contact list was last built from
 };
 
 function t(key, vars) {
@@ -99,6 +114,232 @@ function maybeAlert(tk) {
   }
 }
 
+/**
+ * A typed phone number as the API takes it: spaces and hyphens dropped, a leading 00 becomes +, and at a
+ * site in Finland a number dialled as at home (a leading 0 then a digit: 040 123 4567) gets Finland's
+ * country code instead of the 0 (+358401234567). Anything else goes as typed; the daemon says if it is not
+ * a number.
+ */
+export function phoneNumber(typed, finland) {
+  let s = String(typed).replace(/[\s\-\u00a0]/g, '');
+  if (s.startsWith('00')) s = '+' + s.slice(2);
+  else if (finland && /^0[1-9]/.test(s)) s = '+358' + s.slice(1);
+  return s;
+}
+
+const inFinland = () => FINNISH_ZONES.includes(S.siteZone);
+const contactPath = () => `/api/v1/tickets/${encodeURIComponent(token)}/contact`;
+
+function pushSupported() {
+  return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window && 'caches' in window;
+}
+
+function setNotices(r) {
+  S.notices = { offered: (r && r.offered) || [], contacts: (r && r.contacts) || [], pushKey: (r && r.push_key) || null };
+}
+
+async function loadNotices() {
+  try {
+    setNotices(await api(contactPath()));
+  } catch (e) {
+    /* the page works without notices */
+  }
+}
+
+/** The API's refusal in the customer's words. */
+function noticeErrorKey(channel, e) {
+  if (e && e.status === 422) return channel === 'sms' ? 'notices.bad_sms' : channel === 'email' ? 'notices.bad_email' : 'notices.not_offered';
+  if (e && e.status === 409) return e.code === 'ticket_not_waiting' ? 'notices.over' : 'notices.opted_out';
+  if (e && e.status === 404) return 'track.gone';
+  return 'notices.failed';
+}
+
+/** Says `text` to screen readers without moving focus. */
+function say(text) {
+  const el = $('notices-said');
+  el.textContent = '';
+  setTimeout(() => (el.textContent = text), 50);
+}
+
+function showNoticeError(channel, key) {
+  S.noticeError = { [channel]: key };
+  render();
+  const target = channel === 'stop' ? $('notices-on-label') : channel === 'push' ? $('push') : $(channel);
+  if (target && !target.hidden) target.focus();
+}
+
+function contactItem(c) {
+  const what = t(`notices.channel.${c.channel}`);
+  const to = document.createElement('bdi');
+  to.dir = 'ltr';
+  to.textContent = c.to || '';
+  const text = document.createElement('span');
+  text.className = 'contact-to';
+  text.append(`${what}: `, to);
+  const name = c.to ? `${what} ${c.to}` : what;
+  const stop = document.createElement('button');
+  stop.type = 'button';
+  stop.className = 'btn';
+  stop.textContent = t('notices.stop');
+  stop.setAttribute('aria-label', `${t('notices.stop')}: ${name}`);
+  stop.dataset.channel = c.channel;
+  stop.dataset.stop = 'stop';
+  stop.addEventListener('click', () => stopNotices(c.channel, false));
+  const li = document.createElement('li');
+  li.dataset.channel = c.channel;
+  li.append(text, stop);
+  if (c.channel !== 'push') {
+    const never = document.createElement('button');
+    never.type = 'button';
+    never.className = 'btn danger';
+    never.textContent = t(`notices.never_${c.channel}`);
+    never.setAttribute('aria-label', `${t(`notices.never_${c.channel}`)}: ${name}`);
+    never.dataset.channel = c.channel;
+    never.dataset.stop = 'never';
+    never.addEventListener('click', () => stopNotices(c.channel, true));
+    li.append(never);
+  }
+  return li;
+}
+
+function renderNotices(tk) {
+  const n = S.notices;
+  const joinable = !!tk && (tk.state === 'waiting' || tk.state === 'parked');
+  const open = joinable || (!!tk && tk.state === 'called');
+  const show = n.offered.length > 0 && (joinable || (open && n.contacts.length > 0));
+  $('notices').hidden = !show;
+  const shownKey = JSON.stringify([S.lang, show ? n.contacts : []]);
+  if (S.contactsShown !== shownKey) {
+    S.contactsShown = shownKey;
+    $('contacts').replaceChildren(...(show ? n.contacts : []).map(contactItem));
+  }
+  if (!show) return;
+  $('notices-title').textContent = t('notices.title');
+  $('notices-what').textContent = t('notices.what');
+  const has = (ch) => n.contacts.some((c) => c.channel === ch);
+  $('notices-on').hidden = n.contacts.length === 0;
+  $('notices-on-label').textContent = t('notices.on');
+  const err = S.noticeError;
+  const fieldErr = (id, key, input) => {
+    $(id).hidden = !key;
+    $(id).textContent = key ? t(key) : '';
+    if (input) input.setAttribute('aria-invalid', key ? 'true' : 'false');
+  };
+  fieldErr('notices-error', err.stop);
+
+  $('sms-form').hidden = !(joinable && n.offered.includes('sms') && !has('sms'));
+  $('sms-label').textContent = t('notices.sms_label');
+  $('sms-example').textContent = t(inFinland() ? 'notices.sms_example_fi' : 'notices.sms_example');
+  $('sms-send').textContent = t('notices.sms_send');
+  fieldErr('sms-error', err.sms, $('sms'));
+
+  $('email-form').hidden = !(joinable && n.offered.includes('email') && !has('email'));
+  $('email-label').textContent = t('notices.email_label');
+  $('email-example').textContent = t('notices.email_example');
+  $('email-send').textContent = t('notices.email_send');
+  fieldErr('email-error', err.email, $('email'));
+
+  $('push-box').hidden = !(joinable && n.offered.includes('push') && n.pushKey && pushSupported() && !has('push'));
+  $('push-hint').textContent = t('notices.push_hint');
+  $('push').textContent = t('notices.push');
+  fieldErr('push-error', err.push);
+}
+
+async function putContact(channel, body) {
+  const r = await api(contactPath(), { method: 'PUT', body });
+  setNotices(r);
+  S.noticeError = {};
+  render();
+  const c = S.notices.contacts.find((x) => x.channel === channel);
+  say(t('notices.saved', { to: c ? `${t(`notices.channel.${channel}`)} ${c.to || ''}`.trim() : '' }));
+  $('notices-on-label').focus();
+}
+
+async function submitContact(channel) {
+  if (S.noticeBusy) return;
+  const input = $(channel);
+  const typed = input.value.trim();
+  if (!typed) {
+    showNoticeError(channel, channel === 'sms' ? 'notices.empty_sms' : 'notices.empty_email');
+    return;
+  }
+  S.noticeBusy = true;
+  try {
+    await putContact(channel, channel === 'sms' ? { sms: phoneNumber(typed, inFinland()) } : { email: typed });
+    input.value = '';
+  } catch (e) {
+    showNoticeError(channel, noticeErrorKey(channel, e));
+  } finally {
+    S.noticeBusy = false;
+  }
+}
+
+/** base64url (the VAPID public key) as bytes. */
+function keyBytes(b64url) {
+  const b64 = b64url.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (b64url.length % 4)) % 4);
+  return Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+}
+
+const within = (promise, ms) => Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))]);
+
+/** "Notify this browser": the service worker, a push subscription with the daemon's key, then PUT it. */
+async function enablePush() {
+  if (S.noticeBusy) return;
+  S.noticeBusy = true;
+  let sub = null;
+  try {
+    const perm = await Notification.requestPermission();
+    if (perm !== 'granted') {
+      showNoticeError('push', 'notices.push_denied');
+      return;
+    }
+    await navigator.serviceWorker.register(SW, { scope: SW_SCOPE });
+    const reg = await within(navigator.serviceWorker.ready, 10000);
+    sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(S.notices.pushKey) });
+    const cache = await caches.open(SW_CACHE);
+    await cache.put(SW_TICKET, new Response(location.href));
+    await putContact('push', { push: sub.toJSON() });
+  } catch (e) {
+    if (sub) await forgetPush();
+    showNoticeError('push', e && e.status !== undefined ? noticeErrorKey('push', e) : 'notices.push_failed');
+  } finally {
+    S.noticeBusy = false;
+  }
+}
+
+/** This browser's subscription and the remembered ticket address, gone. */
+async function forgetPush() {
+  if (!pushSupported()) return;
+  try {
+    const reg = await navigator.serviceWorker.getRegistration(SW_SCOPE);
+    const sub = reg && (await reg.pushManager.getSubscription());
+    if (sub) await sub.unsubscribe();
+    await caches.delete(SW_CACHE);
+  } catch (e) {
+    /* nothing more to do */
+  }
+}
+
+async function stopNotices(channel, optOut) {
+  if (S.noticeBusy) return;
+  S.noticeBusy = true;
+  try {
+    const q = new URLSearchParams({ channel });
+    if (optOut) q.set('opt_out', 'true');
+    setNotices(await api(`${contactPath()}?${q}`, { method: 'DELETE' }));
+    if (channel === 'push') await forgetPush();
+    S.noticeError = {};
+    render();
+    say(t(optOut ? 'notices.stopped_never' : 'notices.stopped'));
+    // The section stays while the ticket waits; once called, it goes with the last contact.
+    ($('notices').hidden ? $('title') : $('notices-title')).focus();
+  } catch (e) {
+    showNoticeError('stop', noticeErrorKey(channel, e));
+  } finally {
+    S.noticeBusy = false;
+  }
+}
+
 function render() {
   const root = document.documentElement;
   root.lang = S.lang;
@@ -124,6 +365,7 @@ function render() {
   const tk = S.ticket;
   const msg = $('message');
   if (!tk) {
+    $('notices').hidden = true;
     $('card').hidden = true;
     $('actions').hidden = true;
     $('alert').hidden = true;
@@ -171,6 +413,7 @@ function render() {
   msg.hidden = !stateMsg;
   msg.textContent = stateMsg;
 
+  renderNotices(tk);
   const open = tk.state === 'waiting' || tk.state === 'parked';
   $('actions').hidden = !(open || tk.state === 'called');
   $('elsewhere').textContent = t('track.elsewhere');
@@ -182,7 +425,9 @@ function render() {
   $('cancel-yes').textContent = t('track.cancel_yes');
   $('cancel-no').textContent = t('track.cancel_no');
 
-  const canNotify = 'Notification' in window && (tk.state === 'waiting' || tk.state === 'parked');
+  // "Notify this browser" (push, in the notices section) covers what the page's own alert does.
+  const pushShown = !$('push-box').hidden && !$('notices').hidden;
+  const canNotify = 'Notification' in window && (tk.state === 'waiting' || tk.state === 'parked') && !pushShown;
   const perm = canNotify ? Notification.permission : 'unsupported';
   $('notify').hidden = !canNotify || perm !== 'default';
   $('notify').textContent = t('track.notify');
@@ -206,6 +451,11 @@ function renderLive() {
 async function setTicket(tk, { quiet = false } = {}) {
   S.ticket = tk;
   S.error = null;
+  if (['finished', 'cancelled', 'no_show'].includes(tk.state) && S.notices.contacts.length) {
+    // The daemon forgets a ticket's contacts when its visit ends; so does this page.
+    if (S.notices.contacts.some((c) => c.channel === 'push')) forgetPush();
+    S.notices = { ...S.notices, contacts: [] };
+  }
   if (!S.lang) {
     S.lang = (LANG_KEY && localStorage.getItem(LANG_KEY)) || tk.lang || 'fi';
     await ensureStrings(S.lang);
@@ -270,6 +520,7 @@ async function loadSiteInfo(tk) {
     const langs = await api(`/api/v1/sites/${encodeURIComponent(site.id)}/languages`);
     S.languages = langs.languages && langs.languages.length ? langs.languages : FALLBACK_LANGS;
     S.siteNames = site.name;
+    S.siteZone = site.timezone || null;
     S.siteName = pick(site.name, S.lang, ['fi', 'sv'].includes(S.lang) ? 'fi' : 'en');
   } catch (e) {
     /* the page works without the site's name and language list */
@@ -281,6 +532,7 @@ async function firstLoad() {
     const tk = await api(`/api/v1/tickets/${encodeURIComponent(token)}`);
     await setTicket(tk, { quiet: true });
     await loadSiteInfo(tk); // the site's name and languages, before the first paint
+    await loadNotices();
     await setTicket(tk);
     startLive();
   } catch (e) {
@@ -335,6 +587,15 @@ async function start() {
   });
   $('cancel-yes').addEventListener('click', cancelTicket);
   $('notify').addEventListener('click', requestNotifications);
+  $('sms-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    submitContact('sms');
+  });
+  $('email-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    submitContact('email');
+  });
+  $('push').addEventListener('click', enablePush);
   await ensureStrings('en');
   if (!token || !/^[A-Za-z0-9_-]{8,128}$/.test(token)) {
     S.lang = guessLang();
@@ -348,5 +609,5 @@ async function start() {
   if (S.siteNames) S.siteName = pick(S.siteNames, S.lang, ['fi', 'sv'].includes(S.lang) ? 'fi' : 'en');
 }
 
-window.vuoroTrack = { S, NEAR };
+window.vuoroTrack = { S, NEAR, phoneNumber };
 start();
