@@ -247,7 +247,6 @@ pub async fn serve(
             hall.clone(),
             store.clone(),
             shared.clone(),
-            &settings.data_dir,
             last_seq,
         )?),
         None => {

@@ -454,6 +454,21 @@ pub trait Database: Send + Sync {
     /// address is left. Returns (contacts, notices) forgotten.
     fn forget_all_addresses(&self, reason: &str, now: DateTime<Utc>) -> Result<(usize, usize)>;
 
+    /// Drops a ticket's pending notices (of one channel, or all) with `reason`, forgetting their
+    /// addresses. Returns how many.
+    fn drop_pending_notices(
+        &self,
+        site: &str,
+        ticket: u64,
+        channel: Option<NoticeChannel>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize>;
+
+    /// The deployment's secret `name`: the stored one, or `fresh`, stored now, when there is none yet (in
+    /// the database, so that a backup carries it: a restored hall keeps its keys).
+    fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>>;
+
     /// Records that the address behind `address_key` asked for no more notices.
     fn opt_out(&self, address_key: &str, at: DateTime<Utc>) -> Result<()>;
 

@@ -882,6 +882,21 @@ impl Database for Sqlite {
         self.notice_conn(|conn| notices::forget_all(conn, reason, now))
     }
 
+    fn drop_pending_notices(
+        &self,
+        site: &str,
+        ticket: u64,
+        channel: Option<NoticeChannel>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        self.notice_conn(|conn| notices::drop_pending(conn, site, ticket, channel, reason, now))
+    }
+
+    fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
+        self.notice_conn(|conn| notices::secret(conn, name, fresh))
+    }
+
     fn opt_out(&self, address_key: &str, at: DateTime<Utc>) -> Result<()> {
         self.notice_conn(|conn| notices::opt_out(conn, address_key, at))
     }

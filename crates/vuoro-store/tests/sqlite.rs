@@ -832,3 +832,48 @@ fn notices_are_decided_once_forget_their_address_when_they_end_and_contacts_end_
     assert!(db.opted_out("key-x").unwrap());
     assert!(!db.opted_out("key-y").unwrap());
 }
+
+#[test]
+fn a_stopped_contact_drops_its_pending_notices_and_secrets_are_made_once() {
+    use vuoro_store::{NoticeChannel, NoticeState};
+    let dir = Dir::new("notice-stop");
+    let db = dir.open();
+    let now = local(monday(), 10, 0);
+    db.decide_notices(
+        &[
+            notice("a", 1, "+358401234567", now),
+            vuoro_store::NewNotice {
+                channel: NoticeChannel::Email,
+                ..notice("b", 1, "a@example.fi", now)
+            },
+            notice("c", 2, "+358401234568", now),
+        ],
+        &[],
+        None,
+    )
+    .unwrap();
+    let dropped = db
+        .drop_pending_notices(HALL, 1, Some(NoticeChannel::Sms), "stopped", now)
+        .unwrap();
+    assert_eq!(dropped, 1);
+    let due = db.due_notices(NoticeChannel::Sms, now, 10).unwrap();
+    assert_eq!(due.len(), 1, "only the other ticket's SMS is still due");
+    assert_eq!(due[0].ticket, 2);
+    assert_eq!(
+        db.due_notices(NoticeChannel::Email, now, 10).unwrap().len(),
+        1
+    );
+    let gone = db
+        .notices(HALL, NoticeState::Dropped, now - Duration::hours(1), 10)
+        .unwrap();
+    assert_eq!(
+        (gone[0].address.as_deref(), gone[0].reason.as_deref()),
+        (None, Some("stopped"))
+    );
+
+    // A secret is made once: later offers do not replace it, and it is in the database (in a backup).
+    assert_eq!(db.secret("k", &[1, 2, 3]).unwrap(), vec![1, 2, 3]);
+    assert_eq!(db.secret("k", &[9, 9, 9]).unwrap(), vec![1, 2, 3]);
+    drop(db);
+    assert_eq!(dir.open().secret("k", &[7]).unwrap(), vec![1, 2, 3]);
+}

@@ -23,7 +23,7 @@
 //!   forgotten and the sender drops what else was due to it.
 //!
 //! Addresses are never logged; a notice forgets its address when it ends; an address's limits and
-//! opt-out are kept under a keyed hash (`notify.key` in the data folder; for a push subscription, the
+//! opt-out are kept under a keyed hash (the secret `notify.key`, in the database; for a push subscription, the
 //! hash of its endpoint).
 
 pub mod api;
@@ -32,7 +32,6 @@ pub mod send;
 pub mod text;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -54,8 +53,8 @@ use text::Kind;
 
 /// The decider's name among the post-commit consumers (its reached seq is stored under it).
 pub const CONSUMER: &str = "notices";
-/// The key file in the data folder.
-const KEY_FILE: &str = "notify.key";
+/// The name of the addresses' hash key among the database's secrets.
+const KEY_NAME: &str = "notify.key";
 /// How often the decider records how far it got when it decided nothing.
 const RECORD_EVERY: Duration = Duration::from_secs(2);
 /// A "closed" notice older than this is not sent.
@@ -106,57 +105,39 @@ impl Wake {
     }
 }
 
-/// The data folder's key for addresses' hashes, made at first start.
-fn load_or_make_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
-    load_or_make_secret(dir, KEY_FILE, "32 bytes", |_| true)
+/// The key of addresses' hashes, made at first start.
+fn load_or_make_key(db: &dyn Database) -> anyhow::Result<[u8; 32]> {
+    load_or_make_secret(db, KEY_NAME, "32 bytes", |_| true)
 }
 
-/// A 32-byte secret kept as `name` in the data folder: read, or made at first start (random bytes that
-/// `valid` takes, written 0600 to a `.partial` file that is then renamed). A file that is not 32 bytes or
-/// that `valid` refuses is damaged: an error that names it, never replaced.
+/// A 32-byte secret kept as `name` in the database (so that a backup holds it): read, or made at first
+/// start (random bytes that `valid` takes). A stored one that is not 32 bytes or that `valid` refuses is
+/// damaged: an error that names it, never replaced (a new key would end every subscription and opt-out).
 pub(crate) fn load_or_make_secret(
-    dir: &Path,
+    db: &dyn Database,
     name: &str,
     what: &str,
     valid: impl Fn(&[u8]) -> bool,
 ) -> anyhow::Result<[u8; 32]> {
-    let path = dir.join(name);
-    match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() == 32 && valid(&bytes) => {
-            let mut key = [0; 32];
-            key.copy_from_slice(&bytes);
-            Ok(key)
+    let mut fresh = [0; 32];
+    loop {
+        getrandom::fill(&mut fresh).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        if valid(&fresh) {
+            break;
         }
-        Ok(_) => anyhow::bail!(
-            "{} is damaged (not {what}); restore it from a backup of the data folder",
-            path.display()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0; 32];
-            loop {
-                getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-                if valid(&key) {
-                    break;
-                }
-            }
-            let tmp = dir.join(format!("{name}.partial"));
-            {
-                use std::io::Write;
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                let mut f = opts
-                    .open(&tmp)
-                    .with_context(|| format!("cannot write {}", tmp.display()))?;
-                f.write_all(&key)?;
-                f.sync_all()?;
-            }
-            std::fs::rename(&tmp, &path)?;
-            Ok(key)
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
+    let stored = db
+        .secret(name, &fresh)
+        .with_context(|| format!("cannot read the secret {name}"))?;
+    fresh.fill(0);
+    if stored.len() != 32 || !valid(&stored) {
+        anyhow::bail!(
+            "the secret {name} in the database is damaged (not {what}); restore the database from a backup"
+        );
+    }
+    let mut key = [0; 32];
+    key.copy_from_slice(&stored);
+    Ok(key)
 }
 
 /// The start of the UTC day and month of `now`.
@@ -208,10 +189,9 @@ impl Notices {
         hall: Arc<Hall>,
         db: Arc<dyn Database>,
         shared: Arc<Shared>,
-        data_dir: &Path,
         start_seq: u64,
     ) -> anyhow::Result<Arc<Notices>> {
-        let key = load_or_make_key(data_dir)?;
+        let key = load_or_make_key(db.as_ref())?;
         let mut providers: Vec<(NoticeChannel, Box<dyn Provider>, u32)> = Vec::new();
         if let Some(sms) = &cfg.sms {
             providers.push((
@@ -229,7 +209,7 @@ impl Notices {
         }
         let mut vapid = None;
         if let Some(p) = &cfg.push {
-            let v = Arc::new(push::Vapid::load_or_make(data_dir)?);
+            let v = Arc::new(push::Vapid::load_or_make(db.as_ref())?);
             providers.push((
                 NoticeChannel::Push,
                 Box::new(push::PushSender::new(p.clone(), v.clone())),
@@ -373,8 +353,8 @@ impl Notices {
         self.decide(&[], &[], None, Some((&contact.site, Some(contact.ticket))))
     }
 
-    /// Forgets a ticket's contacts (one channel or all); with `opt_out`, their addresses get no more
-    /// notices at all. Pending notices to them are dropped when their turn to be sent comes.
+    /// Forgets a ticket's contacts (one channel or all) and drops its pending notices of those channels;
+    /// with `opt_out`, their addresses get no more notices at all.
     pub fn remove_contacts(
         &self,
         site: &str,
@@ -401,6 +381,14 @@ impl Notices {
             }
         }
         self.db.delete_contacts(site, ticket, channel)?;
+        // Stopped means stopped: what was decided for these contacts and not yet sent is not sent.
+        self.db.drop_pending_notices(
+            site,
+            ticket,
+            channel,
+            "the customer stopped the notices",
+            Utc::now(),
+        )?;
         Ok(removed.len())
     }
 
@@ -750,6 +738,7 @@ impl Notices {
                 if self.stop.load(Ordering::SeqCst) {
                     return;
                 }
+                let mut forget: Option<String> = None;
                 let outcome = if let Some(reason) = self.too_late(&n, Utc::now()) {
                     NoticeOutcome::Dropped {
                         reason: reason.into(),
@@ -770,10 +759,9 @@ impl Notices {
                         Ok(()) => NoticeOutcome::Sent,
                         Err(SendError::Refused(reason)) => NoticeOutcome::Failed { reason },
                         Err(SendError::Gone(reason)) => {
-                            if let Some(a) = &n.address {
-                                self.forget_gone(&n.site, n.ticket, channel, a);
-                                gone.insert(a.clone());
-                            }
+                            // Forgotten once this notice's failure is recorded (forgetting a contact
+                            // drops its pending notices).
+                            forget = n.address.clone();
                             NoticeOutcome::Failed { reason }
                         }
                         Err(SendError::Retry { reason, .. })
@@ -812,6 +800,10 @@ impl Notices {
                 }
                 if let Err(e) = self.db.finish_notice(n.id, &outcome, Utc::now()) {
                     tracing::warn!(error = %e, notice = n.id, "notices: cannot record an outcome");
+                }
+                if let Some(a) = forget {
+                    self.forget_gone(&n.site, n.ticket, channel, &a);
+                    gone.insert(a);
                 }
             }
         }

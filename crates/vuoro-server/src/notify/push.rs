@@ -9,12 +9,11 @@
 //!   endpoint (RFC 8030) with `TTL`, `Urgency: high` and a VAPID `Authorization` (RFC 8292): a JWT (ES256,
 //!   signed with p256's ECDSA) whose `aud` is the endpoint's origin, `exp` 12 hours on and `sub`
 //!   `[notify.push] subject`.
-//! - The VAPID key pair is made at first start and kept as `push.key` (the private scalar, 32 bytes, 0600)
-//!   in the data folder; its public half is what the page subscribes with (`push_key` in
+//! - The VAPID key pair is made at first start and kept as the secret `push.key` (the private scalar, 32
+//!   bytes) in the database, so that a backup holds it; its public half is what the page subscribes with (`push_key` in
 //!   `GET /api/v1/tickets/{token}/contact`). A new key makes every subscription useless, so a damaged
 //!   file stops the daemon instead of being replaced.
 
-use std::path::Path;
 use std::time::Duration;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
@@ -28,7 +27,7 @@ use super::text;
 use crate::deployment::{PushSettings, is_loopback_url};
 
 /// The key file in the data folder.
-pub const KEY_FILE: &str = "push.key";
+pub const KEY_NAME: &str = "push.key";
 /// How long a VAPID token is valid (RFC 8292 allows at most 24 hours).
 const TOKEN_VALID: chrono::Duration = chrono::Duration::hours(12);
 /// The longest endpoint URL accepted.
@@ -41,13 +40,13 @@ pub struct Vapid {
 }
 
 impl Vapid {
-    /// The key in the data folder, made (and written there) at first start.
-    pub fn load_or_make(dir: &Path) -> anyhow::Result<Vapid> {
-        let bytes = super::load_or_make_secret(dir, KEY_FILE, "a P-256 private key", |b| {
+    /// The key in the database, made (and stored there) at first start.
+    pub fn load_or_make(db: &dyn vuoro_store::Database) -> anyhow::Result<Vapid> {
+        let bytes = super::load_or_make_secret(db, KEY_NAME, "a P-256 private key", |b| {
             p256::SecretKey::from_slice(b).is_ok()
         })?;
         let secret = p256::SecretKey::from_slice(&bytes)
-            .map_err(|_| anyhow::anyhow!("{KEY_FILE} is not a P-256 private key"))?;
+            .map_err(|_| anyhow::anyhow!("{KEY_NAME} is not a P-256 private key"))?;
         Ok(Vapid::from_secret(&secret))
     }
 
@@ -391,21 +390,13 @@ mod tests {
     fn vapid_tokens_verify_with_the_public_key() {
         let dir = std::env::temp_dir().join(format!("vuoro-vapid-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let vapid = Vapid::load_or_make(&dir).unwrap();
-        // Kept: the same key at the next start, readable by the owner only.
+        let db = vuoro_store::open(&dir.join("vuoro.sqlite")).unwrap();
+        let vapid = Vapid::load_or_make(db.as_ref()).unwrap();
+        // Kept: the same key at the next start.
         assert_eq!(
-            Vapid::load_or_make(&dir).unwrap().public_key(),
+            Vapid::load_or_make(db.as_ref()).unwrap().public_key(),
             vapid.public_key()
         );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join(KEY_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
         let now = chrono::Utc::now();
         let h = vapid.authorization("https://push.example.net", "mailto:ops@example.fi", now);
         let (t, k) = h
@@ -428,12 +419,20 @@ mod tests {
         assert_eq!(claims["sub"], "mailto:ops@example.fi");
         let exp = claims["exp"].as_i64().unwrap() - now.timestamp();
         assert!(exp > 0 && exp <= 24 * 3600, "{exp}");
-        // A damaged key file is refused, not replaced (that would end every subscription).
-        std::fs::write(dir.join(KEY_FILE), [0u8; 32]).unwrap();
-        let err = Vapid::load_or_make(&dir).err().unwrap().to_string();
+        // A damaged key is refused, not replaced (that would end every subscription).
+        let other = vuoro_store::open(&dir.join("other.sqlite")).unwrap();
+        assert_eq!(other.secret(KEY_NAME, &[0u8; 32]).unwrap(), vec![0u8; 32]);
+        let err = Vapid::load_or_make(other.as_ref())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("push.key") && err.contains("damaged"), "{err}");
-        std::fs::write(dir.join(KEY_FILE), [1u8; 31]).unwrap();
-        let err = Vapid::load_or_make(&dir).err().unwrap().to_string();
+        let short = vuoro_store::open(&dir.join("short.sqlite")).unwrap();
+        short.secret(KEY_NAME, &[1u8; 31]).unwrap();
+        let err = Vapid::load_or_make(short.as_ref())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("damaged"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -203,7 +203,8 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (site, date, hour, service, unit)
      ) WITHOUT ROWID;",
     // 5: notices (docs/notices.md): the tickets' contacts (kept while the ticket lives), the outbox of
-    // decided notices, the addresses that asked for no more, and how far each post-commit consumer got.
+    // decided notices, the addresses that asked for no more, how far each post-commit consumer got, and the
+    // deployment's own secrets (the key of addresses' hashes, the VAPID key), so that a backup holds them.
     "CREATE TABLE contacts (
         site TEXT NOT NULL,
         ticket INTEGER NOT NULL,
@@ -243,5 +244,9 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE TABLE consumers (
         name TEXT PRIMARY KEY,
         seq INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
      ) WITHOUT ROWID;",
 ];

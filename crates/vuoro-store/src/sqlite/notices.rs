@@ -426,3 +426,36 @@ pub(super) fn forget_all(
     tx.commit()?;
     Ok((contacts, notices))
 }
+
+pub(super) fn secret(conn: &Connection, name: &str, fresh: &[u8]) -> Result<Vec<u8>> {
+    conn.execute(
+        "INSERT INTO secrets (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![name, fresh],
+    )?;
+    Ok(
+        conn.query_row("SELECT value FROM secrets WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+pub(super) fn drop_pending(
+    conn: &Connection,
+    site: &str,
+    ticket: u64,
+    ch: Option<NoticeChannel>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE notices SET state = 'dropped', address = NULL, reason = ?4, done_at = ?5
+         WHERE site = ?1 AND ticket = ?2 AND state = 'pending' AND (?3 IS NULL OR channel = ?3)",
+        params![
+            site,
+            ticket as i64,
+            ch.map(NoticeChannel::as_str),
+            reason,
+            ts(now)
+        ],
+    )?)
+}
