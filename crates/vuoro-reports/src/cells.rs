@@ -176,6 +176,23 @@ pub fn add_facts(cells: &mut Cells, facts: &[Fact], info: &SiteInfo) {
                     }
                 }
             }
+            Fact::Feedback(f) => {
+                // Kept with the service, its unit and the counter; never with the staff member.
+                let tz = info.tz(&f.site);
+                let (date, hour) = local_slot(&tz, f.at);
+                let key = CellKey {
+                    site: f.site.clone(),
+                    date,
+                    hour,
+                    service: f.service.clone(),
+                    counter: f.counter.clone().unwrap_or_default(),
+                    staff: String::new(),
+                    unit: info.service_unit(&f.site, &f.service),
+                };
+                let c = cells.entry(key).or_default();
+                c.feedback += 1;
+                c.feedback_sum += f.rating as i64;
+            }
             Fact::SiteOpen(span) => {
                 let tz = info.tz(&span.site);
                 for (date, hour, secs) in hour_pieces(&tz, span.from, span.to) {

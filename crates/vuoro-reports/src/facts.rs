@@ -81,11 +81,24 @@ pub struct SiteOpenSpan {
     pub to: DateTime<Utc>,
 }
 
+/// A customer's answer to the feedback question about a finished visit: the service and the counter
+/// that finished it, never the staff member, and never the comment (that stays in the event log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    pub site: String,
+    pub at: DateTime<Utc>,
+    pub service: String,
+    pub counter: Option<String>,
+    /// 1..=5.
+    pub rating: u8,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fact {
     Stint(Stint),
     Counter(CounterSpan),
     SiteOpen(SiteOpenSpan),
+    Feedback(Feedback),
 }
 
 /// Facts of a run of events that starts at a day boundary (the start of the log, or a `day_started`).
@@ -290,6 +303,18 @@ impl Folder {
             EventKind::CounterClosed { counter } => {
                 close_counter(st, site, counter, at, out);
             }
+            EventKind::FeedbackGiven {
+                service,
+                counter,
+                rating,
+                ..
+            } => out.push(Fact::Feedback(Feedback {
+                site: site.to_string(),
+                at,
+                service: service.to_string(),
+                counter: counter.as_ref().map(|c| c.to_string()),
+                rating: *rating,
+            })),
             EventKind::ServiceAccepting { .. }
             | EventKind::AlertRaised { .. }
             | EventKind::AlertCleared { .. }

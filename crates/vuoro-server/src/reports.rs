@@ -465,10 +465,26 @@ async fn public_waits(
         .ok_or_else(|| ApiError::not_found(format!("no site '{sid}'")))?;
     let now = Utc::now();
     let today = site.local_date(now);
-    let (queues, seq) = {
+    let (queues, seq, answers) = {
         let core = app.shared.core.lock().expect("lock");
-        (core.engine.public_queues(site), core.engine.last_seq())
+        let answers = core
+            .engine
+            .site_state(&site.id)
+            .map_or([0; 5], |st| st.feedback);
+        (
+            core.engine.public_queues(site),
+            core.engine.last_seq(),
+            answers,
+        )
     };
+    // The day's feedback for the whole site: how many answered and the mean rating (never a comment,
+    // never per counter).
+    let count: u32 = answers.iter().sum();
+    let sum: u32 = answers.iter().zip(1..).map(|(n, r)| n * r).sum();
+    let feedback = json!({
+        "count": count,
+        "mean": (count > 0).then(|| (sum as f64 / count as f64 * 100.0).round() / 100.0),
+    });
     let mut services: Vec<Value> = Vec::new();
     for pq in queues {
         // The configured services behind this public entry: one, or every sensitive one of the group.
@@ -522,6 +538,7 @@ async fn public_waits(
         "generated_at": now,
         "seq": seq,
         "services": services,
+        "feedback": feedback,
     });
     let mut res = axum::Json(body).into_response();
     let h = res.headers_mut();
