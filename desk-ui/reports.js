@@ -27,6 +27,7 @@ const FAMILIES = [
   { key: 'rp_fam_service', cols: ['service_mean_minutes', 'service_median_minutes'] },
   { key: 'rp_fam_counter', cols: ['open_hours', 'busy_hours', 'idle_hours', 'idle_share'] },
   { key: 'rp_fam_site', cols: ['opening_hours', 'visits_per_opening_hour'] },
+  { key: 'rp_fam_feedback', cols: ['feedback', 'feedback_mean'] },
 ];
 const COLORS = { a: '#005a9c', b: '#1d6b31', c: '#8a4f00' };
 
@@ -118,7 +119,7 @@ const isHours = (c) => c.endsWith('_hours') && c !== 'visits_per_opening_hour';
 function figureText(col, v) {
   if (v === null || v === undefined) return null;
   if (isShare(col)) return num(v * 100, 1);
-  if (isMinutes(col) || isHours(col) || col === 'visits_per_opening_hour') return num(v, 2);
+  if (isMinutes(col) || isHours(col) || col === 'visits_per_opening_hour' || col === 'feedback_mean') return num(v, 2);
   return num(v, 0);
 }
 
