@@ -361,9 +361,11 @@ async function run(params) {
   results.classList.add('loading');
   announce(t('rp_loading'));
   let data;
+  let comments = null;
   try {
     data = await staffApi('/api/v1/reports?' + query(params), { timeoutMs: 60000 });
     await loadUnits(params.site);
+    comments = await loadComments(params);
   } catch (e) {
     if (id !== state.request) return;
     if (e instanceof ApiError && e.status === 401) return; // the login form is back; we resume after it
@@ -377,10 +379,41 @@ async function run(params) {
   }
   if (id !== state.request) return;
   showFormError('');
-  state.last = { params, data };
+  state.last = { params, data, comments };
   history.replaceState(null, '', '#' + new URLSearchParams({ site: params.site, from: params.from, to: params.to, group: params.group }).toString());
   render();
   announce(t('rp_ready', { n: (data.rows || []).length }));
+}
+
+/** The customers' feedback comments of one site and range (null for every site, or when not readable). */
+async function loadComments(params) {
+  if (!params.site || params.site === ALL) return null;
+  const q = new URLSearchParams({ site: params.site, from: params.from, to: params.to });
+  if (params.lang) q.set('lang', params.lang);
+  try {
+    return await staffApi('/api/v1/reports/feedback?' + q.toString());
+  } catch (e) {
+    return null;
+  }
+}
+
+function renderComments(comments) {
+  const box = $('fb-comments');
+  box.hidden = !comments;
+  if (!comments) return;
+  const list = comments.comments || [];
+  $('fb-comments-heading').textContent = t('rp_comments_heading');
+  $('fb-comments-note').textContent = t('rp_comments_note');
+  $('fb-comments-none').textContent = t('rp_comments_none');
+  $('fb-comments-none').hidden = list.length > 0;
+  $('fb-comments-list').replaceChildren(
+    ...list.map((c) =>
+      el('li', {},
+        el('p', { class: 'fb-meta' }, `${dateText(c.date)} · ${c.service_name} · ${t('rp_comments_rating', { n: c.rating })}`),
+        el('p', { class: 'fb-text' }, c.comment),
+      ),
+    ),
+  );
 }
 
 /** What the daemon said when it refused, in plain words (its own reason for a bad request). */
@@ -423,6 +456,7 @@ function render() {
   $('results-empty').hidden = rows.length > 0;
   $('table-wrap').hidden = rows.length === 0;
   renderTable(data, group, vars);
+  renderComments(state.last.comments);
   renderCharts(data, group, vars);
   renderBusiest(data, group);
   renderColumnHelp(data.columns || []);

@@ -586,6 +586,24 @@ impl Database for Sqlite {
         })
     }
 
+    fn feedback_events(
+        &self,
+        site: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT seq, data FROM events
+                 WHERE site = ?1 AND at >= ?2 AND at < ?3 AND kind = 'feedback_given'
+                 ORDER BY seq LIMIT ?4",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            query_events(&mut stmt, params![site, ts(from), ts(to), limit])
+        })
+    }
+
     fn audited_requests(&self, q: &AuditQuery) -> Result<Vec<(u64, RequestRecord)>> {
         self.read(|conn| {
             if !has_table(conn, "audit_requests")? {

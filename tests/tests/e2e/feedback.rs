@@ -159,6 +159,32 @@ async fn feedback_is_given_once_after_the_visit_and_counted_without_names() {
         .unwrap();
     assert!(String::from_utf8_lossy(&csv.body).contains("feedback,feedback_mean"));
 
+    // The comment, for the unit's supervisors only: date, service, unit, rating, no counter, no time.
+    let comments = sup
+        .get(&format!(
+            "/api/v1/reports/feedback?site={SITE}&from={today}&to={today}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        comments.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&comments.body)
+    );
+    let list = comments.json()["comments"].clone();
+    assert_eq!(
+        list,
+        json!([{"date": today, "service": "joint-service", "service_name": "Neuvonta ja asiointi",
+                "unit": "yhteispalvelu", "rating": 4, "comment": "Hyvä palvelu, kiitos!"}])
+    );
+    let (mut kela, _) = staff(&app, "agent1").await;
+    let refused = kela
+        .get(&format!("/api/v1/reports/feedback?site={SITE}"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 403, "an agent reads no comments");
+
     // Open data: the day's totals, no comment.
     let r = app
         .http()
