@@ -89,6 +89,8 @@ pub struct Feedback {
     pub at: DateTime<Utc>,
     pub service: String,
     pub counter: Option<String>,
+    /// The staff member who finished the visit; used only where the site's `feedback_by_staff` is on.
+    pub staff: Option<String>,
     /// 1..=5.
     pub rating: u8,
 }
@@ -149,6 +151,8 @@ struct SiteTrack {
     counters: HashMap<String, CounterTrack>,
     open_counters: usize,
     open_since: Option<DateTime<Utc>>,
+    /// Who finished each of the day's finished visits (for feedback given after it).
+    finished_by: HashMap<TicketId, Option<String>>,
 }
 
 /// The fold from events to facts, one event at a time.
@@ -231,6 +235,8 @@ impl Folder {
                     out.push(Fact::Stint(stint(site, &t, outcome)));
                     if let Some(ns) = next_service {
                         st.tickets.insert(*ticket, next_stint(ns, at));
+                    } else {
+                        st.finished_by.insert(*ticket, t.staff.clone());
                     }
                 }
             }
@@ -304,6 +310,7 @@ impl Folder {
                 close_counter(st, site, counter, at, out);
             }
             EventKind::FeedbackGiven {
+                ticket,
                 service,
                 counter,
                 rating,
@@ -313,6 +320,7 @@ impl Folder {
                 at,
                 service: service.to_string(),
                 counter: counter.as_ref().map(|c| c.to_string()),
+                staff: st.finished_by.get(ticket).cloned().flatten(),
                 rating: *rating,
             })),
             EventKind::ServiceAccepting { .. }

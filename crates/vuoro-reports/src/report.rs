@@ -506,8 +506,13 @@ pub fn build(
         } else {
             r.extend([V::Null, V::Null]);
         }
-        // Feedback is kept per service, unit and counter, never per staff member.
-        if q.group == Group::Staff {
+        // Feedback is kept per service, unit and counter; per staff member only where every site of the
+        // report has `feedback_by_staff` on.
+        let by_staff = q
+            .sites
+            .iter()
+            .all(|s| cfg.site(s).is_some_and(|s| s.feedback_by_staff));
+        if q.group == Group::Staff && !by_staff {
             r.extend([V::Null, V::Null]);
         } else {
             r.push(V::Int(c.feedback));

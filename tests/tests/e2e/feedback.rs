@@ -197,3 +197,54 @@ async fn feedback_is_given_once_after_the_visit_and_counted_without_names() {
     assert!(!text.contains("kiitos") && !text.contains("hyvä"), "{text}");
     app.stop().await;
 }
+
+/// A site with `feedback_by_staff = true` counts feedback per staff member too: the one who finished the
+/// visit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_may_count_feedback_per_staff_member_when_its_config_says_so() {
+    let dir = TempDir::new("feedback-staff");
+    let config = DEMO.replacen(
+        "always_open = true",
+        "always_open = true\nfeedback_by_staff = true",
+        1,
+    );
+    assert_ne!(config, DEMO);
+    let app = spawn_app_in(&config, &dir.0).await;
+    let mut k = kiosk(&app).await;
+    let (mut agent, _) = staff(&app, "agent2").await;
+    let (mut sup, _) = staff(&app, "supervisor").await;
+    let t = take(&mut k, "joint-service").await;
+    verb(&mut agent, "c5", "open", json!({})).await;
+    verb(&mut agent, "c5", "call-next", json!({})).await;
+    verb(&mut agent, "c5", "finish", json!({})).await;
+    let r = feedback(&app, t["token"].as_str().unwrap(), json!({"rating": 2})).await;
+    assert_eq!(r.status, 201);
+    let today = sup
+        .get(&format!("/api/v1/sites/{SITE}/stats/today"))
+        .await
+        .unwrap()
+        .json()["date"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rows = sup
+        .get(&format!(
+            "/api/v1/reports?site={SITE}&from={today}&to={today}&group=staff"
+        ))
+        .await
+        .unwrap()
+        .json()["rows"]
+        .clone();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["staff"] == "agent2")
+        .expect("a row for agent2")
+        .clone();
+    assert_eq!(
+        (row["feedback"].clone(), row["feedback_mean"].clone()),
+        (json!(1), json!(2.0))
+    );
+    app.stop().await;
+}
