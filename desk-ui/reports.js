@@ -27,6 +27,7 @@ const FAMILIES = [
   { key: 'rp_fam_service', cols: ['service_mean_minutes', 'service_median_minutes'] },
   { key: 'rp_fam_counter', cols: ['open_hours', 'busy_hours', 'idle_hours', 'idle_share'] },
   { key: 'rp_fam_site', cols: ['opening_hours', 'visits_per_opening_hour'] },
+  { key: 'rp_fam_feedback', cols: ['feedback', 'feedback_mean'] },
 ];
 const COLORS = { a: '#005a9c', b: '#1d6b31', c: '#8a4f00' };
 
@@ -118,7 +119,7 @@ const isHours = (c) => c.endsWith('_hours') && c !== 'visits_per_opening_hour';
 function figureText(col, v) {
   if (v === null || v === undefined) return null;
   if (isShare(col)) return num(v * 100, 1);
-  if (isMinutes(col) || isHours(col) || col === 'visits_per_opening_hour') return num(v, 2);
+  if (isMinutes(col) || isHours(col) || col === 'visits_per_opening_hour' || col === 'feedback_mean') return num(v, 2);
   return num(v, 0);
 }
 
@@ -360,9 +361,11 @@ async function run(params) {
   results.classList.add('loading');
   announce(t('rp_loading'));
   let data;
+  let comments = null;
   try {
     data = await staffApi('/api/v1/reports?' + query(params), { timeoutMs: 60000 });
     await loadUnits(params.site);
+    comments = await loadComments(params);
   } catch (e) {
     if (id !== state.request) return;
     if (e instanceof ApiError && e.status === 401) return; // the login form is back; we resume after it
@@ -376,10 +379,41 @@ async function run(params) {
   }
   if (id !== state.request) return;
   showFormError('');
-  state.last = { params, data };
+  state.last = { params, data, comments };
   history.replaceState(null, '', '#' + new URLSearchParams({ site: params.site, from: params.from, to: params.to, group: params.group }).toString());
   render();
   announce(t('rp_ready', { n: (data.rows || []).length }));
+}
+
+/** The customers' feedback comments of one site and range (null for every site, or when not readable). */
+async function loadComments(params) {
+  if (!params.site || params.site === ALL) return null;
+  const q = new URLSearchParams({ site: params.site, from: params.from, to: params.to });
+  if (params.lang) q.set('lang', params.lang);
+  try {
+    return await staffApi('/api/v1/reports/feedback?' + q.toString());
+  } catch (e) {
+    return null;
+  }
+}
+
+function renderComments(comments) {
+  const box = $('fb-comments');
+  box.hidden = !comments;
+  if (!comments) return;
+  const list = comments.comments || [];
+  $('fb-comments-heading').textContent = t('rp_comments_heading');
+  $('fb-comments-note').textContent = t('rp_comments_note');
+  $('fb-comments-none').textContent = t('rp_comments_none');
+  $('fb-comments-none').hidden = list.length > 0;
+  $('fb-comments-list').replaceChildren(
+    ...list.map((c) =>
+      el('li', {},
+        el('p', { class: 'fb-meta' }, `${dateText(c.date)} · ${c.service_name} · ${t('rp_comments_rating', { n: c.rating })}`),
+        el('p', { class: 'fb-text' }, c.comment),
+      ),
+    ),
+  );
 }
 
 /** What the daemon said when it refused, in plain words (its own reason for a bad request). */
@@ -422,6 +456,7 @@ function render() {
   $('results-empty').hidden = rows.length > 0;
   $('table-wrap').hidden = rows.length === 0;
   renderTable(data, group, vars);
+  renderComments(state.last.comments);
   renderCharts(data, group, vars);
   renderBusiest(data, group);
   renderColumnHelp(data.columns || []);

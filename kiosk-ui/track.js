@@ -436,6 +436,7 @@ function render() {
 
   document.title = `${tk.number} – ${t(`track.state.${tk.state}`)} – Vuoro`;
   renderLive();
+  document.dispatchEvent(new Event('vuoro:track-render')); // feedback.js
 }
 
 function renderLive() {

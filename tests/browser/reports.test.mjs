@@ -108,7 +108,8 @@ before(async () => {
   // The hall: three Kela tickets (two called and served at c2, one still waiting), two joint-service
   // tickets (one served at c5).
   for (let i = 0; i < 3; i++) await issue(SITE, 'kela-general');
-  for (let i = 0; i < 2; i++) await issue(SITE, 'joint-service');
+  const joint = [];
+  for (let i = 0; i < 2; i++) joint.push(await issue(SITE, 'joint-service'));
   const a1 = await login(daemon.url, 'agent1');
   const a2 = await login(daemon.url, 'agent2');
   await verb(a1, 'c2', 'open');
@@ -121,6 +122,12 @@ before(async () => {
   await verb(a2, 'c5', 'open');
   await verb(a2, 'c5', 'call-next');
   await verb(a2, 'c5', 'finish');
+  // Its customer answers the feedback question, with a comment.
+  const fb = await apiCall(daemon.url, `/api/v1/tickets/${joint[0].token}/feedback`, {
+    method: 'POST',
+    body: { rating: 5, comment: 'Clear advice, thank you' },
+  });
+  assert.equal(fb.status, 201, JSON.stringify(fb.data));
   // The pop-up: staff issue two tickets there, open its counter, serve one, close it.
   await issue(POPUP, 'popup-kela', a1);
   await issue(POPUP, 'popup-kela', a1);
@@ -275,6 +282,13 @@ test('by default the last 7 days by service; the table shows what was done', asy
   assert.match(desc, /Served: 3 in total/);
   assert.equal(await page.getByRole('img', { name: /Waiting time in minutes/ }).count(), 1);
   assert.equal(await page.isVisible('#provisional'), true, 'today is provisional');
+  // Feedback: counted per service, and the comment listed for the supervisor with day, service and rating.
+  assert.equal(await cell(page, 'joint-service', 'feedback'), '1');
+  assert.equal(await cell(page, 'joint-service', 'feedback_mean'), '5.00');
+  await page.locator('#fb-comments').waitFor({ state: 'visible' });
+  const comments = await page.innerText('#fb-comments-list');
+  assert.match(comments, /Clear advice, thank you/);
+  assert.match(comments, /Advice and errands · rating 5\/5/);
 
   await page.screenshot({ path: join(shots, 'reports.png'), fullPage: true });
   assertNoAxe(await axeViolations(page), 'reports, English');

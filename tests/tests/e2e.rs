@@ -1104,6 +1104,8 @@ mod asyncapi;
 mod backup;
 #[path = "e2e/displays.rs"]
 mod displays;
+#[path = "e2e/feedback.rs"]
+mod feedback;
 #[path = "e2e/monitoring.rs"]
 mod monitoring;
 #[path = "e2e/notices.rs"]

@@ -86,6 +86,10 @@ pub struct Site {
     /// Open whatever the clock says (the demo).
     #[serde(default)]
     pub always_open: bool,
+    /// Reports count feedback per staff member too (who finished the visit). Off by default: feedback is
+    /// kept per service, unit and counter only, so that nobody is ranked by it (docs/reports.md).
+    #[serde(default)]
+    pub feedback_by_staff: bool,
     #[serde(default)]
     pub hours: WeekHours,
     #[serde(default, rename = "exception")]

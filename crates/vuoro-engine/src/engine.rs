@@ -33,6 +33,10 @@ pub enum Conflict {
     TicketNotWaiting,
     ServiceClosed,
     QueueFull,
+    /// Feedback asked for a visit that is not finished (waiting, at a counter, no-show, cancelled).
+    VisitNotFinished,
+    /// This visit has its feedback already.
+    FeedbackGiven,
 }
 
 impl Conflict {
@@ -45,6 +49,8 @@ impl Conflict {
             Conflict::TicketNotWaiting => "ticket_not_waiting",
             Conflict::ServiceClosed => "service_closed",
             Conflict::QueueFull => "queue_full",
+            Conflict::VisitNotFinished => "visit_not_finished",
+            Conflict::FeedbackGiven => "feedback_given",
         }
     }
 }
@@ -379,6 +385,11 @@ impl Engine {
                     created: false,
                 })
             }
+            Command::Feedback {
+                token,
+                rating,
+                comment,
+            } => self.feedback(&token, rating, comment, now, actor),
             Command::SetAccepting {
                 site,
                 service,
@@ -552,6 +563,83 @@ impl Engine {
                 Ok(Outcome::Done)
             }
         }
+    }
+
+    /// Feedback on a visit: only once it is finished (served and done; a no-show or a cancelled ticket had
+    /// no visit to rate), once per visit, a rating of 1..=5 and a comment of at most
+    /// `FEEDBACK_COMMENT_MAX` characters after trimming.
+    fn feedback(
+        &mut self,
+        token: &str,
+        rating: u8,
+        comment: Option<String>,
+        now: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<Outcome, EngineError> {
+        if !(1..=5).contains(&rating) {
+            return Err(EngineError::Invalid(
+                "rating must be a whole number from 1 to 5".into(),
+            ));
+        }
+        let comment = comment
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
+        if let Some(c) = &comment {
+            if c.chars().count() > FEEDBACK_COMMENT_MAX {
+                return Err(EngineError::Invalid(format!(
+                    "comment is longer than {FEEDBACK_COMMENT_MAX} characters"
+                )));
+            }
+            if c.chars().any(|ch| ch.is_control() && ch != '\n') {
+                return Err(EngineError::Invalid(
+                    "comment may not hold control characters".into(),
+                ));
+            }
+        }
+        let (site, id) = self
+            .state
+            .tokens
+            .get(token)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound("no such ticket".into()))?;
+        self.roll_day(&site, now);
+        let t = self
+            .ticket(&site, id)
+            .ok_or_else(|| EngineError::NotFound("no such ticket".into()))?;
+        if t.state != TicketState::Finished {
+            return Err(conflict(
+                Conflict::VisitNotFinished,
+                format!(
+                    "Ticket {} is {}: feedback is asked once the visit is finished.",
+                    t.number,
+                    t.state.as_str()
+                ),
+            ));
+        }
+        if t.feedback.is_some() {
+            return Err(conflict(
+                Conflict::FeedbackGiven,
+                format!("Ticket {} has its feedback already.", t.number),
+            ));
+        }
+        let (service, counter) = (t.service.clone(), t.counter.clone());
+        self.emit(
+            &site,
+            now,
+            actor,
+            EventKind::FeedbackGiven {
+                ticket: id,
+                service,
+                counter,
+                rating,
+                comment,
+            },
+        );
+        Ok(Outcome::Ticket {
+            site,
+            id,
+            created: false,
+        })
     }
 
     fn site_cfg(&self, site: &str) -> Result<&Site, EngineError> {
@@ -1277,6 +1365,7 @@ impl Engine {
                 for s in st.services.values_mut() {
                     s.served_today = 0;
                 }
+                st.feedback = [0; 5];
             }
             EventKind::TicketIssued {
                 ticket,
@@ -1317,6 +1406,7 @@ impl Engine {
                     passed_on_from: None,
                     visited: Vec::new(),
                     end_reason: None,
+                    feedback: None,
                 };
                 self.state.next_ticket_id = self.state.next_ticket_id.max(ticket + 1);
                 st.next_order = st.next_order.max(order + 1);
@@ -1544,6 +1634,14 @@ impl Engine {
                     },
                 );
             }
+            EventKind::FeedbackGiven { ticket, rating, .. } => {
+                if let Some(t) = st.tickets.get_mut(ticket) {
+                    t.feedback = Some(*rating);
+                }
+                if let Some(n) = st.feedback.get_mut((*rating as usize).wrapping_sub(1)) {
+                    *n += 1;
+                }
+            }
             EventKind::PrinterStatus {
                 device,
                 status,
@@ -1685,6 +1783,7 @@ fn fresh_site(s: &Site, date: NaiveDate) -> SiteState {
             .map(|svc| (svc.id.clone(), fresh_service(svc.expected_service_minutes)))
             .collect(),
         idempotency: BTreeMap::new(),
+        feedback: [0; 5],
         waiting: BTreeMap::new(),
         active_numbers: BTreeMap::new(),
         targeted: BTreeMap::new(),

@@ -134,6 +134,10 @@ pub struct Ticket {
     /// Services visited before the current one in this visit (pass-ons).
     pub visited: Vec<ServiceId>,
     pub end_reason: Option<String>,
+    /// The customer's answer to the feedback question (1..=5), once the visit was finished; None until
+    /// then. Feedback is given at most once per visit.
+    #[serde(default)]
+    pub feedback: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +208,9 @@ pub struct SiteState {
     pub services: BTreeMap<ServiceId, ServiceState>,
     /// "client\u{1f}key" -> ticket, for today's Idempotency-Keys.
     pub idempotency: BTreeMap<String, TicketId>,
+    /// Today's feedback answers: how many gave 1, 2, 3, 4 and 5 (the public open data's day totals).
+    #[serde(default)]
+    pub feedback: [u32; 5],
     /// Waiting tickets per service, in call order: (priority rank, order, id). Derived; rebuilt on load.
     #[serde(skip)]
     pub waiting: BTreeMap<ServiceId, BTreeSet<(u8, i64, TicketId)>>,
@@ -403,6 +410,18 @@ pub enum EventKind {
         device: String,
         status: String,
     },
+    /// The customer answered the feedback question after a finished visit (once per visit). Names the
+    /// service and the counter that finished the visit, never the staff member. The comment is never
+    /// published on a topic.
+    FeedbackGiven {
+        ticket: TicketId,
+        service: ServiceId,
+        counter: Option<CounterId>,
+        /// 1 (very unhappy) ..= 5 (very happy).
+        rating: u8,
+        /// Trimmed, at most `FEEDBACK_COMMENT_MAX` characters; None when empty.
+        comment: Option<String>,
+    },
     /// A printer's status changed (see vuoro-print).
     PrinterStatus {
         device: DeviceId,
@@ -432,6 +451,7 @@ impl EventKind {
             EventKind::AlertCleared { .. } => "alert_cleared",
             EventKind::PrinterStatus { .. } => "printer_status",
             EventKind::DisplayStatus { .. } => "display_status",
+            EventKind::FeedbackGiven { .. } => "feedback_given",
         }
     }
 
@@ -447,7 +467,8 @@ impl EventKind {
             | EventKind::TicketReturned { ticket, .. }
             | EventKind::TicketTransferred { ticket, .. }
             | EventKind::TicketParked { ticket, .. }
-            | EventKind::TicketCancelled { ticket, .. } => Some(*ticket),
+            | EventKind::TicketCancelled { ticket, .. }
+            | EventKind::FeedbackGiven { ticket, .. } => Some(*ticket),
             _ => None,
         }
     }
@@ -469,6 +490,9 @@ impl EventKind {
         }
     }
 }
+
+/// The longest feedback comment accepted, in characters.
+pub const FEEDBACK_COMMENT_MAX: usize = 500;
 
 /// How a ticket is named in a command: by id or by its number today.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -527,6 +551,13 @@ pub enum Command {
     /// The customer cancels their own ticket.
     Cancel {
         token: TicketToken,
+    },
+    /// The customer answers the feedback question about their finished visit: a rating 1..=5 and an
+    /// optional comment (trimmed; at most `FEEDBACK_COMMENT_MAX` characters).
+    Feedback {
+        token: TicketToken,
+        rating: u8,
+        comment: Option<String>,
     },
     SetAccepting {
         site: SiteId,

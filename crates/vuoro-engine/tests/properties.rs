@@ -93,6 +93,7 @@ enum Op {
     Park(usize),
     Return(usize, usize, bool),
     Cancel(usize),
+    Feedback(usize, u8),
     Wait(i64),
     EndDay,
 }
@@ -113,6 +114,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize).prop_map(Op::Park),
         2 => (0..3usize, 0..40usize, any::<bool>()).prop_map(|(c, t, q)| Op::Return(c, t, q)),
         1 => (0..40usize).prop_map(Op::Cancel),
+        2 => (0..40usize, 0..7u8).prop_map(|(t, r)| Op::Feedback(t, r)),
         3 => (1..600i64).prop_map(Op::Wait),
         1 => Just(Op::EndDay),
     ]
@@ -306,6 +308,18 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     .unwrap_or_else(|| "no-such-ticket-token".parse().unwrap());
                 Command::Cancel { token }
             }
+            Op::Feedback(t, rating) => {
+                let token = ids
+                    .get(t % ids.len().max(1))
+                    .and_then(|id| e.ticket("s", *id))
+                    .map(|t| t.token.clone())
+                    .unwrap_or_else(|| "no-such-ticket-token".parse().unwrap());
+                Command::Feedback {
+                    token,
+                    rating: *rating,
+                    comment: Some("  ok  ".into()),
+                }
+            }
             Op::Wait(m) => {
                 now += Duration::minutes(*m);
                 Command::Tick
@@ -336,6 +350,13 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             .tickets
             .values()
             .map(|t| (t.id, t.state))
+            .collect();
+        let feedback_before: std::collections::HashMap<TicketId, Option<u8>> = e
+            .site_state("s")
+            .unwrap()
+            .tickets
+            .values()
+            .map(|t| (t.id, t.feedback))
             .collect();
         let result = e.handle(cmd, now, &actor);
         let events = e.take_events();
@@ -369,6 +390,32 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     }
                 }
             }
+        }
+        // Feedback only on a finished visit, once, rated 1..=5, the comment trimmed.
+        for ev in &events {
+            if let EventKind::FeedbackGiven {
+                ticket,
+                rating,
+                comment,
+                ..
+            } = &ev.kind
+            {
+                prop_assert_eq!(
+                    states_before.get(ticket).copied(),
+                    Some(TicketState::Finished),
+                    "feedback on a visit that was not finished"
+                );
+                prop_assert_eq!(
+                    feedback_before.get(ticket).copied().flatten(),
+                    None,
+                    "a second feedback for one visit"
+                );
+                prop_assert!((1..=5).contains(rating));
+                prop_assert_eq!(comment.as_deref(), Some("ok"));
+            }
+        }
+        if let (Op::Feedback(..), Ok(_)) = (op, &result) {
+            prop_assert_eq!(events.len(), 1, "feedback is one event");
         }
         // No ticket is called again after it finished or was cancelled.
         for ev in &events {
@@ -418,6 +465,9 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     open = false;
                 }
                 EventKind::TicketReturned { .. } if !open => open = true,
+                EventKind::FeedbackGiven { .. } => {
+                    prop_assert!(!open, "feedback on ticket {} before it ended", t.number)
+                }
                 _ => prop_assert!(
                     open,
                     "ticket {} changed after it ended: {:?}",
@@ -691,4 +741,130 @@ fn a_printer_status_raises_and_clears_its_alert_in_the_same_command() {
         ["printer_status", "alert_cleared"]
     );
     assert!(e.state().sites["s"].alerts.is_empty());
+}
+
+/// Feedback: refused (409) while the visit is not finished and for a no-show, refused (422) outside
+/// 1..=5 or with a comment over the limit, accepted once after `finish` (naming service and counter,
+/// the comment trimmed), then refused (409), and counted in the site's day totals until the day ends.
+#[test]
+fn feedback_is_taken_once_and_only_after_a_finished_visit() {
+    let cfg = Arc::new(Hall::parse(CONFIG).unwrap());
+    let t0: DateTime<Utc> = "2026-11-23T08:00:00Z".parse().unwrap();
+    let mut e = Engine::new(cfg, t0);
+    let staff = Actor::user("anna");
+    let token = |n: u32| -> vuoro_engine::TicketToken { format!("{n:032x}").parse().unwrap() };
+    for n in 1..=2 {
+        e.handle(
+            Command::Issue {
+                site: "s".parse().unwrap(),
+                service: "s1".parse().unwrap(),
+                lang: "fi".into(),
+                priority: Priority::Normal,
+                token: token(n),
+                channel: vuoro_engine::Channel::Kiosk,
+                idempotency: None,
+            },
+            t0,
+            &Actor::public(),
+        )
+        .unwrap();
+    }
+    e.take_events();
+    let feedback = |e: &mut Engine, n: u32, rating: u8, comment: Option<&str>| {
+        let r = e.handle(
+            Command::Feedback {
+                token: token(n),
+                rating,
+                comment: comment.map(str::to_string),
+            },
+            t0 + Duration::minutes(10),
+            &Actor::public(),
+        );
+        (r, e.take_events())
+    };
+    let code = |r: &Result<Outcome, EngineError>| match r {
+        Err(EngineError::Conflict { code, .. }) => Some(code.as_str()),
+        _ => None,
+    };
+    let verb = |e: &mut Engine, verb: CounterVerb| {
+        e.handle(
+            Command::Counter {
+                counter: "c1".parse().unwrap(),
+                verb,
+            },
+            t0 + Duration::minutes(5),
+            &staff,
+        )
+        .unwrap();
+        e.take_events();
+    };
+    // Waiting: not yet.
+    let (r, evs) = feedback(&mut e, 1, 5, None);
+    assert_eq!(code(&r), Some("visit_not_finished"));
+    assert!(evs.is_empty());
+    verb(&mut e, CounterVerb::Open);
+    verb(&mut e, CounterVerb::CallNext);
+    verb(&mut e, CounterVerb::Start);
+    // Being served: not yet.
+    assert_eq!(
+        code(&feedback(&mut e, 1, 5, None).0),
+        Some("visit_not_finished")
+    );
+    verb(
+        &mut e,
+        CounterVerb::Finish {
+            next_service: None,
+            position: Position::Back,
+        },
+    );
+    // Bad input changes nothing.
+    for rating in [0, 6] {
+        let (r, evs) = feedback(&mut e, 1, rating, None);
+        assert!(matches!(r, Err(EngineError::Invalid(_))), "{rating}: {r:?}");
+        assert!(evs.is_empty());
+    }
+    let long = "x".repeat(501);
+    assert!(matches!(
+        feedback(&mut e, 1, 4, Some(&long)).0,
+        Err(EngineError::Invalid(_))
+    ));
+    assert_eq!(e.site_state("s").unwrap().feedback, [0; 5]);
+    // Once.
+    let (r, evs) = feedback(&mut e, 1, 4, Some("  Kiitos!  "));
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(evs.len(), 1);
+    match &evs[0].kind {
+        EventKind::FeedbackGiven {
+            service,
+            counter,
+            rating,
+            comment,
+            ..
+        } => {
+            assert_eq!(service.as_str(), "s1");
+            assert_eq!(counter.as_deref(), Some("c1"));
+            assert_eq!(*rating, 4);
+            assert_eq!(comment.as_deref(), Some("Kiitos!"));
+        }
+        k => panic!("{k:?}"),
+    }
+    let (r, evs) = feedback(&mut e, 1, 2, None);
+    assert_eq!(code(&r), Some("feedback_given"));
+    assert!(evs.is_empty());
+    assert_eq!(e.site_state("s").unwrap().feedback, [0, 0, 0, 1, 0]);
+    // A no-show had no visit to rate.
+    verb(&mut e, CounterVerb::CallNext);
+    verb(&mut e, CounterVerb::NoShow);
+    assert_eq!(
+        code(&feedback(&mut e, 2, 3, None).0),
+        Some("visit_not_finished")
+    );
+    // A new day forgets the day's totals and yesterday's tokens.
+    e.handle(Command::Tick, t0 + Duration::days(1), &Actor::system())
+        .unwrap();
+    assert_eq!(e.site_state("s").unwrap().feedback, [0; 5]);
+    assert!(matches!(
+        feedback(&mut e, 1, 5, None).0,
+        Err(EngineError::NotFound(_))
+    ));
 }

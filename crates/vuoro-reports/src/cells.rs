@@ -38,6 +38,10 @@ impl<'a> SiteInfo<'a> {
             .map(|c| c.unit.to_string())
             .unwrap_or_default()
     }
+    /// The site counts feedback per staff member too (`feedback_by_staff`).
+    fn feedback_by_staff(&self, site: &str) -> bool {
+        self.cfg.site(site).is_some_and(|s| s.feedback_by_staff)
+    }
     fn target_secs(&self, site: &str, service: &str) -> i64 {
         self.cfg
             .site(site)
@@ -175,6 +179,28 @@ pub fn add_facts(cells: &mut Cells, facts: &[Fact], info: &SiteInfo) {
                         c.busy_secs += secs;
                     }
                 }
+            }
+            Fact::Feedback(f) => {
+                // Kept with the service, its unit and the counter; with the staff member only where the
+                // site's config says so.
+                let tz = info.tz(&f.site);
+                let (date, hour) = local_slot(&tz, f.at);
+                let key = CellKey {
+                    site: f.site.clone(),
+                    date,
+                    hour,
+                    service: f.service.clone(),
+                    counter: f.counter.clone().unwrap_or_default(),
+                    staff: if info.feedback_by_staff(&f.site) {
+                        f.staff.clone().unwrap_or_default()
+                    } else {
+                        String::new()
+                    },
+                    unit: info.service_unit(&f.site, &f.service),
+                };
+                let c = cells.entry(key).or_default();
+                c.feedback += 1;
+                c.feedback_sum += f.rating as i64;
             }
             Fact::SiteOpen(span) => {
                 let tz = info.tz(&span.site);

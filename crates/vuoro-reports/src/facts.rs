@@ -81,11 +81,26 @@ pub struct SiteOpenSpan {
     pub to: DateTime<Utc>,
 }
 
+/// A customer's answer to the feedback question about a finished visit: the service and the counter
+/// that finished it, never the staff member, and never the comment (that stays in the event log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    pub site: String,
+    pub at: DateTime<Utc>,
+    pub service: String,
+    pub counter: Option<String>,
+    /// The staff member who finished the visit; used only where the site's `feedback_by_staff` is on.
+    pub staff: Option<String>,
+    /// 1..=5.
+    pub rating: u8,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fact {
     Stint(Stint),
     Counter(CounterSpan),
     SiteOpen(SiteOpenSpan),
+    Feedback(Feedback),
 }
 
 /// Facts of a run of events that starts at a day boundary (the start of the log, or a `day_started`).
@@ -136,6 +151,8 @@ struct SiteTrack {
     counters: HashMap<String, CounterTrack>,
     open_counters: usize,
     open_since: Option<DateTime<Utc>>,
+    /// Who finished each of the day's finished visits (for feedback given after it).
+    finished_by: HashMap<TicketId, Option<String>>,
 }
 
 /// The fold from events to facts, one event at a time.
@@ -218,6 +235,8 @@ impl Folder {
                     out.push(Fact::Stint(stint(site, &t, outcome)));
                     if let Some(ns) = next_service {
                         st.tickets.insert(*ticket, next_stint(ns, at));
+                    } else {
+                        st.finished_by.insert(*ticket, t.staff.clone());
                     }
                 }
             }
@@ -290,6 +309,20 @@ impl Folder {
             EventKind::CounterClosed { counter } => {
                 close_counter(st, site, counter, at, out);
             }
+            EventKind::FeedbackGiven {
+                ticket,
+                service,
+                counter,
+                rating,
+                ..
+            } => out.push(Fact::Feedback(Feedback {
+                site: site.to_string(),
+                at,
+                service: service.to_string(),
+                counter: counter.as_ref().map(|c| c.to_string()),
+                staff: st.finished_by.get(ticket).cloned().flatten(),
+                rating: *rating,
+            })),
             EventKind::ServiceAccepting { .. }
             | EventKind::AlertRaised { .. }
             | EventKind::AlertCleared { .. }

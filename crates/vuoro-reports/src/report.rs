@@ -212,6 +212,8 @@ impl Acc {
         c.open_secs += cell.open_secs;
         c.busy_secs += cell.busy_secs;
         c.site_open_secs += cell.site_open_secs;
+        c.feedback += cell.feedback;
+        c.feedback_sum += cell.feedback_sum;
         for &(v, n) in &cell.wait.0 {
             *self.wait.entry(v).or_default() += n as u64;
         }
@@ -399,6 +401,8 @@ pub fn build(
         "idle_share",
         "opening_hours",
         "visits_per_opening_hour",
+        "feedback",
+        "feedback_mean",
     ]);
     let name_of = |t: &vuoro_engine::config::Text| -> String {
         text_in(t, &lang, first_site.map_or("fi", |s| s.default_language())).to_string()
@@ -501,6 +505,22 @@ pub fn build(
             });
         } else {
             r.extend([V::Null, V::Null]);
+        }
+        // Feedback is kept per service, unit and counter; per staff member only where every site of the
+        // report has `feedback_by_staff` on.
+        let by_staff = q
+            .sites
+            .iter()
+            .all(|s| cfg.site(s).is_some_and(|s| s.feedback_by_staff));
+        if q.group == Group::Staff && !by_staff {
+            r.extend([V::Null, V::Null]);
+        } else {
+            r.push(V::Int(c.feedback));
+            r.push(if c.feedback > 0 {
+                V::Dec(c.feedback_sum as f64 / c.feedback as f64, 2)
+            } else {
+                V::Null
+            });
         }
         out_rows.push(r);
     }

@@ -51,6 +51,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sites/{site}/alerts/{alert}/ack", post(ack_alert))
         .route("/sites/{site}/stats/today", get(stats_today))
         .route("/tickets/{token}", get(get_ticket).delete(cancel_ticket))
+        .route("/tickets/{token}/feedback", post(give_feedback))
         .route(
             "/tickets/{token}/contact",
             get(crate::notify::api::get_contact)
@@ -528,6 +529,40 @@ async fn cancel_ticket(State(app): AppState, Path(token): Path<String>) -> ApiRe
     Ok(json_response(
         StatusCode::OK,
         app.ticket_json(&core.engine, t),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    rating: i64,
+    comment: Option<String>,
+}
+
+/// The customer's answer to "how did it go?" after a finished visit: once per visit, anonymous (the
+/// ticket's token is the only key, and the event names service and counter, never the staff member).
+async fn give_feedback(
+    State(app): AppState,
+    Path(token): Path<String>,
+    JsonBody(b): JsonBody<FeedbackBody>,
+) -> ApiResult {
+    let token = TicketToken::parse(token).map_err(|_| ApiError::not_found("no such ticket"))?;
+    let rating = u8::try_from(b.rating)
+        .ok()
+        .filter(|r| (1..=5).contains(r))
+        .ok_or_else(|| ApiError::invalid("rating must be a whole number from 1 to 5"))?;
+    app.submit(
+        Command::Feedback {
+            token,
+            rating,
+            comment: b.comment,
+        },
+        Actor::public(),
+    )
+    .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        json!({"rating": rating}),
     ))
 }
 

@@ -268,8 +268,9 @@ pub fn staff_event(engine: &Engine, site: &Site, ev: &Event, now: DateTime<Utc>)
     // here it becomes the ticket itself, when it is still there, and the id is always `ticket_id`), and
     // less the customer's secrets (a ticket's token and its kiosk's idempotency key), which no staff
     // screen needs.
+    // A feedback comment is read in the reports by the unit's supervisors, never on a topic.
     let replaced = |k: &str| match k {
-        "at" | "seq" | "ticket" | "token" | "idempotency" => true,
+        "at" | "seq" | "ticket" | "token" | "idempotency" | "comment" => true,
         "ticket_id" => ev.kind.ticket().is_some(),
         "counter_state" => counter_state.is_some(),
         "counter" => moved_from.is_some(),
@@ -450,6 +451,8 @@ pub fn publish(core: &mut Core, events: &[Event]) -> Vec<(u64, vuoro_engine::vie
                 || matches!(&ev.kind, EventKind::TicketTransferred { from_service, target_counter, .. }
                     if c.services.iter().any(|cs| &cs.service == from_service) || target_counter.as_deref() == Some(c.id.as_str()))
                 || matches!(&ev.kind, EventKind::ServiceAccepting { service, .. } if c.services.iter().any(|cs| &cs.service == service));
+            // Feedback is for the unit's overview (`site:`), not for the counters' screens.
+            let concerned = concerned && !matches!(ev.kind, EventKind::FeedbackGiven { .. });
             if concerned {
                 hub.publish(topic, ev.seq, None, msg_raw(topic, ev.seq, &staff), true);
             }

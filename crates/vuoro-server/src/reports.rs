@@ -155,6 +155,7 @@ pub fn attach(router: Router, app: &Arc<App>, db: Arc<dyn Database>) -> anyhow::
     };
     let routes = Router::new()
         .route("/api/v1/reports", get(report))
+        .route("/api/v1/reports/feedback", get(feedback_comments))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/public/sites/{site}/waits", get(public_waits))
         .with_state(ctx.clone());
@@ -273,6 +274,101 @@ async fn report(
         return Ok(res);
     }
     let mut res = axum::Json(table.to_json()).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+// ---- feedback comments ------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct FeedbackParams {
+    site: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    lang: Option<String>,
+}
+
+/// The comments customers left with their feedback, for the supervisors of the service's unit: the local
+/// date, the service, its unit, the rating and the comment, newest last. No counter and no time of day
+/// (they would point at the staff member who served), and only what is still in the log (the retention).
+async fn feedback_comments(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    Query(p): Query<FeedbackParams>,
+) -> Result<Response, ApiError> {
+    const LIMIT: usize = 2000;
+    let who = principal(&ctx.app, &headers)?;
+    let u = who.supervisor()?.clone();
+    let cfg = ctx.app.hall.clone();
+    let site = match p.site.as_deref() {
+        Some(s) => cfg
+            .site(s)
+            .ok_or_else(|| ApiError::not_found(format!("no site '{s}'")))?,
+        None => cfg
+            .sites
+            .first()
+            .ok_or_else(|| ApiError::not_found("no site"))?,
+    };
+    if !site.units.iter().any(|x| u.may_unit(&x.id)) {
+        return Err(ApiError::forbidden("You supervise no unit of this site."));
+    }
+    let today = site.local_date(Utc::now());
+    let from = parse_date("from", p.from.as_deref(), today)?;
+    let to = parse_date("to", p.to.as_deref(), from.max(today))?;
+    if from > to {
+        return Err(ApiError::invalid(format!(
+            "from ({from}) is after to ({to})"
+        )));
+    }
+    let lang = p
+        .lang
+        .clone()
+        .unwrap_or_else(|| site.default_language().to_string());
+    let tz = site.tz();
+    let start = store::local_midnight(&tz, from);
+    let end = store::local_midnight(&tz, to + chrono::Duration::days(1));
+    let db = ctx.reports.db.clone();
+    let sid = site.id.to_string();
+    let events =
+        tokio::task::spawn_blocking(move || db.feedback_events(&sid, start, end, LIMIT + 1))
+            .await
+            .map_err(|_| ApiError::unavailable("the feedback query failed"))?
+            .map_err(|e| {
+                tracing::error!(error = %e, "feedback query failed");
+                ApiError::unavailable("the feedback could not be read")
+            })?;
+    let truncated = events.len() > LIMIT;
+    let comments: Vec<Value> = events
+        .iter()
+        .take(LIMIT)
+        .filter_map(|ev| match &ev.kind {
+            vuoro_engine::EventKind::FeedbackGiven {
+                service,
+                rating,
+                comment: Some(comment),
+                ..
+            } => {
+                let svc = site.service(service)?;
+                u.may_unit(&svc.unit).then(|| {
+                    json!({
+                        "date": ev.at.with_timezone(&tz).date_naive(),
+                        "service": service,
+                        "service_name": vuoro_engine::config::text_in(&svc.name, &lang, site.default_language()),
+                        "unit": svc.unit,
+                        "rating": rating,
+                        "comment": comment,
+                    })
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let mut res = axum::Json(json!({
+        "site": site.id, "from": from, "to": to,
+        "comments": comments, "truncated": truncated,
+    }))
+    .into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
@@ -465,10 +561,26 @@ async fn public_waits(
         .ok_or_else(|| ApiError::not_found(format!("no site '{sid}'")))?;
     let now = Utc::now();
     let today = site.local_date(now);
-    let (queues, seq) = {
+    let (queues, seq, answers) = {
         let core = app.shared.core.lock().expect("lock");
-        (core.engine.public_queues(site), core.engine.last_seq())
+        let answers = core
+            .engine
+            .site_state(&site.id)
+            .map_or([0; 5], |st| st.feedback);
+        (
+            core.engine.public_queues(site),
+            core.engine.last_seq(),
+            answers,
+        )
     };
+    // The day's feedback for the whole site: how many answered and the mean rating (never a comment,
+    // never per counter).
+    let count: u32 = answers.iter().sum();
+    let sum: u32 = answers.iter().zip(1..).map(|(n, r)| n * r).sum();
+    let feedback = json!({
+        "count": count,
+        "mean": (count > 0).then(|| (sum as f64 / count as f64 * 100.0).round() / 100.0),
+    });
     let mut services: Vec<Value> = Vec::new();
     for pq in queues {
         // The configured services behind this public entry: one, or every sensitive one of the group.
@@ -522,6 +634,7 @@ async fn public_waits(
         "generated_at": now,
         "seq": seq,
         "services": services,
+        "feedback": feedback,
     });
     let mut res = axum::Json(body).into_response();
     let h = res.headers_mut();

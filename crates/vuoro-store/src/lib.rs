@@ -336,6 +336,16 @@ pub trait Database: Send + Sync {
     /// Events caused by a user or a device (`actor.kind`), matching the query, by time then seq.
     fn audited_events(&self, q: &AuditQuery) -> Result<Vec<Event>>;
 
+    /// A site's `feedback_given` events with `from <= at < to` still in the log (ticket-level detail,
+    /// kept for the retention period), by seq, at most `limit`.
+    fn feedback_events(
+        &self,
+        site: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Event>>;
+
     /// Recorded requests matching the query, by time then id: (id, record).
     fn audited_requests(&self, q: &AuditQuery) -> Result<Vec<(u64, RequestRecord)>>;
 

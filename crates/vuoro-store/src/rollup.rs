@@ -120,6 +120,9 @@ pub struct Cell {
     pub busy_secs: i64,
     /// The site's time with at least one counter open.
     pub site_open_secs: i64,
+    /// Feedback answers after finished visits, and the sum of their ratings (1..=5 each).
+    pub feedback: i64,
+    pub feedback_sum: i64,
     pub wait: Dist,
     pub service: Dist,
 }
@@ -140,6 +143,8 @@ impl Cell {
         self.open_secs += o.open_secs;
         self.busy_secs += o.busy_secs;
         self.site_open_secs += o.site_open_secs;
+        self.feedback += o.feedback;
+        self.feedback_sum += o.feedback_sum;
         self.wait.merge(&o.wait);
         self.service.merge(&o.service);
     }

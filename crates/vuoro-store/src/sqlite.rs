@@ -586,6 +586,24 @@ impl Database for Sqlite {
         })
     }
 
+    fn feedback_events(
+        &self,
+        site: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT seq, data FROM events
+                 WHERE site = ?1 AND at >= ?2 AND at < ?3 AND kind = 'feedback_given'
+                 ORDER BY seq LIMIT ?4",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            query_events(&mut stmt, params![site, ts(from), ts(to), limit])
+        })
+    }
+
     fn audited_requests(&self, q: &AuditQuery) -> Result<Vec<(u64, RequestRecord)>> {
         self.read(|conn| {
             if !has_table(conn, "audit_requests")? {
@@ -967,7 +985,8 @@ impl Database for Sqlite {
 
 /// The measures, in table column order after the key columns.
 const MEASURES: &str = "arrivals, called, served, no_shows, cancelled, day_ended, transfers, pass_ons,
-    wait_sum, within_target, service_sum, open_secs, busy_secs, site_open_secs, wait_dist, service_dist";
+    wait_sum, within_target, service_sum, open_secs, busy_secs, site_open_secs, wait_dist, service_dist,
+    feedback, feedback_sum";
 
 /// The table of a rollup.
 fn table(rollup: Rollup) -> &'static str {
@@ -1014,7 +1033,7 @@ fn upsert_cell(tx: &Connection, rollup: Rollup, k: &CellKey, c: &Cell) -> Result
         c.merge(&old);
     }
     let keys = key_columns(rollup);
-    let n = keys.len() + 16;
+    let n = keys.len() + 18;
     let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
     let mut stmt = tx.prepare_cached(&format!(
         "INSERT OR REPLACE INTO {} ({}, {MEASURES}) VALUES ({})",
@@ -1043,6 +1062,8 @@ fn upsert_cell(tx: &Connection, rollup: Rollup, k: &CellKey, c: &Cell) -> Result
     }
     values.push(c.wait.encode().into());
     values.push(c.service.encode().into());
+    values.push(c.feedback.into());
+    values.push(c.feedback_sum.into());
     stmt.execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
@@ -1100,6 +1121,8 @@ fn row_cell(rollup: Rollup, r: &rusqlite::Row) -> rusqlite::Result<(CellKey, Cel
         site_open_secs: r.get(o + 13)?,
         wait: blob(o + 14)?,
         service: blob(o + 15)?,
+        feedback: r.get(o + 16)?,
+        feedback_sum: r.get(o + 17)?,
     };
     Ok((key, cell))
 }

@@ -249,4 +249,16 @@ pub const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         value BLOB NOT NULL
      ) WITHOUT ROWID;",
+    // 6: feedback after a visit (docs/reports.md): how many answered and the sum of their ratings, in
+    // every rollup. Days folded before had no feedback to count.
+    "ALTER TABLE report_days ADD COLUMN feedback INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE report_days ADD COLUMN feedback_sum INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE report_days_short ADD COLUMN feedback INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE report_days_short ADD COLUMN feedback_sum INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE report_hours ADD COLUMN feedback INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE report_hours ADD COLUMN feedback_sum INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE report_months ADD COLUMN feedback INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE report_months ADD COLUMN feedback_sum INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE report_month_hours ADD COLUMN feedback INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE report_month_hours ADD COLUMN feedback_sum INTEGER NOT NULL DEFAULT 0;",
 ];
