@@ -814,6 +814,11 @@ export function groupedNumber(typed) {
   return plus + groups.join(' ');
 }
 
+/** A text whose phone numbers (`+358 40 123 4567`) stay left to right in a right-to-left language. */
+function ltrNumbers(text) {
+  return text.split(/(\+?\d[\d ]*\d)/).map((part, i) => (i % 2 ? el('bdi', { dir: 'ltr', text: part }) : part));
+}
+
 /** A text with `{to}` as a number that stays left to right (also in Arabic). */
 function withNumber(key, number) {
   const [head, tail = ''] = t(key).split('{to}');
@@ -850,13 +855,13 @@ function renderSms(main) {
       el('div', { class: 'sms-display' },
         el('p', { id: 'sms-number-label', class: 'sms-label', text: t('notices.sms_label') }),
         el('output', { id: 'sms-number', class: 'sms-number', dir: 'ltr', 'aria-labelledby': 'sms-number-label', 'aria-describedby': 'sms-example' }, groupedNumber(S.sms.typed)),
-        el('p', { id: 'sms-example', class: 'sms-example', text: t(finland ? 'notices.sms_example_fi' : 'notices.sms_example') })),
+        el('p', { id: 'sms-example', class: 'sms-example' }, ltrNumbers(t(finland ? 'notices.sms_example_fi' : 'notices.sms_example')))),
       el('p', { id: 'sms-error', class: 'msg error', role: 'alert', hidden: !S.sms.error, text: S.sms.error ? t(S.sms.error) : '' }),
       el('div', { class: 'keypad', dir: 'ltr', role: 'group', 'aria-labelledby': 'sms-number-label' }, keys),
       el('div', { class: 'sms-actions' },
         el('button', { class: 'key-clear', 'data-key': 'clear', onclick: () => smsKey('clear') }, t('sms.key_clear')),
         el('button', { class: 'back', 'data-act': 'sms-cancel', onclick: () => closeSms() }, t('sms.cancel')),
-        el('button', { class: 'primary sms-ok', 'data-act': 'sms-ok', disabled: S.sms.busy, onclick: () => smsSend() }, icon('check'), el('span', { text: t('sms.ok') })))),
+        el('button', { class: 'primary sms-ok', 'data-act': 'sms-ok', onclick: () => smsSend() }, icon('check'), el('span', { text: t('sms.ok') })))),
   );
   updateSms();
 }
@@ -870,11 +875,9 @@ function updateSms() {
   const err = $('sms-error');
   err.hidden = !S.sms.error;
   err.textContent = S.sms.error ? t(S.sms.error) : '';
-  const plus = document.querySelector('.key[data-key="+"]');
-  // A + only starts a number.
-  if (plus) plus.disabled = S.sms.typed !== '' || S.sms.busy;
-  const ok = document.querySelector('[data-act="sms-ok"]');
-  if (ok) ok.disabled = S.sms.busy;
+  // A + only starts a number. Greyed, not disabled: a key with the focus keeps it (speech mode's arrows).
+  document.querySelector('.key[data-key="+"]')?.setAttribute('aria-disabled', String(S.sms.typed !== ''));
+  document.querySelector('[data-act="sms-ok"]')?.setAttribute('aria-busy', String(S.sms.busy));
 }
 
 /** What a key says in speech mode: the digit itself, or the key's name. */
@@ -888,7 +891,10 @@ function smsKey(k) {
   const typed = S.sms.typed;
   if (k === 'del') S.sms.typed = typed.slice(0, -1);
   else if (k === 'clear') S.sms.typed = '';
-  else if (k === '+') S.sms.typed = typed === '' ? '+' : typed;
+  else if (k === '+') {
+    if (typed !== '') return;
+    S.sms.typed = '+';
+  }
   else if (/^\d$/.test(k) && typed.length < SMS_MAX) S.sms.typed = typed + k;
   S.sms.error = null;
   updateSms();
@@ -942,6 +948,10 @@ async function smsSend() {
     if (S.ticket !== tk || S.screen !== 'sms') return;
     Object.assign(S.sms, { busy: false, error: smsErrorKey(e) });
     updateSms();
+    // Back on OK, quietly: the error is what is said.
+    S.quietFocus = true;
+    document.querySelector('[data-act="sms-ok"]')?.focus({ preventScroll: true });
+    S.quietFocus = false;
     if (S.speech) speak([S.sms.error]);
     trouble(e);
   }
