@@ -894,8 +894,7 @@ function smsKey(k) {
   else if (k === '+') {
     if (typed !== '') return;
     S.sms.typed = '+';
-  }
-  else if (/^\d$/.test(k) && typed.length < SMS_MAX) S.sms.typed = typed + k;
+  } else if (/^\d$/.test(k) && typed.length < SMS_MAX) S.sms.typed = typed + k;
   S.sms.error = null;
   updateSms();
   if (S.speech) speaker.say([spokenKey(k)]);
@@ -936,9 +935,10 @@ async function smsSend() {
   updateSms();
   try {
     const r = await api(contactPath(tk), { method: 'PUT', body: { sms: phoneNumber(typed, inFinland(S.site && S.site.timezone)) } });
-    if (S.ticket !== tk || S.screen !== 'sms') return; // reset meanwhile: nothing to show
+    if (S.ticket !== tk) return; // the next customer's kiosk: nothing of this one is shown
     const stored = ((r && r.contacts) || []).find((c) => c.channel === 'sms');
     Object.assign(S.sms, { typed: '', error: null, busy: false, to: stored ? stored.to : '•' });
+    if (S.screen !== 'sms' && S.screen !== 'ticket') return; // the ticket screen shows it on return
     S.screen = 'ticket';
     render();
     resetIdle();
@@ -1298,7 +1298,8 @@ function speakScreen(intro = []) {
       if (tk.eta_minutes !== null && tk.eta_minutes !== undefined) key('speech.eta', { m: tk.eta_minutes });
       else if (tk.eta_reason === 'no_counter_open') key('ticket.eta_no_counter');
       text((L) => printMessage(tk, L));
-      if (S.sms.to) text((L) => t('sms.sent', { to: maskedNumber(S.sms.to) }, L));
+      // The masked digits as a pause, not as "bullet".
+      if (S.sms.to) text((L) => t('sms.sent', { to: maskedNumber(S.sms.to).replace(/•[•\s]*/g, '… ') }, L));
       else if (S.sms.offered) key('sms.offer');
       // Finally, once more, the two things to remember.
       number();

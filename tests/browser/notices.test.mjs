@@ -504,6 +504,10 @@ test('kiosk in speech mode: every key is spoken, the keypad\'s instructions too,
   await heard(head, mark);
   const confirmation = (await said()).slice(mark).find((u) => u[0] === head);
   assert.deepEqual(confirmation, [head, s['sms.key_plus'], '3', '5', '8', '5', '0', '7', '6', '5', '4', '3', '2', '1']);
+  // H repeats the ticket screen: the masked number, its hidden digits a pause.
+  mark = (await said()).length;
+  await page.keyboard.press('h');
+  await heard(s['sms.sent'].replace('{to}', '+358 50 … 21'), mark);
   // The whole number never goes into a speech request's address.
   for (const x of speech) {
     const d = x.text.replace(/\D/g, '');
