@@ -1,5 +1,6 @@
 // Vuoro kiosk: service (in the site's default language, the other languages one tap away on the same
-// screen) -> confirm (normal or "I need assistance") -> ticket. Portrait touchscreen, actions on click
+// screen) -> confirm (normal or "I need assistance") -> ticket (-> a text message when the turn is near,
+// typed on the kiosk's own keypad). Portrait touchscreen, actions on click
 // (release), no gestures; every control sits in the lower part of the panel that a seated person reaches
 // (docs/kiosk.md); everything resets to the default language after each customer. Uses only the API in
 // docs/api.md plus the shared client code.
@@ -7,6 +8,7 @@ import { api, ApiError, Live, loadStrings, fill, pick, dirOf, numberHtml } from 
 import { icon } from '/kiosk/icons.js';
 import { qrEncode } from '/shared/qr.js';
 import { Speaker, playSound } from '/kiosk/speech.js';
+import { phoneNumber, inFinland } from '/shared/phone.js';
 
 const params = new URLSearchParams(location.search);
 const DEVICE = params.get('device') || 'kiosk-1';
@@ -44,6 +46,10 @@ const S = {
   busy: false,
   error: null, // message key on the confirm screen
   ticket: null,
+  // Text messages for the ticket (GET/PUT /api/v1/tickets/{token}/contact). `typed` is the number on the
+  // keypad: only in this object, never in storage, dropped on OK, Cancel, Done and the inactivity reset.
+  // `to` is the number masked as the daemon returns it.
+  sms: { offered: false, typed: '', error: null, busy: false, to: null },
   large: false,
   contrast: false,
   speech: false,
@@ -396,6 +402,10 @@ function renderHeader() {
     case 'ticket':
       title.textContent = t('ticket.title');
       break;
+    case 'sms':
+      title.textContent = t('sms.title');
+      hint.textContent = t('sms.instructions');
+      break;
     case 'enrol':
       title.textContent = t('enrol.title');
       break;
@@ -450,6 +460,8 @@ function renderMain() {
     case 'ticket':
       renderTicket(main);
       return fitTicket(main);
+    case 'sms':
+      return renderSms(main);
     case 'enrol':
       return renderEnrol(main);
     default:
@@ -756,9 +768,193 @@ function renderTicket(main) {
         fact('people', t('ticket.ahead'), String(tk.position ?? 0), 'ahead'),
         fact('clock', t('ticket.eta'), etaText(tk), 'eta')),
       el('div', { class: 'qr' }, qr, el('p', { class: 'qr-text' }, icon('phone'), el('span', { text: t('ticket.qr') }))),
+      smsOnTicket(),
       el('button', { class: 'done primary', 'data-act': 'done', onclick: () => resetToStart() }, icon('check'), el('span', { text: t('ticket.done') })),
     ),
   );
+}
+
+// ---- a text message when the turn is near -----------------------------------------------------------
+
+const contactPath = (tk) => `/api/v1/tickets/${encodeURIComponent(tk.token)}/contact`;
+/** A number longer than this is not a phone number (E.164 has at most 15 digits after the +). */
+const SMS_MAX = 16;
+
+function freshSms() {
+  return { offered: false, typed: '', error: null, busy: false, to: null };
+}
+
+/**
+ * Asks the daemon whether it sends text messages for this ticket (GET .../contact), briefly: the ticket
+ * screen does not wait long for it, and without an answer it has no text-message button.
+ */
+async function loadSmsOffer(tk) {
+  try {
+    const r = await api(contactPath(tk), { timeoutMs: 1500 });
+    const stored = (r.contacts || []).find((c) => c.channel === 'sms');
+    S.sms = { ...freshSms(), offered: (r.offered || []).includes('sms'), to: stored ? stored.to : null };
+  } catch (e) {
+    S.sms = freshSms();
+  }
+}
+
+/** The number as the daemon masks it (`+35840*****67`), grouped to read: `+358 40 ••• ••67`. */
+export function maskedNumber(to) {
+  const s = String(to || '').replace(/\*/g, '•');
+  const fi = /^\+358(.{2})(.{3})(.+)$/.exec(s);
+  return fi ? `+358 ${fi[1]} ${fi[2]} ${fi[3]}` : s;
+}
+
+/** The typed number in groups of three (a last single digit joins the group before): `040 123 4567`. */
+export function groupedNumber(typed) {
+  const plus = typed.startsWith('+') ? '+' : '';
+  const digits = typed.slice(plus.length);
+  const groups = digits.match(/.{1,3}/g) || [];
+  if (groups.length > 1 && groups[groups.length - 1].length === 1) groups.splice(-2, 2, groups[groups.length - 2] + groups[groups.length - 1]);
+  return plus + groups.join(' ');
+}
+
+/** A text whose phone numbers (`+358 40 123 4567`) stay left to right in a right-to-left language. */
+function ltrNumbers(text) {
+  return text.split(/(\+?\d[\d ]*\d)/).map((part, i) => (i % 2 ? el('bdi', { dir: 'ltr', text: part }) : part));
+}
+
+/** A text with `{to}` as a number that stays left to right (also in Arabic). */
+function withNumber(key, number) {
+  const [head, tail = ''] = t(key).split('{to}');
+  return [head, el('bdi', { dir: 'ltr', class: 'sms-to', text: number }), tail];
+}
+
+/** The ticket screen's part: the offer, or where the messages go. */
+function smsOnTicket() {
+  if (S.sms.to) {
+    return el('p', { class: 'sms-on', id: 'sms-on', role: 'status', tabindex: '-1' }, icon('check'), el('span', {}, withNumber('sms.sent', maskedNumber(S.sms.to))));
+  }
+  if (!S.sms.offered) return null;
+  return el('button', { class: 'sms-open', 'data-act': 'sms', onclick: () => openSms() }, icon('phone'), el('span', { text: t('sms.offer') }));
+}
+
+function openSms() {
+  Object.assign(S.sms, { typed: '', error: null, busy: false });
+  setScreen('sms');
+}
+
+function closeSms() {
+  Object.assign(S.sms, { typed: '', error: null, busy: false });
+  setScreen('ticket');
+}
+
+function renderSms(main) {
+  const finland = inFinland(S.site && S.site.timezone);
+  const key = (k, label, cls, name) =>
+    el('button', { class: `key ${cls || ''}`, 'data-key': k, 'aria-label': name || null, onclick: () => smsKey(k) }, label);
+  const keys = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((d) => key(d, d, 'digit'));
+  keys.push(key('+', '+', 'plus', t('sms.key_plus')), key('0', '0', 'digit'), key('del', el('span', { text: t('sms.key_delete') }), 'del'));
+  main.append(
+    el('div', { class: 'sms' },
+      el('div', { class: 'sms-display' },
+        el('p', { id: 'sms-number-label', class: 'sms-label', text: t('notices.sms_label') }),
+        el('output', { id: 'sms-number', class: 'sms-number', dir: 'ltr', 'aria-labelledby': 'sms-number-label', 'aria-describedby': 'sms-example' }, groupedNumber(S.sms.typed)),
+        el('p', { id: 'sms-example', class: 'sms-example' }, ltrNumbers(t(finland ? 'notices.sms_example_fi' : 'notices.sms_example')))),
+      el('p', { id: 'sms-error', class: 'msg error', role: 'alert', hidden: !S.sms.error, text: S.sms.error ? t(S.sms.error) : '' }),
+      el('div', { class: 'keypad', dir: 'ltr', role: 'group', 'aria-labelledby': 'sms-number-label' }, keys),
+      el('div', { class: 'sms-actions' },
+        el('button', { class: 'key-clear', 'data-key': 'clear', onclick: () => smsKey('clear') }, t('sms.key_clear')),
+        el('button', { class: 'back', 'data-act': 'sms-cancel', onclick: () => closeSms() }, t('sms.cancel')),
+        el('button', { class: 'primary sms-ok', 'data-act': 'sms-ok', onclick: () => smsSend() }, icon('check'), el('span', { text: t('sms.ok') })))),
+  );
+  updateSms();
+}
+
+/** The typed number and the keys' state, in place: the buttons stay under the finger. */
+function updateSms() {
+  const out = $('sms-number');
+  if (!out) return;
+  out.textContent = groupedNumber(S.sms.typed);
+  out.classList.toggle('long', S.sms.typed.length > 12);
+  const err = $('sms-error');
+  err.hidden = !S.sms.error;
+  err.textContent = S.sms.error ? t(S.sms.error) : '';
+  // A + only starts a number. Greyed, not disabled: a key with the focus keeps it (speech mode's arrows).
+  document.querySelector('.key[data-key="+"]')?.setAttribute('aria-disabled', String(S.sms.typed !== ''));
+  document.querySelector('[data-act="sms-ok"]')?.setAttribute('aria-busy', String(S.sms.busy));
+}
+
+/** What a key says in speech mode: the digit itself, or the key's name. */
+function spokenKey(k) {
+  if (/^\d$/.test(k)) return { lang: S.lang, text: k, en: k };
+  return msg((L) => t({ '+': 'sms.key_plus', del: 'sms.key_delete', clear: 'sms.key_clear' }[k], null, L));
+}
+
+function smsKey(k) {
+  if (S.sms.busy || S.screen !== 'sms') return;
+  const typed = S.sms.typed;
+  if (k === 'del') S.sms.typed = typed.slice(0, -1);
+  else if (k === 'clear') S.sms.typed = '';
+  else if (k === '+') {
+    if (typed !== '') return;
+    S.sms.typed = '+';
+  } else if (/^\d$/.test(k) && typed.length < SMS_MAX) S.sms.typed = typed + k;
+  S.sms.error = null;
+  updateSms();
+  if (S.speech) speaker.say([spokenKey(k)]);
+}
+
+/** The daemon's refusal in the customer's words (the phone page's words). */
+function smsErrorKey(e) {
+  if (e && e.status === 422) return 'notices.bad_sms';
+  if (e && e.status === 409) return e.code === 'ticket_not_waiting' ? 'notices.over' : 'notices.opted_out';
+  if (e && e.status === 404) return 'notices.over';
+  return 'notices.failed';
+}
+
+/**
+ * The confirmation in speech mode, with the number read back digit by digit. Each digit is a clip of its
+ * own (the ones the key presses fetched): the whole number is never in a speech request's address.
+ */
+function speakSent(typed) {
+  const part = (L, i) => (t('sms.sent', null, L).split('{to}')[i] || '').trim();
+  const items = [msg((L) => part(L, 0))];
+  for (const c of typed) items.push(spokenKey(c));
+  // What follows the number, unless it is only a full stop.
+  if (!/^[\p{P}\s]*$/u.test(part(S.lang, 1))) items.push(msg((L) => part(L, 1)));
+  speaker.say(items);
+}
+
+async function smsSend() {
+  if (S.sms.busy || S.screen !== 'sms') return;
+  const typed = S.sms.typed;
+  if (!typed) {
+    S.sms.error = 'notices.empty_sms';
+    updateSms();
+    if (S.speech) speak([S.sms.error]);
+    return;
+  }
+  const tk = S.ticket;
+  S.sms.busy = true;
+  updateSms();
+  try {
+    const r = await api(contactPath(tk), { method: 'PUT', body: { sms: phoneNumber(typed, inFinland(S.site && S.site.timezone)) } });
+    if (S.ticket !== tk) return; // the next customer's kiosk: nothing of this one is shown
+    const stored = ((r && r.contacts) || []).find((c) => c.channel === 'sms');
+    Object.assign(S.sms, { typed: '', error: null, busy: false, to: stored ? stored.to : '•' });
+    if (S.screen !== 'sms' && S.screen !== 'ticket') return; // the ticket screen shows it on return
+    S.screen = 'ticket';
+    render();
+    resetIdle();
+    $('sms-on')?.focus({ preventScroll: true });
+    if (S.speech) speakSent(typed);
+  } catch (e) {
+    if (S.ticket !== tk || S.screen !== 'sms') return;
+    Object.assign(S.sms, { busy: false, error: smsErrorKey(e) });
+    updateSms();
+    // Back on OK, quietly: the error is what is said.
+    S.quietFocus = true;
+    document.querySelector('[data-act="sms-ok"]')?.focus({ preventScroll: true });
+    S.quietFocus = false;
+    if (S.speech) speak([S.sms.error]);
+    trouble(e);
+  }
 }
 
 /** Long texts and large text: the ticket screen gets more compact until it fits without scrolling. */
@@ -872,6 +1068,7 @@ async function takeTicket(priority) {
   if (S.speech) speak(['confirm.taking']);
   try {
     const tk = await postTicket();
+    await loadSmsOffer(tk);
     S.ticket = tk;
     S.attempt = null;
     S.busy = false;
@@ -978,6 +1175,7 @@ function resetToStart() {
     busy: false,
     error: null,
     ticket: null,
+    sms: freshSms(), // the typed number goes with the customer
     large: false,
     contrast: false,
     speech: false,
@@ -1100,11 +1298,19 @@ function speakScreen(intro = []) {
       if (tk.eta_minutes !== null && tk.eta_minutes !== undefined) key('speech.eta', { m: tk.eta_minutes });
       else if (tk.eta_reason === 'no_counter_open') key('ticket.eta_no_counter');
       text((L) => printMessage(tk, L));
+      // The masked digits as a pause, not as "bullet".
+      if (S.sms.to) text((L) => t('sms.sent', { to: maskedNumber(S.sms.to).replace(/•[•\s]*/g, '… ') }, L));
+      else if (S.sms.offered) key('sms.offer');
       // Finally, once more, the two things to remember.
       number();
       where();
       break;
     }
+    case 'sms':
+      key('sms.title');
+      key('sms.instructions');
+      key(inFinland(S.site && S.site.timezone) ? 'notices.sms_example_fi' : 'notices.sms_example');
+      break;
     default:
       break;
   }
@@ -1162,6 +1368,11 @@ document.addEventListener('keydown', (e) => {
     startSpeech();
     return;
   }
+  if (S.screen === 'sms' && !document.querySelector('dialog[open]') && (/^[0-9+]$/.test(e.key) || e.key === 'Backspace')) {
+    e.preventDefault();
+    smsKey(e.key === 'Backspace' ? 'del' : e.key);
+    return;
+  }
   if (e.key === 'Escape' && S.speech && !document.querySelector('dialog[open]')) {
     stopSpeech();
     return;
@@ -1211,5 +1422,5 @@ async function start() {
 }
 
 // For tests and for the operators' curiosity: the state and the timings, read-only in spirit.
-window.vuoroKiosk = { S, TIMING };
+window.vuoroKiosk = { S, TIMING, speaker };
 start();

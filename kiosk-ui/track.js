@@ -1,6 +1,7 @@
 // Vuoro phone page: follow one ticket live. Reached from the kiosk's QR code with the ticket token in the
 // URL fragment (#t=...), which the browser never sends to the server. No login, no cookies, no other origin.
 import { api, Live, loadStrings, fill, pick, dirOf, numberHtml } from '/shared/vuoro.js';
+import { phoneNumber, inFinland as finnishZone } from '/shared/phone.js';
 
 // Notices by SMS, e-mail or this browser's push (GET/PUT/DELETE /api/v1/tickets/{token}/contact). Nothing of
 // them is kept in the browser's storage but, after "Notify this browser", the ticket page's address in the
@@ -9,8 +10,6 @@ const SW = '/kiosk/track-sw.js';
 const SW_SCOPE = '/kiosk/track.html';
 const SW_CACHE = 'vuoro-track';
 const SW_TICKET = '/kiosk/track-sw-ticket';
-/** Time zones of sites in Finland (Åland has its own name for the same zone). */
-const FINNISH_ZONES = ['Europe/Helsinki', 'Europe/Mariehamn'];
 
 const I18N = '/kiosk/i18n';
 const FALLBACK_LANGS = [
@@ -114,20 +113,7 @@ function maybeAlert(tk) {
   }
 }
 
-/**
- * A typed phone number as the API takes it: spaces and hyphens dropped, a leading 00 becomes +, and at a
- * site in Finland a number dialled as at home (a leading 0 then a digit: 040 123 4567) gets Finland's
- * country code instead of the 0 (+358401234567). Anything else goes as typed; the daemon says if it is not
- * a number.
- */
-export function phoneNumber(typed, finland) {
-  let s = String(typed).replace(/[\s\-\u00a0]/g, '');
-  if (s.startsWith('00')) s = '+' + s.slice(2);
-  else if (finland && /^0[1-9]/.test(s)) s = '+358' + s.slice(1);
-  return s;
-}
-
-const inFinland = () => FINNISH_ZONES.includes(S.siteZone);
+const inFinland = () => finnishZone(S.siteZone);
 const contactPath = () => `/api/v1/tickets/${encodeURIComponent(token)}/contact`;
 
 function pushSupported() {

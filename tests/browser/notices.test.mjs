@@ -1,9 +1,11 @@
 // Notices in the browser: the phone page's opt-in (kiosk-ui/track.html, "Tell me when my turn is near"), its
-// service worker (kiosk-ui/track-sw.js) and the supervisor's "Notices not delivered" panel, in headless
+// service worker (kiosk-ui/track-sw.js), the kiosk's keypad for a text message (kiosk-ui/index.html, ticket
+// screen) and the supervisor's "Notices not delivered" panel, in headless
 // Chromium against the real daemon with `[notify]`. The SMS gateway is a real HTTP server started here on
 // 127.0.0.1: it records every message and refuses (400) the number REFUSED.
 // Run: cd tests/browser && node --test --test-concurrency=1 notices.test.mjs
-// Screenshots go to docs/screenshots/phone-notices-*.png and supervisor-notices.png (docs/kiosk.md).
+// Screenshots go to docs/screenshots/phone-notices-*.png, kiosk-sms-*.png and supervisor-notices.png
+// (docs/kiosk.md).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -11,12 +13,12 @@ import { createServer } from 'node:http';
 import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, signIn, repo } from './lib.mjs';
+import { startDaemon, launchBrowser, originBoundPage, axeViolations, apiCall, login, signIn, repo, pxPerMm, undersizedControls } from './lib.mjs';
 
 const SITE = 'iso-omena';
 const PHONE = { width: 390, height: 844 };
 const REFUSED = '+358409990000';
-const kioskStrings = Object.fromEntries(['fi', 'ar', 'en'].map((l) => [l, JSON.parse(readFileSync(join(repo, 'kiosk-ui', 'i18n', `${l}.json`), 'utf8'))]));
+const kioskStrings = Object.fromEntries(['fi', 'ar', 'en', 'sv'].map((l) => [l, JSON.parse(readFileSync(join(repo, 'kiosk-ui', 'i18n', `${l}.json`), 'utf8'))]));
 const deskStrings = JSON.parse(readFileSync(join(repo, 'desk-ui', 'i18n', 'en.json'), 'utf8')); // the desk follows the browser's language
 
 let daemon;
@@ -294,6 +296,273 @@ test('phone page: the leading 0 becomes +358 only at a site in Finland', async (
     return [f('040 123 4567', true), f('040-123 4567', false), f('00358 40 123 4567', false), f('+46 70 123 45 67', true), f('0', true)];
   });
   assert.deepEqual(got, ['+358401234567', '0401234567', '+358401234567', '+46701234567', '0']);
+  await context.close();
+});
+
+// ---- the kiosk's keypad ----------------------------------------------------------------------------------
+
+const KIOSK = { width: 1080, height: 1920 };
+const PXMM = pxPerMm(21.5, KIOSK.width, KIOSK.height);
+/** The panel's reachable band starts 27 % down (docs/kiosk.md), as in kiosk.test.mjs. */
+const REACH_TOP = Math.round(KIOSK.height * 0.27);
+
+async function kiosk({ init = null } = {}) {
+  const { page, context, foreign } = await originBoundPage(browser, daemon.url, { viewport: KIOSK, bypassCSP: true, hasTouch: true });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  if (init) await context.addInitScript(init);
+  await page.goto(`${daemon.url}/kiosk/?device=kiosk-1`);
+  await page.locator('.lang-btn').first().waitFor();
+  return { page, context, foreign, errors };
+}
+
+/** Every control at least 20 x 20 mm, none above the reachable band, nothing cut off (kiosk.test.mjs). */
+async function kioskLayout(page, where) {
+  const small = await undersizedControls(page, PXMM, 20);
+  assert.deepEqual(small, [], `controls under 20 mm on ${where}: ${JSON.stringify(small)}`);
+  const high = await page.evaluate((top) => {
+    return [...document.querySelectorAll('button, input, select, a[href]')]
+      .filter((e) => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden' && !e.closest('dialog:not([open])'))
+      .filter((e) => e.getBoundingClientRect().top < top - 0.5)
+      .map((e) => `${e.className} "${e.textContent.trim().slice(0, 20)}"`);
+  }, REACH_TOP);
+  assert.deepEqual(high, [], `out of reach on ${where}`);
+  const cut = await page.evaluate(() => {
+    const m = document.getElementById('main').getBoundingClientRect();
+    return [...document.querySelectorAll('#main *')]
+      .filter((e) => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden')
+      .filter((e) => {
+        const r = e.getBoundingClientRect();
+        return r.bottom > m.bottom + 1 || r.right > m.right + 1 || r.left < m.left - 1 || r.top < m.top - 1;
+      })
+      .map((e) => `${e.tagName}.${e.className} ${e.textContent.slice(0, 30)}`)
+      .slice(0, 5);
+  });
+  assert.deepEqual(cut, [], `cut off on ${where}`);
+}
+
+/** Takes a joint-service ticket at the kiosk in `lang`; returns the daemon's answer as the kiosk got it. */
+async function kioskTicket(page, lang) {
+  if (lang !== 'fi') {
+    await page.click(`.lang-btn[data-lang="${lang}"]`);
+    await page.locator(`html[lang="${lang}"][data-screen="services"]`).waitFor();
+    await page.waitForFunction((l) => window.vuoroKiosk.S.servicesLang === l, lang);
+  }
+  await page.click('button.svc[data-service="joint-service"]');
+  const answer = page.waitForResponse((r) => r.url().endsWith(`/api/v1/sites/${SITE}/tickets`) && r.request().method() === 'POST' && r.ok());
+  await page.click('[data-act="take"]');
+  const tk = await (await answer).json();
+  await page.locator('.big-number').waitFor();
+  return tk;
+}
+
+async function tapKeys(page, keys) {
+  for (const k of keys) await page.locator(`#main [data-key="${k}"]`).tap();
+}
+
+/** Nothing of the number anywhere in the page's storage. */
+async function storageClean(page) {
+  const all = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+  assert.ok(!/123\s*4567|765\s*4321|4567|4321/.test(all), `a number in storage: ${all}`);
+}
+
+test('kiosk (fi): "Send me a text message" opens a large keypad; 040 123 4567 tapped, OK, shown masked, the call reaches the number once', async () => {
+  const s = kioskStrings.fi;
+  const { page, context, foreign, errors } = await kiosk();
+  const tk = await kioskTicket(page, 'fi');
+  const open = page.locator('[data-act="sms"]');
+  await open.waitFor();
+  assert.equal((await open.textContent()).trim(), s['sms.offer']);
+  await kioskLayout(page, 'ticket with the text-message offer');
+  await noAxe(page, 'kiosk ticket with the offer');
+  await shot(page, 'kiosk-sms-offer-fi.png');
+
+  await open.tap();
+  await page.locator('html[data-screen="sms"]').waitFor();
+  assert.equal(await page.locator('h1').textContent(), s['sms.title']);
+  assert.equal(await page.locator('#hint').textContent(), s['sms.instructions']);
+  assert.equal(await page.locator('#sms-example').textContent(), s['notices.sms_example_fi']);
+  assert.equal(await page.locator('.keypad .key').count(), 12, '0-9, + and delete');
+  for (const k of ['clear', 'sms-cancel', 'sms-ok']) assert.equal(await page.locator(`[data-key="${k}"], [data-act="${k}"]`).count(), 1, k);
+  await tapKeys(page, ['0', '4', '0', '1', '2', '3', '4', '5', '6', '7', '8']);
+  assert.equal(await page.locator('#sms-number').textContent(), '040 123 456 78');
+  await tapKeys(page, ['del']);
+  const shown = page.locator('#sms-number');
+  assert.equal(await shown.textContent(), '040 123 4567');
+  // A + only starts a number: greyed and ignored after a digit.
+  assert.equal(await page.locator('#main [data-key="+"]').getAttribute('aria-disabled'), 'true');
+  await page.locator('#main [data-key="+"]').tap({ force: true }); // Playwright waits for an aria-disabled key
+  assert.equal(await shown.textContent(), '040 123 4567');
+  const big = await shown.evaluate((e) => parseFloat(getComputedStyle(e).fontSize));
+  assert.ok(big >= 80, `the number is shown large (${big} px)`);
+  await storageClean(page);
+  await kioskLayout(page, 'keypad fi');
+  await noAxe(page, 'keypad fi');
+  await shot(page, 'kiosk-sms-keypad-fi.png');
+
+  const put = page.waitForRequest((r) => r.url().endsWith(`/api/v1/tickets/${tk.token}/contact`) && r.method() === 'PUT');
+  await page.locator('[data-act="sms-ok"]').tap();
+  assert.deepEqual((await put).postDataJSON(), { sms: '+358401234567' }, 'the leading 0 became +358');
+  const on = page.locator('#sms-on');
+  await on.waitFor();
+  assert.equal((await on.textContent()).trim(), s['sms.sent'].replace('{to}', '+358 40 ••• ••67'));
+  assert.equal(await on.getAttribute('role'), 'status');
+  assert.equal(await on.locator('bdi').getAttribute('dir'), 'ltr');
+  assert.equal(await page.locator('html').getAttribute('data-screen'), 'ticket');
+  assert.equal(await page.locator('[data-act="sms"]').count(), 0, 'the offer gave way to the confirmation');
+  assert.equal(await page.locator('#sms-number').count(), 0);
+  assert.equal(await page.evaluate(() => window.vuoroKiosk.S.sms.typed), '', 'the number is gone from memory');
+  assert.ok(!(await page.evaluate(() => document.body.innerText)).includes('4567'), 'and from the screen');
+  await storageClean(page);
+  assert.deepEqual((await contactOf(tk)).contacts, [{ channel: 'sms', to: '+35840*****67' }]);
+  await kioskLayout(page, 'ticket with the confirmation');
+  await noAxe(page, 'kiosk ticket with the confirmation');
+  await shot(page, 'kiosk-sms-sent-fi.png');
+
+  const before = sent.length;
+  const staff = await callUntil('c5', tk.number);
+  const mine = () => sent.slice(before).filter((m) => m.to === '+358401234567');
+  await until(() => mine().some((m) => m.text.includes(tk.number) && m.text.includes('on vuorosi')), 10000, 'the called notice at the gateway');
+  await new Promise((r) => setTimeout(r, 1500)); // a second copy would have arrived by now
+  assert.equal(mine().filter((m) => m.text.includes('on vuorosi')).length, 1, JSON.stringify(mine()));
+  assert.equal(new Set(mine().map((m) => m.text)).size, mine().length, `no notice twice: ${JSON.stringify(mine())}`);
+  await apiCall(daemon.url, '/api/v1/counters/c5/finish', { method: 'POST', token: staff, body: {} });
+  await apiCall(daemon.url, '/api/v1/counters/c5/close', { method: 'POST', token: staff, body: {} });
+  done(foreign, errors);
+  await context.close();
+});
+
+test('kiosk in speech mode: every key is spoken, the keypad\'s instructions too, a bad number is refused aloud, the confirmation reads the number back digit by digit', async () => {
+  const s = kioskStrings.fi;
+  const { page, context, foreign, errors } = await kiosk();
+  // What the kiosk asks to be spoken (a clip already fetched is played from its cache without a request) ...
+  await page.evaluate(() => {
+    window.__said = [];
+    const sp = window.vuoroKiosk.speaker;
+    const say = sp.say.bind(sp);
+    sp.say = (items) => {
+      window.__said.push(items.filter(Boolean).map((i) => i.text));
+      say(items);
+    };
+  });
+  // ... and the clips the daemon rendered for it.
+  const speech = [];
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname === '/api/v1/audio/speech') speech.push({ lang: u.searchParams.get('lang'), text: u.searchParams.get('text') });
+  });
+  const said = () => page.evaluate(() => window.__said);
+  const heard = async (text, from = 0) => {
+    await until(async () => (await said()).slice(from).some((u) => u.includes(text)), 10000, `spoken: "${text}" in ${JSON.stringify((await said()).slice(from))}`);
+  };
+  const tk = await kioskTicket(page, 'fi');
+  await page.keyboard.press('h');
+  await page.locator('#speech-ind:not([hidden])').waitFor();
+  await heard(s['sms.offer']); // the ticket screen names the offer
+  await page.locator('[data-act="sms"]').tap();
+  await page.locator('html[data-screen="sms"]').waitFor();
+  await heard(s['sms.title']);
+  await heard(s['sms.instructions']);
+  await until(() => speech.some((x) => x.lang === 'fi' && x.text === s['sms.instructions']), 10000, 'the instructions rendered as audio');
+
+  // Each key press is spoken: the digit, as a clip of its own; a key tapped twice is spoken twice.
+  for (const k of ['9', '8', '8', '7', '6']) {
+    const mark = (await said()).length;
+    await tapKeys(page, [k]);
+    await heard(k, mark);
+    await until(() => speech.some((x) => x.lang === 'fi' && x.text === k), 10000, `the clip of ${k}`);
+  }
+  let mark = (await said()).length;
+  await tapKeys(page, ['del']);
+  await heard(s['sms.key_delete'], mark);
+  // 9887 is not a mobile number: the daemon says 422, the kiosk says it in words, on screen and aloud.
+  mark = (await said()).length;
+  await page.locator('[data-act="sms-ok"]').tap();
+  const err = page.locator('#sms-error');
+  await err.waitFor();
+  assert.equal(await err.textContent(), s['notices.bad_sms']);
+  assert.equal(await err.getAttribute('role'), 'alert');
+  await heard(s['notices.bad_sms'], mark);
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.act), 'sms-ok', 'the focus stays on OK');
+  assert.deepEqual((await contactOf(tk)).contacts, [], 'nothing stored');
+  assert.equal(await page.locator('#sms-number').textContent(), '9887', 'the number stays to be corrected');
+  await noAxe(page, 'keypad with the error fi');
+  await shot(page, 'kiosk-sms-error-fi.png');
+
+  mark = (await said()).length;
+  await tapKeys(page, ['clear']);
+  await heard(s['sms.key_clear'], mark);
+  assert.equal(await page.locator('#sms-number').textContent(), '');
+  assert.equal(await err.isVisible(), false, 'the error goes with the next key');
+  await tapKeys(page, ['+', '3', '5', '8', '5', '0', '7', '6', '5', '4', '3', '2', '1']);
+  assert.equal(await page.locator('#sms-number').textContent(), '+358 507 654 321');
+  mark = (await said()).length;
+  await page.locator('[data-act="sms-ok"]').tap();
+  await page.locator('#sms-on').waitFor();
+  // The confirmation, the number read back one digit at a time.
+  const head = s['sms.sent'].split('{to}')[0].trim();
+  await heard(head, mark);
+  const confirmation = (await said()).slice(mark).find((u) => u[0] === head);
+  assert.deepEqual(confirmation, [head, s['sms.key_plus'], '3', '5', '8', '5', '0', '7', '6', '5', '4', '3', '2', '1']);
+  // H repeats the ticket screen: the masked number, its hidden digits a pause.
+  mark = (await said()).length;
+  await page.keyboard.press('h');
+  await heard(s['sms.sent'].replace('{to}', '+358 50 … 21'), mark);
+  // The whole number never goes into a speech request's address.
+  for (const x of speech) {
+    const d = x.text.replace(/\D/g, '');
+    assert.ok(!d.includes('9887') && !d.includes('507654321'), `a number spoken in one request: ${x.text}`);
+  }
+  assert.deepEqual((await contactOf(tk)).contacts, [{ channel: 'sms', to: '+35850*****21' }]);
+  await apiCall(daemon.url, `/api/v1/tickets/${tk.token}`, { method: 'DELETE' });
+  done(foreign, errors);
+  await context.close();
+});
+
+test('kiosk (ar, right to left): the number stays left to right; a finished visit is refused in words; the inactivity reset clears the keypad', async () => {
+  const s = kioskStrings.ar;
+  const { page, context, foreign, errors } = await kiosk();
+  const tk = await kioskTicket(page, 'ar');
+  await page.locator('[data-act="sms"]').tap();
+  await page.locator('html[data-screen="sms"][dir="rtl"]').waitFor();
+  assert.equal(await page.locator('h1').textContent(), s['sms.title']);
+  await tapKeys(page, ['0', '4', '0', '5', '5', '5']);
+  const shown = page.locator('#sms-number');
+  assert.equal(await shown.getAttribute('dir'), 'ltr');
+  assert.equal(await shown.textContent(), '040 555');
+  // The example's numbers too: the + stays in front of +358.
+  assert.deepEqual(await page.locator('#sms-example bdi[dir="ltr"]').allTextContents(), ['040 123 4567', '+358 40 123 4567']);
+  // The keys keep the phone's order (1 2 3 from the left) in a right-to-left language.
+  const xs = await page.locator('.keypad .key[data-key="1"], .keypad .key[data-key="3"]').evaluateAll((l) => l.map((e) => e.getBoundingClientRect().left));
+  assert.ok(xs[0] < xs[1], `1 left of 3: ${xs}`);
+  await kioskLayout(page, 'keypad ar');
+  await noAxe(page, 'keypad ar');
+  await shot(page, 'kiosk-sms-keypad-ar.png');
+  // Large text: still fits, within reach, and the number stays.
+  await page.click('#b-large');
+  await page.locator('html.large').waitFor();
+  assert.equal(await shown.textContent(), '040 555');
+  await kioskLayout(page, 'keypad ar large text');
+  await page.click('#b-large');
+
+  // The visit ends meanwhile: 409, said in words.
+  await apiCall(daemon.url, `/api/v1/tickets/${tk.token}`, { method: 'DELETE' });
+  await page.locator('[data-act="sms-ok"]').tap();
+  await page.locator('#sms-error', { hasText: s['notices.over'] }).waitFor();
+  assert.deepEqual((await contactOf(tk)).contacts, []);
+
+  // Walked away: a short inactivity time, then the warning hides the number, then the reset forgets it.
+  await page.evaluate(() => Object.assign(window.vuoroKiosk.TIMING, { idle: 800, warn: 1500 }));
+  await tapKeys(page, ['1']); // activity: the idle time starts again with the short setting
+  assert.equal(await shown.textContent(), '040 5551');
+  await page.locator('#idle').waitFor();
+  assert.equal(await shown.evaluate((e) => getComputedStyle(e).visibility), 'hidden', 'the number is hidden behind the warning');
+  await page.locator('html[data-screen="services"][lang="fi"]').waitFor({ timeout: 10000 });
+  assert.equal(await page.locator('#sms-number').count(), 0);
+  assert.deepEqual(await page.evaluate(() => window.vuoroKiosk.S.sms), { offered: false, typed: '', error: null, busy: false, to: null });
+  assert.ok(!(await page.evaluate(() => document.body.innerText)).includes('5551'));
+  await storageClean(page);
+  done(foreign, errors);
   await context.close();
 });
 
