@@ -137,8 +137,9 @@ async fn round(
     let kiosk = vuoro_client::demo_device_token(addr, "kiosk-3").await?;
     let errors = Arc::new(AtomicU64::new(0));
     let issued = Arc::new(AtomicU64::new(0));
-    // Ticket number -> when its contact was stored (the PUT's answer).
-    let contacted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    // Ticket id -> its customer's number and when the contact was stored (the PUT's answer). Ticket
+    // numbers come round again in a long day; ids and phone numbers do not.
+    let contacted: Arc<Mutex<HashMap<u64, (String, Instant)>>> = Arc::default();
     let limit = Duration::from_secs_f64(tickets as f64 / pace * 3.0 + 30.0);
     let t0 = Instant::now();
     let deadline = t0 + limit;
@@ -195,11 +196,11 @@ async fn round(
                         )
                         .await;
                     if put.is_ok_and(|p| p.status == 200) {
-                        let number = r.json()["number"].as_str().unwrap_or_default().to_string();
+                        let id = r.json()["id"].as_u64().unwrap_or_default();
                         contacted
                             .lock()
                             .expect("lock")
-                            .insert(number, Instant::now());
+                            .insert(id, (number, Instant::now()));
                     } else {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
@@ -211,8 +212,8 @@ async fn round(
 
     // Counters: together they call at the same pace, each keeping its customer called for `hold`, as long
     // as tickets come.
-    // (number, when call-next was sent, when its answer came).
-    let calls: Arc<Mutex<Vec<(String, Instant, Instant)>>> = Arc::default();
+    // (ticket id, when call-next was sent, when its answer came).
+    let calls: Arc<Mutex<Vec<(u64, Instant, Instant)>>> = Arc::default();
     let staff = vuoro_client::login(addr, "agent2", "demo").await?;
     let mut call_tasks = Vec::new();
     for c in 0..counters {
@@ -247,11 +248,8 @@ async fn round(
                 let at = Instant::now();
                 if r.status == 200 {
                     idle_since = None;
-                    let number = r.json()["ticket"]["number"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    calls.lock().expect("lock").push((number, sent, at));
+                    let id = r.json()["ticket"]["id"].as_u64().unwrap_or_default();
+                    calls.lock().expect("lock").push((id, sent, at));
                     tokio::time::sleep(hold).await;
                     if !h
                         .post(&path("finish"), &json!({}))
@@ -301,29 +299,25 @@ async fn round(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let got = received.0.lock().expect("lock").clone();
-        // "Vuoronumero Y012: on vuorosi, ...": the number is the second word.
+        // Each customer's number is their own: "called" SMS by number.
         let mut called: HashMap<String, Vec<Instant>> = HashMap::new();
-        for (_, text, at) in got.iter() {
+        for (to, text, at) in got.iter() {
             if text.contains("on vuorosi") {
-                let number = text
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .trim_end_matches(':')
-                    .to_string();
-                called.entry(number).or_default().push(*at);
+                called.entry(to.clone()).or_default().push(*at);
             } else if text.contains("vuorosi on pian") {
                 near += 1;
             }
         }
         let contacted = contacted.lock().expect("lock").clone();
-        for (number, sent, at) in &calls {
+        for (id, sent, at) in &calls {
             // A ticket called before its customer's number was stored has nothing to be told.
-            if contacted.get(number).is_none_or(|stored| stored > sent) {
+            let Some((phone, stored)) = contacted.get(id) else {
+                continue;
+            };
+            if stored > sent {
                 continue;
             }
-            match called.get(number).map(Vec::as_slice) {
-                // A number is used once per ticket in a round (at most 9,999 per series a day).
+            match called.get(phone).map(Vec::as_slice) {
                 Some([arrived]) => lag.push(arrived.saturating_duration_since(*at)),
                 Some([arrived, ..]) => {
                     doubled += 1;

@@ -53,6 +53,10 @@ pub struct Delivery<'a> {
 /// event per registration; it may take its time (the writer never waits for it).
 pub trait Consumer: Send + 'static {
     fn handle(&mut self, delivery: Delivery<'_>);
+
+    /// Everything handed over so far has been handled: called after each commit's events and after each
+    /// chunk read back from the log, so that a consumer can write what it gathered once per commit.
+    fn settled(&mut self) {}
 }
 
 impl<F: FnMut(Delivery<'_>) + Send + 'static> Consumer for F {
@@ -215,6 +219,7 @@ impl<C: Consumer> Run<C> {
                 });
                 self.reached.store(ev.seq, Ordering::Release);
             }
+            self.consumer.settled();
         }
         // The writer has stopped: whatever did not fit the queue is in the log.
         if self.missed.swap(false, Ordering::SeqCst) {
@@ -243,6 +248,7 @@ impl<C: Consumer> Run<C> {
             }
             for ev in &events {
                 if ev.seq > until {
+                    self.consumer.settled();
                     return;
                 }
                 self.consumer.handle(Delivery {
@@ -252,6 +258,7 @@ impl<C: Consumer> Run<C> {
                 });
                 self.reached.store(ev.seq, Ordering::Release);
             }
+            self.consumer.settled();
         }
     }
 

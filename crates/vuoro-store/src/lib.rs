@@ -435,6 +435,12 @@ pub trait Database: Send + Sync {
     /// forgets its address.
     fn finish_notice(&self, id: i64, outcome: &NoticeOutcome, now: DateTime<Utc>) -> Result<()>;
 
+    /// Records several attempts' outcomes in one transaction (see `finish_notice`); one for a notice that
+    /// is no longer pending is skipped. Written without waiting for the disk (SQLite `synchronous=NORMAL`):
+    /// a power cut may lose the last outcomes, and those notices are then sent again under the same
+    /// idempotency key; a crash of the daemon alone loses nothing.
+    fn finish_notices(&self, outcomes: &[(i64, NoticeOutcome)], now: DateTime<Utc>) -> Result<()>;
+
     /// The counts the per-ticket and per-address limits need, in a day that began at `day`.
     fn notice_counts(
         &self,

@@ -8,6 +8,7 @@
 //!   `secure_delete`, so purged rows and blanked tokens are overwritten in the file;
 //! - the sessions': sign-in, sign-out, expiry;
 //! - the notices': contacts, the outbox, the post-commit consumers' reached seqs (`notices`);
+//! - the notices' senders' outcomes, batched, with `synchronous=NORMAL`;
 //! - read-only connections, one taken from a small pool for each read (start-up, reports, the audit
 //!   trail), so reads never wait for a write.
 
@@ -59,6 +60,8 @@ pub struct Sqlite {
     maintenance: Mutex<Option<Connection>>,
     sessions: Mutex<Option<Connection>>,
     notices: Mutex<Option<Connection>>,
+    /// The notices' senders' outcomes: `synchronous=NORMAL` (see `Database::finish_notices`).
+    outcomes: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -82,6 +85,13 @@ fn open_maintenance(path: &Path) -> Result<Connection> {
 fn open_sessions(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     pragmas(&conn)?;
+    Ok(conn)
+}
+
+fn open_outcomes(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    pragmas(&conn)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
 }
 
@@ -157,6 +167,7 @@ impl Sqlite {
             maintenance: Mutex::new(None),
             sessions: Mutex::new(None),
             notices: Mutex::new(None),
+            outcomes: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
         })
     }
@@ -174,6 +185,7 @@ impl Sqlite {
             maintenance: Mutex::new(None),
             sessions: Mutex::new(None),
             notices: Mutex::new(None),
+            outcomes: Mutex::new(None),
             readers: Mutex::new(vec![reader]),
         })
     }
@@ -859,6 +871,12 @@ impl Database for Sqlite {
 
     fn next_notice_at(&self, channel: NoticeChannel) -> Result<Option<DateTime<Utc>>> {
         self.notice_conn(|conn| notices::next_at(conn, channel))
+    }
+
+    fn finish_notices(&self, outcomes: &[(i64, NoticeOutcome)], now: DateTime<Utc>) -> Result<()> {
+        self.write(&self.outcomes, open_outcomes, |conn| {
+            notices::finish_many(conn, outcomes, now)
+        })
     }
 
     fn finish_notice(&self, id: i64, outcome: &NoticeOutcome, now: DateTime<Utc>) -> Result<()> {

@@ -57,6 +57,8 @@ pub const CONSUMER: &str = "notices";
 const KEY_NAME: &str = "notify.key";
 /// How often the decider records how far it got when it decided nothing.
 const RECORD_EVERY: Duration = Duration::from_secs(2);
+/// Outcomes of sends are recorded together at least this often.
+const RECORD_OUTCOMES: Duration = Duration::from_millis(100);
 /// A "closed" notice older than this is not sent.
 const CLOSED_TOO_LATE: chrono::Duration = chrono::Duration::hours(2);
 
@@ -260,6 +262,9 @@ impl Notices {
             after,
             Decider {
                 notices: notices.clone(),
+                decided: Vec::new(),
+                ended: Vec::new(),
+                near: Vec::new(),
                 unrecorded: None,
                 recorded_at: Instant::now(),
             },
@@ -350,7 +355,13 @@ impl Notices {
             list.retain(|c| c.channel != contact.channel);
             list.push(contact.clone());
         }
-        self.decide(&[], &[], None, Some((&contact.site, Some(contact.ticket))))
+        self.decide_with(
+            &[],
+            &[],
+            None,
+            &[contact.site.as_str()],
+            Some(contact.ticket),
+        )
     }
 
     /// Forgets a ticket's contacts (one channel or all) and drops its pending notices of those channels;
@@ -420,7 +431,7 @@ impl Notices {
             s
         };
         for site in sites {
-            if let Err(e) = self.decide(&[], &[], None, Some((&site, None))) {
+            if let Err(e) = self.decide(&[], &[], None, &[site.as_str()]) {
                 tracing::warn!(error = %e, "notices: deciding failed");
             }
         }
@@ -535,12 +546,24 @@ impl Notices {
         decided: &[NewNotice],
         ended: &[(String, u64)],
         reached: Option<u64>,
-        near: Option<(&str, Option<u64>)>,
+        near_sites: &[&str],
+    ) -> vuoro_store::Result<()> {
+        self.decide_with(decided, ended, reached, near_sites, None)
+    }
+
+    /// `decide`, looking at "near" only for ticket `only` when given.
+    fn decide_with(
+        &self,
+        decided: &[NewNotice],
+        ended: &[(String, u64)],
+        reached: Option<u64>,
+        near_sites: &[&str],
+        only: Option<u64>,
     ) -> vuoro_store::Result<()> {
         let _one = self.deciding.lock().expect("lock");
         let now = Utc::now();
         let mut all: Vec<NewNotice> = decided.to_vec();
-        if let Some((site, only)) = near {
+        for site in near_sites {
             all.extend(self.near_notices(site, only, now));
         }
         if all.is_empty() && ended.is_empty() && reached.is_none() {
@@ -693,6 +716,17 @@ impl Notices {
         }
     }
 
+    /// Records the outcomes gathered (one transaction) and empties the list.
+    fn record(&self, outcomes: &mut Vec<(i64, NoticeOutcome)>) {
+        if outcomes.is_empty() {
+            return;
+        }
+        if let Err(e) = self.db.finish_notices(outcomes, Utc::now()) {
+            tracing::warn!(error = %e, notices = outcomes.len(), "notices: cannot record outcomes");
+        }
+        outcomes.clear();
+    }
+
     fn backoff(&self, attempts: u32) -> Duration {
         let first = self.cfg.retry_first_seconds.max(0.01);
         Duration::from_secs_f64((first * 2f64.powi(attempts.min(16) as i32)).min(300.0))
@@ -734,8 +768,12 @@ impl Notices {
                 wake.wait(wait);
                 continue;
             }
+            // Outcomes are recorded together: after the batch, or every RECORD_OUTCOMES.
+            let mut outcomes: Vec<(i64, NoticeOutcome)> = Vec::new();
+            let mut first_unrecorded: Option<Instant> = None;
             for n in due {
                 if self.stop.load(Ordering::SeqCst) {
+                    self.record(&mut outcomes);
                     return;
                 }
                 let mut forget: Option<String> = None;
@@ -798,14 +836,19 @@ impl Notices {
                         tracing::info!(notice = n.id, kind = %n.kind, channel = channel.as_str(), outcome = what, "notice")
                     }
                 }
-                if let Err(e) = self.db.finish_notice(n.id, &outcome, Utc::now()) {
-                    tracing::warn!(error = %e, notice = n.id, "notices: cannot record an outcome");
-                }
+                outcomes.push((n.id, outcome));
                 if let Some(a) = forget {
+                    // Recorded first: forgetting a contact drops its pending notices.
+                    self.record(&mut outcomes);
                     self.forget_gone(&n.site, n.ticket, channel, &a);
                     gone.insert(a);
                 }
+                if first_unrecorded.get_or_insert_with(Instant::now).elapsed() >= RECORD_OUTCOMES {
+                    self.record(&mut outcomes);
+                    first_unrecorded = None;
+                }
             }
+            self.record(&mut outcomes);
         }
     }
 
@@ -904,10 +947,15 @@ fn moves_queues(kind: &EventKind) -> bool {
     )
 }
 
-/// The post-commit consumer that decides notices.
+/// The post-commit consumer that decides notices: it gathers what a commit's events call for and writes it
+/// once per commit (one transaction for a whole group commit).
 struct Decider {
     notices: Arc<Notices>,
-    /// The newest seq handled but not yet recorded.
+    decided: Vec<NewNotice>,
+    ended: Vec<(String, u64)>,
+    /// Sites whose queues moved, for "near".
+    near: Vec<String>,
+    /// The newest seq handled and not yet recorded.
     unrecorded: Option<u64>,
     recorded_at: Instant,
 }
@@ -916,37 +964,41 @@ impl Consumer for Decider {
     fn handle(&mut self, d: Delivery<'_>) {
         let n = &self.notices;
         let ev = d.event;
-        let mut decided = Vec::new();
-        let mut ended = Vec::new();
-        n.on_event(ev, &mut decided, &mut ended);
-        let near = moves_queues(&ev.kind)
+        n.on_event(ev, &mut self.decided, &mut self.ended);
+        if moves_queues(&ev.kind)
+            && !self.near.iter().any(|s| s == ev.site.as_str())
             && n.contacts
                 .lock()
                 .expect("lock")
                 .keys()
-                .any(|(s, _)| s == ev.site.as_str());
-        let record_now = !decided.is_empty()
-            || !ended.is_empty()
-            || near
-            || self.recorded_at.elapsed() >= RECORD_EVERY;
-        if !record_now {
-            self.unrecorded = Some(ev.seq);
+                .any(|(s, _)| s == ev.site.as_str())
+        {
+            self.near.push(ev.site.to_string());
+        }
+        self.unrecorded = Some(ev.seq);
+    }
+
+    fn settled(&mut self) {
+        let Some(seq) = self.unrecorded else {
+            return;
+        };
+        let busy = !self.decided.is_empty() || !self.ended.is_empty() || !self.near.is_empty();
+        if !busy && self.recorded_at.elapsed() < RECORD_EVERY {
             return;
         }
-        let site = ev.site.as_str().to_string();
-        match n.decide(
-            &decided,
-            &ended,
-            Some(ev.seq),
-            near.then_some((site.as_str(), None)),
-        ) {
+        let n = self.notices.clone();
+        let sites: Vec<&str> = self.near.iter().map(String::as_str).collect();
+        match n.decide(&self.decided, &self.ended, Some(seq), &sites) {
             Ok(()) => {
                 self.unrecorded = None;
                 self.recorded_at = Instant::now();
             }
             // Not recorded: the events since the last recorded seq are decided again at the next start
             // (the same keys, stored once).
-            Err(e) => tracing::warn!(error = %e, seq = ev.seq, "notices: deciding failed"),
+            Err(e) => tracing::warn!(error = %e, seq, "notices: deciding failed"),
         }
+        self.decided.clear();
+        self.ended.clear();
+        self.near.clear();
     }
 }

@@ -459,3 +459,19 @@ pub(super) fn drop_pending(
         ],
     )?)
 }
+
+pub(super) fn finish_many(
+    conn: &mut Connection,
+    outcomes: &[(i64, NoticeOutcome)],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for (id, outcome) in outcomes {
+        match finish(&tx, *id, outcome, now) {
+            Ok(()) | Err(StoreError::Corrupt(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
