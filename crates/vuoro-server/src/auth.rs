@@ -287,6 +287,7 @@ impl Auth {
                 username: username.to_string(),
                 created_at: now,
                 expires_at: expires,
+                rights: None,
             })
             .map_err(|e| ApiError::unavailable(format!("cannot store the session: {e}")))?;
         self.live

@@ -76,6 +76,51 @@ pub struct Session {
     pub username: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The rights a single sign-on issuer's claims gave (JSON, read by the daemon's auth); None for a user
+    /// of the config file, whose rights are the config's.
+    pub rights: Option<String>,
+}
+
+/// A device's token, kept as its SHA-256: one enrolled with a one-time code, or the record that a token
+/// of the config file was revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceToken {
+    pub token_sha256: String,
+    pub device: String,
+    pub source: DeviceTokenSource,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub last_seen_from: Option<String>,
+}
+
+/// A device token's use: which token, whose, when and from which address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSeen {
+    pub token_sha256: String,
+    pub device: String,
+    pub at: DateTime<Utc>,
+    pub from: String,
+}
+
+/// Where a device token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceTokenSource {
+    /// Handed to the device when it entered a one-time enrolment code.
+    Enrolled,
+    /// The config file's `token_sha256` (kept here only once it is revoked).
+    Config,
+}
+
+impl DeviceTokenSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceTokenSource::Enrolled => "enrolled",
+            DeviceTokenSource::Config => "config",
+        }
+    }
 }
 
 /// A staff request that is not an event (a sign-in, a report download), for the audit trail.
@@ -327,6 +372,43 @@ pub trait Database: Send + Sync {
 
     /// Deletes the sessions expired at `now`; how many.
     fn purge_sessions(&self, now: DateTime<Utc>) -> Result<usize>;
+
+    /// Deletes every session of `username`; how many.
+    fn delete_user_sessions(&self, username: &str) -> Result<usize>;
+
+    // ---- devices ----
+
+    /// Stores a one-time enrolment code for `device` (its SHA-256), valid until `expires_at`. Earlier codes
+    /// of the same device stop working.
+    fn create_enrol_code(
+        &self,
+        code_sha256: &str,
+        device: &str,
+        by: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Takes a one-time code: when it is known and not expired at `token.created_at`, deletes it and
+    /// stores `token` for the code's device, in one transaction, and answers the device; else None and
+    /// nothing changes. Expired codes are deleted on the way.
+    fn enrol(&self, code_sha256: &str, token: &DeviceToken) -> Result<Option<String>>;
+
+    /// Every device token kept (enrolled ones, revoked ones).
+    fn device_tokens(&self) -> Result<Vec<DeviceToken>>;
+
+    /// Revokes every token of `device`: the enrolled ones, and `config_token` (the config file's hash)
+    /// when given, which is recorded as revoked. How many tokens it revoked.
+    fn revoke_device(
+        &self,
+        device: &str,
+        config_token: Option<&str>,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize>;
+
+    /// Records when and from where tokens were last used.
+    fn devices_seen(&self, seen: &[DeviceSeen]) -> Result<()>;
 
     // ---- the audit trail ----
 

@@ -28,6 +28,7 @@ use crate::{
     NoticeCounts, NoticeOutcome, NoticeState, RequestRecord, Result, Session, StoreError, blank,
 };
 
+mod identity;
 pub mod migrations;
 mod notices;
 
@@ -311,8 +312,10 @@ fn blank_snapshots(tx: &Connection, site: &str, seq: u64) -> Result<usize> {
     Ok(changed)
 }
 
-fn session_row(r: &rusqlite::Row) -> rusqlite::Result<(String, String, String, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+type SessionRow = (String, String, String, String, Option<String>);
+
+fn session_row(r: &rusqlite::Row) -> rusqlite::Result<SessionRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 /// The audit query's filters as SQL: `?3` is the site, `?4` the user (NULL when not filtered).
@@ -494,12 +497,13 @@ impl Database for Sqlite {
     fn create_session(&self, s: &Session) -> Result<()> {
         self.session_conn(|conn| {
             conn.execute(
-                "INSERT INTO sessions (token_sha256, username, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO sessions (token_sha256, username, created_at, expires_at, rights) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     s.token_sha256,
                     s.username,
                     s.created_at.to_rfc3339(),
-                    s.expires_at.to_rfc3339()
+                    s.expires_at.to_rfc3339(),
+                    s.rights
                 ],
             )?;
             Ok(())
@@ -508,12 +512,13 @@ impl Database for Sqlite {
 
     fn live_sessions(&self, now: DateTime<Utc>) -> Result<Vec<Session>> {
         self.session_conn(|conn| {
-            let mut stmt = conn
-                .prepare("SELECT token_sha256, username, created_at, expires_at FROM sessions")?;
+            let mut stmt = conn.prepare(
+                "SELECT token_sha256, username, created_at, expires_at, rights FROM sessions",
+            )?;
             let rows = stmt.query_map([], session_row)?;
             let mut out = Vec::new();
             for row in rows {
-                let (token_sha256, username, created, expires) = row?;
+                let (token_sha256, username, created, expires, rights) = row?;
                 // A row whose times do not read is no live session.
                 if let (Ok(created_at), Ok(expires_at)) =
                     (parse_time(&created), parse_time(&expires))
@@ -524,6 +529,7 @@ impl Database for Sqlite {
                         username,
                         created_at,
                         expires_at,
+                        rights,
                     });
                 }
             }
@@ -548,6 +554,47 @@ impl Database for Sqlite {
                 [now.to_rfc3339()],
             )?)
         })
+    }
+
+    fn delete_user_sessions(&self, username: &str) -> Result<usize> {
+        self.session_conn(|conn| {
+            Ok(conn.execute("DELETE FROM sessions WHERE username = ?1", [username])?)
+        })
+    }
+
+    fn create_enrol_code(
+        &self,
+        code_sha256: &str,
+        device: &str,
+        by: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.session_conn(|conn| {
+            identity::create_enrol_code(conn, code_sha256, device, by, now, expires_at)
+        })
+    }
+
+    fn enrol(&self, code_sha256: &str, token: &crate::DeviceToken) -> Result<Option<String>> {
+        self.session_conn(|conn| identity::enrol(conn, code_sha256, token))
+    }
+
+    fn device_tokens(&self) -> Result<Vec<crate::DeviceToken>> {
+        self.read(identity::device_tokens)
+    }
+
+    fn revoke_device(
+        &self,
+        device: &str,
+        config_token: Option<&str>,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize> {
+        self.session_conn(|conn| identity::revoke_device(conn, device, config_token, by, at))
+    }
+
+    fn devices_seen(&self, seen: &[crate::DeviceSeen]) -> Result<()> {
+        self.session_conn(|conn| identity::devices_seen(conn, seen))
     }
 
     fn record_requests(&self, records: &[RequestRecord]) -> Result<()> {

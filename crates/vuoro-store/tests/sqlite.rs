@@ -12,7 +12,10 @@ use vuoro_engine::{
     Actor, Command, CounterVerb, Engine, Event, EventKind, Outcome, TicketId, TicketRef,
 };
 use vuoro_store::rollup::{Cell, CellKey, Cells, Dist, Rollup};
-use vuoro_store::{AuditQuery, Database, FoldedDay, RequestRecord, Session, StoreError};
+use vuoro_store::{
+    AuditQuery, Database, DeviceSeen, DeviceToken, DeviceTokenSource, FoldedDay, RequestRecord,
+    Session, StoreError,
+};
 
 const DEMO: &str = include_str!("../../../config/demo.toml");
 const HALL: &str = "iso-omena";
@@ -566,6 +569,7 @@ fn sessions_are_stored_listed_while_live_and_deleted() {
         username: format!("user-{hash}"),
         created_at: now - Duration::hours(1),
         expires_at: now + Duration::hours(hours),
+        rights: (hash == "b").then(|| r#"{"roles":["agent"]}"#.to_string()),
     };
     for s in [session("a", 8), session("b", 8), session("old", -1)] {
         db.create_session(&s).unwrap();
@@ -579,6 +583,139 @@ fn sessions_are_stored_listed_while_live_and_deleted() {
     let db = dir.open();
     assert_eq!(db.live_sessions(now).unwrap(), [session("b", 8)]);
     assert_eq!(db.live_sessions(now + Duration::hours(9)).unwrap(), []);
+}
+
+#[test]
+fn an_enrolment_code_works_once_before_it_expires_and_revoking_refuses_every_token() {
+    let dir = Dir::new("devices");
+    let db = dir.open();
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap();
+    let token = |hash: &str, at| DeviceToken {
+        token_sha256: hash.into(),
+        device: String::new(),
+        source: DeviceTokenSource::Enrolled,
+        created_at: at,
+        created_by: "admin".into(),
+        revoked_at: None,
+        revoked_by: None,
+        last_seen_at: None,
+        last_seen_from: None,
+    };
+    db.create_enrol_code(
+        "code-1",
+        "kiosk-1",
+        "admin",
+        now,
+        now + Duration::minutes(10),
+    )
+    .unwrap();
+    // A second code for the same device replaces the first.
+    db.create_enrol_code(
+        "code-2",
+        "kiosk-1",
+        "admin",
+        now,
+        now + Duration::minutes(10),
+    )
+    .unwrap();
+    assert_eq!(db.enrol("code-1", &token("t1", now)).unwrap(), None);
+    assert_eq!(
+        db.enrol("code-2", &token("t2", now + Duration::minutes(1)))
+            .unwrap(),
+        Some("kiosk-1".to_string())
+    );
+    // Once only.
+    assert_eq!(
+        db.enrol("code-2", &token("t3", now + Duration::minutes(2)))
+            .unwrap(),
+        None
+    );
+    // Expired: refused, and nothing stored.
+    db.create_enrol_code(
+        "code-4",
+        "kiosk-2",
+        "admin",
+        now,
+        now + Duration::minutes(10),
+    )
+    .unwrap();
+    assert_eq!(
+        db.enrol("code-4", &token("t4", now + Duration::minutes(10)))
+            .unwrap(),
+        None
+    );
+    let tokens = db.device_tokens().unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(
+        (tokens[0].token_sha256.as_str(), tokens[0].device.as_str()),
+        ("t2", "kiosk-1")
+    );
+    assert_eq!(tokens[0].source, DeviceTokenSource::Enrolled);
+    db.devices_seen(&[
+        DeviceSeen {
+            token_sha256: "t2".into(),
+            device: "kiosk-1".into(),
+            at: now + Duration::minutes(5),
+            from: "10.0.0.7".into(),
+        },
+        DeviceSeen {
+            token_sha256: "cfg".into(),
+            device: "kiosk-1".into(),
+            at: now + Duration::minutes(6),
+            from: "10.0.0.8".into(),
+        },
+    ])
+    .unwrap();
+    let seen: Vec<_> = db
+        .device_tokens()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.token_sha256, t.source, t.last_seen_from))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "t2".to_string(),
+                DeviceTokenSource::Enrolled,
+                Some("10.0.0.7".to_string())
+            ),
+            (
+                "cfg".to_string(),
+                DeviceTokenSource::Config,
+                Some("10.0.0.8".to_string())
+            ),
+        ]
+    );
+    // Revoking takes every token of the device, the config file's included, and any code not yet used.
+    db.create_enrol_code(
+        "code-5",
+        "kiosk-1",
+        "admin",
+        now,
+        now + Duration::minutes(30),
+    )
+    .unwrap();
+    assert_eq!(
+        db.revoke_device("kiosk-1", Some("cfg"), "admin", now + Duration::minutes(7))
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        db.enrol("code-5", &token("t5", now + Duration::minutes(8)))
+            .unwrap(),
+        None
+    );
+    drop(db);
+    let db = dir.open();
+    let tokens = db.device_tokens().unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.revoked_at == Some(now + Duration::minutes(7))
+                && t.revoked_by.as_deref() == Some("admin"))
+    );
 }
 
 #[test]
@@ -683,6 +820,7 @@ fn a_store_opened_read_only_reads_and_refuses_every_write() {
         username: "u".into(),
         created_at: t0,
         expires_at: t0,
+        rights: None,
     })));
     assert!(refused(
         ro.store_day(&folded_day("a", 0, 1, &Cells::new()))

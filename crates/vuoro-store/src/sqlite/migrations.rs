@@ -261,4 +261,29 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE report_months ADD COLUMN feedback_sum INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE report_month_hours ADD COLUMN feedback INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE report_month_hours ADD COLUMN feedback_sum INTEGER NOT NULL DEFAULT 0;",
+    // 7: identity (docs/security.md): a session opened by single sign-on keeps the rights its issuer's claims
+    // gave (`rights`, JSON; NULL for a user of the config file), and its last use (idle timeout). Devices
+    // enrolled with a one-time code hold tokens kept here as hashes; a device revoked from the console has
+    // every token refused, its config file's one included (`device_tokens.revoked_at`).
+    "ALTER TABLE sessions ADD COLUMN rights TEXT;
+     ALTER TABLE sessions ADD COLUMN last_used_at TEXT;
+     CREATE TABLE device_tokens (
+        token_sha256 TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_by TEXT,
+        last_seen_at TEXT,
+        last_seen_from TEXT
+     ) WITHOUT ROWID;
+     CREATE INDEX device_tokens_device ON device_tokens(device);
+     CREATE TABLE enrol_codes (
+        code_sha256 TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
