@@ -38,7 +38,7 @@ pub fn text_in<'a>(t: &'a Text, lang: &str, fallback: &str) -> &'a str {
 /// The hall: its sites, with their units, services, series, counters, zones and displays, and the
 /// languages the clients may offer. The engine's whole world.
 ///
-/// It is read from the same file as the deployment (`[server]`, `[[user]]`, `[[device]]`, `[brand]`, `[backup]`:
+/// It is read from the same file as the deployment (`[server]`, `[[user]]`, `[[device]]`, `[[oidc]]`, `[brand]`, `[backup]`:
 /// the daemon's, see vuoro-server's `deployment`), whose tables it skips without reading.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +59,8 @@ pub struct Hall {
     _backup: IgnoredAny,
     #[serde(default, rename = "notify", skip_serializing)]
     _notify: IgnoredAny,
+    #[serde(default, rename = "oidc", skip_serializing)]
+    _oidc: IgnoredAny,
 }
 
 /// A language the clients may offer: its code, its own name and writing direction.

@@ -34,6 +34,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
+        .route("/auth/providers", get(crate::oidc::providers))
+        .route("/auth/oidc/{id}/login", get(crate::oidc::login))
+        .route("/auth/oidc/{id}/callback", get(crate::oidc::callback))
         .route("/sites", get(sites))
         .route("/sites/{site}/services", get(services))
         .route("/sites/{site}/units", get(units))
@@ -127,6 +130,11 @@ async fn login(
     headers: HeaderMap,
     JsonBody(b): JsonBody<LoginBody>,
 ) -> ApiResult {
+    if !app.deployment.server.local_sign_in {
+        return Err(ApiError::forbidden(
+            "Sign-in with a password is switched off here: use single sign-on.",
+        ));
+    }
     let ip = app.client_ip(peer, &headers);
     if !app.auth.login_attempt(ip) {
         return Err(ApiError::rate_limited());
@@ -167,10 +175,27 @@ async fn logout(
     headers: HeaderMap,
     JsonBody(NoBody): JsonBody<NoBody>,
 ) -> ApiResult {
-    if let Some(t) = crate::auth::token_from_headers(&headers) {
-        app.auth.logout(&t);
-    }
-    let mut res = json_response(StatusCode::OK, json!({"ok": true}));
+    let ended = crate::auth::token_from_headers(&headers).and_then(|t| app.auth.logout(&t));
+    // A single sign-on session: the page goes on to the issuer's logout, which ends its session too.
+    let end_session_url = match ended {
+        Some(e) => {
+            let app2 = app.clone();
+            let back = crate::oidc::post_logout_url(&app);
+            tokio::task::spawn_blocking(move || {
+                app2.oidc
+                    .end_session_url(&e.issuer, e.id_token.as_deref(), &back)
+            })
+            .await
+            .ok()
+            .flatten()
+        }
+        None => None,
+    };
+    let body = match end_session_url {
+        Some(url) => json!({"ok": true, "end_session_url": url}),
+        None => json!({"ok": true}),
+    };
+    let mut res = json_response(StatusCode::OK, body);
     let clear = format!(
         "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
         app.cookie_secure()

@@ -1,5 +1,5 @@
-//! Who is calling: staff users (argon2 passwords, server-side sessions), devices (hashed bearer tokens),
-//! or the anonymous public. Secrets travel only in headers and cookies, never in URLs, and are never logged.
+//! Who is calling: staff users (argon2 passwords or single sign-on through `crate::oidc`, server-side
+//! sessions), devices (hashed bearer tokens), or the anonymous public. Secrets travel only in headers and cookies, never in URLs, and are never logged.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -41,6 +41,15 @@ impl UserCtx {
             units: (!all).then(|| u.units.iter().map(|x| x.to_string()).collect()),
         }
     }
+    /// The rights of a user signed in through an issuer: what its claims mapped to.
+    fn of_sso(r: &SsoRights) -> UserCtx {
+        UserCtx {
+            username: r.username.clone(),
+            display_name: r.display_name.clone(),
+            roles: r.roles.clone(),
+            units: r.units.as_ref().map(|u| u.iter().cloned().collect()),
+        }
+    }
     pub fn may_unit(&self, unit: &str) -> bool {
         self.units.as_ref().is_none_or(|u| u.contains(unit))
     }
@@ -59,6 +68,73 @@ impl UserCtx {
             "roles": self.roles,
             "units": units,
         })
+    }
+}
+
+/// The rights an issuer's claims gave a user signed in by single sign-on, kept with the session (the
+/// store's `sessions.rights`, as JSON) so that they survive a restart.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SsoRights {
+    /// The `[[oidc]]` issuer's id.
+    pub issuer: String,
+    /// `{issuer id}:{preferred_username, else email, else subject}`.
+    pub username: String,
+    pub display_name: Option<String>,
+    pub roles: Vec<Role>,
+    /// None: every unit (an admin without a unit in the claims).
+    pub units: Option<Vec<String>>,
+}
+
+/// What a sign-out of a single sign-on session needs to end the issuer's session too.
+#[derive(Debug, Clone)]
+pub struct SsoEnded {
+    pub issuer: String,
+    /// The raw ID token, for `id_token_hint` (kept in memory only: unknown after a restart).
+    pub id_token: Option<String>,
+}
+
+/// A live session's user: one of the config file, or one an issuer vouched for.
+#[derive(Debug, Clone)]
+enum SessionUser {
+    Config(String),
+    Sso {
+        ctx: Arc<UserCtx>,
+        issuer: String,
+        id_token: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct LiveSession {
+    user: SessionUser,
+    expires: chrono::DateTime<Utc>,
+}
+
+impl LiveSession {
+    /// A stored session as it lives in memory; None when its rights cannot be read or name an issuer
+    /// that is no longer configured.
+    fn restore(s: Session, issuers: &HashSet<&str>) -> Option<(String, LiveSession)> {
+        let user = match s.rights.as_deref() {
+            None => SessionUser::Config(s.username),
+            Some(json) => {
+                let r: SsoRights = serde_json::from_str(json).ok()?;
+                if !issuers.contains(r.issuer.as_str()) {
+                    return None;
+                }
+                SessionUser::Sso {
+                    ctx: Arc::new(UserCtx::of_sso(&r)),
+                    issuer: r.issuer,
+                    id_token: None,
+                }
+            }
+        };
+        Some((
+            s.token_sha256,
+            LiveSession {
+                user,
+                expires: s.expires_at,
+            },
+        ))
     }
 }
 
@@ -102,9 +178,9 @@ pub struct Auth {
     devices: HashMap<String, Arc<Device>>,
     /// The stored sessions (kept for restarts), written through.
     sessions: Arc<dyn Database>,
-    /// Live sessions by token hash: (username, expiry). Every staff request reads this, never SQLite.
+    /// Live sessions by token hash. Every staff request reads this, never SQLite.
     /// A std RwLock: held for a map lookup or update only, never across an await.
-    live: std::sync::RwLock<HashMap<String, (String, chrono::DateTime<Utc>)>>,
+    live: std::sync::RwLock<HashMap<String, LiveSession>>,
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     /// Bumped whenever sessions end (sign-out, expiry): open WebSockets of staff check their rights again.
     sessions_ended: tokio::sync::watch::Sender<u64>,
@@ -212,14 +288,17 @@ impl Auth {
                 .iter()
                 .map(|d| (d.token_sha256.to_ascii_lowercase(), Arc::new(d.clone())))
                 .collect(),
-            live: std::sync::RwLock::new(
-                sessions
-                    .live_sessions(Utc::now())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|s| (s.token_sha256, (s.username, s.expires_at)))
-                    .collect(),
-            ),
+            live: {
+                let issuers: HashSet<&str> = cfg.oidc.iter().map(|o| o.id.as_str()).collect();
+                std::sync::RwLock::new(
+                    sessions
+                        .live_sessions(Utc::now())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|s| LiveSession::restore(s, &issuers))
+                        .collect(),
+                )
+            },
             sessions,
             failures: Mutex::new(HashMap::new()),
             sessions_ended: tokio::sync::watch::Sender::new(0),
@@ -277,6 +356,34 @@ impl Auth {
             ));
         }
         self.login_succeeded(ip);
+        let token = self.open_session(username, None, SessionUser::Config(username.to_string()))?;
+        Ok((token, self.user_ctx(username).expect("user exists")))
+    }
+
+    /// Opens a session for a user an issuer vouched for (`crate::oidc`), with the rights its claims gave.
+    pub fn login_sso(
+        &self,
+        rights: &SsoRights,
+        id_token: Option<String>,
+    ) -> Result<(String, Arc<UserCtx>), ApiError> {
+        let ctx = Arc::new(UserCtx::of_sso(rights));
+        let json = serde_json::to_string(rights).expect("rights serialize");
+        let user = SessionUser::Sso {
+            ctx: ctx.clone(),
+            issuer: rights.issuer.clone(),
+            id_token,
+        };
+        let token = self.open_session(&rights.username, Some(json), user)?;
+        Ok((token, ctx))
+    }
+
+    /// A new random session id, stored (for restarts) and live.
+    fn open_session(
+        &self,
+        username: &str,
+        rights: Option<String>,
+        user: SessionUser,
+    ) -> Result<String, ApiError> {
         let token = random_token(32);
         let now = Utc::now();
         let hash = sha256_hex(&token);
@@ -287,21 +394,28 @@ impl Auth {
                 username: username.to_string(),
                 created_at: now,
                 expires_at: expires,
-                rights: None,
+                rights,
             })
             .map_err(|e| ApiError::unavailable(format!("cannot store the session: {e}")))?;
         self.live
             .write()
             .expect("lock")
-            .insert(hash, (username.to_string(), expires));
-        Ok((token, self.user_ctx(username).expect("user exists")))
+            .insert(hash, LiveSession { user, expires });
+        Ok(token)
     }
 
-    pub fn logout(&self, token: &str) {
+    /// Ends the session of `token`; for a single sign-on session, what ending the issuer's needs.
+    pub fn logout(&self, token: &str) -> Option<SsoEnded> {
         let hash = sha256_hex(token);
-        self.live.write().expect("lock").remove(&hash);
+        let ended = self.live.write().expect("lock").remove(&hash);
         let _ = self.sessions.delete_session(&hash);
         self.sessions_ended.send_modify(|n| *n += 1);
+        match ended?.user {
+            SessionUser::Sso {
+                issuer, id_token, ..
+            } => Some(SsoEnded { issuer, id_token }),
+            SessionUser::Config(_) => None,
+        }
     }
 
     /// Tells when sessions have ended (a receiver for a staff connection's life).
@@ -317,11 +431,14 @@ impl Auth {
         }
         let user = {
             let live = self.live.read().expect("lock");
-            let (user, expires) = live.get(&h)?;
-            if *expires <= Utc::now() {
+            let s = live.get(&h)?;
+            if s.expires <= Utc::now() {
                 return None;
             }
-            user.clone()
+            match &s.user {
+                SessionUser::Config(name) => name.clone(),
+                SessionUser::Sso { ctx, .. } => return Some(Principal::User(ctx.clone())),
+            }
         };
         self.user_ctx(&user).map(Principal::User)
     }
@@ -338,7 +455,7 @@ impl Auth {
         let purged = {
             let mut live = self.live.write().expect("lock");
             let before = live.len();
-            live.retain(|_, (_, expires)| *expires > now);
+            live.retain(|_, s| s.expires > now);
             before - live.len()
         };
         let _ = self.sessions.purge_sessions(now);

@@ -1,5 +1,6 @@
 //! The deployment: what the daemon needs beyond the hall. Server settings (`[server]`), who may sign in
-//! (`[[user]]`), devices and their printers (`[[device]]`) and the clients' branding (`[brand]`).
+//! (`[[user]]`, and the single sign-on issuers of `[[oidc]]`), devices and their printers (`[[device]]`)
+//! and the clients' branding (`[brand]`).
 //!
 //! One file holds both the hall (vuoro-engine's `config::Hall`: sites, units, services, counters, zones,
 //! displays, languages) and the deployment; each reads its own tables and skips the other's.
@@ -24,6 +25,9 @@ pub struct Deployment {
     pub users: Vec<User>,
     #[serde(default, rename = "device")]
     pub devices: Vec<Device>,
+    /// Single sign-on: OpenID Connect issuers staff may sign in through (`[[oidc]]`, docs/operations.md).
+    #[serde(default, rename = "oidc")]
+    pub oidc: Vec<OidcIssuer>,
     /// The organisation's name, logo and colours on every client (`GET /brand.css`, `GET /brand/logo`).
     #[serde(default)]
     pub brand: Brand,
@@ -165,8 +169,88 @@ impl Deployment {
                 "server.display_frozen_seconds must be at least 2 (a display's page reports every second at most)".into(),
             );
         }
+        for (at, message) in self.check_oidc(&all_units) {
+            err(&at, message);
+        }
+        if !self.server.local_sign_in && self.oidc.is_empty() {
+            err(
+                "local_sign_in",
+                "server.local_sign_in = false needs at least one [[oidc]] issuer: nobody could sign in".into(),
+            );
+        }
         errs.extend(self.brand.check(src));
         errs
+    }
+
+    /// The `[[oidc]]` tables' mistakes, each with the text to find its line by.
+    fn check_oidc(&self, all_units: &HashSet<&str>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut ids = HashSet::new();
+        for o in &self.oidc {
+            let at = format!("id = \"{}\"", o.id);
+            let mut err = |m: String| out.push((at.clone(), format!("oidc '{}': {m}", o.id)));
+            if !ids.insert(o.id.as_str()) {
+                err("is defined twice".into());
+            }
+            if o.id.is_empty()
+                || o.id.len() > 64
+                || !o
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                err(
+                    "id must be 1 to 64 of a-z, 0-9, - and _ (it is part of the sign-in address)"
+                        .into(),
+                );
+            }
+            if o.name.values().all(|n| n.trim().is_empty()) {
+                err(
+                    "name must name the issuer in at least one language (it is the sign-in button)"
+                        .into(),
+                );
+            }
+            let https = o.issuer.starts_with("https://");
+            let loopback_http = o.issuer.starts_with("http://") && is_loopback_url(&o.issuer);
+            if !(https || loopback_http) {
+                err(format!(
+                    "issuer '{}' must be https:// (plain http only on a loopback address)",
+                    o.issuer
+                ));
+            }
+            if o.issuer.contains(['?', '#']) {
+                err("issuer must not have a query or fragment".into());
+            }
+            if o.client_id.is_empty() {
+                err("client_id is empty".into());
+            }
+            match (&o.client_secret, &o.client_secret_file) {
+                (Some(_), Some(_)) => {
+                    err("give client_secret or client_secret_file, not both".into())
+                }
+                (None, None) => err("needs client_secret or client_secret_file".into()),
+                (Some(s), None) if s.0.is_empty() => err("client_secret is empty".into()),
+                _ => {}
+            }
+            if !o.scopes.iter().any(|s| s == "openid") {
+                err("scopes must include \"openid\"".into());
+            }
+            if o.role_claim.is_empty() {
+                err("role_claim is empty".into());
+            }
+            if o.role_map.is_empty() {
+                err("role_map maps no claim value to a role: nobody could sign in".into());
+            }
+            if !o.unit_map.is_empty() && o.unit_claim.is_none() {
+                err("unit_map needs unit_claim".into());
+            }
+            for (value, unit) in &o.unit_map {
+                if !all_units.contains(unit.as_str()) {
+                    err(format!("unit_map maps '{value}' to unknown unit '{unit}'"));
+                }
+            }
+        }
+        out
     }
 
     pub fn device(&self, id: &str) -> Option<&Device> {
@@ -217,6 +301,66 @@ pub struct ServerConfig {
     /// quarter of this (at least every second).
     #[serde(default = "default_display_frozen")]
     pub display_frozen_seconds: u64,
+    /// Whether staff may sign in with the usernames and passwords of `[[user]]`; false leaves only the
+    /// `[[oidc]]` issuers.
+    #[serde(default = "default_true")]
+    pub local_sign_in: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[[oidc]]`: an OpenID Connect issuer staff sign in through (authorization code flow with PKCE). Its
+/// claims give the roles and units: `role_claim`'s values through `role_map`, `unit_claim`'s through
+/// `unit_map` (a claim holds a string or a list of strings).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcIssuer {
+    /// Part of the sign-in address (`/api/v1/auth/oidc/{id}/login`).
+    pub id: String,
+    /// The sign-in button's text, by language.
+    pub name: Text,
+    /// The issuer's URL; its metadata is read from `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret in the config itself (prefer `client_secret_file`).
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<Secret>,
+    /// A file holding the client secret (read when the daemon starts; surrounding whitespace ignored).
+    #[serde(default)]
+    pub client_secret_file: Option<std::path::PathBuf>,
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim whose values `role_map` maps to roles (`groups`, `roles`).
+    pub role_claim: String,
+    pub role_map: std::collections::BTreeMap<String, Role>,
+    /// The claim whose values `unit_map` maps to units.
+    #[serde(default)]
+    pub unit_claim: Option<String>,
+    #[serde(default)]
+    pub unit_map: std::collections::BTreeMap<String, UnitId>,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into()]
+}
+
+/// A secret of the config: never shown by `Debug`, never serialized.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("")
+    }
 }
 
 impl ServerConfig {
@@ -920,5 +1064,125 @@ mod push_tests {
             assert!(errs[0].message.contains(says), "{push}: {errs:?}");
             assert!(errs[0].line.is_some(), "{push}: {errs:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod oidc_tests {
+    const DEMO: &str = include_str!("../../../config/demo.toml");
+
+    const CITY: &str = r#"
+[[oidc]]
+id = "city"
+name = { fi = "Kaupungin tunnus", sv = "Stadens konto", en = "City account" }
+issuer = "https://login.example.fi/tenant/v2.0"
+client_id = "vuoro"
+client_secret_file = "/etc/vuoro/oidc-city.secret"
+scopes = ["openid", "profile", "groups"]
+role_claim = "groups"
+role_map = { "vuoro-kela-agents" = "agent", "vuoro-supervisors" = "supervisor" }
+unit_claim = "groups"
+unit_map = { "vuoro-kela-agents" = "kela" }
+"#;
+
+    #[test]
+    fn the_issue_example_loads() {
+        let cfg = crate::config::load(&format!("{DEMO}\n{CITY}")).unwrap();
+        let o = &cfg.deployment.oidc[0];
+        assert_eq!(o.id, "city");
+        assert_eq!(o.name["sv"], "Stadens konto");
+        assert_eq!(o.role_map["vuoro-supervisors"], super::Role::Supervisor);
+        assert_eq!(o.unit_map["vuoro-kela-agents"].as_str(), "kela");
+        assert!(cfg.deployment.server.local_sign_in);
+        // The secret is neither shown nor written back.
+        let with_secret = CITY.replace(
+            "client_secret_file = \"/etc/vuoro/oidc-city.secret\"",
+            "client_secret = \"hunter2\"",
+        );
+        let cfg = crate::config::load(&format!("{DEMO}\n{with_secret}")).unwrap();
+        assert!(!format!("{:?}", cfg.deployment).contains("hunter2"));
+        assert!(
+            !serde_json::to_string(&*cfg.deployment)
+                .unwrap()
+                .contains("hunter2")
+        );
+        // Plain http on loopback is for tests.
+        let local = CITY.replace(
+            "https://login.example.fi/tenant/v2.0",
+            "http://127.0.0.1:8080/",
+        );
+        assert!(crate::config::load(&format!("{DEMO}\n{local}")).is_ok());
+    }
+
+    #[test]
+    fn oidc_mistakes_are_refused_with_their_line() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "\"https://login.example.fi/tenant/v2.0\"",
+                "\"http://login.example.fi/\"",
+                "must be https:// (plain http only on a loopback address)",
+            ),
+            (
+                "client_secret_file = \"/etc/vuoro/oidc-city.secret\"",
+                "client_secret_file = \"/etc/vuoro/oidc-city.secret\"\nclient_secret = \"x\"",
+                "not both",
+            ),
+            (
+                "client_secret_file = \"/etc/vuoro/oidc-city.secret\"",
+                "",
+                "needs client_secret or client_secret_file",
+            ),
+            (
+                "\"vuoro-kela-agents\" = \"kela\"",
+                "\"vuoro-kela-agents\" = \"nowhere\"",
+                "unknown unit 'nowhere'",
+            ),
+            (
+                "\"vuoro-supervisors\" = \"supervisor\"",
+                "\"vuoro-supervisors\" = \"boss\"",
+                "unknown variant `boss`",
+            ),
+            (
+                "scopes = [\"openid\", \"profile\", \"groups\"]",
+                "scopes = [\"profile\"]",
+                "scopes must include \"openid\"",
+            ),
+            ("id = \"city\"", "id = \"City Hall\"", "id must be 1 to 64"),
+            ("unit_claim = \"groups\"", "", "unit_map needs unit_claim"),
+            (
+                "role_claim = \"groups\"",
+                "role_claim = \"groups\"\ncolour = 1",
+                "unknown field `colour`",
+            ),
+        ];
+        for (from, to, says) in cases {
+            let src = format!("{DEMO}\n{}", CITY.replace(from, to));
+            let errs = crate::config::load(&src).unwrap_err();
+            assert_eq!(errs.len(), 1, "{to}: {errs:?}");
+            assert!(errs[0].message.contains(says), "{to}: {errs:?}");
+            let line = errs[0].line.expect("a line");
+            assert!(line > DEMO.lines().count(), "{to}: {errs:?}");
+        }
+        let twice = format!("{DEMO}\n{CITY}\n{CITY}");
+        let errs = crate::config::load(&twice).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.message.contains("defined twice")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn password_sign_in_may_be_switched_off_only_with_an_issuer() {
+        let off = DEMO.replacen("demo = true", "demo = true\nlocal_sign_in = false", 1);
+        let errs = crate::config::load(&off).unwrap_err();
+        assert!(
+            errs[0]
+                .message
+                .contains("needs at least one [[oidc]] issuer"),
+            "{errs:?}"
+        );
+        assert_eq!(errs[0].line, Some(7));
+        let cfg = crate::config::load(&format!("{off}\n{CITY}")).unwrap();
+        assert!(!cfg.deployment.server.local_sign_in);
     }
 }

@@ -21,6 +21,7 @@ pub mod hub;
 mod json_object;
 mod metrics;
 pub mod notify;
+pub mod oidc;
 pub mod printing;
 pub mod reports;
 pub mod web;
@@ -93,6 +94,8 @@ pub struct App {
     pub backup_last_success: Arc<AtomicU64>,
     /// Notices by SMS and e-mail, when `[notify]` is configured.
     pub notices: Option<Arc<notify::Notices>>,
+    /// Single sign-on: the `[[oidc]]` issuers and the sign-ins under way.
+    pub oidc: oidc::Oidc,
 }
 
 /// The customer's view of a ticket with what only its holder gets: docs/api.md, `Ticket`.
@@ -278,7 +281,9 @@ pub async fn serve(
         .as_deref()
         .map(ws::Record::open)
         .transpose()?;
+    let oidc = oidc::Oidc::new(&cfg)?;
     let app = Arc::new(App {
+        oidc,
         notices,
         ws_record,
         backup_last_success: Arc::new(AtomicU64::new(0)),

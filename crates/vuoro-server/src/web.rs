@@ -15,6 +15,9 @@ use rust_embed::RustEmbed;
 
 use crate::deployment::{Brand, Deployment};
 
+/// The Content-Security-Policy of every HTML page the daemon serves.
+pub const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'";
+
 /// The largest logo file served.
 pub const MAX_LOGO_BYTES: u64 = 256 * 1024;
 
@@ -53,10 +56,7 @@ fn serve<E: RustEmbed>(path: &str) -> Response {
                     (header::CACHE_CONTROL, "no-cache".to_string()),
                     (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
                     (header::REFERRER_POLICY, "no-referrer".to_string()),
-                    (
-                        header::CONTENT_SECURITY_POLICY,
-                        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'".to_string(),
-                    ),
+                    (header::CONTENT_SECURITY_POLICY, PAGE_CSP.to_string()),
                 ],
                 file.data.into_owned(),
             )
