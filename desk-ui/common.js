@@ -1,5 +1,6 @@
-// Shared by the desk (index.html) and the supervisor view (supervisor.html): translations, the language
-// switch, signing in (and again after a session ends), the idle lock, and small formatting helpers.
+// Shared by the desk (index.html), the supervisor view (supervisor.html) and the reports (reports.html):
+// translations, the language switch, signing in (with a password or through a single sign-on issuer, and
+// again after a session ends), the idle lock, and small formatting helpers.
 // Everything the staff member was doing stays in the page; the daemon holds the state, so after a sign-in
 // or a reconnect the page only resynchronises.
 import { api, ApiError, loadStrings, fill, pick } from '/shared/vuoro.js';
@@ -46,6 +47,7 @@ export async function setLang(code) {
   }
   document.documentElement.lang = code;
   applyStrings(document);
+  if (signInChoices) renderSignInChoices();
 }
 
 /** Fills [data-i18n] (text) and [data-i18n-attr="attr:key;attr:key"] in `root`. */
@@ -225,6 +227,53 @@ export async function staffApi(path, opts) {
 
 let loginWired = false;
 
+/** GET /auth/providers, once: the single sign-on issuers and whether passwords are accepted. */
+let signInChoices = null;
+
+async function loadSignInChoices() {
+  if (!signInChoices) {
+    try {
+      signInChoices = await api('/api/v1/auth/providers');
+    } catch (e) {
+      return null;
+    }
+  }
+  return signInChoices;
+}
+
+/**
+ * A button per single sign-on issuer above the password form (each named in the page's language, each
+ * returning to this page), and the password form hidden when sign-in with a password is switched off.
+ */
+function renderSignInChoices() {
+  const form = document.getElementById('login-form');
+  if (!form || !signInChoices) return;
+  let box = document.getElementById('login-sso');
+  const list = signInChoices.providers || [];
+  if (!box) {
+    box = el('div', { id: 'login-sso', class: 'login-sso' });
+    form.before(box);
+  }
+  box.hidden = list.length === 0;
+  const back = location.pathname + location.search;
+  box.replaceChildren(
+    el('h2', { id: 'login-sso-heading' }, t('login_sso_heading')),
+    el(
+      'ul',
+      { class: 'sso-list', 'aria-labelledby': 'login-sso-heading' },
+      ...list.map((p) =>
+        el('li', {}, el('a', {
+          class: 'button sso-button',
+          href: `/api/v1/auth/oidc/${encodeURIComponent(p.id)}/login?return=${encodeURIComponent(back)}`,
+          dataset: { provider: p.id },
+        }, pick(p.name, lang))),
+      ),
+    ),
+    ...(signInChoices.local_sign_in ? [el('p', { class: 'login-or' }, t('login_or_password'))] : []),
+  );
+  form.hidden = !signInChoices.local_sign_in;
+}
+
 /** Shows the login form. `reason` is a message key ('session_expired', 'locked', or null). */
 export function showLogin(reason) {
   session.lockedReason = reason || null;
@@ -242,6 +291,11 @@ export function showLogin(reason) {
   pw.value = '';
   const user = form.querySelector('#login-username');
   (user.value ? pw : user).focus();
+  loadSignInChoices().then((c) => {
+    if (!c) return;
+    renderSignInChoices();
+    if (!c.local_sign_in) document.querySelector('#login-sso a')?.focus();
+  });
 }
 
 function sessionExpired(reason) {
@@ -309,12 +363,21 @@ export function setUser(user) {
   document.getElementById('user-name').textContent = user ? user.display_name || user.username : '';
 }
 
-/** Signs out on the daemon, then shows the login form. */
+/**
+ * Signs out on the daemon, then shows the login form. A user who chose to sign out of a single sign-on
+ * session goes on to the issuer's logout, which ends the issuer's session too and comes back to the desk.
+ */
 export async function signOut(reason = null) {
+  let r = null;
   try {
-    await api('/api/v1/auth/logout', { method: 'POST', body: {} });
+    r = await api('/api/v1/auth/logout', { method: 'POST', body: {} });
   } catch (e) {
     // Signed out already, or the daemon is away: the form comes back either way.
+  }
+  if (reason === null && r && typeof r.end_session_url === 'string') {
+    session.user = null;
+    location.assign(r.end_session_url);
+    return;
   }
   showLogin(reason);
 }

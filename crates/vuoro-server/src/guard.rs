@@ -133,14 +133,15 @@ pub async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) ->
 }
 
 /// An error answer that is not JSON (one the router made: a rejected path, query or method) as the
-/// contract's `{"error": {"code", "message"}}`, its text as the message.
+/// contract's `{"error": {"code", "message"}}`, its text as the message. HTML pages (single sign-on's
+/// failure page, for a browser) stay as they are.
 async fn json_error(res: Response) -> Response {
     let status = res.status();
     let is_json = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }

@@ -433,6 +433,7 @@ impl Oidc {
                 SignatureVerificationError::NoMatchingKey,
             )) => {
                 // The issuer may have rotated its keys: read them again, once.
+                tracing::info!(issuer = %id, "single sign-on: the ID token names a key not held; reading the issuer's keys again");
                 let m = self.metadata(iss, true)?;
                 verify(&self.client(iss, &m, callback), &m)
             }
