@@ -48,8 +48,10 @@ fi
 # aiosmtpd, the real SMTP server the notices' e2e tests start (tests/notify/.venv).
 tests/notify/setup.sh >/dev/null
 
-# npm packages for the browser tests (no browser download: Debian's Chromium is used).
-if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+# npm packages for the browser tests (no browser download: Debian's Chromium is used), oidc-provider among
+# them: the OpenID providers the single sign-on test starts.
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ] ||
+  [ ! -d tests/browser/node_modules/oidc-provider ]; then
   say "installing npm packages for the browser tests"
   (cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund)
 fi
