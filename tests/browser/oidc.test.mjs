@@ -273,6 +273,11 @@ test('a user in the mapped group signs in through issuer A and gets the desk of 
   assert.equal(new URL(page.url()).origin, providerA.issuer);
   assert.deepEqual(page.errors, []);
   await context.close();
+  // Nothing secret in the daemon's log: no client secret, no code, no token.
+  const logs = daemon.logs();
+  assert.match(logs, /signed in by single sign-on/);
+  for (const secret of [SECRET_A, SECRET_B, 'code=', 'id_token_hint']) assert.ok(!logs.includes(secret), secret);
+  assert.doesNotMatch(logs, /eyJ[\w-]+\.eyJ/, 'a JWT in the log');
 });
 
 test('a user without a mapped group is refused with a clear page, and axe finds nothing on it', async () => {
