@@ -219,6 +219,8 @@ test('the sign-in form offers each issuer by name in the page language, and axe 
   await page.waitForFunction(() => document.querySelector('#login-sso a').textContent === 'Kaupungin tunnus');
   assert.deepEqual(await axeViolations(page), []);
   await page.selectOption('#lang', 'en');
+  await page.waitForFunction(() => document.querySelector('#login-sso a').textContent === 'City account');
+  await page.screenshot({ path: join(repo, 'docs', 'screenshots', 'desk-login-sso.png') });
   assert.deepEqual(page.errors, []);
   await context.close();
 });
@@ -295,6 +297,7 @@ test('a user without a mapped group is refused with a clear page, and axe finds 
   assert.equal(await page.getAttribute('html', 'lang'), 'en');
   assert.equal((await context.cookies(daemon.url)).some((c) => c.name === 'vuoro_session'), false);
   assert.deepEqual(await axeViolations(page), []);
+  await page.screenshot({ path: join(repo, 'docs', 'screenshots', 'sso-refused.png') });
   // The page speaks Finnish and Swedish too.
   for (const [lang, title] of [['fi', 'Kirjautuminen epäonnistui'], ['sv', 'Inloggningen misslyckades']]) {
     const r = await fetch(`${daemon.url}/api/v1/auth/oidc/city-a/callback?state=nothing-started&code=x`, {
