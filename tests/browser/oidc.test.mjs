@@ -240,6 +240,10 @@ test('a user in the mapped group signs in through issuer A and gets the desk of 
   assert.deepEqual(who.body.user, { username: 'city-a:anna', display_name: 'Anna Agentti', roles: ['agent'], units: ['kela'] });
   const cookie = (await context.cookies(daemon.url)).find((c) => c.name === 'vuoro_session');
   assert.ok(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', JSON.stringify(cookie));
+  // The desk works with this session: the counter opens and goes live.
+  await page.click('button[data-counter="c1"]');
+  await page.waitForSelector('[data-screen="desk"]:not([hidden])', { timeout: 15000 });
+  await page.waitForSelector('#conn.conn-live', { timeout: 15000 });
 
   // Still signed in at the provider: without a real sign-out, a new sign-in does not ask for a password.
   await context.clearCookies({ name: 'vuoro_session' });
