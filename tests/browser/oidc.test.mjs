@@ -314,6 +314,9 @@ test('a user without a mapped group is refused with a clear page, and axe finds 
   // A sign-in that would return to another site is refused before it starts.
   const away = await fetch(`${daemon.url}/api/v1/auth/oidc/city-a/login?return=//evil.example/`, { redirect: 'manual' });
   assert.equal(away.status, 400);
+  const twice = await fetch(`${daemon.url}/api/v1/auth/oidc/city-a/login?return=/desk/&return=/x/`, { redirect: 'manual' });
+  assert.equal(twice.status, 400);
+  assert.match(twice.headers.get('content-type'), /^text\/html/);
   const unknown = await fetch(`${daemon.url}/api/v1/auth/oidc/nobody/login`, { redirect: 'manual' });
   assert.equal(unknown.status, 404);
   // A sign-in's state is used once: the issuer's answer cannot be replayed.

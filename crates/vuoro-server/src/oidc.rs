@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -645,9 +646,13 @@ type AppState = State<Arc<App>>;
 pub async fn login(
     State(app): AppState,
     Path(id): Path<String>,
-    Query(q): Query<LoginQuery>,
+    q: Result<Query<LoginQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    // A query that does not parse (a repeated `return`) gets the page too, not an API error.
+    let Ok(Query(q)) = q else {
+        return failure_page(Failure::BadReturn, &headers);
+    };
     let callback = callback_url(&app, &id);
     let app2 = app.clone();
     let id2 = id.clone();
@@ -679,10 +684,13 @@ pub async fn login(
 pub async fn callback(
     State(app): AppState,
     Path(id): Path<String>,
-    Query(q): Query<CallbackQuery>,
+    q: Result<Query<CallbackQuery>, QueryRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(Query(q)) = q else {
+        return failure_page(Failure::Expired, &headers);
+    };
     let callback = callback_url(&app, &id);
     let app2 = app.clone();
     let id2 = id.clone();
