@@ -3,8 +3,9 @@
 // the real daemon. A user in a mapped group signs in through issuer A and gets the desk of their unit; a
 // user without one is refused with a clear page; issuer B works too (and its session survives a restart);
 // signing out ends the Vuoro session and the provider's, so the next sign-in asks for the password again;
-// a provider that rotates its signing key is followed; password sign-in can be switched off; axe finds
-// nothing on the sign-in form with issuers or on the refusal page.
+// a provider that rotates its signing key is followed; password sign-in can be switched off; one client
+// cannot hold every sign-in under way; axe finds nothing on the sign-in form with issuers or on the
+// refusal page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
@@ -379,4 +380,12 @@ test('with password sign-in switched off, only the issuers are offered and a pas
   assert.equal(await page.isVisible('.login-or'), false);
   assert.deepEqual(await axeViolations(page), []);
   await context.close();
+});
+
+test('one client address cannot hold every sign-in under way: 100 at most', async () => {
+  const statuses = [];
+  for (let i = 0; i < 101; i++) {
+    statuses.push((await fetch(`${daemon.url}/api/v1/auth/oidc/city-a/login`, { redirect: 'manual' })).status);
+  }
+  assert.deepEqual(statuses, [...Array(100).fill(302), 429]);
 });

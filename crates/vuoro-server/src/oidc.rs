@@ -2,7 +2,8 @@
 //! authorization code flow with PKCE, `state` and `nonce` (the `openidconnect` crate, over ureq).
 //!
 //! `GET /api/v1/auth/oidc/{id}/login` reads the issuer's metadata (discovery, cached for an hour), keeps a
-//! pending sign-in in memory (at most [`PENDING_MAX`], each for [`PENDING_TTL`]) and sends the browser to
+//! pending sign-in in memory (at most [`PENDING_MAX`], [`PENDING_PER_ADDRESS`] from one client address,
+//! each for [`PENDING_TTL`]) and sends the browser to
 //! the issuer. `GET /api/v1/auth/oidc/{id}/callback` takes the pending sign-in by its `state` (once),
 //! exchanges the code with the PKCE verifier and the client secret, verifies the ID token (signature by
 //! the issuer's JWKS, fetched again when the token names a key it does not hold: key rotation; `iss`,
@@ -11,7 +12,7 @@
 //! logged or put in an address the daemon builds, other than what the protocol itself carries.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,9 @@ use crate::deployment::{Deployment, OidcIssuer, Role};
 
 /// Sign-ins under way at most; more are refused until some finish or expire.
 pub const PENDING_MAX: usize = 1000;
+/// Sign-ins under way from one client address at most, so that one client cannot take them all (staff
+/// behind one NAT share an address: each sign-in left unfinished holds its place for `PENDING_TTL`).
+pub const PENDING_PER_ADDRESS: usize = 100;
 /// How long a user has at the issuer before the sign-in must start again.
 pub const PENDING_TTL: Duration = Duration::from_secs(600);
 /// How long an issuer's metadata and keys are used before they are read again.
@@ -201,6 +205,7 @@ struct Pending {
     nonce: Nonce,
     return_to: String,
     started: Instant,
+    client: IpAddr,
 }
 
 struct Issuer {
@@ -340,6 +345,7 @@ impl Oidc {
     /// read the issuer's metadata).
     pub fn begin(
         &self,
+        client: IpAddr,
         id: &str,
         return_to: Option<&str>,
         callback: &str,
@@ -353,14 +359,16 @@ impl Oidc {
         {
             let mut pending = self.pending.lock().expect("lock");
             pending.retain(|_, p| p.started.elapsed() < PENDING_TTL);
-            if pending.len() >= PENDING_MAX {
+            if pending.len() >= PENDING_MAX
+                || pending.values().filter(|p| p.client == client).count() >= PENDING_PER_ADDRESS
+            {
                 return Err(Failure::Busy);
             }
         }
         let m = self.metadata(iss, false)?;
-        let client = self.client(iss, &m, callback);
+        let rp = self.client(iss, &m, callback);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut req = client
+        let mut req = rp
             .authorize_url(
                 AuthenticationFlow::<openidconnect::core::CoreResponseType>::AuthorizationCode,
                 CsrfToken::new_random,
@@ -383,6 +391,7 @@ impl Oidc {
                 nonce,
                 return_to,
                 started: Instant::now(),
+                client,
             },
         );
         Ok(url.to_string())
@@ -645,6 +654,7 @@ type AppState = State<Arc<App>>;
 /// `GET /api/v1/auth/oidc/{id}/login`: off to the issuer.
 pub async fn login(
     State(app): AppState,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     q: Result<Query<LoginQuery>, QueryRejection>,
     headers: HeaderMap,
@@ -654,10 +664,12 @@ pub async fn login(
         return failure_page(Failure::BadReturn, &headers);
     };
     let callback = callback_url(&app, &id);
+    let client = app.client_ip(peer, &headers);
     let app2 = app.clone();
     let id2 = id.clone();
     let begun = tokio::task::spawn_blocking(move || {
-        app2.oidc.begin(&id2, q.return_to.as_deref(), &callback)
+        app2.oidc
+            .begin(client, &id2, q.return_to.as_deref(), &callback)
     })
     .await
     .unwrap_or(Err(Failure::Unreachable));
