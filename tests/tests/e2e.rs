@@ -1102,6 +1102,8 @@ async fn serve_tells_ready_once_it_serves_and_never_when_refused() {
 mod asyncapi;
 #[path = "e2e/backup.rs"]
 mod backup;
+#[path = "e2e/devices.rs"]
+mod devices;
 #[path = "e2e/displays.rs"]
 mod displays;
 #[path = "e2e/feedback.rs"]

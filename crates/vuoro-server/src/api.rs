@@ -64,6 +64,16 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/counters/{counter}/{verb}", post(counter_verb))
         .route("/devices/me", get(device_me))
+        .route("/devices/enrol", post(crate::admin::enrol))
+        .route("/admin/devices", get(crate::admin::devices))
+        .route(
+            "/admin/devices/{id}",
+            axum::routing::delete(crate::admin::revoke),
+        )
+        .route(
+            "/admin/devices/{id}/enrolment",
+            post(crate::admin::enrolment),
+        )
         .route("/demo/device-token", get(demo_device_token))
         .route("/openapi.json", get(openapi))
         .route("/asyncapi.json", get(asyncapi))
@@ -99,7 +109,7 @@ async fn readyz(State(app): AppState) -> Response {
 
 /// The body of a request that takes none: empty, or an empty JSON object. Anything else is refused
 /// before the request does anything.
-struct NoBody;
+pub struct NoBody;
 
 impl<'de> Deserialize<'de> for NoBody {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NoBody, D::Error> {
@@ -1009,6 +1019,10 @@ async fn demo_device_token(
         .demo_token
         .clone()
         .ok_or_else(|| ApiError::not_found("that device has no demo token"))?;
+    // A demo device revoked from the console stays revoked: its token is not handed out again.
+    if app.auth.resolve(&token).is_none() {
+        return Err(ApiError::not_found("that device is revoked"));
+    }
     Ok(json_response(
         StatusCode::OK,
         json!({"token": token, "device": d.id}),

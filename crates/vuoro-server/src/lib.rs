@@ -4,6 +4,7 @@
 //! `serve` takes settings, a bound listener and a shutdown future: production binds the configured
 //! address, tests bind port 0.
 
+pub mod admin;
 pub mod after_commit;
 pub mod api;
 pub mod audio;
@@ -73,6 +74,8 @@ pub struct App {
     pub started: Instant,
     /// Phone joins per client address: 5 at once, then one every 2 minutes (5 in 10 minutes).
     remote_joins: governor::DefaultKeyedRateLimiter<IpAddr>,
+    /// Enrolment code attempts per client address: 10 at once, then one a minute.
+    pub device_enrolments: governor::DefaultKeyedRateLimiter<IpAddr>,
     /// Print outcome per ticket id, for the kiosk's answer and reprints.
     pub print_status: Mutex<HashMap<u64, Value>>,
     pub shutdown: tokio::sync::watch::Sender<bool>,
@@ -282,7 +285,7 @@ pub async fn serve(
         notices,
         ws_record,
         backup_last_success: Arc::new(AtomicU64::new(0)),
-        auth: Auth::new(&cfg, store.clone()),
+        auth: Auth::new(&cfg, store.clone())?,
         guard: Arc::new(guard::Guard::new(&cfg, &public_url)),
         hall,
         deployment: cfg.clone(),
@@ -292,6 +295,11 @@ pub async fn serve(
         data_dir: settings.data_dir.clone(),
         ready: AtomicBool::new(false),
         started: Instant::now(),
+        device_enrolments: governor::RateLimiter::keyed(
+            governor::Quota::with_period(Duration::from_secs(60))
+                .expect("not zero")
+                .allow_burst(std::num::NonZeroU32::new(10).expect("not zero")),
+        ),
         remote_joins: governor::RateLimiter::keyed(
             governor::Quota::with_period(Duration::from_secs(120))
                 .expect("not zero")
@@ -327,6 +335,8 @@ pub async fn serve(
                 api::check_disk(&app).await;
                 // Rate limits forget addresses and kiosks that have been quiet long enough.
                 app.remote_joins.retain_recent();
+                app.device_enrolments.retain_recent();
+                app.auth.store_devices_seen();
                 app.speech_limit.retain_recent();
                 app.auth.purge_sessions();
                 // Estimates shrink with time too: "your turn is near" is looked at again.

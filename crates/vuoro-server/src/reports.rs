@@ -448,7 +448,7 @@ async fn audit_requests(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let reading = path.starts_with("/api/v1/reports") || path.starts_with("/api/v1/audit");
-    let login = path == "/api/v1/auth/login";
+    let login = path == "/api/v1/auth/login" || path == "/api/v1/devices/enrol";
     let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !path.starts_with("/api/v1/") || !(changes || reading) {
         return next.run(req).await;

@@ -65,7 +65,7 @@ pub async fn upgrade(
     let token = token_from_headers(&headers);
     let principal = match &token {
         None => Principal::Anonymous,
-        Some(t) => match app.auth.resolve(t) {
+        Some(t) => match app.auth.resolve_from(t, app.client_ip(peer, &headers)) {
             Some(p) => p,
             None => return ApiError::unauthenticated().into_response(),
         },
@@ -85,6 +85,14 @@ pub async fn upgrade(
                 drop(slot);
             });
         })
+}
+
+/// The close code sent to a device whose tokens were revoked (docs/api.md).
+pub const REVOKED: u16 = 4403;
+
+/// Whether a connection watches for ended sessions and revoked devices: staff and devices do.
+fn watches_rights(p: &Principal) -> bool {
+    matches!(p, Principal::User(_) | Principal::Device(_))
 }
 
 fn units_of(p: &Principal) -> Option<std::collections::HashSet<String>> {
@@ -336,7 +344,7 @@ async fn run(
     let mut display: Option<(SiteId, String)> = None;
     // After a resync, queued messages at or below the snapshot's seq are stale.
     let mut skip_until: HashMap<String, u64> = HashMap::new();
-    let mut sessions = matches!(principal, Principal::User(_)).then(|| app.auth.sessions_ended());
+    let mut sessions = watches_rights(&principal).then(|| app.auth.sessions_ended());
     let budget = message_budget();
     let mut stop = app.shutdown.subscribe();
     // One shutdown future for the connection's life: one made anew in every turn of the loop would
@@ -399,6 +407,16 @@ async fn run(
             }
             _ = session_ended(&mut sessions) => {
                 let now = token.as_deref().and_then(|t| app.auth.resolve(t));
+                if now.is_none() && matches!(principal, Principal::Device(_)) {
+                    // A revoked device is cut off: its socket closes (it cannot reconnect with the token).
+                    let _ = socket
+                        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                            code: REVOKED,
+                            reason: Utf8Bytes::from_static("device revoked"),
+                        })))
+                        .await;
+                    break;
+                }
                 if now.is_none() {
                     principal = Principal::Anonymous;
                     token = None;
@@ -466,7 +484,7 @@ async fn run(
                     Ok(ClientMsg::Auth { token: t }) => match app.auth.resolve(&t) {
                         Some(_) if app.guard.is_published(&t) && !client_ip.is_loopback() => Some(ServerMsg::error(None, WsCode::Unauthenticated, "this token is published in the demo configuration and is refused from the network")),
                         Some(p) => {
-                            sessions = matches!(p, Principal::User(_)).then(|| app.auth.sessions_ended());
+                            sessions = watches_rights(&p).then(|| app.auth.sessions_ended());
                             principal = p;
                             token = Some(t);
                             let mut ok = true;

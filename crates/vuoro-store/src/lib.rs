@@ -391,8 +391,14 @@ pub trait Database: Send + Sync {
 
     /// Takes a one-time code: when it is known and not expired at `token.created_at`, deletes it and
     /// stores `token` for the code's device, in one transaction, and answers the device; else None and
-    /// nothing changes. Expired codes are deleted on the way.
-    fn enrol(&self, code_sha256: &str, token: &DeviceToken) -> Result<Option<String>>;
+    /// nothing changes. With `device`, a code for another device is refused too (and kept). Expired codes
+    /// are deleted on the way.
+    fn enrol(
+        &self,
+        code_sha256: &str,
+        device: Option<&str>,
+        token: &DeviceToken,
+    ) -> Result<Option<String>>;
 
     /// Every device token kept (enrolled ones, revoked ones).
     fn device_tokens(&self) -> Result<Vec<DeviceToken>>;

@@ -575,8 +575,13 @@ impl Database for Sqlite {
         })
     }
 
-    fn enrol(&self, code_sha256: &str, token: &crate::DeviceToken) -> Result<Option<String>> {
-        self.session_conn(|conn| identity::enrol(conn, code_sha256, token))
+    fn enrol(
+        &self,
+        code_sha256: &str,
+        device: Option<&str>,
+        token: &crate::DeviceToken,
+    ) -> Result<Option<String>> {
+        self.session_conn(|conn| identity::enrol(conn, code_sha256, device, token))
     }
 
     fn device_tokens(&self) -> Result<Vec<crate::DeviceToken>> {

@@ -618,15 +618,25 @@ fn an_enrolment_code_works_once_before_it_expires_and_revoking_refuses_every_tok
         now + Duration::minutes(10),
     )
     .unwrap();
-    assert_eq!(db.enrol("code-1", &token("t1", now)).unwrap(), None);
+    assert_eq!(db.enrol("code-1", None, &token("t1", now)).unwrap(), None);
+    // A code for another device is refused, and stays for its own.
     assert_eq!(
-        db.enrol("code-2", &token("t2", now + Duration::minutes(1)))
+        db.enrol("code-2", Some("kiosk-2"), &token("t2", now))
             .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.enrol(
+            "code-2",
+            Some("kiosk-1"),
+            &token("t2", now + Duration::minutes(1))
+        )
+        .unwrap(),
         Some("kiosk-1".to_string())
     );
     // Once only.
     assert_eq!(
-        db.enrol("code-2", &token("t3", now + Duration::minutes(2)))
+        db.enrol("code-2", None, &token("t3", now + Duration::minutes(2)))
             .unwrap(),
         None
     );
@@ -640,7 +650,7 @@ fn an_enrolment_code_works_once_before_it_expires_and_revoking_refuses_every_tok
     )
     .unwrap();
     assert_eq!(
-        db.enrol("code-4", &token("t4", now + Duration::minutes(10)))
+        db.enrol("code-4", None, &token("t4", now + Duration::minutes(10)))
             .unwrap(),
         None
     );
@@ -702,7 +712,7 @@ fn an_enrolment_code_works_once_before_it_expires_and_revoking_refuses_every_tok
         2
     );
     assert_eq!(
-        db.enrol("code-5", &token("t5", now + Duration::minutes(8)))
+        db.enrol("code-5", None, &token("t5", now + Duration::minutes(8)))
             .unwrap(),
         None
     );

@@ -32,6 +32,7 @@ pub(super) fn create_enrol_code(
 pub(super) fn enrol(
     conn: &mut Connection,
     code_sha256: &str,
+    device: Option<&str>,
     token: &DeviceToken,
 ) -> Result<Option<String>> {
     let tx = conn.transaction()?;
@@ -39,8 +40,8 @@ pub(super) fn enrol(
     tx.execute("DELETE FROM enrol_codes WHERE expires_at <= ?1", [&now])?;
     let device: Option<String> = tx
         .query_row(
-            "DELETE FROM enrol_codes WHERE code_sha256 = ?1 RETURNING device",
-            [code_sha256],
+            "DELETE FROM enrol_codes WHERE code_sha256 = ?1 AND (?2 IS NULL OR device = ?2) RETURNING device",
+            params![code_sha256, device],
             |r| r.get(0),
         )
         .optional()?;
