@@ -86,6 +86,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(deployment: Arc<Deployment>) -> 
         .route("/display/", get(|| async { serve::<Display>("") }))
         .route("/desk/", get(|| async { serve::<Desk>("") }))
         .route(
+            "/admin",
+            get(|| async { axum::response::Redirect::permanent("/admin/") }),
+        )
+        .route("/admin/", get(|| async { serve::<Desk>("admin.html") }))
+        .route(
             "/kiosk/{*path}",
             get(|Path(p): Path<String>| async move { serve::<Kiosk>(&p) }),
         )
@@ -261,6 +266,7 @@ async fn index() -> Html<&'static str> {
         "<li><a href=\"/display/?site=iso-omena&amp;id=hall\">Hall display</a></li>",
         "<li><a href=\"/desk/\">Staff desk</a></li>",
         "<li><a href=\"/desk/supervisor.html\">Supervisor view</a></li>",
+        "<li><a href=\"/admin/\">Administration (devices)</a></li>",
         "<li><a href=\"/public/\">Waiting times (public)</a></li>",
         "<li><a href=\"/api/v1/openapi.json\">API description (OpenAPI)</a></li>",
         "</ul></main></body></html>"

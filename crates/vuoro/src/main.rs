@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use vuoro_server::config::Config;
 
 mod agent;
+mod enrol;
 #[cfg(test)]
 mod man;
 mod systemd;
@@ -79,6 +80,23 @@ enum Cmd {
         /// Let the printer draw the QR code (false: send it as an image).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         qr: bool,
+    },
+    /// Set this machine's device up with the one-time code from the administration (/admin/): the code
+    /// is read from standard input, the device's token written to --token-file (mode 0600) for `vuoro
+    /// agent`. Exit 1 when refused.
+    Enrol {
+        /// The daemon, e.g. https://vuoro.example.fi
+        #[arg(long, env = "VUORO_SERVER")]
+        server: String,
+        /// The device id (as in the config); a code for another device is refused.
+        #[arg(long, env = "VUORO_DEVICE")]
+        device: String,
+        /// Where to write the token.
+        #[arg(long, env = "VUORO_TOKEN_FILE")]
+        token_file: PathBuf,
+        /// Replace an existing token file.
+        #[arg(long)]
+        force: bool,
     },
     /// Make an argon2 password hash for a [[user]] entry (reads the password from standard input).
     HashPassword,
@@ -381,6 +399,21 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(agent::run(args))
+        }
+        Cmd::Enrol {
+            server,
+            device,
+            token_file,
+            force,
+        } => {
+            let said = enrol::run(enrol::EnrolArgs {
+                server,
+                device,
+                token_file,
+                force,
+            })?;
+            println!("{said}");
+            Ok(())
         }
         Cmd::HashPassword => {
             let mut pw = String::new();

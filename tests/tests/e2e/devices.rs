@@ -233,3 +233,97 @@ async fn guessing_enrolment_codes_is_limited_per_address() {
     assert!(!text.contains("7777"));
     app.stop().await;
 }
+
+/// Runs `vuoro enrol` with `code` on its standard input; (exit code, standard output and error).
+fn enrol_command(
+    addr: std::net::SocketAddr,
+    device: &str,
+    file: &std::path::Path,
+    code: &str,
+) -> (i32, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(vuoro_bin())
+        .args([
+            "enrol",
+            "--server",
+            &format!("http://{addr}"),
+            "--device",
+            device,
+            "--token-file",
+        ])
+        .arg(file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{code}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vuoro_enrol_writes_a_private_token_file_that_the_agent_can_use() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("devices-cli");
+    let app = spawn_app_in(&config(), &dir.0).await;
+    let (mut admin, _) = staff(&app, "admin").await;
+    let file = dir.0.join("agent.token");
+    let code = code_for(&mut admin, "kiosk-9").await;
+
+    // A code for another device is refused: exit 1, no file, and the code still works for its own.
+    let (status, said) = tokio::task::spawn_blocking({
+        let (app_addr, file, code) = (app.addr, file.clone(), code.clone());
+        move || enrol_command(app_addr, "kiosk-1", &file, &code)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("refused"), "{said}");
+    assert!(!file.exists());
+
+    let (status, said) = tokio::task::spawn_blocking({
+        let (app_addr, file, code) = (app.addr, file.clone(), code.clone());
+        move || enrol_command(app_addr, "kiosk-9", &file, &code)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 0, "{said}");
+    assert!(said.contains("enrolled kiosk-9"), "{said}");
+    assert!(!said.contains(&code), "the code is not echoed");
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!said.contains(&token), "the token is not printed");
+    let me = Http::with_token(app.addr, &token)
+        .get("/api/v1/devices/me")
+        .await
+        .unwrap();
+    assert_eq!(me.json()["device"]["id"], "kiosk-9");
+
+    // A second run does not overwrite the token without --force.
+    let again = code_for(&mut admin, "kiosk-9").await;
+    let (status, said) = tokio::task::spawn_blocking({
+        let (app_addr, file) = (app.addr, file.clone());
+        move || enrol_command(app_addr, "kiosk-9", &file, &again)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 1, "{said}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), token);
+    app.stop().await;
+}
