@@ -144,7 +144,11 @@ impl Engine {
     pub fn reconfigure_blockers(&self, cfg: &Hall) -> Vec<String> {
         let mut out = Vec::new();
         for (site_id, st) in &self.state.sites {
-            let open: Vec<&Ticket> = st.tickets.values().filter(|t| !t.state.is_final()).collect();
+            let open: Vec<&Ticket> = st
+                .tickets
+                .values()
+                .filter(|t| !t.state.is_final())
+                .collect();
             let Some(site) = cfg.site(site_id) else {
                 if !open.is_empty() {
                     out.push(format!(
@@ -192,7 +196,9 @@ impl Engine {
         *self = Engine::from_snapshot(cfg, state, now);
         let cfg = self.cfg.clone();
         for (id, st) in self.state.sites.iter_mut() {
-            let site = cfg.site(id).expect("from_snapshot keeps the hall's sites only");
+            let site = cfg
+                .site(id)
+                .expect("from_snapshot keeps the hall's sites only");
             st.services.retain(|s, _| site.service(s).is_some());
             st.counters.retain(|c, _| site.counter(c).is_some());
         }

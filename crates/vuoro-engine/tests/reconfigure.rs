@@ -45,9 +45,17 @@ fn issue(e: &mut Engine, service: &str, n: u32) -> String {
 fn without_service(src: &str, id: &str) -> String {
     let head = format!("[[site.service]]\nid = \"{id}\"\n");
     let at = src.find(&head).expect("the service is in the demo");
-    let end = at + head.len() + src[at + head.len()..].find("\n[[").expect("another table follows") + 1;
+    let end = at
+        + head.len()
+        + src[at + head.len()..]
+            .find("\n[[")
+            .expect("another table follows")
+        + 1;
     // Counters that offer it stop offering it.
-    src[..at].to_string() + &src[end..].replace(&format!("{{ service = \"{id}\" }}, "), "").replace(&format!(", {{ service = \"{id}\" }}"), "")
+    src[..at].to_string()
+        + &src[end..]
+            .replace(&format!("{{ service = \"{id}\" }}, "), "")
+            .replace(&format!(", {{ service = \"{id}\" }}"), "")
 }
 
 #[test]
@@ -66,16 +74,27 @@ fn a_renamed_service_keeps_its_queue_numbers_and_order() {
     e.reconfigure(new, monday());
     let site = e.config().site(SITE).unwrap();
     assert_eq!(
-        site.service("joint-service").unwrap().name.get("fi").map(String::as_str),
+        site.service("joint-service")
+            .unwrap()
+            .name
+            .get("fi")
+            .map(String::as_str),
         Some("Neuvonta, asiointi ja opastus")
     );
     assert_eq!(e.waiting(SITE, "joint-service"), 2);
     let st = e.site_state(SITE).unwrap();
-    assert_eq!(st.tickets, before.sites[&SITE.parse::<SiteId>().unwrap()].tickets);
+    assert_eq!(
+        st.tickets,
+        before.sites[&SITE.parse::<SiteId>().unwrap()].tickets
+    );
     assert_eq!(e.state().last_seq, before.last_seq);
     // The next number follows the ones before the change.
     let c = issue(&mut e, "joint-service", 3);
-    let num = |s: &str| s.trim_start_matches(char::is_alphabetic).parse::<u32>().unwrap();
+    let num = |s: &str| {
+        s.trim_start_matches(char::is_alphabetic)
+            .parse::<u32>()
+            .unwrap()
+    };
     assert_eq!((num(&a) + 1, num(&b) + 1), (num(&b), num(&c)));
 }
 
@@ -86,12 +105,22 @@ fn removing_a_service_with_waiting_customers_or_an_open_counter_is_refused_with_
     let new = hall(&without_service(DEMO, "parking"));
     let why = e.reconfigure_blockers(&new);
     assert_eq!(why.len(), 1, "{why:?}");
-    assert!(why[0].contains("service 'parking'") && why[0].contains("1 open visits"), "{why:?}");
+    assert!(
+        why[0].contains("service 'parking'") && why[0].contains("1 open visits"),
+        "{why:?}"
+    );
     // Nobody waiting there: the service may go, and a new one may come.
     let mut empty = Engine::new(hall(DEMO), monday());
     assert_eq!(empty.reconfigure_blockers(&new), Vec::<String>::new());
     empty.reconfigure(new, monday());
-    assert!(empty.site_state(SITE).unwrap().services.keys().all(|s| s.as_str() != "parking"));
+    assert!(
+        empty
+            .site_state(SITE)
+            .unwrap()
+            .services
+            .keys()
+            .all(|s| s.as_str() != "parking")
+    );
 
     // An open counter may not be removed.
     let mut e = Engine::new(hall(DEMO), monday());
@@ -110,5 +139,8 @@ fn removing_a_service_with_waiting_customers_or_an_open_counter_is_refused_with_
     let no_c5 = format!("{}{}", &DEMO[..at], &DEMO[end..]);
     let why = e.reconfigure_blockers(&hall(&no_c5));
     assert_eq!(why.len(), 1, "{why:?}");
-    assert!(why[0].contains("counter 'c5'") && why[0].contains("close it"), "{why:?}");
+    assert!(
+        why[0].contains("counter 'c5'") && why[0].contains("close it"),
+        "{why:?}"
+    );
 }

@@ -96,6 +96,19 @@ pub struct DeviceToken {
     pub last_seen_from: Option<String>,
 }
 
+/// A version of the config's text: the config file's as read at a start, or one changed through the
+/// admin console or API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigVersion {
+    pub version: u64,
+    pub text: String,
+    pub sha256: String,
+    /// `file`, `api` or `console`.
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
 /// A device token's use: which token, whose, when and from which address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceSeen {
@@ -375,6 +388,20 @@ pub trait Database: Send + Sync {
 
     /// Deletes every session of `username`; how many.
     fn delete_user_sessions(&self, username: &str) -> Result<usize>;
+
+    // ---- the config's versions ----
+
+    /// Stores a new version of the config's text (its `version` is ignored); answers its number.
+    fn add_config_version(&self, v: &ConfigVersion) -> Result<u64>;
+
+    /// The newest version, or the newest of `source` when given.
+    fn latest_config(&self, source: Option<&str>) -> Result<Option<ConfigVersion>>;
+
+    /// One version.
+    fn config_version(&self, version: u64) -> Result<Option<ConfigVersion>>;
+
+    /// The newest `limit` versions, newest first, without their texts (`text` empty).
+    fn config_versions(&self, limit: usize) -> Result<Vec<ConfigVersion>>;
 
     // ---- devices ----
 
