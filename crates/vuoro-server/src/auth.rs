@@ -96,11 +96,10 @@ impl Principal {
 }
 
 pub struct Auth {
-    users: HashMap<String, User>,
-    /// Each user's rights, built once.
-    contexts: HashMap<String, Arc<UserCtx>>,
-    /// The config's devices by id.
-    device_ids: HashMap<String, Arc<Device>>,
+    /// The config's users, and each one's rights built once per config. Replaced by `reload`.
+    people: std::sync::RwLock<People>,
+    /// The config's devices by id. Replaced by `reload`.
+    device_ids: std::sync::RwLock<HashMap<String, Arc<Device>>>,
     /// Device tokens that are let in, by SHA-256: the config file's and the enrolled ones, less those
     /// revoked. A std RwLock, held for a lookup or an update only.
     devices: std::sync::RwLock<HashMap<String, Arc<Device>>>,
@@ -241,41 +240,15 @@ fn new_code() -> String {
     format!("{}-{}", &code[..4], &code[4..])
 }
 
-impl Auth {
-    pub fn new(cfg: &Deployment, sessions: Arc<dyn Database>) -> anyhow::Result<Auth> {
-        let device_ids: HashMap<String, Arc<Device>> = cfg
-            .devices
-            .iter()
-            .map(|d| (d.id.to_string(), Arc::new(d.clone())))
-            .collect();
-        let kept = sessions.device_tokens()?;
-        let revoked: HashSet<&str> = kept
-            .iter()
-            .filter(|t| t.revoked_at.is_some())
-            .map(|t| t.token_sha256.as_str())
-            .collect();
-        let mut devices: HashMap<String, Arc<Device>> = HashMap::new();
-        for d in device_ids.values() {
-            if let Some(h) = &d.token_sha256 {
-                let h = h.to_ascii_lowercase();
-                if !revoked.contains(h.as_str()) {
-                    devices.insert(h, d.clone());
-                }
-            }
-        }
-        for t in &kept {
-            // An enrolled device no longer in the config is let in no more.
-            if t.source == DeviceTokenSource::Enrolled
-                && t.revoked_at.is_none()
-                && let Some(d) = device_ids.get(&t.device)
-            {
-                devices.insert(t.token_sha256.clone(), d.clone());
-            }
-        }
-        Ok(Auth {
-            device_ids,
-            devices: std::sync::RwLock::new(devices),
-            seen: Mutex::new(HashMap::new()),
+#[derive(Default)]
+struct People {
+    users: HashMap<String, User>,
+    contexts: HashMap<String, Arc<UserCtx>>,
+}
+
+impl People {
+    fn of(cfg: &Deployment) -> People {
+        People {
             users: cfg
                 .users
                 .iter()
@@ -286,6 +259,55 @@ impl Auth {
                 .iter()
                 .map(|u| (u.username.clone(), Arc::new(UserCtx::of(u))))
                 .collect(),
+        }
+    }
+}
+
+type DeviceMaps = (HashMap<String, Arc<Device>>, HashMap<String, Arc<Device>>);
+
+/// The config's devices by id, and the tokens let in: the config's and the enrolled ones, less those
+/// revoked.
+fn device_maps(cfg: &Deployment, store: &dyn Database) -> anyhow::Result<DeviceMaps> {
+    let device_ids: HashMap<String, Arc<Device>> = cfg
+        .devices
+        .iter()
+        .map(|d| (d.id.to_string(), Arc::new(d.clone())))
+        .collect();
+    let kept = store.device_tokens()?;
+    let revoked: HashSet<&str> = kept
+        .iter()
+        .filter(|t| t.revoked_at.is_some())
+        .map(|t| t.token_sha256.as_str())
+        .collect();
+    let mut devices: HashMap<String, Arc<Device>> = HashMap::new();
+    for d in device_ids.values() {
+        if let Some(h) = &d.token_sha256 {
+            let h = h.to_ascii_lowercase();
+            if !revoked.contains(h.as_str()) {
+                devices.insert(h, d.clone());
+            }
+        }
+    }
+    for t in &kept {
+        // An enrolled device no longer in the config is let in no more.
+        if t.source == DeviceTokenSource::Enrolled
+            && t.revoked_at.is_none()
+            && let Some(d) = device_ids.get(&t.device)
+        {
+            devices.insert(t.token_sha256.clone(), d.clone());
+        }
+    }
+    Ok((device_ids, devices))
+}
+
+impl Auth {
+    pub fn new(cfg: &Deployment, sessions: Arc<dyn Database>) -> anyhow::Result<Auth> {
+        let (device_ids, devices) = device_maps(cfg, &*sessions)?;
+        Ok(Auth {
+            people: std::sync::RwLock::new(People::of(cfg)),
+            device_ids: std::sync::RwLock::new(device_ids),
+            devices: std::sync::RwLock::new(devices),
+            seen: Mutex::new(HashMap::new()),
             live: std::sync::RwLock::new(
                 sessions
                     .live_sessions(Utc::now())
@@ -301,7 +323,29 @@ impl Auth {
     }
 
     fn user_ctx(&self, username: &str) -> Option<Arc<UserCtx>> {
-        self.contexts.get(username).cloned()
+        self.people
+            .read()
+            .expect("lock")
+            .contexts
+            .get(username)
+            .cloned()
+    }
+
+    /// The store sessions, devices and the config's versions are kept in.
+    pub fn store(&self) -> Arc<dyn Database> {
+        self.sessions.clone()
+    }
+
+    /// Takes the users and devices of a changed config: a removed user's sessions and a removed device's
+    /// tokens are refused from now on, changed rights apply to the next request, and open connections
+    /// check their rights again.
+    pub fn reload(&self, cfg: &Deployment) -> anyhow::Result<()> {
+        let (device_ids, devices) = device_maps(cfg, &*self.sessions)?;
+        *self.people.write().expect("lock") = People::of(cfg);
+        *self.device_ids.write().expect("lock") = device_ids;
+        *self.devices.write().expect("lock") = devices;
+        self.sessions_ended.send_modify(|n| *n += 1);
+        Ok(())
     }
 
     /// Counts a login attempt from `ip` before its password is checked: false when the address has had
@@ -337,8 +381,15 @@ impl Auth {
         password: &str,
     ) -> Result<(String, Arc<UserCtx>), ApiError> {
         // An unknown user costs the same time as a known one: nobody can tell usernames apart by timing.
-        let ok = match self.users.get(username) {
-            Some(u) => verify_password(&u.password_hash, password),
+        let hash = self
+            .people
+            .read()
+            .expect("lock")
+            .users
+            .get(username)
+            .map(|u| u.password_hash.clone());
+        let ok = match hash {
+            Some(h) => verify_password(&h, password),
             None => {
                 verify_password(&DUMMY_HASH, password);
                 false
@@ -421,8 +472,8 @@ impl Auth {
         self.user_ctx(&user).map(Principal::User)
     }
 
-    pub fn device(&self, id: &str) -> Option<&Device> {
-        self.device_ids.get(id).map(|d| d.as_ref())
+    pub fn device(&self, id: &str) -> Option<Arc<Device>> {
+        self.device_ids.read().expect("lock").get(id).cloned()
     }
 
     /// A one-time enrolment code for device `id`, valid for `ENROL_CODE_MINUTES`; the device's earlier
@@ -432,7 +483,7 @@ impl Auth {
         id: &str,
         by: &str,
     ) -> Result<(String, chrono::DateTime<Utc>), ApiError> {
-        if !self.device_ids.contains_key(id) {
+        if self.device(id).is_none() {
             return Err(ApiError::not_found(format!("No device '{id}'.")));
         }
         let code = new_code();
@@ -478,7 +529,7 @@ impl Auth {
             .map_err(|e| ApiError::unavailable(format!("cannot store the token: {e}")))?
             .ok_or_else(refused)?;
         // A code outlives no device: one removed from the config since is refused.
-        let d = self.device_ids.get(&device).cloned().ok_or_else(refused)?;
+        let d = self.device(&device).ok_or_else(refused)?;
         self.devices.write().expect("lock").insert(hash, d.clone());
         Ok((token, d))
     }
@@ -487,8 +538,7 @@ impl Auth {
     /// open connections, which close. How many tokens were let in before.
     pub fn revoke(&self, id: &str, by: &str) -> Result<usize, ApiError> {
         let d = self
-            .device_ids
-            .get(id)
+            .device(id)
             .ok_or_else(|| ApiError::not_found(format!("No device '{id}'.")))?;
         let config = d.token_sha256.as_ref().map(|h| h.to_ascii_lowercase());
         self.sessions
@@ -516,7 +566,8 @@ impl Auth {
             .sessions
             .device_tokens()
             .map_err(|e| ApiError::unavailable(format!("cannot read devices: {e}")))?;
-        let mut ids: Vec<&Arc<Device>> = self.device_ids.values().collect();
+        let ids = self.device_ids.read().expect("lock").clone();
+        let mut ids: Vec<&Arc<Device>> = ids.values().collect();
         ids.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
         let devices: Vec<serde_json::Value> = ids
             .into_iter()

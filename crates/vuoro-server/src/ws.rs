@@ -107,18 +107,18 @@ fn authorize(app: &App, p: &Principal, topic: &Topic) -> Result<(), (WsCode, Str
     let not_found = || (WsCode::NotFound, format!("no topic '{topic}'"));
     match topic {
         Topic::Calls(site) | Topic::Queues(site) | Topic::Announcements(site) => {
-            app.hall.site(site).map(|_| ()).ok_or_else(not_found)
+            app.hall().site(site).map(|_| ()).ok_or_else(not_found)
         }
         Topic::Site(site) => {
-            app.hall.site(site).ok_or_else(not_found)?;
+            app.hall().site(site).ok_or_else(not_found)?;
             match p {
                 Principal::User(_) => Ok(()),
                 _ => Err((WsCode::Forbidden, "staff only".into())),
             }
         }
         Topic::Counter(id) => {
-            let unit = app
-                .hall
+            let hall = app.hall();
+            let unit = hall
                 .sites
                 .iter()
                 .find_map(|s| s.counter(id))
@@ -451,7 +451,8 @@ async fn run(
                     Err(e) => Some(ServerMsg::error(None, WsCode::Malformed, e.to_string())),
                     Ok(ClientMsg::Ping) => Some(ServerMsg::Pong),
                     Ok(ClientMsg::Hello { display: id }) => {
-                        let site = app.hall.sites.iter().find(|s| s.displays.iter().any(|d| d.id == id));
+                        let hall = app.hall();
+                        let site = hall.sites.iter().find(|s| s.displays.iter().any(|d| d.id == id));
                         match (site, &display) {
                             (Some(site), None) => {
                                 let key = (site.id.clone(), id.clone());
