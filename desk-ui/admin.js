@@ -1,6 +1,9 @@
-// The admin console: the devices of the deployment (kiosks, hall displays, print agents) with their tokens'
-// origin and last use; a one-time enrolment code (text and QR code) for a new or replaced device, and
-// revocation of a lost one, which the daemon applies at once (its socket closes, its tokens are refused).
+// The admin console: the services of each site (names in every site language, opening hours, the last
+// ticket's time), changed through the whole config (`GET/PUT /api/v1/admin/config` as JSON, with its
+// version as If-Match) and in force at once; the devices of the deployment (kiosks, hall displays, print
+// agents) with their tokens' origin and last use, a one-time enrolment code (text and QR code) for a new
+// or replaced device, and revocation of a lost one, which the daemon applies at once; the config's
+// versions, each restorable.
 // Signing in, the language switch and the idle lock are shared with the other staff pages (common.js);
 // the daemon decides who may do what (admins).
 import { qrSvg } from '/shared/qr.js';
@@ -11,7 +14,14 @@ import {
 
 const $ = (id) => document.getElementById(id);
 
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
 const state = {
+  config: null, // the config in force as JSON (GET /api/v1/admin/config?format=json)
+  etag: null, // its version, sent back as If-Match
+  siteId: null,
+  editing: null, // the id of the service in the form
+  versions: [],
   devices: [],
   sites: new Map(), // id -> name object
   code: null, // { device, code, expires_at }: the code on screen
@@ -31,6 +41,14 @@ async function boot() {
   session.onSignedOut = () => hideCode();
   idleLock({ idleSecs: queryNumber('idle', 900), warnSecs: queryNumber('warn', 60), isActive: () => !!session.user });
   $('sign-out').addEventListener('click', () => signOut(null));
+  $('svc-site').addEventListener('change', () => {
+    state.siteId = $('svc-site').value;
+    closeForm();
+    renderServices();
+  });
+  $('svc-form').addEventListener('submit', saveService);
+  $('svc-cancel').addEventListener('click', () => closeForm(true));
+  for (const r of document.querySelectorAll('input[name="svc-hours-kind"]')) r.addEventListener('change', syncHoursKind);
   $('code-close').addEventListener('click', () => {
     const device = state.code && state.code.device;
     hideCode();
@@ -60,12 +78,208 @@ async function afterSignIn(user) {
 
 async function load() {
   try {
-    const r = await staffApi('/api/v1/admin/devices');
-    state.devices = r.devices || [];
+    const [devices, config, versions] = await Promise.all([
+      staffApi('/api/v1/admin/devices'),
+      loadConfig(),
+      staffApi('/api/v1/admin/config/versions'),
+    ]);
+    state.devices = devices.devices || [];
+    state.versions = versions.versions || [];
+    if (!state.editing) applyConfig(config);
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
   }
   render();
+}
+
+/** The config in force as JSON, with its ETag. */
+async function loadConfig() {
+  const res = await fetch('/api/v1/admin/config?format=json', { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({}));
+    throw new ApiError(res.status, (body.error && body.error.code) || 'error', (body.error && body.error.message) || res.statusText);
+  }
+  return { etag: res.headers.get('ETag'), body: await res.json() };
+}
+
+function applyConfig({ etag, body }) {
+  state.etag = etag;
+  state.config = body.config;
+  const sites = state.config.site || [];
+  if (!sites.some((x) => x.id === state.siteId)) state.siteId = sites[0] && sites[0].id;
+}
+
+const site = () => (state.config && (state.config.site || []).find((x) => x.id === state.siteId)) || null;
+const languageName = (code) => {
+  const l = ((state.config && state.config.language) || []).find((x) => x.code === code);
+  return (l && l.name) || code;
+};
+
+function hoursText(h) {
+  if (!h) return t('ad_hours_site');
+  const days = DAYS.filter((d) => (h[d] || []).length).map((d) => `${t('ad_day_' + d)} ${h[d].join(', ')}`);
+  return days.length ? days.join('; ') : t('ad_closed');
+}
+
+function renderServices() {
+  const s = site();
+  const sites = (state.config && state.config.site) || [];
+  $('site-field').hidden = sites.length < 2;
+  $('svc-site').replaceChildren(...sites.map((x) => el('option', { value: x.id }, pick(x.name, lang) || x.id)));
+  if (state.siteId) $('svc-site').value = state.siteId;
+  if (!s) return;
+  const units = new Map((s.unit || []).map((u) => [u.id, u.name]));
+  $('admin-services-body').replaceChildren(
+    ...(s.service || []).map((svc) => {
+      const name = pick(svc.name, lang) || svc.id;
+      const edit = el('button', { type: 'button', class: 'small edit', 'aria-label': t('ad_edit_for', { service: name }) }, t('ad_edit'));
+      edit.addEventListener('click', () => openForm(svc.id));
+      return el('tr', { 'data-service': svc.id },
+        el('th', { scope: 'row' }, name),
+        el('td', {}, pick(units.get(svc.unit), lang) || svc.unit),
+        el('td', {}, hoursText(svc.hours)),
+        el('td', { class: 'actions' }, edit));
+    }),
+  );
+}
+
+function openForm(id) {
+  const s = site();
+  const svc = s && (s.service || []).find((x) => x.id === id);
+  if (!svc) return;
+  state.editing = id;
+  $('svc-form-heading').textContent = t('ad_edit_heading', { service: pick(svc.name, lang) || svc.id });
+  $('svc-names').replaceChildren(
+    ...(s.languages || ['fi']).map((code) => {
+      const input = el('input', { id: `svc-name-${code}`, 'data-lang': code, lang: code, dir: 'auto', value: (svc.name && svc.name[code]) || '' });
+      return el('div', { class: 'field' }, el('label', { for: `svc-name-${code}` }, languageName(code)), input);
+    }),
+  );
+  $('svc-days').replaceChildren(
+    ...DAYS.map((d) => {
+      const input = el('input', { id: `svc-day-${d}`, 'data-day': d, inputmode: 'numeric', autocomplete: 'off', 'aria-describedby': 'svc-hours-hint', value: ((svc.hours && svc.hours[d]) || []).join(', ') });
+      return el('div', { class: 'field' }, el('label', { for: `svc-day-${d}` }, t('ad_day_name_' + d)), input);
+    }),
+  );
+  $(svc.hours ? 'svc-hours-own' : 'svc-hours-site').checked = true;
+  syncHoursKind();
+  $('svc-last').value = svc.last_ticket_minutes_before_close || 0;
+  $('svc-error').hidden = true;
+  $('svc-form').hidden = false;
+  $('svc-form').focus();
+}
+
+function syncHoursKind() {
+  const own = $('svc-hours-own').checked;
+  for (const i of $('svc-days').querySelectorAll('input')) i.disabled = !own;
+}
+
+function closeForm(refocus) {
+  const id = state.editing;
+  state.editing = null;
+  $('svc-form').hidden = true;
+  if (refocus && id) document.querySelector(`#admin-services-body tr[data-service="${CSS.escape(id)}"] .edit`)?.focus();
+}
+
+async function saveService(ev) {
+  ev.preventDefault();
+  const id = state.editing;
+  const config = structuredClone(state.config);
+  const s = (config.site || []).find((x) => x.id === state.siteId);
+  const svc = s && (s.service || []).find((x) => x.id === id);
+  if (!svc) return;
+  const name = { ...(svc.name || {}) };
+  for (const i of $('svc-names').querySelectorAll('input')) {
+    const v = i.value.trim();
+    if (v) name[i.dataset.lang] = v;
+    else delete name[i.dataset.lang];
+  }
+  svc.name = name;
+  if ($('svc-hours-own').checked) {
+    const hours = {};
+    for (const i of $('svc-days').querySelectorAll('input')) {
+      const spans = i.value.split(',').map((x) => x.trim()).filter(Boolean);
+      if (spans.length) hours[i.dataset.day] = spans;
+    }
+    svc.hours = hours;
+  } else {
+    delete svc.hours;
+  }
+  const last = Number($('svc-last').value || 0);
+  svc.last_ticket_minutes_before_close = Number.isFinite(last) ? Math.round(last) : last;
+  const err = $('svc-error');
+  err.hidden = true;
+  try {
+    const res = await fetch('/api/v1/admin/config', {
+      method: 'PUT',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'If-Match': state.etag },
+      body: JSON.stringify({ config }),
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const message = (body.error && body.error.message) || res.statusText;
+      err.textContent = res.status === 409 && /version/.test(message) ? t('ad_changed_meanwhile') : res.status === 422 ? `${t('ad_refused')}\n${message}` : message;
+      err.hidden = false;
+      if (res.status === 401) showMessage(t('login_note_session_expired'), 'error');
+      return;
+    }
+    const label = pick(name, lang) || id;
+    state.editing = null;
+    $('svc-form').hidden = true;
+    await load();
+    const saved = t('ad_saved', { service: label, version: body.version });
+    showMessage(saved, 'info');
+    announce(saved);
+    document.querySelector(`#admin-services-body tr[data-service="${CSS.escape(id)}"] .edit`)?.focus();
+  } catch (e) {
+    err.textContent = errorText(e);
+    err.hidden = false;
+  }
+}
+
+function renderVersions() {
+  const sourceText = (src) => t('ad_source_' + src);
+  $('admin-versions-body').replaceChildren(
+    ...state.versions.map((v) => {
+      const cells = [
+        el('th', { scope: 'row' }, String(v.version), v.current ? el('span', { class: 'badge' }, ' ' + t('ad_current')) : null),
+        el('td', {}, when(v.created_at)),
+        el('td', {}, v.created_by),
+        el('td', {}, sourceText(v.source)),
+      ];
+      const restore = el('button', { type: 'button', class: 'small restore', 'aria-label': t('ad_restore_for', { version: v.version }) }, t('ad_restore'));
+      restore.disabled = v.current;
+      restore.addEventListener('click', () => restoreVersion(v));
+      return el('tr', { 'data-version': String(v.version) }, ...cells, el('td', { class: 'actions' }, restore));
+    }),
+  );
+}
+
+function restoreVersion(v) {
+  const dialog = $('restore-dialog');
+  $('restore-text').textContent = t('ad_restore_text', { version: v.version, when: when(v.created_at), who: v.created_by });
+  dialog.returnValue = '';
+  dialog.onclose = async () => {
+    if (dialog.returnValue !== 'ok') return;
+    try {
+      const res = await fetch(`/api/v1/admin/config/versions/${v.version}/restore`, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'If-Match': state.etag },
+        body: '{}',
+      });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) throw new ApiError(res.status, (body.error && body.error.code) || 'error', (body.error && body.error.message) || res.statusText);
+      const said = t('ad_restored', { version: v.version, now: body.version });
+      showMessage(said, 'info');
+      announce(said);
+    } catch (e) {
+      showMessage(errorText(e), 'error');
+    }
+    await load();
+  };
+  dialog.showModal();
 }
 
 function statusOf(d) {
@@ -82,14 +296,16 @@ function lastSeen(d) {
 
 function render() {
   if (!session.user || !isAdmin(session.user)) return;
+  if (state.config) renderServices();
+  renderVersions();
   const body = $('admin-devices-body');
   body.replaceChildren(
     ...state.devices.map((d) => {
       const name = pick(d.location, lang);
       const label = name ? `${d.id} (${name})` : d.id;
-      const enrol = el('button', { type: 'button', class: 'small enrol', text: t('ad_enrol'), 'aria-label': t('ad_enrol_for', { device: label }) });
+      const enrol = el('button', { type: 'button', class: 'small enrol', 'aria-label': t('ad_enrol_for', { device: label }) }, t('ad_enrol'));
       enrol.addEventListener('click', () => makeCode(d, label));
-      const revoke = el('button', { type: 'button', class: 'small danger revoke', text: t('ad_revoke'), 'aria-label': t('ad_revoke_for', { device: label }) });
+      const revoke = el('button', { type: 'button', class: 'small danger revoke', 'aria-label': t('ad_revoke_for', { device: label }) }, t('ad_revoke'));
       revoke.disabled = !d.active;
       revoke.addEventListener('click', () => revokeDevice(d, label));
       return el('tr', { 'data-device': d.id, 'data-active': String(d.active) },

@@ -203,7 +203,7 @@ async function loadServices(force = false) {
 }
 
 let refreshPending = false;
-function refreshServicesSoon() {
+function refreshServicesSoon(delay = 1000) {
   if (refreshPending || S.offline || !S.site) return;
   refreshPending = true;
   setTimeout(async () => {
@@ -215,7 +215,7 @@ function refreshServicesSoon() {
     } catch (e) {
       trouble(e);
     }
-  }, 1000);
+  }, delay);
 }
 
 function newKey() {
@@ -357,6 +357,8 @@ function startLive() {
     onStatus: async (status) => {
       if (status === 'stale' && !S.offline && !(await healthy())) goOffline();
     },
+    // Names, hours or services changed in the administration: shown within a second or so.
+    onConfigChanged: () => refreshServicesSoon(0),
   });
   live.subscribe(`queues:${S.site.id}`);
   live.start();

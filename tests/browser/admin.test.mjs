@@ -1,8 +1,10 @@
-// Browser test of the admin console's devices (desk-ui/admin.html at /admin/) and the kiosk's set-up
-// screen, in Debian's headless Chromium against the real daemon: an admin makes a one-time set-up code
-// (text and QR code), a new kiosk takes it on its set-up screen and serves customers; the console lists
-// its last use; revoking it stops the kiosk at once (its next ticket is refused and it shows the set-up
-// screen again). Finnish, Swedish and English; axe-core clean. Run:
+// Browser test of the admin console (desk-ui/admin.html at /admin/) and the kiosk, in Debian's headless
+// Chromium against the real daemon: an admin changes a service's Finnish name and its hours and the kiosk
+// shows the new name within 2 seconds, without a restart; the change outlives a restart, is in the audit
+// trail and in the change history, from which the earlier version is restored. An admin makes a one-time
+// set-up code (text and QR code), a new kiosk takes it on its set-up screen and serves customers; the
+// console lists its last use; revoking it stops the kiosk at once (its next ticket is refused and it shows
+// the set-up screen again). Finnish, Swedish and English; axe-core clean. Run:
 // cd tests/browser && node --test --test-concurrency=1 admin.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,11 +21,12 @@ const kioskStrings = JSON.parse(readFileSync(join(repo, 'kiosk-ui', 'i18n', 'en.
 let daemon;
 let browser;
 let dir;
+let config;
 
 before(async () => {
   // The demo hall with one more kiosk, which has no token in the config: it is set up with a code.
   dir = mkdtempSync(join(tmpdir(), 'vuoro-admin-'));
-  const config = join(dir, 'vuoro.toml');
+  config = join(dir, 'vuoro.toml');
   writeFileSync(
     config,
     readFileSync(join(repo, 'config', 'demo.toml'), 'utf8') +
@@ -66,6 +69,8 @@ test('an admin sets a kiosk up with a one-time code, sees its last use, and revo
   await noAxe(page, 'the devices list');
 
   // The code: large text, a QR code, when it expires; focus moves to it.
+  assert.equal((await k9.locator('button.enrol').textContent()).trim(), desk.fi.ad_enrol, 'the button says what it does');
+  assert.equal((await k9.locator('button.revoke').textContent()).trim(), desk.fi.ad_revoke);
   await k9.locator('button.enrol').click();
   await page.locator('#code-panel:not([hidden])').waitFor();
   const code = (await page.locator('#code-text').textContent()).trim();
@@ -141,6 +146,89 @@ test('an admin sets a kiosk up with a one-time code, sees its last use, and revo
   assert.deepEqual([...foreign, ...kiosk.foreign], []);
   await kiosk.context.close();
   await context.close();
+});
+
+test('a service renamed and given new hours in the console: the kiosk shows the name within 2 s, no restart; kept after a restart, audited, restorable', async () => {
+  const kiosk = await originBoundPage(browser, daemon.url, KIOSK);
+  await kiosk.page.goto(`${daemon.url}/kiosk/?device=kiosk-1`);
+  await kiosk.page.locator('html[data-screen="services"]').waitFor({ timeout: 10000 });
+  const kioskName = () => kiosk.page.locator('button.svc[data-service="joint-service"] .svc-name').textContent();
+  assert.equal(await kioskName(), 'Neuvonta ja asiointi');
+
+  const { page, context, foreign } = await originBoundPage(browser, daemon.url, VIEW);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${daemon.url}/admin/`);
+  await signIn(page, 'admin');
+  const svcRow = page.locator('#admin-services-body tr[data-service="joint-service"]');
+  await svcRow.waitFor();
+  assert.match(await svcRow.textContent(), new RegExp(desk.fi.ad_hours_site));
+  await svcRow.locator('button.edit').click();
+  await page.locator('#svc-form:not([hidden])').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'svc-form');
+  // A name field per site language, labelled with the language's own name; the days off until "own hours".
+  assert.equal(await page.locator('#svc-names input').count(), 9);
+  assert.equal(await page.locator('label[for="svc-name-sv"]').textContent(), 'Svenska');
+  assert.equal(await page.locator('#svc-day-mon').isDisabled(), true);
+  await noAxe(page, 'the service form');
+
+  // A mistake first: refused with the reason, nothing changed.
+  await page.check('#svc-hours-own');
+  await page.fill('#svc-day-mon', '8-16');
+  await page.click('#svc-form button[type="submit"]');
+  await page.locator('#svc-error:not([hidden])').waitFor();
+  assert.match(await page.locator('#svc-error').textContent(), new RegExp(desk.fi.ad_refused));
+  assert.equal(await kioskName(), 'Neuvonta ja asiointi');
+
+  await page.fill('#svc-name-fi', 'Neuvonta ja opastus');
+  await page.fill('#svc-day-mon', '08:00-16:00');
+  await page.fill('#svc-day-sat', '10:00-14:00');
+  const t0 = Date.now();
+  await page.click('#svc-form button[type="submit"]');
+  await kiosk.page.waitForFunction(() => document.querySelector('button.svc[data-service="joint-service"] .svc-name')?.textContent === 'Neuvonta ja opastus', null, { timeout: 2000 });
+  const took = Date.now() - t0;
+  assert.ok(took < 2000, `the kiosk showed the new name after ${took} ms`);
+  await page.locator('#svc-form[hidden]').waitFor({ state: 'attached' });
+  await page.locator('#message:not([hidden])').waitFor();
+  assert.match(await page.locator('#message').textContent(), /Neuvonta ja opastus/);
+  assert.match(await svcRow.textContent(), /ma 08:00-16:00; la 10:00-14:00/);
+  assert.equal(await page.evaluate(() => document.activeElement.closest('tr')?.dataset.service), 'joint-service');
+
+  // In the change history, by the admin; in the audit trail.
+  const top = page.locator('#admin-versions-body tr').first();
+  assert.match(await top.textContent(), new RegExp(`admin.*${desk.fi.ad_source_console}`));
+  const token = await apiCall(daemon.url, '/api/v1/auth/login', { method: 'POST', body: { username: 'admin', password: 'demo' } });
+  const audit = await apiCall(daemon.url, '/api/v1/audit', { token: token.data.token });
+  assert.match(JSON.stringify(audit.data), /PUT[^}]*\/api\/v1\/admin\/config|\/api\/v1\/admin\/config[^}]*PUT/);
+  await noAxe(page, 'the console after a change');
+
+  // A restart keeps it.
+  await kiosk.context.close();
+  await context.close();
+  daemon = await daemon.restart();
+  const again = await originBoundPage(browser, daemon.url, KIOSK);
+  await again.page.goto(`${daemon.url}/kiosk/?device=kiosk-1`);
+  await again.page.locator('button.svc[data-service="joint-service"]').waitFor({ timeout: 10000 });
+  assert.equal(await again.page.locator('button.svc[data-service="joint-service"] .svc-name').textContent(), 'Neuvonta ja opastus');
+
+  // The version before is restored from the history: the old name is back on the kiosk.
+  const admin2 = await originBoundPage(browser, daemon.url, VIEW);
+  await admin2.page.goto(`${daemon.url}/admin/`);
+  await signIn(admin2.page, 'admin');
+  const previous = admin2.page.locator('#admin-versions-body tr').nth(1);
+  await previous.waitFor();
+  await previous.locator('button.restore').click();
+  await admin2.page.locator('#restore-dialog[open]').waitFor();
+  await noAxe(admin2.page, 'the restore dialog');
+  await admin2.page.click('#restore-dialog button[value="ok"]');
+  await again.page.waitForFunction(() => document.querySelector('button.svc[data-service="joint-service"] .svc-name')?.textContent === 'Neuvonta ja asiointi', null, { timeout: 2000 });
+  const restored = admin2.page.locator('#admin-versions-body tr[data-version="3"]');
+  await restored.waitFor();
+  assert.match(await restored.textContent(), new RegExp(`${desk.fi.ad_current}.*admin.*${desk.fi.ad_source_restore}`));
+  assert.deepEqual(errors, []);
+  assert.deepEqual([...foreign, ...again.foreign, ...admin2.foreign], []);
+  await again.context.close();
+  await admin2.context.close();
 });
 
 test('the console is for admins: a supervisor is told so, and the API refuses them', async () => {
