@@ -299,3 +299,110 @@ async fn the_console_changes_the_config_as_json_and_the_kiosk_sees_it() {
     assert_eq!(r.status, 415);
     app.stop().await;
 }
+
+/// Runs `vuoro config ACTION` against the daemon with the admin's password on standard input.
+async fn config_command(
+    addr: std::net::SocketAddr,
+    action: &str,
+    file: &std::path::Path,
+) -> (i32, String) {
+    let file = file.to_path_buf();
+    let action = action.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new(vuoro_bin())
+            .args([
+                "config",
+                &action,
+                "--server",
+                &format!("http://{addr}"),
+                "--user",
+                "admin",
+            ])
+            .arg(&file)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"demo\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vuoro_config_pull_and_push_keep_the_config_in_a_file_and_refuse_a_stale_one() {
+    let dir = TempDir::new("live-config-cli");
+    let app = spawn_app_in(DEMO, &dir.0).await;
+    let file = dir.0.join("hall.toml");
+    let (status, said) = config_command(app.addr, "pull", &file).await;
+    assert_eq!(status, 0, "{said}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), DEMO);
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("hall.toml.version"))
+            .unwrap()
+            .trim(),
+        "\"v1\""
+    );
+
+    // Edited and pushed: in force, and the file's version moves on.
+    std::fs::write(
+        &file,
+        DEMO.replacen(
+            NAME_FI,
+            r#"name = { fi = "Neuvonta (versionhallinnasta)""#,
+            1,
+        ),
+    )
+    .unwrap();
+    let (status, said) = config_command(app.addr, "push", &file).await;
+    assert_eq!(status, 0, "{said}");
+    assert!(said.contains("version 2"), "{said}");
+    assert_eq!(
+        joint_service_name(&app).await,
+        "Neuvonta (versionhallinnasta)"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("hall.toml.version"))
+            .unwrap()
+            .trim(),
+        "\"v2\""
+    );
+
+    // A mistake: refused with its line, exit 1, nothing changed.
+    std::fs::write(&file, DEMO.replacen("series = \"Y\"", "series = 5", 1)).unwrap();
+    let (status, said) = config_command(app.addr, "push", &file).await;
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("line "), "{said}");
+    assert_eq!(
+        joint_service_name(&app).await,
+        "Neuvonta (versionhallinnasta)"
+    );
+
+    // Someone changed it meanwhile: a push of the older version is refused, not overwritten.
+    let (mut admin, _) = staff(&app, "admin").await;
+    let (etag, text) = get_config(&mut admin).await;
+    let r = put_config(
+        &mut admin,
+        Some(&etag),
+        &text.replacen("Neuvonta (versionhallinnasta)", "Neuvonta (konsolista)", 1),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    std::fs::write(&file, DEMO).unwrap();
+    let (status, said) = config_command(app.addr, "push", &file).await;
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("changed since you read it"), "{said}");
+    assert_eq!(joint_service_name(&app).await, "Neuvonta (konsolista)");
+    app.stop().await;
+}
