@@ -55,7 +55,7 @@ fn serve<E: RustEmbed>(path: &str) -> Response {
                     (header::REFERRER_POLICY, "no-referrer".to_string()),
                     (
                         header::CONTENT_SECURITY_POLICY,
-                        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'".to_string(),
+                        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; connect-src 'self'; frame-ancestors 'none'".to_string(),
                     ),
                 ],
                 file.data.into_owned(),
@@ -257,7 +257,21 @@ async fn brand_logo(State(deployment): State<Arc<Deployment>>) -> Response {
     }
 }
 
-async fn index() -> Html<&'static str> {
+/// The start page: links to the clients. Like every page, under a CSP (it loads nothing at all).
+async fn index() -> impl IntoResponse {
+    (
+        [
+            (header::REFERRER_POLICY, "no-referrer"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+        ],
+        index_html(),
+    )
+}
+
+fn index_html() -> Html<&'static str> {
     Html(concat!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Vuoro</title>",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body>",
@@ -266,7 +280,7 @@ async fn index() -> Html<&'static str> {
         "<li><a href=\"/display/?site=iso-omena&amp;id=hall\">Hall display</a></li>",
         "<li><a href=\"/desk/\">Staff desk</a></li>",
         "<li><a href=\"/desk/supervisor.html\">Supervisor view</a></li>",
-        "<li><a href=\"/admin/\">Administration (devices)</a></li>",
+        "<li><a href=\"/admin/\">Administration</a></li>",
         "<li><a href=\"/public/\">Waiting times (public)</a></li>",
         "<li><a href=\"/api/v1/openapi.json\">API description (OpenAPI)</a></li>",
         "</ul></main></body></html>"
