@@ -21,6 +21,8 @@ const state = {
   etag: null, // its version, sent back as If-Match
   siteId: null,
   editing: null, // the id of the service in the form
+  wholeLoaded: false, // the whole config's text is in the editor
+  wholeEtag: null, // the version the editor's text was read at
   versions: [],
   devices: [],
   sites: new Map(), // id -> name object
@@ -47,6 +49,8 @@ async function boot() {
     renderServices();
   });
   $('svc-form').addEventListener('submit', saveService);
+  $('whole-form').addEventListener('submit', saveWhole);
+  $('whole-reload').addEventListener('click', loadWhole);
   $('svc-cancel').addEventListener('click', () => closeForm(true));
   for (const r of document.querySelectorAll('input[name="svc-hours-kind"]')) r.addEventListener('change', syncHoursKind);
   $('code-close').addEventListener('click', () => {
@@ -86,6 +90,7 @@ async function load() {
     state.devices = devices.devices || [];
     state.versions = versions.versions || [];
     if (!state.editing) applyConfig(config);
+    if (!state.wholeLoaded) await loadWhole();
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
   }
@@ -226,12 +231,54 @@ async function saveService(ev) {
     }
     const label = pick(name, lang) || id;
     state.editing = null;
+    state.wholeLoaded = false;
     $('svc-form').hidden = true;
     await load();
     const saved = t('ad_saved', { service: label, version: body.version });
     showMessage(saved, 'info');
     announce(saved);
     document.querySelector(`#admin-services-body tr[data-service="${CSS.escape(id)}"] .edit`)?.focus();
+  } catch (e) {
+    err.textContent = errorText(e);
+    err.hidden = false;
+  }
+}
+
+/** The whole config as TOML into the editor, with the version it was read at. */
+async function loadWhole() {
+  const res = await fetch('/api/v1/admin/config', { headers: { Accept: 'application/toml' }, credentials: 'same-origin' });
+  if (!res.ok) return;
+  state.wholeEtag = res.headers.get('ETag');
+  $('whole-text').value = await res.text();
+  $('whole-error').hidden = true;
+  state.wholeLoaded = true;
+}
+
+async function saveWhole(ev) {
+  ev.preventDefault();
+  const err = $('whole-error');
+  err.hidden = true;
+  try {
+    const res = await fetch('/api/v1/admin/config', {
+      method: 'PUT',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/toml', Accept: 'application/json', 'If-Match': state.wholeEtag },
+      body: $('whole-text').value,
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const message = (body.error && body.error.message) || res.statusText;
+      err.textContent = res.status === 409 && /version/.test(message) ? t('ad_changed_meanwhile') : res.status === 422 ? `${t('ad_refused')}\n${message}` : message;
+      err.hidden = false;
+      err.focus?.();
+      return;
+    }
+    state.wholeEtag = res.headers.get('ETag');
+    const restart = (body.restart_needed || []).length ? ' ' + t('ad_restart_needed', { sections: body.restart_needed.join(', ') }) : '';
+    const said = (body.changed ? t('ad_whole_saved', { version: body.version }) : t('ad_whole_same')) + restart;
+    showMessage(said, 'info');
+    announce(said);
+    await load();
   } catch (e) {
     err.textContent = errorText(e);
     err.hidden = false;
@@ -271,6 +318,7 @@ function restoreVersion(v) {
       });
       const body = await res.json().catch(() => ({}));
       if (!res.ok) throw new ApiError(res.status, (body.error && body.error.code) || 'error', (body.error && body.error.message) || res.statusText);
+      state.wholeLoaded = false;
       const said = t('ad_restored', { version: v.version, now: body.version });
       showMessage(said, 'info');
       announce(said);

@@ -231,6 +231,30 @@ test('a service renamed and given new hours in the console: the kiosk shows the 
   await admin2.context.close();
 });
 
+test('all settings as text: a mistake is refused with its line and changes nothing; a fix is in force at once', async () => {
+  const { page, context } = await originBoundPage(browser, daemon.url, VIEW);
+  await page.goto(`${daemon.url}/admin/#whole`);
+  await signIn(page, 'admin');
+  await page.locator('[data-screen="admin"]:not([hidden])').waitFor();
+  await page.waitForFunction(() => document.getElementById('whole-text').value.includes('[[site]]'));
+  const text = await page.inputValue('#whole-text');
+  const siteName = async () => (await apiCall(daemon.url, '/api/v1/sites')).data.sites.find((x) => x.id === 'iso-omena').name.fi;
+  assert.equal(await siteName(), 'Iso Omenan palvelutori');
+  await page.fill('#whole-text', text.replace('Iso Omenan palvelutori', 'Iso Omenan palvelutori ja kirjasto').replace('series = "Y"', 'series = 5'));
+  await page.click('#whole-form button[type="submit"]');
+  await page.locator('#whole-error:not([hidden])').waitFor();
+  assert.match(await page.locator('#whole-error').textContent(), /line \d+/);
+  assert.equal(await siteName(), 'Iso Omenan palvelutori');
+  await noAxe(page, 'the settings text with a mistake');
+  await page.fill('#whole-text', text.replace('Iso Omenan palvelutori', 'Iso Omenan palvelutori ja kirjasto'));
+  await page.click('#whole-form button[type="submit"]');
+  await page.locator('#message:not([hidden])').waitFor();
+  assert.match(await page.locator('#message').textContent(), /4/);
+  assert.equal(await siteName(), 'Iso Omenan palvelutori ja kirjasto');
+  assert.equal(await page.locator('#whole-error').isHidden(), true);
+  await context.close();
+});
+
 test('the console is for admins: a supervisor is told so, and the API refuses them', async () => {
   const { page, context } = await originBoundPage(browser, daemon.url, VIEW);
   await page.goto(`${daemon.url}/admin/`);
