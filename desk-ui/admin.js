@@ -9,7 +9,7 @@
 import { qrSvg } from '/shared/qr.js';
 import {
   t, lang, initLang, el, announce, showMessage, errorText, pick, session, staffApi, resumeSession, showScreen,
-  signOut, idleLock, queryNumber, ApiError,
+  signOut, isSupervisor, idleLock, queryNumber, ApiError,
 } from '/desk/common.js';
 
 const $ = (id) => document.getElementById(id);
@@ -17,8 +17,8 @@ const $ = (id) => document.getElementById(id);
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
 const state = {
-  config: null, // the config in force as JSON (GET /api/v1/admin/config?format=json)
-  etag: null, // its version, sent back as If-Match
+  svc: null, // the site's services this user may change: {version, etag, languages, units, services}
+  siteIds: [],
   siteId: null,
   editing: null, // the id of the service in the form
   wholeLoaded: false, // the whole config's text is in the editor
@@ -43,10 +43,10 @@ async function boot() {
   session.onSignedOut = () => hideCode();
   idleLock({ idleSecs: queryNumber('idle', 900), warnSecs: queryNumber('warn', 60), isActive: () => !!session.user });
   $('sign-out').addEventListener('click', () => signOut(null));
-  $('svc-site').addEventListener('change', () => {
+  $('svc-site').addEventListener('change', async () => {
     state.siteId = $('svc-site').value;
     closeForm();
-    renderServices();
+    await load();
   });
   $('svc-form').addEventListener('submit', saveService);
   $('whole-form').addEventListener('submit', saveWhole);
@@ -59,19 +59,27 @@ async function boot() {
     const back = device && document.querySelector(`[data-device="${CSS.escape(device)}"] .enrol`);
     if (back) back.focus();
   });
-  setInterval(() => session.user && isAdmin(session.user) && load(), 30000);
+  setInterval(() => session.user && isSupervisor(session.user) && load(), 30000);
   await resumeSession(afterSignIn);
 }
 
 async function afterSignIn(user) {
   showMessage('');
-  if (!isAdmin(user)) {
+  if (!isSupervisor(user)) {
     showScreen('denied');
     return;
+  }
+  // A supervisor changes the services of their own units; devices, versions and the whole config are
+  // the admins'.
+  for (const id of ['devices', 'versions', 'whole']) {
+    $(id).hidden = !isAdmin(user);
+    document.querySelector(`.ad-nav a[href="#${id}"]`).hidden = !isAdmin(user);
   }
   try {
     const sites = await staffApi('/api/v1/sites');
     state.sites = new Map((sites.sites || []).map((s) => [s.id, s.name]));
+    state.siteIds = (sites.sites || []).map((s) => s.id);
+    if (!state.siteIds.includes(state.siteId)) state.siteId = state.siteIds[0];
     await load();
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
@@ -82,41 +90,30 @@ async function afterSignIn(user) {
 
 async function load() {
   try {
-    const [devices, config, versions] = await Promise.all([
-      staffApi('/api/v1/admin/devices'),
-      loadConfig(),
-      staffApi('/api/v1/admin/config/versions'),
-    ]);
-    state.devices = devices.devices || [];
-    state.versions = versions.versions || [];
-    if (!state.editing) applyConfig(config);
-    if (!state.wholeLoaded) await loadWhole();
+    const services = await loadServices();
+    if (!state.editing) state.svc = services;
+    if (isAdmin(session.user)) {
+      const [devices, versions] = await Promise.all([staffApi('/api/v1/admin/devices'), staffApi('/api/v1/admin/config/versions')]);
+      state.devices = devices.devices || [];
+      state.versions = versions.versions || [];
+      if (!state.wholeLoaded) await loadWhole();
+    }
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 401)) showMessage(errorText(e), 'error');
   }
   render();
 }
 
-/** The config in force as JSON, with its ETag. */
-async function loadConfig() {
-  const res = await fetch('/api/v1/admin/config?format=json', { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
-  if (!res.ok) {
-    const body = await res.json().catch(() => ({}));
-    throw new ApiError(res.status, (body.error && body.error.code) || 'error', (body.error && body.error.message) || res.statusText);
-  }
-  return { etag: res.headers.get('ETag'), body: await res.json() };
+/** The site's services this user may change, with the config's version as `etag`. */
+async function loadServices() {
+  const res = await fetch(`/api/v1/admin/sites/${encodeURIComponent(state.siteId)}/services`, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new ApiError(res.status, (body.error && body.error.code) || 'error', (body.error && body.error.message) || res.statusText);
+  return { ...body, etag: res.headers.get('ETag') };
 }
 
-function applyConfig({ etag, body }) {
-  state.etag = etag;
-  state.config = body.config;
-  const sites = state.config.site || [];
-  if (!sites.some((x) => x.id === state.siteId)) state.siteId = sites[0] && sites[0].id;
-}
-
-const site = () => (state.config && (state.config.site || []).find((x) => x.id === state.siteId)) || null;
 const languageName = (code) => {
-  const l = ((state.config && state.config.language) || []).find((x) => x.code === code);
+  const l = ((state.svc && state.svc.languages) || []).find((x) => x.code === code);
   return (l && l.name) || code;
 };
 
@@ -127,15 +124,14 @@ function hoursText(h) {
 }
 
 function renderServices() {
-  const s = site();
-  const sites = (state.config && state.config.site) || [];
-  $('site-field').hidden = sites.length < 2;
-  $('svc-site').replaceChildren(...sites.map((x) => el('option', { value: x.id }, pick(x.name, lang) || x.id)));
+  const v = state.svc;
+  $('site-field').hidden = state.siteIds.length < 2;
+  $('svc-site').replaceChildren(...state.siteIds.map((id) => el('option', { value: id }, pick(state.sites.get(id), lang) || id)));
   if (state.siteId) $('svc-site').value = state.siteId;
-  if (!s) return;
-  const units = new Map((s.unit || []).map((u) => [u.id, u.name]));
+  if (!v) return;
+  const units = new Map((v.units || []).map((u) => [u.id, u.name]));
   $('admin-services-body').replaceChildren(
-    ...(s.service || []).map((svc) => {
+    ...(v.services || []).map((svc) => {
       const name = pick(svc.name, lang) || svc.id;
       const edit = el('button', { type: 'button', class: 'small edit', 'aria-label': t('ad_edit_for', { service: name }) }, t('ad_edit'));
       edit.addEventListener('click', () => openForm(svc.id));
@@ -149,13 +145,12 @@ function renderServices() {
 }
 
 function openForm(id) {
-  const s = site();
-  const svc = s && (s.service || []).find((x) => x.id === id);
+  const svc = state.svc && (state.svc.services || []).find((x) => x.id === id);
   if (!svc) return;
   state.editing = id;
   $('svc-form-heading').textContent = t('ad_edit_heading', { service: pick(svc.name, lang) || svc.id });
   $('svc-names').replaceChildren(
-    ...(s.languages || ['fi']).map((code) => {
+    ...(state.svc.languages || []).map(({ code }) => {
       const input = el('input', { id: `svc-name-${code}`, 'data-lang': code, lang: code, dir: 'auto', value: (svc.name && svc.name[code]) || '' });
       return el('div', { class: 'field' }, el('label', { for: `svc-name-${code}` }, languageName(code)), input);
     }),
@@ -189,37 +184,31 @@ function closeForm(refocus) {
 async function saveService(ev) {
   ev.preventDefault();
   const id = state.editing;
-  const config = structuredClone(state.config);
-  const s = (config.site || []).find((x) => x.id === state.siteId);
-  const svc = s && (s.service || []).find((x) => x.id === id);
-  if (!svc) return;
-  const name = { ...(svc.name || {}) };
-  for (const i of $('svc-names').querySelectorAll('input')) {
-    const v = i.value.trim();
-    if (v) name[i.dataset.lang] = v;
-    else delete name[i.dataset.lang];
-  }
-  svc.name = name;
+  if (!id) return;
+  const name = {};
+  for (const i of $('svc-names').querySelectorAll('input')) if (i.value.trim()) name[i.dataset.lang] = i.value.trim();
+  let hours = null;
   if ($('svc-hours-own').checked) {
-    const hours = {};
+    hours = {};
     for (const i of $('svc-days').querySelectorAll('input')) {
       const spans = i.value.split(',').map((x) => x.trim()).filter(Boolean);
       if (spans.length) hours[i.dataset.day] = spans;
     }
-    svc.hours = hours;
-  } else {
-    delete svc.hours;
   }
   const last = Number($('svc-last').value || 0);
-  svc.last_ticket_minutes_before_close = Number.isFinite(last) ? Math.round(last) : last;
   const err = $('svc-error');
   err.hidden = true;
+  if (!Number.isInteger(last) || last < 0) {
+    err.textContent = `${t('ad_refused')}\n${t('ad_last_ticket')}`;
+    err.hidden = false;
+    return;
+  }
   try {
-    const res = await fetch('/api/v1/admin/config', {
+    const res = await fetch(`/api/v1/admin/sites/${encodeURIComponent(state.siteId)}/services/${encodeURIComponent(id)}`, {
       method: 'PUT',
       credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'If-Match': state.etag },
-      body: JSON.stringify({ config }),
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'If-Match': state.svc.etag },
+      body: JSON.stringify({ name, hours, last_ticket_minutes_before_close: last }),
     });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) {
@@ -313,7 +302,7 @@ function restoreVersion(v) {
       const res = await fetch(`/api/v1/admin/config/versions/${v.version}/restore`, {
         method: 'POST',
         credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'If-Match': state.etag },
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'If-Match': state.svc.etag },
         body: '{}',
       });
       const body = await res.json().catch(() => ({}));
@@ -343,8 +332,9 @@ function lastSeen(d) {
 }
 
 function render() {
-  if (!session.user || !isAdmin(session.user)) return;
-  if (state.config) renderServices();
+  if (!session.user || !isSupervisor(session.user)) return;
+  renderServices();
+  if (!isAdmin(session.user)) return;
   renderVersions();
   const body = $('admin-devices-body');
   body.replaceChildren(

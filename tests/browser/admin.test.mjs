@@ -199,7 +199,8 @@ test('a service renamed and given new hours in the console: the kiosk shows the 
   assert.match(await top.textContent(), new RegExp(`admin.*${desk.fi.ad_source_console}`));
   const token = await apiCall(daemon.url, '/api/v1/auth/login', { method: 'POST', body: { username: 'admin', password: 'demo' } });
   const audit = await apiCall(daemon.url, '/api/v1/audit', { token: token.data.token });
-  assert.match(JSON.stringify(audit.data), /PUT[^}]*\/api\/v1\/admin\/config|\/api\/v1\/admin\/config[^}]*PUT/);
+  const audited = audit.data.entries.filter((e) => e.action === 'PUT /api/v1/admin/sites/iso-omena/services/joint-service');
+  assert.deepEqual(audited.map((e) => [e.actor.id, e.status]), [['admin', 422], ['admin', 200]]);
   await noAxe(page, 'the console after a change');
 
   // A restart keeps it.
@@ -249,21 +250,39 @@ test('all settings as text: a mistake is refused with its line and changes nothi
   await page.fill('#whole-text', text.replace('Iso Omenan palvelutori', 'Iso Omenan palvelutori ja kirjasto'));
   await page.click('#whole-form button[type="submit"]');
   await page.locator('#message:not([hidden])').waitFor();
-  assert.match(await page.locator('#message').textContent(), /4/);
+  const latest = (await apiCall(daemon.url, '/api/v1/admin/config/versions', { token: (await apiCall(daemon.url, '/api/v1/auth/login', { method: 'POST', body: { username: 'admin', password: 'demo' } })).data.token })).data.versions[0];
+  assert.equal(latest.source, 'console');
+  assert.match(await page.locator('#message').textContent(), new RegExp(`\\b${latest.version}\\b`));
   assert.equal(await siteName(), 'Iso Omenan palvelutori ja kirjasto');
   assert.equal(await page.locator('#whole-error').isHidden(), true);
   await context.close();
 });
 
-test('the console is for admins: a supervisor is told so, and the API refuses them', async () => {
+test('a supervisor changes the services of their own units only; an agent is told the console is not theirs', async () => {
   const { page, context } = await originBoundPage(browser, daemon.url, VIEW);
   await page.goto(`${daemon.url}/admin/`);
   await signIn(page, 'supervisor');
-  await page.locator('[data-screen="denied"]:not([hidden])').waitFor();
-  assert.equal(await page.locator('#denied-heading').textContent(), desk.fi.ad_denied_heading);
-  assert.equal(await page.locator('#admin-devices-body tr').count(), 0);
-  await noAxe(page, 'the refusal');
+  await page.locator('[data-screen="admin"]:not([hidden])').waitFor();
+  await page.locator('#admin-services-body tr').first().waitFor();
+  for (const id of ['devices', 'versions', 'whole']) assert.equal(await page.locator(`#${id}`).isHidden(), true, `${id} is the admins'`);
+  const token = (await apiCall(daemon.url, '/api/v1/auth/login', { method: 'POST', body: { username: 'supervisor', password: 'demo' } })).data;
+  const units = token.user.units;
+  const listed = await page.locator('#admin-services-body tr').evaluateAll((rows) => rows.map((r) => r.dataset.service));
+  const scoped = await apiCall(daemon.url, '/api/v1/admin/sites/iso-omena/services', { token: token.token });
+  assert.deepEqual(listed, scoped.data.services.map((x) => x.id));
+  assert.ok(scoped.data.services.every((x) => units.includes(x.unit)), JSON.stringify(units));
+  assert.equal((await apiCall(daemon.url, '/api/v1/admin/devices', { token: token.token })).status, 403);
+  await noAxe(page, 'the console as a supervisor');
   await context.close();
+
+  const agent = await originBoundPage(browser, daemon.url, VIEW);
+  await agent.page.goto(`${daemon.url}/admin/`);
+  await signIn(agent.page, 'agent1');
+  await agent.page.locator('[data-screen="denied"]:not([hidden])').waitFor();
+  assert.equal(await agent.page.locator('#denied-heading').textContent(), desk.fi.ad_denied_heading);
+  assert.equal(await agent.page.locator('#admin-devices-body tr').count(), 0);
+  await noAxe(agent.page, 'the refusal');
+  await agent.context.close();
 });
 
 test('every desk string file has the console\'s strings, each filled', () => {

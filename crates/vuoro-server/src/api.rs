@@ -72,6 +72,14 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/admin/config/versions", get(crate::live_config::versions))
         .route(
+            "/admin/sites/{site}/services",
+            get(crate::live_config::site_services),
+        )
+        .route(
+            "/admin/sites/{site}/services/{service}",
+            axum::routing::put(crate::live_config::put_service),
+        )
+        .route(
             "/admin/config/versions/{version}/restore",
             post(crate::live_config::restore),
         )

@@ -129,7 +129,13 @@ pub async fn put_config(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let (text, source) = if json_body {
+    // The administration signs in by cookie; programs (`vuoro config push`, scripts) by bearer token.
+    let source = if headers.contains_key(header::AUTHORIZATION) {
+        "api"
+    } else {
+        "console"
+    };
+    let text = if json_body {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Body {
@@ -141,13 +147,11 @@ pub async fn put_config(
         if !b.config.is_object() {
             return Err(ApiError::invalid("config must be an object"));
         }
-        let text = toml::to_string(&b.config)
-            .map_err(|e| ApiError::invalid(format!("config cannot be written as TOML: {e}")))?;
-        (text, "console")
+        toml::to_string(&b.config)
+            .map_err(|e| ApiError::invalid(format!("config cannot be written as TOML: {e}")))?
     } else {
-        let text = String::from_utf8(body.to_vec())
-            .map_err(|_| ApiError::malformed("The config is not UTF-8 text."))?;
-        (text, "api")
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::malformed("The config is not UTF-8 text."))?
     };
     apply(&app, &headers, text, source, &by).await
 }
@@ -301,4 +305,169 @@ fn restart_needed(old: &Deployment, new: &Deployment) -> Vec<&'static str> {
         out.push("printers");
     }
     out
+}
+
+/// A site's services as the console edits them, for admins and for supervisors of their own units.
+fn services_json(
+    app: &App,
+    site: &str,
+    user: &crate::auth::UserCtx,
+) -> Result<(u64, Value), ApiError> {
+    let (version, cfg) = app.shared.config();
+    let s = cfg
+        .hall
+        .site(site)
+        .ok_or_else(|| ApiError::not_found(format!("no site '{site}'")))?;
+    let services: Vec<Value> = s
+        .services
+        .iter()
+        .filter(|svc| user.may_unit(&svc.unit))
+        .map(|svc| {
+            json!({"id": svc.id, "unit": svc.unit, "name": svc.name, "hours": svc.hours,
+                   "last_ticket_minutes_before_close": svc.last_ticket_minutes_before_close})
+        })
+        .collect();
+    let languages: Vec<Value> = s
+        .languages
+        .iter()
+        .map(|code| {
+            let name = cfg
+                .hall
+                .language(code)
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| code.clone());
+            json!({"code": code, "name": name})
+        })
+        .collect();
+    let units: Vec<Value> = s
+        .units
+        .iter()
+        .filter(|u| user.may_unit(&u.id))
+        .map(|u| json!({"id": u.id, "name": u.name}))
+        .collect();
+    Ok((
+        version,
+        json!({"version": version, "site": s.id, "languages": languages, "units": units, "services": services}),
+    ))
+}
+
+fn supervisor(p: &Principal) -> Result<&crate::auth::UserCtx, ApiError> {
+    p.supervisor()
+}
+
+/// `GET /api/v1/admin/sites/{site}/services`: the services a supervisor may change (an admin: all).
+pub async fn site_services(
+    State(app): State<Arc<App>>,
+    p: Principal,
+    Path(site): Path<String>,
+) -> ApiResult {
+    let user = supervisor(&p)?;
+    let (version, body) = services_json(&app, &site, user)?;
+    let mut res = axum::Json(body).into_response();
+    res.headers_mut().insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag(version)).expect("ascii"),
+    );
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceChange {
+    /// The name in each language; a language left out has no name of its own.
+    name: std::collections::BTreeMap<String, String>,
+    /// Own opening hours per weekday (`{"mon": ["08:00-16:00"]}`); null: the site's.
+    hours: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    last_ticket_minutes_before_close: u32,
+}
+
+/// `PUT /api/v1/admin/sites/{site}/services/{service}` with `If-Match`: a service's names, hours and last
+/// ticket's time changed in the config in force (admins, and supervisors of the service's unit).
+pub async fn put_service(
+    State(app): State<Arc<App>>,
+    p: Principal,
+    headers: HeaderMap,
+    Path((site, service)): Path<(String, String)>,
+    crate::error::JsonBody(change): crate::error::JsonBody<ServiceChange>,
+) -> ApiResult {
+    let user = supervisor(&p)?;
+    let by = user.username.clone();
+    let (_, cfg) = app.shared.config();
+    let unit = cfg
+        .hall
+        .site(&site)
+        .ok_or_else(|| ApiError::not_found(format!("no site '{site}'")))?
+        .service(&service)
+        .ok_or_else(|| ApiError::not_found(format!("no service '{service}' at '{site}'")))?
+        .unit
+        .clone();
+    if !user.may_unit(&unit) {
+        return Err(ApiError::forbidden(format!(
+            "Service '{service}' belongs to unit '{unit}', which is not yours."
+        )));
+    }
+    if change.name.values().all(|n| n.trim().is_empty()) {
+        return Err(ApiError::invalid(
+            "name: give the service a name in at least one language",
+        ));
+    }
+    let mut doc: toml::Table = toml::from_str(&cfg.text)
+        .map_err(|e| ApiError::unavailable(format!("the config in force does not read: {e}")))?;
+    let entry = doc
+        .get_mut("site")
+        .and_then(|v| v.as_array_mut())
+        .and_then(|sites| {
+            sites
+                .iter_mut()
+                .find(|s| s.get("id").and_then(|i| i.as_str()) == Some(site.as_str()))
+        })
+        .and_then(|s| s.get_mut("service"))
+        .and_then(|v| v.as_array_mut())
+        .and_then(|svcs| {
+            svcs.iter_mut()
+                .find(|s| s.get("id").and_then(|i| i.as_str()) == Some(service.as_str()))
+        })
+        .and_then(|s| s.as_table_mut())
+        .ok_or_else(|| ApiError::unavailable("the service is not where the config says"))?;
+    let names: toml::Table = change
+        .name
+        .into_iter()
+        .filter(|(_, n)| !n.trim().is_empty())
+        .map(|(l, n)| (l, toml::Value::String(n.trim().to_string())))
+        .collect();
+    entry.insert("name".into(), toml::Value::Table(names));
+    match change.hours {
+        None => {
+            entry.remove("hours");
+        }
+        Some(days) => {
+            let table: toml::Table = days
+                .into_iter()
+                .filter(|(_, spans)| !spans.is_empty())
+                .map(|(d, spans)| {
+                    (
+                        d,
+                        toml::Value::Array(spans.into_iter().map(toml::Value::String).collect()),
+                    )
+                })
+                .collect();
+            entry.insert("hours".into(), toml::Value::Table(table));
+        }
+    }
+    if change.last_ticket_minutes_before_close == 0 {
+        entry.remove("last_ticket_minutes_before_close");
+    } else {
+        entry.insert(
+            "last_ticket_minutes_before_close".into(),
+            toml::Value::Integer(i64::from(change.last_ticket_minutes_before_close)),
+        );
+    }
+    let text = toml::to_string(&doc)
+        .map_err(|e| ApiError::unavailable(format!("the config cannot be written: {e}")))?;
+    let source = if headers.contains_key(header::AUTHORIZATION) {
+        "api"
+    } else {
+        "console"
+    };
+    apply(&app, &headers, text, source, &by).await
 }

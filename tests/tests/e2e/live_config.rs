@@ -250,7 +250,7 @@ async fn a_changed_config_applies_at_once_without_losing_anyone_and_outlives_a_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_changes_the_config_as_json_and_the_kiosk_sees_it() {
+async fn the_config_changes_as_json_too_and_a_program_is_recorded_as_the_api() {
     let dir = TempDir::new("live-config-json");
     let app = spawn_app_in(DEMO, &dir.0).await;
     let (mut admin, _) = staff(&app, "admin").await;
@@ -281,7 +281,8 @@ async fn the_console_changes_the_config_as_json_and_the_kiosk_sees_it() {
         .await
         .unwrap()
         .json();
-    assert_eq!(versions["versions"][0]["source"], "console");
+    // Signed in by bearer token: a program, not the administration's pages (which use the cookie).
+    assert_eq!(versions["versions"][0]["source"], "api");
     // The text in force reads back as the same config.
     let (_, text) = get_config(&mut admin).await;
     assert!(text.contains("Neuvonta ja opastus"));
@@ -404,5 +405,138 @@ async fn vuoro_config_pull_and_push_keep_the_config_in_a_file_and_refuse_a_stale
     assert_eq!(status, 1, "{said}");
     assert!(said.contains("changed since you read it"), "{said}");
     assert_eq!(joint_service_name(&app).await, "Neuvonta (konsolista)");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_changes_the_services_of_their_own_units_only() {
+    let dir = TempDir::new("live-config-scope");
+    let hash = vuoro_server::auth::hash_password("kela supervisor password");
+    let config = format!(
+        "{DEMO}\n[[user]]\nusername = \"kelasup\"\npassword_hash = \"{hash}\"\nroles = [\"supervisor\"]\nunits = [\"kela\"]\n"
+    );
+    let app = spawn_app_in(&config, &dir.0).await;
+    let token = login(app.addr, "kelasup", "kela supervisor password")
+        .await
+        .unwrap();
+    let mut sup = Http::with_token(app.addr, &token);
+    let r = sup
+        .get(&format!("/api/v1/admin/sites/{SITE}/services"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let etag = r.header("etag").unwrap().to_string();
+    let v = r.json();
+    let ids: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.is_empty());
+    assert!(
+        v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["unit"] == "kela"),
+        "{v}"
+    );
+    assert!(!ids.contains(&"joint-service"));
+    let kela = ids[0].to_string();
+    let put = |service: &str, body: Value, etag: &str| {
+        let path = format!("/api/v1/admin/sites/{SITE}/services/{service}");
+        let body = body.to_string();
+        let etag = etag.to_string();
+        let mut h = Http::with_token(app.addr, &token);
+        async move {
+            h.request("PUT", &path, Some(body.as_bytes()), &[("If-Match", &etag)])
+                .await
+                .unwrap()
+        }
+    };
+    let change = json!({"name": {"fi": "Kela: kaikki etuudet", "sv": "FPA: alla förmåner", "en": "Kela: all benefits"},
+                        "hours": {"mon": ["09:00-15:00"], "sat": []}, "last_ticket_minutes_before_close": 15});
+    // Another unit's service, an agent, bad hours: refused, nothing changed.
+    assert_eq!(
+        put("joint-service", change.clone(), &etag).await.status,
+        403
+    );
+    let (mut agent, _) = staff(&app, "agent1").await;
+    assert_eq!(
+        agent
+            .get(&format!("/api/v1/admin/sites/{SITE}/services"))
+            .await
+            .unwrap()
+            .status,
+        403
+    );
+    let mut bad = change.clone();
+    bad["hours"]["mon"] = json!(["9-15"]);
+    let r = put(&kela, bad, &etag).await;
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        put(
+            &kela,
+            json!({"name": {"fi": " "}, "hours": null, "last_ticket_minutes_before_close": 0}),
+            &etag
+        )
+        .await
+        .status,
+        422
+    );
+    // Their own unit's service: in force, in the services' answers, kept as a version by them.
+    let r = put(&kela, change.clone(), &etag).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["version"], 2);
+    let v = sup
+        .get(&format!("/api/v1/admin/sites/{SITE}/services"))
+        .await
+        .unwrap()
+        .json();
+    let svc = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == kela.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(svc["name"]["fi"], "Kela: kaikki etuudet");
+    assert_eq!(svc["hours"]["mon"], json!(["09:00-15:00"]));
+    assert_eq!(svc["last_ticket_minutes_before_close"], 15);
+    assert!(
+        svc["name"].get("ru").is_none(),
+        "a language left out has no name of its own"
+    );
+    // The old version is refused now.
+    assert_eq!(put(&kela, change.clone(), &etag).await.status, 409);
+    let (mut admin, _) = staff(&app, "admin").await;
+    let versions = admin
+        .get("/api/v1/admin/config/versions")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(versions["versions"][0]["created_by"], "kelasup");
+    // Back to the site's hours.
+    let r = put(
+        &kela,
+        json!({"name": change["name"], "hours": null, "last_ticket_minutes_before_close": 0}),
+        "\"v2\"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let v = sup
+        .get(&format!("/api/v1/admin/sites/{SITE}/services"))
+        .await
+        .unwrap()
+        .json();
+    let svc = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == kela.as_str())
+        .unwrap()
+        .clone();
+    assert!(svc["hours"].is_null());
     app.stop().await;
 }
