@@ -506,11 +506,18 @@ function renderTable(data, group, vars) {
   );
 }
 
+/** A legend's colour square, coloured through the CSSOM (the pages' CSP allows no inline style). */
+function swatch(color) {
+  const e = el('span', { class: 'swatch' });
+  e.style.background = color;
+  return e;
+}
+
 /** One chart in a figure with a visible caption and a legend (the SVG itself is an image with a name). */
 function figure(id, title, desc, labels, series, opts) {
   const svg = categoryChart({ id, title, desc, labels, series, ...opts });
   const legend = series.length > 1
-    ? el('ul', { class: 'legend', 'aria-hidden': 'true' }, ...series.map((s) => el('li', {}, el('span', { class: 'swatch', style: `background:${s.color}` }), s.name)))
+    ? el('ul', { class: 'legend', 'aria-hidden': 'true' }, ...series.map((s) => el('li', {}, swatch(s.color), s.name)))
     : null;
   return el('div', { class: 'chart', id: 'chart-' + id }, el('figure', {}, el('figcaption', {}, title), svg, legend));
 }

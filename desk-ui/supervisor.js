@@ -190,6 +190,7 @@ function startLive() {
     onError: (msg) => {
       if (msg.code === 'forbidden' || msg.code === 'unauthenticated') checkSession();
     },
+    onConfigChanged: () => refresh(true),
   });
   state.live.subscribe(`site:${state.site.id}`);
   setConn('connecting');

@@ -51,6 +51,8 @@ async function boot() {
       render(false);
     },
     onEvent: (topic, ev) => onEvent(ev),
+    // The counter's name or services may have changed: the page loads afresh.
+    onConfigChanged: () => setTimeout(() => location.reload(), 500 + Math.random() * 1500),
     onStatus,
   });
   // As on the hall display: 'stale' is shown once nothing has come for 15 s, not at the first close.

@@ -137,6 +137,9 @@ async function boot() {
       else if (topic.startsWith('queues:')) onQueueEvent(ev);
       else if (topic.startsWith('announcements:')) onAnnouncement(ev);
     },
+    // The hall changed (a display's layout, zones, languages, names): the page loads afresh, a moment
+    // apart on each screen.
+    onConfigChanged: () => setTimeout(() => location.reload(), 500 + Math.random() * 1500),
     onStatus: onStatus,
   });
   live.subscribe(`calls:${siteId}`);

@@ -6,7 +6,7 @@
 // docs/api.md plus the shared client code.
 import { api, ApiError, Live, loadStrings, fill, pick, dirOf, numberHtml } from '/shared/vuoro.js';
 import { icon } from '/kiosk/icons.js';
-import { qrEncode } from '/shared/qr.js';
+import { qrSvg } from '/shared/qr.js';
 import { Speaker, playSound } from '/kiosk/speech.js';
 import { phoneNumber, inFinland } from '/shared/phone.js';
 
@@ -203,7 +203,7 @@ async function loadServices(force = false) {
 }
 
 let refreshPending = false;
-function refreshServicesSoon() {
+function refreshServicesSoon(delay = 1000) {
   if (refreshPending || S.offline || !S.site) return;
   refreshPending = true;
   setTimeout(async () => {
@@ -215,7 +215,7 @@ function refreshServicesSoon() {
     } catch (e) {
       trouble(e);
     }
-  }, 1000);
+  }, delay);
 }
 
 function newKey() {
@@ -258,7 +258,18 @@ function notePrintOutcome(tk) {
 async function refreshDevice() {
   if (!S.token || S.offline) return;
   try {
-    const me = await api('/api/v1/devices/me', { token: S.token });
+    let me;
+    try {
+      me = await api('/api/v1/devices/me', { token: S.token });
+    } catch (e) {
+      // Revoked in the administration: the kiosk stops taking customers and asks staff to set it up.
+      if (e.status === 401) {
+        localStorage.removeItem(TOKEN_KEY);
+        S.token = null;
+        return showEnrol(true);
+      }
+      throw e;
+    }
     const before = JSON.stringify(S.printer);
     notePrinter(me.device);
     if (JSON.stringify(S.printer) !== before && (S.screen === 'services' || S.screen === 'confirm') && !S.busy) renderMain();
@@ -346,6 +357,8 @@ function startLive() {
     onStatus: async (status) => {
       if (status === 'stale' && !S.offline && !(await healthy())) goOffline();
     },
+    // Names, hours or services changed in the administration: shown within a second or so.
+    onConfigChanged: () => refreshServicesSoon(0),
   });
   live.subscribe(`queues:${S.site.id}`);
   live.start();
@@ -707,37 +720,6 @@ function printMessage(tk, lang = S.lang) {
   return t('ticket.no_printer', null, lang);
 }
 
-/**
- * The QR code of the ticket's tracking address as SVG: one path of horizontal runs, a quiet zone of 4
- * modules. The kiosk encodes it itself (shared-ui/qr.js); the daemon only sends the address.
- */
-function qrSvg(text) {
-  const code = typeof text === 'string' && text ? qrEncode(text) : null;
-  if (!code) return null;
-  const { size, dark } = code;
-  let d = '';
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; ) {
-      if (!dark(x, y)) { x++; continue; }
-      const start = x;
-      while (x < size && dark(x, y)) x++;
-      d += `M${start + 4} ${y + 4}h${x - start}v1h${start - x}z`;
-    }
-  }
-  const ns = 'http://www.w3.org/2000/svg';
-  const full = size + 8;
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${full} ${full}`);
-  svg.setAttribute('shape-rendering', 'crispEdges');
-  const bg = document.createElementNS(ns, 'rect');
-  Object.entries({ width: full, height: full, fill: '#ffffff' }).forEach(([k, v]) => bg.setAttribute(k, v));
-  const path = document.createElementNS(ns, 'path');
-  path.setAttribute('d', d);
-  path.setAttribute('fill', '#000000');
-  svg.append(bg, path);
-  return svg;
-}
-
 function renderTicket(main) {
   const tk = S.ticket;
   const st = printStatus(tk);
@@ -979,7 +961,21 @@ function renderEnrol(main) {
     e.preventDefault();
     const v = input.value.trim();
     if (!v) return;
-    localStorage.setItem(TOKEN_KEY, v);
+    input.value = '';
+    // A set-up code from the administration (XXXX-XXXX) is traded for the kiosk's own token; anything
+    // longer is a device token typed in.
+    const code = v.replace(/[\s-]/g, '');
+    let token = v;
+    if (code.length === 8) {
+      try {
+        const r = await api('/api/v1/devices/enrol', { method: 'POST', body: { code, device: DEVICE } });
+        token = r.token;
+      } catch (err) {
+        if (isOutage(err)) return goOffline();
+        return showEnrol(true);
+      }
+    }
+    localStorage.setItem(TOKEN_KEY, token);
     try {
       await boot();
     } catch (err) {
@@ -1078,6 +1074,11 @@ async function takeTicket(priority) {
     refreshServicesSoon();
   } catch (e) {
     S.busy = false;
+    if (e.status === 401) {
+      // The kiosk was revoked in the administration: the set-up screen, not a customer's error.
+      S.attempt = null;
+      return refreshDevice();
+    }
     if (e.status === 409 || e.code === 'service_closed' || e.code === 'queue_full') {
       S.error = 'confirm.closed';
       S.attempt = null;

@@ -278,3 +278,35 @@ export function qrEncode(text, forceMask) {
   const { size } = symbol;
   return { size, version: ver, dark: (x, y) => best.m[y * size + x] === 1 };
 }
+
+/**
+ * The QR code of `text` as an SVG element: one path of horizontal runs, a quiet zone of 4 modules; null
+ * for an empty text. The ticket's tracking address on the kiosk, an enrolment code in the admin console:
+ * the clients encode it themselves, the daemon only sends the text.
+ */
+export function qrSvg(text) {
+  const code = typeof text === 'string' && text ? qrEncode(text) : null;
+  if (!code) return null;
+  const { size, dark } = code;
+  let d = '';
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; ) {
+      if (!dark(x, y)) { x++; continue; }
+      const start = x;
+      while (x < size && dark(x, y)) x++;
+      d += `M${start + 4} ${y + 4}h${x - start}v1h${start - x}z`;
+    }
+  }
+  const ns = 'http://www.w3.org/2000/svg';
+  const full = size + 8;
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${full} ${full}`);
+  svg.setAttribute('shape-rendering', 'crispEdges');
+  const bg = document.createElementNS(ns, 'rect');
+  Object.entries({ width: full, height: full, fill: '#ffffff' }).forEach(([k, v]) => bg.setAttribute(k, v));
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', d);
+  path.setAttribute('fill', '#000000');
+  svg.append(bg, path);
+  return svg;
+}

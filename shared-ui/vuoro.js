@@ -56,16 +56,19 @@ export async function api(path, { method = 'GET', body, token, headers = {}, tim
  *   const live = new Live({ token, onSnapshot(topic, data, seq), onEvent(topic, event, seq), onStatus(status) });
  *   live.subscribe('calls:iso-omena'); live.start();
  *
- * status is 'connecting', 'live' or 'stale' (no message, not even a heartbeat, for `staleMs`).
+ * status is 'connecting', 'live' or 'stale' (no message, not even a heartbeat, for `staleMs`). When the
+ * hall's config changes (`config_changed`), every topic is subscribed again for a fresh snapshot and
+ * `onConfigChanged(version)` is called.
  */
 export class Live {
-  constructor({ token = null, hello = null, onSnapshot = () => {}, onEvent = () => {}, onStatus = () => {}, onError = () => {}, staleMs = 15000 } = {}) {
+  constructor({ token = null, hello = null, onSnapshot = () => {}, onEvent = () => {}, onStatus = () => {}, onError = () => {}, onConfigChanged = () => {}, staleMs = 15000 } = {}) {
     this.token = token;
     this.hello = hello; // sent first on every connection, e.g. { type: 'hello', display: 'hall' }
     this.onSnapshot = onSnapshot;
     this.onEvent = onEvent;
     this.onStatus = onStatus;
     this.onError = onError;
+    this.onConfigChanged = onConfigChanged;
     this.staleMs = staleMs;
     this.topics = new Map(); // topic -> last seq seen (or null)
     this.ws = null;
@@ -159,6 +162,11 @@ export class Live {
         if ([...this.topics.values()].every((s) => s !== null)) this._setStatus('live');
       } else if (msg.type === 'error') {
         this.onError(msg);
+      } else if (msg.type === 'config_changed') {
+        // The hall changed (names, hours, counters): every topic's fresh snapshot, then the page's own
+        // refresh of what it fetched.
+        for (const topic of this.topics.keys()) this._send({ type: 'subscribe', topic });
+        this.onConfigChanged(msg.version);
       }
     };
     ws.onclose = () => {

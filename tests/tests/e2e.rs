@@ -1102,10 +1102,14 @@ async fn serve_tells_ready_once_it_serves_and_never_when_refused() {
 mod asyncapi;
 #[path = "e2e/backup.rs"]
 mod backup;
+#[path = "e2e/devices.rs"]
+mod devices;
 #[path = "e2e/displays.rs"]
 mod displays;
 #[path = "e2e/feedback.rs"]
 mod feedback;
+#[path = "e2e/live_config.rs"]
+mod live_config;
 #[path = "e2e/monitoring.rs"]
 mod monitoring;
 #[path = "e2e/notices.rs"]

@@ -138,6 +138,73 @@ impl Engine {
         &self.cfg
     }
 
+    /// Why the hall cannot change to `cfg` now, one reason a line (empty: it can): a site, service or
+    /// counter that the new hall leaves out while it still has a customer's open visit or an open counter.
+    /// Nobody waiting is ever dropped or renumbered by a change of the hall.
+    pub fn reconfigure_blockers(&self, cfg: &Hall) -> Vec<String> {
+        let mut out = Vec::new();
+        for (site_id, st) in &self.state.sites {
+            let open: Vec<&Ticket> = st
+                .tickets
+                .values()
+                .filter(|t| !t.state.is_final())
+                .collect();
+            let Some(site) = cfg.site(site_id) else {
+                if !open.is_empty() {
+                    out.push(format!(
+                        "site '{site_id}' has {} open visits today: end its day first",
+                        open.len()
+                    ));
+                }
+                continue;
+            };
+            let mut by_service: BTreeMap<&str, usize> = BTreeMap::new();
+            for t in &open {
+                if site.service(&t.service).is_none() {
+                    *by_service.entry(t.service.as_str()).or_default() += 1;
+                }
+            }
+            for (svc, n) in by_service {
+                out.push(format!(
+                    "service '{svc}' at site '{site_id}' has {n} open visits: move its waiting customers to another service (or let them be served) before removing it"
+                ));
+            }
+            for (cid, c) in &st.counters {
+                if (c.open || c.current.is_some()) && site.counter(cid).is_none() {
+                    out.push(format!(
+                        "counter '{cid}' at site '{site_id}' is open: close it before removing it"
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Takes the hall `cfg` from now on, keeping every ticket, number and counter as it is: new sites,
+    /// services and counters start fresh, removed ones (which `reconfigure_blockers` has found empty) are
+    /// dropped.
+    pub fn reconfigure(&mut self, cfg: Arc<Hall>, now: DateTime<Utc>) {
+        let state = std::mem::replace(
+            &mut self.state,
+            State {
+                last_seq: 0,
+                next_ticket_id: 0,
+                sites: BTreeMap::new(),
+                tokens: HashMap::new(),
+            },
+        );
+        *self = Engine::from_snapshot(cfg, state, now);
+        let cfg = self.cfg.clone();
+        for (id, st) in self.state.sites.iter_mut() {
+            let site = cfg
+                .site(id)
+                .expect("from_snapshot keeps the hall's sites only");
+            st.services.retain(|s, _| site.service(s).is_some());
+            st.counters.retain(|c, _| site.counter(c).is_some());
+        }
+        self.rebuild_indexes();
+    }
+
     pub fn state(&self) -> &State {
         &self.state
     }

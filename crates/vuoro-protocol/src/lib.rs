@@ -237,6 +237,11 @@ pub enum ServerMsg {
         code: ErrorCode,
         message: String,
     },
+    /// The hall's config changed (the admin console or API): names, hours and services may differ, so
+    /// clients fetch what they show again. Sent to every connection.
+    ConfigChanged {
+        version: u64,
+    },
 }
 
 impl ServerMsg {

@@ -482,6 +482,11 @@ mod tests {
             record.handle(d);
         });
         let shared = Arc::new(crate::core::Shared {
+            config: std::sync::RwLock::new((
+                1,
+                crate::config::load(include_str!("../../../config/demo.toml"))
+                    .expect("demo config"),
+            )),
             core: Mutex::new(crate::core::Core {
                 engine: engine.clone(),
                 hub: crate::hub::Hub::new(0),

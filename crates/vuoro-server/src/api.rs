@@ -67,6 +67,33 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/counters/{counter}/{verb}", post(counter_verb))
         .route("/devices/me", get(device_me))
+        .route("/devices/enrol", post(crate::admin::enrol))
+        .route("/admin/devices", get(crate::admin::devices))
+        .route(
+            "/admin/config",
+            get(crate::live_config::get_config).put(crate::live_config::put_config),
+        )
+        .route("/admin/config/versions", get(crate::live_config::versions))
+        .route(
+            "/admin/sites/{site}/services",
+            get(crate::live_config::site_services),
+        )
+        .route(
+            "/admin/sites/{site}/services/{service}",
+            axum::routing::put(crate::live_config::put_service),
+        )
+        .route(
+            "/admin/config/versions/{version}/restore",
+            post(crate::live_config::restore),
+        )
+        .route(
+            "/admin/devices/{id}",
+            axum::routing::delete(crate::admin::revoke),
+        )
+        .route(
+            "/admin/devices/{id}/enrolment",
+            post(crate::admin::enrolment),
+        )
         .route("/demo/device-token", get(demo_device_token))
         .route("/openapi.json", get(openapi))
         .route("/asyncapi.json", get(asyncapi))
@@ -82,10 +109,28 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-fn site<'a>(app: &'a App, id: &str) -> Result<&'a Site, ApiError> {
-    app.hall
-        .site(id)
-        .ok_or_else(|| ApiError::not_found(format!("no site '{id}'")))
+/// A site of the hall in force, held with it: a change of the config while a request runs does not
+/// pull the site from under it.
+pub struct SiteRef {
+    hall: Arc<vuoro_engine::Hall>,
+    index: usize,
+}
+
+impl std::ops::Deref for SiteRef {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        &self.hall.sites[self.index]
+    }
+}
+
+fn site(app: &App, id: &str) -> Result<SiteRef, ApiError> {
+    let hall = app.hall();
+    let index = hall
+        .sites
+        .iter()
+        .position(|s| s.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no site '{id}'")))?;
+    Ok(SiteRef { hall, index })
 }
 
 fn json_response(status: StatusCode, v: Value) -> Response {
@@ -102,7 +147,7 @@ async fn readyz(State(app): AppState) -> Response {
 
 /// The body of a request that takes none: empty, or an empty JSON object. Anything else is refused
 /// before the request does anything.
-struct NoBody;
+pub struct NoBody;
 
 impl<'de> Deserialize<'de> for NoBody {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NoBody, D::Error> {
@@ -216,8 +261,8 @@ async fn me(p: Principal) -> ApiResult {
 
 async fn sites(State(app): AppState) -> ApiResult {
     let now = Utc::now();
-    let list: Vec<Value> = app
-        .hall
+    let hall = app.hall();
+    let list: Vec<Value> = hall
         .sites
         .iter()
         .map(|s| {
@@ -250,7 +295,8 @@ async fn services(
     Query(q): Query<LangQuery>,
     p: Principal,
 ) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let lang = lang_for(s, q.lang.as_deref())?;
     // An enrolled kiosk and staff see the real names of sensitive services (the customer must tell them
     // apart); public callers see only the neutral names.
@@ -302,7 +348,8 @@ fn public_services(
 }
 
 async fn units(State(app): AppState, Path(sid): Path<String>) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let list: Vec<Value> = s
         .units
         .iter()
@@ -312,11 +359,13 @@ async fn units(State(app): AppState, Path(sid): Path<String>) -> ApiResult {
 }
 
 async fn languages(State(app): AppState, Path(sid): Path<String>) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
+    let hall = app.hall();
     let list: Vec<Value> = s
         .languages
         .iter()
-        .filter_map(|l| app.hall.language(l))
+        .filter_map(|l| hall.language(l))
         .map(|l| json!({"code": l.code, "name": l.name, "dir": l.dir}))
         .collect();
     Ok(json_response(
@@ -327,7 +376,8 @@ async fn languages(State(app): AppState, Path(sid): Path<String>) -> ApiResult {
 
 async fn counters(State(app): AppState, Path(sid): Path<String>, p: Principal) -> ApiResult {
     let u = p.user()?;
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let now = Utc::now();
     let core = app.shared.core.lock().expect("lock");
     // Every counter of the site (staff may transfer a customer to any of them); the agent on it and its
@@ -348,7 +398,8 @@ async fn counters(State(app): AppState, Path(sid): Path<String>, p: Principal) -
 }
 
 async fn display(State(app): AppState, Path((sid, did)): Path<(String, String)>) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let d = s
         .displays
         .iter()
@@ -429,7 +480,8 @@ async fn issue(
     headers: HeaderMap,
     JsonBody(b): JsonBody<IssueBody>,
 ) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let svc = s
         .service(&b.service)
         .ok_or_else(|| ApiError::invalid(format!("no service '{}' at this site", b.service)))?;
@@ -522,8 +574,8 @@ async fn get_ticket(
     let mut v = app.ticket_json(&core.engine, t);
     if let Some(lang) = q.lang.as_deref() {
         // The same ticket in another language (the phone page's language switch).
-        let s = app
-            .hall
+        let hall = app.hall();
+        let s = hall
             .site(&t.site)
             .ok_or_else(|| ApiError::not_found("no site"))?;
         let lang = lang_for(s, Some(lang))?;
@@ -604,7 +656,8 @@ async fn list_tickets(
     Query(q): Query<TicketQuery>,
 ) -> ApiResult {
     let u = p.user()?;
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let now = Utc::now();
     let core = app.shared.core.lock().expect("lock");
     let st = core
@@ -674,8 +727,8 @@ async fn counter_verb(
     p: Principal,
     JsonBody(b): JsonBody<VerbBody>,
 ) -> ApiResult {
-    let (s, c) = app
-        .hall
+    let hall = app.hall();
+    let (s, c) = hall
         .sites
         .iter()
         .find_map(|s| s.counter(&counter).map(|c| (s, c)))
@@ -773,7 +826,6 @@ async fn reprint(
         .auth
         .device(dev)
         .filter(|d| d.site == s.id && d.printer.is_some())
-        .cloned()
         .ok_or_else(|| {
             ApiError::invalid(format!("'{dev}' is not a printing device of this site"))
         })?;
@@ -830,7 +882,8 @@ async fn set_accepting(
     p: Principal,
     JsonBody(b): JsonBody<AcceptingBody>,
 ) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let service = &supervisor_for_service(&p, s, &service)?.id;
     app.submit(
         Command::SetAccepting {
@@ -865,7 +918,8 @@ async fn move_waiting(
     p: Principal,
     JsonBody(b): JsonBody<MoveBody>,
 ) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let from = supervisor_for_service(&p, s, &service)?.id.clone();
     if s.service(&b.to).is_none() {
         return Err(ApiError::invalid(format!("no service '{}'", b.to)));
@@ -899,7 +953,8 @@ async fn end_day(
     p: Principal,
     JsonBody(NoBody): JsonBody<NoBody>,
 ) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let u = p.supervisor()?;
     if !s.units.iter().all(|unit| u.may_unit(&unit.id)) {
         return Err(ApiError::forbidden(
@@ -919,7 +974,8 @@ async fn help_request(
     p: Principal,
     JsonBody(NoBody): JsonBody<NoBody>,
 ) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let d = match &p {
         Principal::Device(d) if d.kind == DeviceKind::Kiosk => d,
         Principal::Anonymous => return Err(ApiError::unauthenticated()),
@@ -945,7 +1001,8 @@ async fn ack_alert(
     p: Principal,
     JsonBody(NoBody): JsonBody<NoBody>,
 ) -> ApiResult {
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let u = p.user()?;
     // An alert about a service belongs to that service's unit; the others (printers, displays, help
     // requests, the disk) to every unit of the site.
@@ -982,7 +1039,7 @@ pub async fn check_disk(app: &Arc<App>) {
     let Some(free) = app.disk.free().filter(|&f| f < app.disk.alert_below) else {
         return;
     };
-    for s in &app.hall.sites {
+    for s in &app.hall().sites {
         let cmd = Command::RaiseAlert {
             site: s.id.clone(),
             kind: "disk_low".into(),
@@ -1034,6 +1091,10 @@ async fn demo_device_token(
         .demo_token
         .clone()
         .ok_or_else(|| ApiError::not_found("that device has no demo token"))?;
+    // A demo device revoked from the console stays revoked: its token is not handed out again.
+    if app.auth.resolve(&token).is_none() {
+        return Err(ApiError::not_found("that device is revoked"));
+    }
     Ok(json_response(
         StatusCode::OK,
         json!({"token": token, "device": d.id}),
@@ -1044,7 +1105,8 @@ async fn demo_device_token(
 
 async fn stats_today(State(app): AppState, Path(sid): Path<String>, p: Principal) -> ApiResult {
     let u = p.user()?;
-    let s = site(&app, &sid)?;
+    let site_ref = site(&app, &sid)?;
+    let s = &*site_ref;
     let tz = s.tz();
     let core = app.shared.core.lock().expect("lock");
     let st = core

@@ -564,7 +564,13 @@ impl Announcer {
     /// The event on `announcements:{site}` for a committed call: the call as the `calls:` topic published
     /// it, with what to play. Its seq is the call's.
     pub fn message(&self, ev: &Event, call: &Call) -> Option<(String, String)> {
-        let site = self.cfg.site(&ev.site)?;
+        // The hall in force (zones change with the config), else the one it started with.
+        let hall = self
+            .shared
+            .upgrade()
+            .map(|s| s.hall())
+            .unwrap_or_else(|| self.cfg.clone());
+        let site = hall.site(&ev.site)?;
         let zone = call
             .zone
             .as_deref()

@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use vuoro_engine::Actor;
-use vuoro_store::{Database, Session};
+use vuoro_store::{Database, DeviceSeen, DeviceToken, DeviceTokenSource, Session};
 
 use crate::App;
 use crate::error::ApiError;
@@ -172,10 +172,15 @@ impl Principal {
 }
 
 pub struct Auth {
-    users: HashMap<String, User>,
-    /// Each user's rights, built once.
-    contexts: HashMap<String, Arc<UserCtx>>,
-    devices: HashMap<String, Arc<Device>>,
+    /// The config's users, and each one's rights built once per config. Replaced by `reload`.
+    people: std::sync::RwLock<People>,
+    /// The config's devices by id. Replaced by `reload`.
+    device_ids: std::sync::RwLock<HashMap<String, Arc<Device>>>,
+    /// Device tokens that are let in, by SHA-256: the config file's and the enrolled ones, less those
+    /// revoked. A std RwLock, held for a lookup or an update only.
+    devices: std::sync::RwLock<HashMap<String, Arc<Device>>>,
+    /// When and from where device tokens were used, not yet stored (`store_devices_seen`).
+    seen: Mutex<HashMap<String, DeviceSeen>>,
     /// The stored sessions (kept for restarts), written through.
     sessions: Arc<dyn Database>,
     /// Live sessions by token hash. Every staff request reads this, never SQLite.
@@ -212,7 +217,11 @@ pub fn check(cfg: &Deployment) -> Vec<String> {
     let published = published_token_hashes();
     cfg.devices
         .iter()
-        .filter(|d| published.contains(&d.token_sha256.to_ascii_lowercase()))
+        .filter(|d| {
+            d.token_sha256
+                .as_ref()
+                .is_some_and(|h| published.contains(&h.to_ascii_lowercase()))
+        })
         .map(|d| {
             format!(
                 "device '{}' uses a token published in the demo config: give it a new token (its hash in token_sha256)",
@@ -270,9 +279,52 @@ fn random_bytes(out: &mut [u8]) {
     });
 }
 
-impl Auth {
-    pub fn new(cfg: &Deployment, sessions: Arc<dyn Database>) -> Auth {
-        Auth {
+/// How long an enrolment code works.
+pub const ENROL_CODE_MINUTES: i64 = 10;
+/// The letters of enrolment codes: no 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V that are confused when read aloud
+/// or typed from a screen.
+const CODE_ALPHABET: &[u8] = b"34679ACDEFGHJKMNPQRTWXY";
+
+/// An enrolment code as typed: upper case, without spaces or dashes; None when it cannot be one.
+pub fn normalise_code(typed: &str) -> Option<String> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (code.len() == 8 && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
+}
+
+/// A fresh enrolment code: 8 letters of `CODE_ALPHABET` (about 36 bits), shown as `XXXX-XXXX`.
+fn new_code() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    let code: String = bytes
+        .iter()
+        .map(|b| {
+            // 256 is not a multiple of the alphabet's 23 letters: a byte past the last whole round is
+            // drawn again, so every letter is equally likely.
+            let mut b = *b;
+            while usize::from(b) >= 256 / CODE_ALPHABET.len() * CODE_ALPHABET.len() {
+                let mut one = [0u8; 1];
+                getrandom::fill(&mut one).expect("the OS random source works");
+                b = one[0];
+            }
+            CODE_ALPHABET[usize::from(b) % CODE_ALPHABET.len()] as char
+        })
+        .collect();
+    format!("{}-{}", &code[..4], &code[4..])
+}
+
+#[derive(Default)]
+struct People {
+    users: HashMap<String, User>,
+    contexts: HashMap<String, Arc<UserCtx>>,
+}
+
+impl People {
+    fn of(cfg: &Deployment) -> People {
+        People {
             users: cfg
                 .users
                 .iter()
@@ -283,11 +335,55 @@ impl Auth {
                 .iter()
                 .map(|u| (u.username.clone(), Arc::new(UserCtx::of(u))))
                 .collect(),
-            devices: cfg
-                .devices
-                .iter()
-                .map(|d| (d.token_sha256.to_ascii_lowercase(), Arc::new(d.clone())))
-                .collect(),
+        }
+    }
+}
+
+type DeviceMaps = (HashMap<String, Arc<Device>>, HashMap<String, Arc<Device>>);
+
+/// The config's devices by id, and the tokens let in: the config's and the enrolled ones, less those
+/// revoked.
+fn device_maps(cfg: &Deployment, store: &dyn Database) -> anyhow::Result<DeviceMaps> {
+    let device_ids: HashMap<String, Arc<Device>> = cfg
+        .devices
+        .iter()
+        .map(|d| (d.id.to_string(), Arc::new(d.clone())))
+        .collect();
+    let kept = store.device_tokens()?;
+    let revoked: HashSet<&str> = kept
+        .iter()
+        .filter(|t| t.revoked_at.is_some())
+        .map(|t| t.token_sha256.as_str())
+        .collect();
+    let mut devices: HashMap<String, Arc<Device>> = HashMap::new();
+    for d in device_ids.values() {
+        if let Some(h) = &d.token_sha256 {
+            let h = h.to_ascii_lowercase();
+            if !revoked.contains(h.as_str()) {
+                devices.insert(h, d.clone());
+            }
+        }
+    }
+    for t in &kept {
+        // An enrolled device no longer in the config is let in no more.
+        if t.source == DeviceTokenSource::Enrolled
+            && t.revoked_at.is_none()
+            && let Some(d) = device_ids.get(&t.device)
+        {
+            devices.insert(t.token_sha256.clone(), d.clone());
+        }
+    }
+    Ok((device_ids, devices))
+}
+
+impl Auth {
+    pub fn new(cfg: &Deployment, sessions: Arc<dyn Database>) -> anyhow::Result<Auth> {
+        let (device_ids, devices) = device_maps(cfg, &*sessions)?;
+        Ok(Auth {
+            people: std::sync::RwLock::new(People::of(cfg)),
+            device_ids: std::sync::RwLock::new(device_ids),
+            devices: std::sync::RwLock::new(devices),
+            seen: Mutex::new(HashMap::new()),
             live: {
                 let issuers: HashSet<&str> = cfg.oidc.iter().map(|o| o.id.as_str()).collect();
                 std::sync::RwLock::new(
@@ -302,11 +398,33 @@ impl Auth {
             sessions,
             failures: Mutex::new(HashMap::new()),
             sessions_ended: tokio::sync::watch::Sender::new(0),
-        }
+        })
     }
 
     fn user_ctx(&self, username: &str) -> Option<Arc<UserCtx>> {
-        self.contexts.get(username).cloned()
+        self.people
+            .read()
+            .expect("lock")
+            .contexts
+            .get(username)
+            .cloned()
+    }
+
+    /// The store sessions, devices and the config's versions are kept in.
+    pub fn store(&self) -> Arc<dyn Database> {
+        self.sessions.clone()
+    }
+
+    /// Takes the users and devices of a changed config: a removed user's sessions and a removed device's
+    /// tokens are refused from now on, changed rights apply to the next request, and open connections
+    /// check their rights again.
+    pub fn reload(&self, cfg: &Deployment) -> anyhow::Result<()> {
+        let (device_ids, devices) = device_maps(cfg, &*self.sessions)?;
+        *self.people.write().expect("lock") = People::of(cfg);
+        *self.device_ids.write().expect("lock") = device_ids;
+        *self.devices.write().expect("lock") = devices;
+        self.sessions_ended.send_modify(|n| *n += 1);
+        Ok(())
     }
 
     /// Counts a login attempt from `ip` before its password is checked: false when the address has had
@@ -342,8 +460,15 @@ impl Auth {
         password: &str,
     ) -> Result<(String, Arc<UserCtx>), ApiError> {
         // An unknown user costs the same time as a known one: nobody can tell usernames apart by timing.
-        let ok = match self.users.get(username) {
-            Some(u) => verify_password(&u.password_hash, password),
+        let hash = self
+            .people
+            .read()
+            .expect("lock")
+            .users
+            .get(username)
+            .map(|u| u.password_hash.clone());
+        let ok = match hash {
+            Some(h) => verify_password(&h, password),
             None => {
                 verify_password(&DUMMY_HASH, password);
                 false
@@ -425,13 +550,34 @@ impl Auth {
 
     /// Resolves a bearer or session token: a device first, then a staff session.
     pub fn resolve(&self, token: &str) -> Option<Principal> {
+        self.resolve_hash(&sha256_hex(token))
+    }
+
+    /// Like `resolve`, and notes a device's use from `ip` (the admin console lists it).
+    pub fn resolve_from(&self, token: &str, ip: IpAddr) -> Option<Principal> {
         let h = sha256_hex(token);
-        if let Some(d) = self.devices.get(&h) {
+        let p = self.resolve_hash(&h)?;
+        if let Principal::Device(d) = &p {
+            self.seen.lock().expect("lock").insert(
+                h.clone(),
+                DeviceSeen {
+                    token_sha256: h,
+                    device: d.id.to_string(),
+                    at: Utc::now(),
+                    from: ip.to_string(),
+                },
+            );
+        }
+        Some(p)
+    }
+
+    fn resolve_hash(&self, h: &str) -> Option<Principal> {
+        if let Some(d) = self.devices.read().expect("lock").get(h) {
             return Some(Principal::Device(d.clone()));
         }
         let user = {
             let live = self.live.read().expect("lock");
-            let s = live.get(&h)?;
+            let s = live.get(h)?;
             if s.expires <= Utc::now() {
                 return None;
             }
@@ -443,11 +589,159 @@ impl Auth {
         self.user_ctx(&user).map(Principal::User)
     }
 
-    pub fn device(&self, id: &str) -> Option<&Device> {
-        self.devices
-            .values()
-            .find(|d| d.id == id)
-            .map(|d| d.as_ref())
+    pub fn device(&self, id: &str) -> Option<Arc<Device>> {
+        self.device_ids.read().expect("lock").get(id).cloned()
+    }
+
+    /// A one-time enrolment code for device `id`, valid for `ENROL_CODE_MINUTES`; the device's earlier
+    /// code stops working.
+    pub fn enrolment_code(
+        &self,
+        id: &str,
+        by: &str,
+    ) -> Result<(String, chrono::DateTime<Utc>), ApiError> {
+        if self.device(id).is_none() {
+            return Err(ApiError::not_found(format!("No device '{id}'.")));
+        }
+        let code = new_code();
+        let now = Utc::now();
+        let expires = now + chrono::Duration::minutes(ENROL_CODE_MINUTES);
+        let plain = normalise_code(&code).expect("a fresh code reads back");
+        self.sessions
+            .create_enrol_code(&sha256_hex(&plain), id, by, now, expires)
+            .map_err(|e| ApiError::unavailable(format!("cannot store the code: {e}")))?;
+        Ok((code, expires))
+    }
+
+    /// Takes a one-time code and gives its device a new token (its only copy is the answer).
+    /// With `device`, a code for another device is refused (and stays valid for its own).
+    pub fn enrol_checked(
+        &self,
+        typed: &str,
+        device: Option<&str>,
+    ) -> Result<(String, Arc<Device>), ApiError> {
+        let refused = || {
+            ApiError::new(
+                crate::error::ErrorCode::Invalid,
+                "This code is not valid: it is wrong, used already or expired. Ask for a new one.",
+            )
+        };
+        let code = normalise_code(typed).ok_or_else(refused)?;
+        let token = random_token(32);
+        let hash = sha256_hex(&token);
+        let stored = DeviceToken {
+            token_sha256: hash.clone(),
+            device: String::new(),
+            source: DeviceTokenSource::Enrolled,
+            created_at: Utc::now(),
+            created_by: "enrolment code".into(),
+            revoked_at: None,
+            revoked_by: None,
+            last_seen_at: None,
+            last_seen_from: None,
+        };
+        let device = self
+            .sessions
+            .enrol(&sha256_hex(&code), device, &stored)
+            .map_err(|e| ApiError::unavailable(format!("cannot store the token: {e}")))?
+            .ok_or_else(refused)?;
+        // A code outlives no device: one removed from the config since is refused.
+        let d = self.device(&device).ok_or_else(refused)?;
+        self.devices.write().expect("lock").insert(hash, d.clone());
+        Ok((token, d))
+    }
+
+    /// Refuses every token of device `id` from now on (enrolled ones and the config file's) and tells the
+    /// open connections, which close. How many tokens were let in before.
+    pub fn revoke(&self, id: &str, by: &str) -> Result<usize, ApiError> {
+        let d = self
+            .device(id)
+            .ok_or_else(|| ApiError::not_found(format!("No device '{id}'.")))?;
+        let config = d.token_sha256.as_ref().map(|h| h.to_ascii_lowercase());
+        self.sessions
+            .revoke_device(id, config.as_deref(), by, Utc::now())
+            .map_err(|e| ApiError::unavailable(format!("cannot revoke: {e}")))?;
+        let n = {
+            let mut live = self.devices.write().expect("lock");
+            let before = live.len();
+            live.retain(|_, dev| dev.id != d.id);
+            before - live.len()
+        };
+        self.seen
+            .lock()
+            .expect("lock")
+            .retain(|_, s| s.device != id);
+        self.sessions_ended.send_modify(|n| *n += 1);
+        Ok(n)
+    }
+
+    /// Every device of the config with its tokens: where each came from, when and where it was last
+    /// used, whether it is revoked (for the admin console).
+    pub fn device_list(&self) -> Result<serde_json::Value, ApiError> {
+        self.store_devices_seen();
+        let kept = self
+            .sessions
+            .device_tokens()
+            .map_err(|e| ApiError::unavailable(format!("cannot read devices: {e}")))?;
+        let ids = self.device_ids.read().expect("lock").clone();
+        let mut ids: Vec<&Arc<Device>> = ids.values().collect();
+        ids.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        let devices: Vec<serde_json::Value> = ids
+            .into_iter()
+            .map(|d| {
+                let config = d.token_sha256.as_ref().map(|h| h.to_ascii_lowercase());
+                let mut tokens: Vec<serde_json::Value> = kept
+                    .iter()
+                    .filter(|t| t.device == d.id.as_str())
+                    .map(|t| {
+                        serde_json::json!({
+                            "source": t.source.as_str(),
+                            "created_at": t.created_at,
+                            "revoked_at": t.revoked_at,
+                            "last_seen_at": t.last_seen_at,
+                            "last_seen_from": t.last_seen_from,
+                        })
+                    })
+                    .collect();
+                // The config file's token before its first use.
+                if let Some(h) = &config
+                    && !kept.iter().any(|t| &t.token_sha256 == h)
+                {
+                    tokens.insert(
+                        0,
+                        serde_json::json!({"source": "config", "created_at": null, "revoked_at": null,
+                            "last_seen_at": null, "last_seen_from": null}),
+                    );
+                }
+                let active = tokens.iter().any(|t| t["revoked_at"].is_null());
+                serde_json::json!({
+                    "id": d.id,
+                    "kind": d.kind,
+                    "site": d.site,
+                    "location": d.location,
+                    "active": active,
+                    "tokens": tokens,
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({ "devices": devices }))
+    }
+
+    /// Stores when and from where device tokens were last used (called now and then, and before the
+    /// console lists them).
+    pub fn store_devices_seen(&self) {
+        let seen: Vec<DeviceSeen> = self
+            .seen
+            .lock()
+            .expect("lock")
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        if !seen.is_empty()
+            && let Err(e) = self.sessions.devices_seen(&seen)
+        {
+            tracing::warn!(error = %e, "devices' last use could not be stored");
+        }
     }
 
     pub fn purge_sessions(&self) {
@@ -523,7 +817,19 @@ impl FromRequestParts<Arc<App>> for Principal {
         match token_from_headers(&parts.headers) {
             None => Ok(Principal::Anonymous),
             // A token that is present but unknown or expired is an error, not silently "public".
-            Some(t) => app.auth.resolve(&t).ok_or_else(ApiError::unauthenticated),
+            Some(t) => {
+                let peer = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0);
+                let found = match peer {
+                    Some(peer) => app
+                        .auth
+                        .resolve_from(&t, app.client_ip(peer, &parts.headers)),
+                    None => app.auth.resolve(&t),
+                };
+                found.ok_or_else(ApiError::unauthenticated)
+            }
         }
     }
 }

@@ -14,6 +14,8 @@ use crate::deployment::Deployment;
 pub struct Config {
     pub hall: Arc<Hall>,
     pub deployment: Arc<Deployment>,
+    /// The text both were read from.
+    pub text: Arc<str>,
 }
 
 /// Reads and checks a config file's text. Every mistake found is returned, each with its line where known.
@@ -36,6 +38,7 @@ pub fn load(src: &str) -> Result<Config, Vec<ConfigError>> {
                 Ok(Config {
                     hall: Arc::new(hall),
                     deployment: Arc::new(deployment),
+                    text: Arc::from(src),
                 })
             } else {
                 Err(errors)

@@ -43,6 +43,9 @@ pub struct Core {
 
 pub struct Shared {
     pub core: Mutex<Core>,
+    /// The config in force and its version: the writer changes it (`Writer::reconfigure`), every request
+    /// reads it (`hall`, `config`). A std RwLock held only to clone an `Arc`.
+    pub config: std::sync::RwLock<(u64, crate::config::Config)>,
     pub last_seq: AtomicU64,
     pub events_total: AtomicU64,
     /// Transactions that committed events (group commits): `events_total / commits_total` is the
@@ -54,9 +57,35 @@ pub struct Shared {
     pub after_commit: Arc<crate::after_commit::Stage>,
 }
 
+impl Shared {
+    /// The hall in force.
+    pub fn hall(&self) -> Arc<vuoro_engine::Hall> {
+        self.config.read().expect("lock").1.hall.clone()
+    }
+
+    /// The config in force and its version.
+    pub fn config(&self) -> (u64, crate::config::Config) {
+        self.config.read().expect("lock").clone()
+    }
+}
+
+/// A change of the config, for the writer: applied between two commits, or refused with its reasons.
+pub struct Reconfigure {
+    pub config: crate::config::Config,
+    /// Stored as the new version once the engine may take it.
+    pub version: vuoro_store::ConfigVersion,
+    pub done: oneshot::Sender<Result<u64, ApiError>>,
+}
+
+enum Job {
+    Cmd(Command),
+    /// Stop after the commands queued before this one.
+    Stop,
+    Reconfigure(Box<Reconfigure>),
+}
+
 struct Request {
-    /// None: stop after the commands queued before this one.
-    cmd: Option<Command>,
+    job: Job,
     actor: Actor,
     /// Whether the caller wants the ticket as it is right after its command (`Writer::submit_ticket`).
     view: bool,
@@ -102,7 +131,7 @@ impl Writer {
         let Some(thread) = thread else { return };
         let (reply, done) = oneshot::channel();
         let stop = Request {
-            cmd: None,
+            job: Job::Stop,
             actor: Actor::system(),
             view: false,
             reply,
@@ -114,11 +143,37 @@ impl Writer {
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 
+    /// Hands a new config to the writer; answers its version once it is in force, or why it was refused
+    /// (nothing changed then).
+    pub async fn reconfigure(
+        &self,
+        config: crate::config::Config,
+        version: vuoro_store::ConfigVersion,
+    ) -> Result<u64, ApiError> {
+        let (done, rx) = oneshot::channel();
+        let (reply, _) = oneshot::channel();
+        self.tx
+            .send(Request {
+                job: Job::Reconfigure(Box::new(Reconfigure {
+                    config,
+                    version,
+                    done,
+                })),
+                actor: Actor::system(),
+                view: false,
+                reply,
+            })
+            .await
+            .map_err(|_| ApiError::unavailable("the daemon is shutting down"))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the daemon is shutting down"))?
+    }
+
     async fn send(&self, cmd: Command, actor: Actor, view: bool) -> Result<Answer, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request {
-                cmd: Some(cmd),
+                job: Job::Cmd(cmd),
                 actor,
                 view,
                 reply,
@@ -142,9 +197,16 @@ pub fn start_writer(
         .spawn(move || {
             let mut since_snapshot = 0u64;
             while let Some(first) = rx.blocking_recv() {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
+                // A change of the config is taken alone, after the commit of the commands before it.
+                let mut reconfigure = None;
+                let mut batch = Vec::new();
+                match first.job {
+                    Job::Reconfigure(r) => reconfigure = Some(r),
+                    _ => batch.push(first),
+                }
+                while reconfigure.is_none() && batch.len() < MAX_BATCH {
                     match rx.try_recv() {
+                        Ok(Request { job: Job::Reconfigure(r), .. }) => reconfigure = Some(r),
                         Ok(r) => batch.push(r),
                         Err(_) => break,
                     }
@@ -153,11 +215,14 @@ pub fn start_writer(
                 let now = Utc::now();
                 let mut replies = Vec::with_capacity(batch.len());
                 for r in batch.drain(..) {
-                    let Some(cmd) = r.cmd else {
-                        // Stop: nothing queued after this is taken; what is queued before is handled.
-                        rx.close();
-                        replies.push((r.reply, Ok((Outcome::Done, None))));
-                        continue;
+                    let cmd = match r.job {
+                        Job::Cmd(cmd) => cmd,
+                        Job::Stop | Job::Reconfigure(_) => {
+                            // Stop: nothing queued after this is taken; what is queued before is handled.
+                            rx.close();
+                            replies.push((r.reply, Ok((Outcome::Done, None))));
+                            continue;
+                        }
                     };
                     let res = engine.handle(cmd, now, &r.actor).map_err(ApiError::from).map(|outcome| {
                         let ticket = match &outcome {
@@ -203,6 +268,10 @@ pub fn start_writer(
                 for (reply, res) in replies {
                     let _ = reply.send(res);
                 }
+                if let Some(r) = reconfigure {
+                    let answer = reconfigure_now(&*store, &mut engine, &shared, r.config, &r.version);
+                    let _ = r.done.send(answer);
+                }
             }
             // A last snapshot on a clean shutdown keeps the next start-up short.
             if since_snapshot > 0 {
@@ -218,6 +287,37 @@ pub fn start_writer(
         tx,
         thread: Arc::new(Mutex::new(Some(thread))),
     }
+}
+
+/// Takes a new config in the writer, between two commits: refused (nothing changes) when the engine
+/// says someone would be dropped, or the version cannot be stored; else stored, taken by the writer's
+/// engine and the read model together, and told to every connection.
+fn reconfigure_now(
+    store: &dyn vuoro_store::Database,
+    engine: &mut Engine,
+    shared: &Shared,
+    config: crate::config::Config,
+    version: &vuoro_store::ConfigVersion,
+) -> Result<u64, ApiError> {
+    let blockers = engine.reconfigure_blockers(&config.hall);
+    if !blockers.is_empty() {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::Conflict(vuoro_engine::Conflict::Conflict),
+            format!("The config was not changed: {}.", blockers.join("; ")),
+        ));
+    }
+    let number = store
+        .add_config_version(version)
+        .map_err(|e| ApiError::unavailable(format!("cannot store the config: {e}")))?;
+    let now = Utc::now();
+    engine.reconfigure(config.hall.clone(), now);
+    let mut core = shared.core.lock().expect("lock");
+    core.engine.reconfigure(config.hall.clone(), now);
+    *shared.config.write().expect("lock") = (number, config);
+    core.hub.broadcast(Utf8Bytes::from(
+        vuoro_protocol::ServerMsg::ConfigChanged { version: number }.to_json(),
+    ));
+    Ok(number)
 }
 
 fn msg(topic: &str, seq: u64, event: Value) -> Utf8Bytes {

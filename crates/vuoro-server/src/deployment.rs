@@ -127,7 +127,8 @@ impl Deployment {
                     format!("device '{}' names unknown site '{}'", d.id, d.site),
                 );
             }
-            if d.token_sha256.len() != 64 || !d.token_sha256.chars().all(|c| c.is_ascii_hexdigit())
+            if let Some(h) = &d.token_sha256
+                && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
             {
                 err(
                     &at,
@@ -741,8 +742,10 @@ pub struct Device {
     pub id: DeviceId,
     pub site: SiteId,
     pub kind: DeviceKind,
-    /// SHA-256 of the device token, hex. The token itself is never stored.
-    pub token_sha256: String,
+    /// SHA-256 of the device token, hex. The token itself is never stored. Left out: the device gets
+    /// its token by enrolment (a one-time code from the admin console).
+    #[serde(default)]
+    pub token_sha256: Option<String>,
     /// Where it stands, for staff ("entrance"), by language.
     #[serde(default)]
     pub location: Text,

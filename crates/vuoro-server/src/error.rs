@@ -18,6 +18,8 @@ pub enum ErrorCode {
     TooLarge,
     UnsupportedMediaType,
     Invalid,
+    /// A change that must name the version it changes (`If-Match`) did not.
+    PreconditionRequired,
     RateLimited,
     Unavailable,
     NoSpeech,
@@ -35,6 +37,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable | ErrorCode::NoSpeech => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -52,6 +55,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Invalid => "invalid",
+            ErrorCode::PreconditionRequired => "precondition_required",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::NoSpeech => "no_speech",
@@ -69,6 +73,7 @@ impl ErrorCode {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
             StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::Invalid,
+            StatusCode::PRECONDITION_REQUIRED => ErrorCode::PreconditionRequired,
             StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
             s if s.is_server_error() => ErrorCode::Unavailable,
             _ => ErrorCode::Malformed,

@@ -3,7 +3,8 @@
 //!   config says;
 //! - a state-changing request authenticated by the session cookie must come from the daemon's own
 //!   origin (or one in `server.allowed_origins`): `Origin`, else `Sec-Fetch-Site`;
-//! - a request body is JSON (`Content-Type: application/json`), so an HTML form cannot post one;
+//! - a request body is JSON (`Content-Type: application/json`; the whole config as `application/toml`),
+//!   so an HTML form cannot post one;
 //! - every error of the API has the contract's JSON shape, also those the router makes itself (a path
 //!   or query that does not parse, a method a path does not take);
 //! - every answer says `nosniff` and refuses framing; API answers are `no-store`.
@@ -194,7 +195,11 @@ fn refusal(guard: &Guard, req: &Request) -> Option<ApiError> {
             "A request signed in by cookie must come from this server's own pages.",
         ));
     }
-    if has_body(headers) && !is_json(headers) {
+    // The one body that is not JSON: the whole config as TOML (`PUT /api/v1/admin/config`). A form
+    // cannot send it either: a form's types are urlencoded, multipart and text/plain.
+    let toml_config =
+        req.uri().path() == "/api/v1/admin/config" && is_type(headers, "application/toml");
+    if has_body(headers) && !is_type(headers, "application/json") && !toml_config {
         return Some(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "Send the body as JSON (Content-Type: application/json).",
@@ -211,10 +216,10 @@ fn has_body(headers: &HeaderMap) -> bool {
     length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING)
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+fn is_type(headers: &HeaderMap, media: &str) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(media))
 }

@@ -153,6 +153,20 @@ impl Hub {
         n
     }
 
+    /// Offers `text` to every connected client, whatever it subscribed to (a control message).
+    pub fn broadcast(&self, text: Utf8Bytes) -> usize {
+        let out = Arc::new(OutMsg {
+            seq: 0,
+            topic: None,
+            text,
+            snapshot: false,
+        });
+        for c in self.clients.values() {
+            c.offer(out.clone());
+        }
+        self.clients.len()
+    }
+
     pub fn disconnected(&mut self, client: &Client) {
         self.clients.remove(&client.id);
         self.topics.retain(|_, subs| {

@@ -4,6 +4,7 @@
 //! `serve` takes settings, a bound listener and a shutdown future: production binds the configured
 //! address, tests bind port 0.
 
+pub mod admin;
 pub mod after_commit;
 pub mod api;
 pub mod audio;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod guard;
 pub mod hub;
 mod json_object;
+pub mod live_config;
 mod metrics;
 pub mod notify;
 pub mod oidc;
@@ -61,7 +63,6 @@ pub struct Settings {
 
 /// Everything a request handler needs.
 pub struct App {
-    pub hall: Arc<Hall>,
     pub deployment: Arc<Deployment>,
     pub shared: Arc<Shared>,
     pub writer: Writer,
@@ -74,6 +75,10 @@ pub struct App {
     pub started: Instant,
     /// Phone joins per client address: 5 at once, then one every 2 minutes (5 in 10 minutes).
     remote_joins: governor::DefaultKeyedRateLimiter<IpAddr>,
+    /// Changes of the config, one at a time (live_config.rs).
+    pub config_changes: tokio::sync::Mutex<()>,
+    /// Enrolment code attempts per client address: 10 at once, then one a minute.
+    pub device_enrolments: governor::DefaultKeyedRateLimiter<IpAddr>,
     /// Print outcome per ticket id, for the kiosk's answer and reprints.
     pub print_status: Mutex<HashMap<u64, Value>>,
     pub shutdown: tokio::sync::watch::Sender<bool>,
@@ -117,6 +122,11 @@ impl App {
         actor: Actor,
     ) -> Result<vuoro_engine::Outcome, error::ApiError> {
         self.writer.submit(cmd, actor).await
+    }
+
+    /// The hall in force (it changes with `PUT /api/v1/admin/config`).
+    pub fn hall(&self) -> Arc<Hall> {
+        self.shared.hall()
     }
 
     pub fn track_url(&self, token: &str) -> String {
@@ -165,16 +175,9 @@ impl App {
     }
 }
 
-/// Loads the state (snapshot + later events), starts the writer and serves until `shutdown` resolves.
-pub async fn serve(
-    settings: Settings,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let t0 = Instant::now();
-    let cfg = settings.config.deployment;
-    let hall = settings.config.hall;
-    let addr = listener.local_addr()?;
+/// Refuses to serve the demo, or a user with the demo password, beyond loopback, and every address
+/// without a public URL.
+async fn refuse_unsafe(cfg: &Arc<Deployment>, addr: std::net::SocketAddr) -> anyhow::Result<()> {
     if !addr.ip().is_loopback() {
         if cfg.server.demo {
             anyhow::bail!(
@@ -199,12 +202,32 @@ pub async fn serve(
              on tickets must name an address phones can reach, and http://{addr} is none"
         );
     }
+    Ok(())
+}
+
+/// Loads the state (snapshot + later events), starts the writer and serves until `shutdown` resolves.
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let addr = listener.local_addr()?;
+    refuse_unsafe(&settings.config.deployment, addr).await?;
+    let file_text = settings.config.text.clone();
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
     // Held until serve returns: a second daemon, or a restore, on this folder is refused meanwhile.
     let _lock = backup::lock_data_dir(&settings.data_dir)?;
     let db = settings.data_dir.join(backup::DB_FILE);
     let store = vuoro_store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    // The config in force: the file's, or a later change made through the admin console or API.
+    let (config_version, config) = live_config::at_start(&*store, settings.config)?;
+    let cfg = config.deployment.clone();
+    let hall = config.hall.clone();
+    if config.text != file_text {
+        refuse_unsafe(&cfg, addr).await?;
+    }
     let mut loaded = store.load()?;
     let now = Utc::now();
     let mut engine = match loaded.snapshot.take() {
@@ -226,6 +249,7 @@ pub async fn serve(
     let last_seq = engine.last_seq();
     let speech = audio::Audio::new(settings.data_dir.join("audio"));
     let shared = Arc::new(Shared {
+        config: std::sync::RwLock::new((config_version, config)),
         core: Mutex::new(core::Core {
             engine: engine.clone(),
             hub: Hub::new(last_seq),
@@ -247,7 +271,6 @@ pub async fn serve(
     let notices = match cfg.notify.clone() {
         Some(n) => Some(notify::Notices::start(
             n,
-            hall.clone(),
             store.clone(),
             shared.clone(),
             last_seq,
@@ -287,9 +310,8 @@ pub async fn serve(
         notices,
         ws_record,
         backup_last_success: Arc::new(AtomicU64::new(0)),
-        auth: Auth::new(&cfg, store.clone()),
+        auth: Auth::new(&cfg, store.clone())?,
         guard: Arc::new(guard::Guard::new(&cfg, &public_url)),
-        hall,
         deployment: cfg.clone(),
         shared,
         writer,
@@ -297,6 +319,12 @@ pub async fn serve(
         data_dir: settings.data_dir.clone(),
         ready: AtomicBool::new(false),
         started: Instant::now(),
+        config_changes: tokio::sync::Mutex::new(()),
+        device_enrolments: governor::RateLimiter::keyed(
+            governor::Quota::with_period(Duration::from_secs(60))
+                .expect("not zero")
+                .allow_burst(std::num::NonZeroU32::new(10).expect("not zero")),
+        ),
         remote_joins: governor::RateLimiter::keyed(
             governor::Quota::with_period(Duration::from_secs(120))
                 .expect("not zero")
@@ -332,6 +360,8 @@ pub async fn serve(
                 api::check_disk(&app).await;
                 // Rate limits forget addresses and kiosks that have been quiet long enough.
                 app.remote_joins.retain_recent();
+                app.device_enrolments.retain_recent();
+                app.auth.store_devices_seen();
                 app.speech_limit.retain_recent();
                 app.auth.purge_sessions();
                 // Estimates shrink with time too: "your turn is near" is looked at again.
@@ -360,7 +390,7 @@ pub async fn serve(
         });
     }
     // Hall displays whose pages stopped rendering (one timer for every display).
-    if app.hall.sites.iter().any(|s| !s.displays.is_empty()) {
+    if app.hall().sites.iter().any(|s| !s.displays.is_empty()) {
         tokio::spawn(displays::watch(app.clone()));
     }
     if let Some(backups) = cfg.backup.clone() {

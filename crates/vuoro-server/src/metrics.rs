@@ -52,7 +52,7 @@ pub async fn metrics(
     let mut out = String::with_capacity(4096);
     let core = app.shared.core.lock().expect("lock");
     out.push_str("# HELP vuoro_waiting Tickets waiting per service.\n# TYPE vuoro_waiting gauge\n");
-    for s in &app.hall.sites {
+    for s in &app.hall().sites {
         for svc in &s.services {
             let _ = writeln!(
                 out,
@@ -64,7 +64,7 @@ pub async fn metrics(
         }
     }
     out.push_str("# HELP vuoro_eta_minutes Estimated wait for a new ticket.\n# TYPE vuoro_eta_minutes gauge\n");
-    for s in &app.hall.sites {
+    for s in &app.hall().sites {
         for svc in &s.services {
             let w = core.engine.waiting(&s.id, &svc.id);
             if let Some(eta) = core.engine.eta_minutes(&s.id, &svc.id, w) {
@@ -77,7 +77,7 @@ pub async fn metrics(
         }
     }
     out.push_str("# HELP vuoro_queue_longest_wait_seconds Longest current wait.\n# TYPE vuoro_queue_longest_wait_seconds gauge\n");
-    for s in &app.hall.sites {
+    for s in &app.hall().sites {
         for svc in &s.services {
             let _ = writeln!(
                 out,
@@ -148,7 +148,7 @@ fn alerting_figures(
     now: chrono::DateTime<Utc>,
 ) {
     out.push_str("# HELP vuoro_queue_target_wait_seconds The service's target for the longest wait.\n# TYPE vuoro_queue_target_wait_seconds gauge\n");
-    for s in &app.hall.sites {
+    for s in &app.hall().sites {
         for svc in &s.services {
             let target = u64::from(svc.target_wait_minutes) * 60;
             let _ = writeln!(
@@ -159,12 +159,12 @@ fn alerting_figures(
         }
     }
     out.push_str("# HELP vuoro_site_open Whether the site is open now by its opening hours (1) or closed (0).\n# TYPE vuoro_site_open gauge\n");
-    for s in &app.hall.sites {
+    for s in &app.hall().sites {
         let open = u8::from(s.opening(None, now).open);
         let _ = writeln!(out, "vuoro_site_open{{site=\"{}\"}} {open}", s.id);
     }
     out.push_str("# HELP vuoro_tickets_issued_today Tickets issued at the site today (from zero each day).\n# TYPE vuoro_tickets_issued_today gauge\n");
-    for s in &app.hall.sites {
+    for s in &app.hall().sites {
         let issued = core
             .engine
             .site_state(&s.id)
@@ -176,7 +176,7 @@ fn alerting_figures(
         );
     }
     out.push_str("# HELP vuoro_tickets_served_today Tickets served per service today (from zero each day).\n# TYPE vuoro_tickets_served_today gauge\n");
-    for s in &app.hall.sites {
+    for s in &app.hall().sites {
         let Some(st) = core.engine.site_state(&s.id) else {
             continue;
         };
@@ -200,7 +200,7 @@ fn alerting_figures(
         "offline",
     ];
     out.push_str("# HELP vuoro_printer_status The status a printing device last reported (1 for that status, 0 for the others).\n# TYPE vuoro_printer_status gauge\n");
-    for s in &app.hall.sites {
+    for s in &app.hall().sites {
         let Some(st) = core.engine.site_state(&s.id) else {
             continue;
         };
@@ -222,7 +222,8 @@ fn alerting_figures(
     // A display is connected while its status is `online` or `frozen` (its socket is open); `frozen`
     // says that its page stopped reporting that it renders.
     let mut displays = Vec::new();
-    for s in &app.hall.sites {
+    let hall = app.hall();
+    for s in &hall.sites {
         let st = core.engine.site_state(&s.id);
         for d in &s.displays {
             let status = st

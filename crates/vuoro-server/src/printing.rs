@@ -131,7 +131,8 @@ pub async fn print(app: &Arc<App>, device: &Device, ticket: u64) -> Value {
     };
     let job = {
         let core = app.shared.core.lock().expect("lock");
-        let Some(site) = app.hall.site(&device.site) else {
+        let hall = app.hall();
+        let Some(site) = hall.site(&device.site) else {
             return json!({"status": "none", "fault": null});
         };
         let Some(t) = core.engine.ticket(&site.id, ticket) else {
@@ -264,8 +265,8 @@ pub async fn report_status(app: &Arc<App>, device: &Device, status: &str) {
 
 /// The device as staff know it: "kiosk-1 (sisäänkäynti)", its place in the site's first language.
 fn device_label(app: &App, device: &Device) -> String {
-    let lang = app
-        .hall
+    let hall = app.hall();
+    let lang = hall
         .site(&device.site)
         .map_or("fi", |s| s.default_language());
     match vuoro_engine::config::text_in(&device.location, lang, "en") {

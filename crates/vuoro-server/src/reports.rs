@@ -200,7 +200,8 @@ async fn report(
 ) -> Result<Response, ApiError> {
     let who = principal(&ctx.app, &headers)?;
     let u = who.supervisor()?.clone();
-    let cfg = ctx.app.hall.clone();
+    let hall = ctx.app.hall();
+    let cfg = hall.clone();
     let tz_site = match p.site.as_deref() {
         Some(s) => cfg
             .site(s)
@@ -300,7 +301,8 @@ async fn feedback_comments(
     const LIMIT: usize = 2000;
     let who = principal(&ctx.app, &headers)?;
     let u = who.supervisor()?.clone();
-    let cfg = ctx.app.hall.clone();
+    let hall = ctx.app.hall();
+    let cfg = hall.clone();
     let site = match p.site.as_deref() {
         Some(s) => cfg
             .site(s)
@@ -397,7 +399,7 @@ async fn audit(
             "Only an admin may read the audit trail.",
         ));
     }
-    let cfg = &ctx.app.hall;
+    let cfg = &ctx.app.hall();
     let site = match p.site.as_deref() {
         Some(s) => Some(
             cfg.site(s)
@@ -449,6 +451,7 @@ async fn audit_requests(State(ctx): State<Ctx>, req: Request, next: Next) -> Res
     let method = req.method().clone();
     let reading = path.starts_with("/api/v1/reports") || path.starts_with("/api/v1/audit");
     let login = path == "/api/v1/auth/login"
+        || path == "/api/v1/devices/enrol"
         || (path.starts_with("/api/v1/auth/oidc/") && path.ends_with("/callback"));
     let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !path.starts_with("/api/v1/") || !(changes || reading || login) {
@@ -534,7 +537,7 @@ fn site_of(app: &App, path: &str, query: Option<&str>) -> Option<String> {
             "counters" => {
                 let c = parts.next()?;
                 return app
-                    .hall
+                    .hall()
                     .sites
                     .iter()
                     .find(|s| s.counter(c).is_some())
@@ -556,8 +559,8 @@ async fn public_waits(
     UrlPath(sid): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let app = &ctx.app;
-    let site = app
-        .hall
+    let hall = app.hall();
+    let site = hall
         .site(&sid)
         .ok_or_else(|| ApiError::not_found(format!("no site '{sid}'")))?;
     let now = Utc::now();
@@ -672,7 +675,7 @@ fn spawn_maintenance(app: Arc<App>, reports: Arc<Reports>) {
             let done = tokio::task::spawn_blocking(move || {
                 store::purge(
                     &*reports2.db,
-                    &app2.hall,
+                    &app2.hall(),
                     Utc::now(),
                     app2.deployment.server.retention_days,
                 )

@@ -16,7 +16,7 @@ use rust_embed::RustEmbed;
 use crate::deployment::{Brand, Deployment};
 
 /// The Content-Security-Policy of every HTML page the daemon serves.
-pub const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'";
+pub const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
 /// The largest logo file served.
 pub const MAX_LOGO_BYTES: u64 = 256 * 1024;
@@ -85,6 +85,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(deployment: Arc<Deployment>) -> 
         .route("/kiosk/", get(|| async { serve::<Kiosk>("") }))
         .route("/display/", get(|| async { serve::<Display>("") }))
         .route("/desk/", get(|| async { serve::<Desk>("") }))
+        .route(
+            "/admin",
+            get(|| async { axum::response::Redirect::permanent("/admin/") }),
+        )
+        .route("/admin/", get(|| async { serve::<Desk>("admin.html") }))
         .route(
             "/kiosk/{*path}",
             get(|Path(p): Path<String>| async move { serve::<Kiosk>(&p) }),
@@ -252,7 +257,21 @@ async fn brand_logo(State(deployment): State<Arc<Deployment>>) -> Response {
     }
 }
 
-async fn index() -> Html<&'static str> {
+/// The start page: links to the clients. Like every page, under a CSP (it loads nothing at all).
+async fn index() -> impl IntoResponse {
+    (
+        [
+            (header::REFERRER_POLICY, "no-referrer"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+        ],
+        index_html(),
+    )
+}
+
+fn index_html() -> Html<&'static str> {
     Html(concat!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Vuoro</title>",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body>",
@@ -261,6 +280,7 @@ async fn index() -> Html<&'static str> {
         "<li><a href=\"/display/?site=iso-omena&amp;id=hall\">Hall display</a></li>",
         "<li><a href=\"/desk/\">Staff desk</a></li>",
         "<li><a href=\"/desk/supervisor.html\">Supervisor view</a></li>",
+        "<li><a href=\"/admin/\">Administration</a></li>",
         "<li><a href=\"/public/\">Waiting times (public)</a></li>",
         "<li><a href=\"/api/v1/openapi.json\">API description (OpenAPI)</a></li>",
         "</ul></main></body></html>"

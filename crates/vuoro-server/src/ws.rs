@@ -65,7 +65,7 @@ pub async fn upgrade(
     let token = token_from_headers(&headers);
     let principal = match &token {
         None => Principal::Anonymous,
-        Some(t) => match app.auth.resolve(t) {
+        Some(t) => match app.auth.resolve_from(t, app.client_ip(peer, &headers)) {
             Some(p) => p,
             None => return ApiError::unauthenticated().into_response(),
         },
@@ -87,6 +87,14 @@ pub async fn upgrade(
         })
 }
 
+/// The close code sent to a device whose tokens were revoked (docs/api.md).
+pub const REVOKED: u16 = 4403;
+
+/// Whether a connection watches for ended sessions and revoked devices: staff and devices do.
+fn watches_rights(p: &Principal) -> bool {
+    matches!(p, Principal::User(_) | Principal::Device(_))
+}
+
 fn units_of(p: &Principal) -> Option<std::collections::HashSet<String>> {
     match p {
         Principal::User(u) => u.units.clone(),
@@ -99,18 +107,18 @@ fn authorize(app: &App, p: &Principal, topic: &Topic) -> Result<(), (WsCode, Str
     let not_found = || (WsCode::NotFound, format!("no topic '{topic}'"));
     match topic {
         Topic::Calls(site) | Topic::Queues(site) | Topic::Announcements(site) => {
-            app.hall.site(site).map(|_| ()).ok_or_else(not_found)
+            app.hall().site(site).map(|_| ()).ok_or_else(not_found)
         }
         Topic::Site(site) => {
-            app.hall.site(site).ok_or_else(not_found)?;
+            app.hall().site(site).ok_or_else(not_found)?;
             match p {
                 Principal::User(_) => Ok(()),
                 _ => Err((WsCode::Forbidden, "staff only".into())),
             }
         }
         Topic::Counter(id) => {
-            let unit = app
-                .hall
+            let hall = app.hall();
+            let unit = hall
                 .sites
                 .iter()
                 .find_map(|s| s.counter(id))
@@ -336,7 +344,7 @@ async fn run(
     let mut display: Option<(SiteId, String)> = None;
     // After a resync, queued messages at or below the snapshot's seq are stale.
     let mut skip_until: HashMap<String, u64> = HashMap::new();
-    let mut sessions = matches!(principal, Principal::User(_)).then(|| app.auth.sessions_ended());
+    let mut sessions = watches_rights(&principal).then(|| app.auth.sessions_ended());
     let budget = message_budget();
     let mut stop = app.shutdown.subscribe();
     // One shutdown future for the connection's life: one made anew in every turn of the loop would
@@ -399,6 +407,16 @@ async fn run(
             }
             _ = session_ended(&mut sessions) => {
                 let now = token.as_deref().and_then(|t| app.auth.resolve(t));
+                if now.is_none() && matches!(principal, Principal::Device(_)) {
+                    // A revoked device is cut off: its socket closes (it cannot reconnect with the token).
+                    let _ = socket
+                        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                            code: REVOKED,
+                            reason: Utf8Bytes::from_static("device revoked"),
+                        })))
+                        .await;
+                    break;
+                }
                 if now.is_none() {
                     principal = Principal::Anonymous;
                     token = None;
@@ -433,7 +451,8 @@ async fn run(
                     Err(e) => Some(ServerMsg::error(None, WsCode::Malformed, e.to_string())),
                     Ok(ClientMsg::Ping) => Some(ServerMsg::Pong),
                     Ok(ClientMsg::Hello { display: id }) => {
-                        let site = app.hall.sites.iter().find(|s| s.displays.iter().any(|d| d.id == id));
+                        let hall = app.hall();
+                        let site = hall.sites.iter().find(|s| s.displays.iter().any(|d| d.id == id));
                         match (site, &display) {
                             (Some(site), None) => {
                                 let key = (site.id.clone(), id.clone());
@@ -466,7 +485,7 @@ async fn run(
                     Ok(ClientMsg::Auth { token: t }) => match app.auth.resolve(&t) {
                         Some(_) if app.guard.is_published(&t) && !client_ip.is_loopback() => Some(ServerMsg::error(None, WsCode::Unauthenticated, "this token is published in the demo configuration and is refused from the network")),
                         Some(p) => {
-                            sessions = matches!(p, Principal::User(_)).then(|| app.auth.sessions_ended());
+                            sessions = watches_rights(&p).then(|| app.auth.sessions_ended());
                             principal = p;
                             token = Some(t);
                             let mut ok = true;

@@ -96,6 +96,19 @@ pub struct DeviceToken {
     pub last_seen_from: Option<String>,
 }
 
+/// A version of the config's text: the config file's as read at a start, or one changed through the
+/// admin console or API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigVersion {
+    pub version: u64,
+    pub text: String,
+    pub sha256: String,
+    /// `file`, `api` or `console`.
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
 /// A device token's use: which token, whose, when and from which address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceSeen {
@@ -376,6 +389,20 @@ pub trait Database: Send + Sync {
     /// Deletes every session of `username`; how many.
     fn delete_user_sessions(&self, username: &str) -> Result<usize>;
 
+    // ---- the config's versions ----
+
+    /// Stores a new version of the config's text (its `version` is ignored); answers its number.
+    fn add_config_version(&self, v: &ConfigVersion) -> Result<u64>;
+
+    /// The newest version, or the newest of `source` when given.
+    fn latest_config(&self, source: Option<&str>) -> Result<Option<ConfigVersion>>;
+
+    /// One version.
+    fn config_version(&self, version: u64) -> Result<Option<ConfigVersion>>;
+
+    /// The newest `limit` versions, newest first, without their texts (`text` empty).
+    fn config_versions(&self, limit: usize) -> Result<Vec<ConfigVersion>>;
+
     // ---- devices ----
 
     /// Stores a one-time enrolment code for `device` (its SHA-256), valid until `expires_at`. Earlier codes
@@ -391,8 +418,14 @@ pub trait Database: Send + Sync {
 
     /// Takes a one-time code: when it is known and not expired at `token.created_at`, deletes it and
     /// stores `token` for the code's device, in one transaction, and answers the device; else None and
-    /// nothing changes. Expired codes are deleted on the way.
-    fn enrol(&self, code_sha256: &str, token: &DeviceToken) -> Result<Option<String>>;
+    /// nothing changes. With `device`, a code for another device is refused too (and kept). Expired codes
+    /// are deleted on the way.
+    fn enrol(
+        &self,
+        code_sha256: &str,
+        device: Option<&str>,
+        token: &DeviceToken,
+    ) -> Result<Option<String>>;
 
     /// Every device token kept (enrolled ones, revoked ones).
     fn device_tokens(&self) -> Result<Vec<DeviceToken>>;

@@ -562,6 +562,22 @@ impl Database for Sqlite {
         })
     }
 
+    fn add_config_version(&self, v: &crate::ConfigVersion) -> Result<u64> {
+        self.session_conn(|conn| identity::add_config_version(conn, v))
+    }
+
+    fn latest_config(&self, source: Option<&str>) -> Result<Option<crate::ConfigVersion>> {
+        self.read(|conn| identity::latest_config(conn, source))
+    }
+
+    fn config_version(&self, version: u64) -> Result<Option<crate::ConfigVersion>> {
+        self.read(|conn| identity::config_version(conn, version))
+    }
+
+    fn config_versions(&self, limit: usize) -> Result<Vec<crate::ConfigVersion>> {
+        self.read(|conn| identity::config_versions(conn, limit))
+    }
+
     fn create_enrol_code(
         &self,
         code_sha256: &str,
@@ -575,8 +591,13 @@ impl Database for Sqlite {
         })
     }
 
-    fn enrol(&self, code_sha256: &str, token: &crate::DeviceToken) -> Result<Option<String>> {
-        self.session_conn(|conn| identity::enrol(conn, code_sha256, token))
+    fn enrol(
+        &self,
+        code_sha256: &str,
+        device: Option<&str>,
+        token: &crate::DeviceToken,
+    ) -> Result<Option<String>> {
+        self.session_conn(|conn| identity::enrol(conn, code_sha256, device, token))
     }
 
     fn device_tokens(&self) -> Result<Vec<crate::DeviceToken>> {

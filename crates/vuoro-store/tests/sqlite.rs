@@ -13,8 +13,8 @@ use vuoro_engine::{
 };
 use vuoro_store::rollup::{Cell, CellKey, Cells, Dist, Rollup};
 use vuoro_store::{
-    AuditQuery, Database, DeviceSeen, DeviceToken, DeviceTokenSource, FoldedDay, RequestRecord,
-    Session, StoreError,
+    AuditQuery, ConfigVersion, Database, DeviceSeen, DeviceToken, DeviceTokenSource, FoldedDay,
+    RequestRecord, Session, StoreError,
 };
 
 const DEMO: &str = include_str!("../../../config/demo.toml");
@@ -618,15 +618,25 @@ fn an_enrolment_code_works_once_before_it_expires_and_revoking_refuses_every_tok
         now + Duration::minutes(10),
     )
     .unwrap();
-    assert_eq!(db.enrol("code-1", &token("t1", now)).unwrap(), None);
+    assert_eq!(db.enrol("code-1", None, &token("t1", now)).unwrap(), None);
+    // A code for another device is refused, and stays for its own.
     assert_eq!(
-        db.enrol("code-2", &token("t2", now + Duration::minutes(1)))
+        db.enrol("code-2", Some("kiosk-2"), &token("t2", now))
             .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.enrol(
+            "code-2",
+            Some("kiosk-1"),
+            &token("t2", now + Duration::minutes(1))
+        )
+        .unwrap(),
         Some("kiosk-1".to_string())
     );
     // Once only.
     assert_eq!(
-        db.enrol("code-2", &token("t3", now + Duration::minutes(2)))
+        db.enrol("code-2", None, &token("t3", now + Duration::minutes(2)))
             .unwrap(),
         None
     );
@@ -640,7 +650,7 @@ fn an_enrolment_code_works_once_before_it_expires_and_revoking_refuses_every_tok
     )
     .unwrap();
     assert_eq!(
-        db.enrol("code-4", &token("t4", now + Duration::minutes(10)))
+        db.enrol("code-4", None, &token("t4", now + Duration::minutes(10)))
             .unwrap(),
         None
     );
@@ -702,7 +712,7 @@ fn an_enrolment_code_works_once_before_it_expires_and_revoking_refuses_every_tok
         2
     );
     assert_eq!(
-        db.enrol("code-5", &token("t5", now + Duration::minutes(8)))
+        db.enrol("code-5", None, &token("t5", now + Duration::minutes(8)))
             .unwrap(),
         None
     );
@@ -716,6 +726,51 @@ fn an_enrolment_code_works_once_before_it_expires_and_revoking_refuses_every_tok
             .all(|t| t.revoked_at == Some(now + Duration::minutes(7))
                 && t.revoked_by.as_deref() == Some("admin"))
     );
+}
+
+#[test]
+fn config_versions_are_numbered_kept_and_read_back_newest_first() {
+    let dir = Dir::new("config-versions");
+    let db = dir.open();
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap();
+    assert_eq!(db.latest_config(None).unwrap(), None);
+    let v = |text: &str, source: &str, minutes: i64| ConfigVersion {
+        version: 0,
+        text: text.into(),
+        sha256: format!("sha-{text}"),
+        source: source.into(),
+        created_at: now + Duration::minutes(minutes),
+        created_by: if source == "file" {
+            "config file".into()
+        } else {
+            "admin".into()
+        },
+    };
+    assert_eq!(db.add_config_version(&v("a", "file", 0)).unwrap(), 1);
+    assert_eq!(db.add_config_version(&v("b", "console", 1)).unwrap(), 2);
+    assert_eq!(db.add_config_version(&v("c", "api", 2)).unwrap(), 3);
+    drop(db);
+    let db = dir.open();
+    let latest = db.latest_config(None).unwrap().unwrap();
+    assert_eq!(
+        (
+            latest.version,
+            latest.text.as_str(),
+            latest.created_by.as_str()
+        ),
+        (3, "c", "admin")
+    );
+    assert_eq!(latest.created_at, now + Duration::minutes(2));
+    assert_eq!(db.latest_config(Some("file")).unwrap().unwrap().text, "a");
+    assert_eq!(db.config_version(2).unwrap().unwrap().source, "console");
+    assert_eq!(db.config_version(9).unwrap(), None);
+    let list: Vec<(u64, String)> = db
+        .config_versions(2)
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.version, v.text))
+        .collect();
+    assert_eq!(list, [(3, String::new()), (2, String::new())]);
 }
 
 #[test]

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use vuoro_server::config::Config;
 
 mod agent;
+mod config_cmd;
+mod enrol;
 #[cfg(test)]
 mod man;
 mod systemd;
@@ -32,6 +34,32 @@ struct Cli {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Write the config in force to FILE (and its version to FILE.version).
+    Pull {
+        #[command(flatten)]
+        target: ConfigTarget,
+        file: PathBuf,
+    },
+    /// Put FILE in force (checked like check-config; nothing changes when refused).
+    Push {
+        #[command(flatten)]
+        target: ConfigTarget,
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ConfigTarget {
+    /// The daemon, e.g. https://vuoro.example.fi
+    #[arg(long, env = "VUORO_SERVER")]
+    server: String,
+    /// An admin's username.
+    #[arg(long, env = "VUORO_USER")]
+    user: String,
 }
 
 #[derive(Subcommand)]
@@ -79,6 +107,30 @@ enum Cmd {
         /// Let the printer draw the QR code (false: send it as an image).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         qr: bool,
+    },
+    /// Set this machine's device up with the one-time code from the administration (/admin/): the code
+    /// is read from standard input, the device's token written to --token-file (mode 0600) for `vuoro
+    /// agent`. Exit 1 when refused.
+    Enrol {
+        /// The daemon, e.g. https://vuoro.example.fi
+        #[arg(long, env = "VUORO_SERVER")]
+        server: String,
+        /// The device id (as in the config); a code for another device is refused.
+        #[arg(long, env = "VUORO_DEVICE")]
+        device: String,
+        /// Where to write the token.
+        #[arg(long, env = "VUORO_TOKEN_FILE")]
+        token_file: PathBuf,
+        /// Replace an existing token file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The config in force on a running daemon, as a file and back (an admin's password is read from
+    /// standard input). `pull` writes FILE and FILE.version; `push` sends FILE with that version, so a
+    /// change made meanwhile is refused, not overwritten. Exit 1 when refused.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
     },
     /// Make an argon2 password hash for a [[user]] entry (reads the password from standard input).
     HashPassword,
@@ -381,6 +433,41 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(agent::run(args))
+        }
+        Cmd::Enrol {
+            server,
+            device,
+            token_file,
+            force,
+        } => {
+            let said = enrol::run(enrol::EnrolArgs {
+                server,
+                device,
+                token_file,
+                force,
+            })?;
+            println!("{said}");
+            Ok(())
+        }
+        Cmd::Config { action } => {
+            let said = match action {
+                ConfigAction::Pull { target, file } => config_cmd::pull(
+                    &config_cmd::Target {
+                        server: target.server,
+                        user: target.user,
+                    },
+                    &file,
+                )?,
+                ConfigAction::Push { target, file } => config_cmd::push(
+                    &config_cmd::Target {
+                        server: target.server,
+                        user: target.user,
+                    },
+                    &file,
+                )?,
+            };
+            println!("{said}");
+            Ok(())
         }
         Cmd::HashPassword => {
             let mut pw = String::new();

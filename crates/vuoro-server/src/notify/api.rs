@@ -230,8 +230,8 @@ pub async fn site_notices(
     p: Principal,
     Query(q): Query<NoticesQuery>,
 ) -> ApiResult {
-    let s = app
-        .hall
+    let hall = app.hall();
+    let s = hall
         .site(&sid)
         .ok_or_else(|| ApiError::not_found(format!("no site '{sid}'")))?;
     let u = p.supervisor()?;

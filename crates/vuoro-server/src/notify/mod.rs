@@ -41,7 +41,7 @@ use anyhow::Context;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use vuoro_engine::config::{Hall, text_in};
+use vuoro_engine::config::text_in;
 use vuoro_engine::{Event, EventKind, TicketState};
 use vuoro_store::{Contact, Database, NewNotice, Notice, NoticeChannel, NoticeOutcome};
 
@@ -65,7 +65,6 @@ const CLOSED_TOO_LATE: chrono::Duration = chrono::Duration::hours(2);
 /// Notices: contacts, the decider and the senders. One per daemon when `[notify]` is configured.
 pub struct Notices {
     cfg: NotifyConfig,
-    hall: Arc<Hall>,
     db: Arc<dyn Database>,
     shared: Arc<Shared>,
     key: [u8; 32],
@@ -188,7 +187,6 @@ impl Notices {
     /// channel.
     pub fn start(
         cfg: NotifyConfig,
-        hall: Arc<Hall>,
         db: Arc<dyn Database>,
         shared: Arc<Shared>,
         start_seq: u64,
@@ -244,7 +242,6 @@ impl Notices {
                 .map(|(ch, _, _)| (*ch, Arc::new(Wake::default())))
                 .collect(),
             cfg,
-            hall,
             db: db.clone(),
             shared: shared.clone(),
             key,
@@ -452,7 +449,8 @@ impl Notices {
         if targets.is_empty() {
             return Vec::new();
         }
-        let Some(site_cfg) = self.hall.site(site) else {
+        let hall = self.shared.hall();
+        let Some(site_cfg) = hall.site(site) else {
             return Vec::new();
         };
         let decided = self.near_decided.lock().expect("lock");
@@ -868,13 +866,12 @@ impl Notices {
                         None => return,
                     }
                 };
-                let fallback = self
-                    .hall
+                let hall = self.shared.hall();
+                let fallback = hall
                     .site(site)
                     .and_then(|s| s.languages.first().cloned())
                     .unwrap_or_else(|| "fi".into());
-                let name = self
-                    .hall
+                let name = hall
                     .site(site)
                     .and_then(|s| s.counter(counter))
                     .map(|c| text_in(&c.name, &lang, &fallback).to_string())

@@ -1,11 +1,12 @@
-//! Devices' enrolment codes and tokens in SQLite (hashes only). Run on the sessions' connection: enrolling
-//! and revoking never queue behind the event log's writer.
+//! Devices' enrolment codes and tokens in SQLite (hashes only), and the config's versions. Written on the
+//! sessions' connection: enrolling, revoking and changing the config never queue behind the event log's
+//! writer.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{parse_time, ts};
-use crate::{DeviceSeen, DeviceToken, DeviceTokenSource, Result, StoreError};
+use crate::{ConfigVersion, DeviceSeen, DeviceToken, DeviceTokenSource, Result, StoreError};
 
 pub(super) fn create_enrol_code(
     conn: &mut Connection,
@@ -32,6 +33,7 @@ pub(super) fn create_enrol_code(
 pub(super) fn enrol(
     conn: &mut Connection,
     code_sha256: &str,
+    device: Option<&str>,
     token: &DeviceToken,
 ) -> Result<Option<String>> {
     let tx = conn.transaction()?;
@@ -39,8 +41,8 @@ pub(super) fn enrol(
     tx.execute("DELETE FROM enrol_codes WHERE expires_at <= ?1", [&now])?;
     let device: Option<String> = tx
         .query_row(
-            "DELETE FROM enrol_codes WHERE code_sha256 = ?1 RETURNING device",
-            [code_sha256],
+            "DELETE FROM enrol_codes WHERE code_sha256 = ?1 AND (?2 IS NULL OR device = ?2) RETURNING device",
+            params![code_sha256, device],
             |r| r.get(0),
         )
         .optional()?;
@@ -172,4 +174,80 @@ pub(super) fn devices_seen(conn: &mut Connection, seen: &[DeviceSeen]) -> Result
     }
     tx.commit()?;
     Ok(())
+}
+
+pub(super) fn add_config_version(conn: &mut Connection, v: &ConfigVersion) -> Result<u64> {
+    conn.execute(
+        "INSERT INTO config_versions (text, sha256, source, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![v.text, v.sha256, v.source, ts(v.created_at), v.created_by],
+    )?;
+    Ok(conn.last_insert_rowid() as u64)
+}
+
+const VERSION_COLUMNS: &str = "version, text, sha256, source, created_at, created_by";
+
+fn version_row(
+    r: &rusqlite::Row,
+) -> rusqlite::Result<(i64, String, String, String, String, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn version_of(raw: (i64, String, String, String, String, String)) -> Result<ConfigVersion> {
+    let (version, text, sha256, source, created, created_by) = raw;
+    Ok(ConfigVersion {
+        version: version as u64,
+        text,
+        sha256,
+        source,
+        created_at: parse_time(&created)?,
+        created_by,
+    })
+}
+
+pub(super) fn latest_config(
+    conn: &Connection,
+    source: Option<&str>,
+) -> Result<Option<ConfigVersion>> {
+    let raw = conn
+        .query_row(
+            &format!(
+                "SELECT {VERSION_COLUMNS} FROM config_versions WHERE ?1 IS NULL OR source = ?1 \
+                 ORDER BY version DESC LIMIT 1"
+            ),
+            [source],
+            version_row,
+        )
+        .optional()?;
+    raw.map(version_of).transpose()
+}
+
+pub(super) fn config_version(conn: &Connection, version: u64) -> Result<Option<ConfigVersion>> {
+    let raw = conn
+        .query_row(
+            &format!("SELECT {VERSION_COLUMNS} FROM config_versions WHERE version = ?1"),
+            [version as i64],
+            version_row,
+        )
+        .optional()?;
+    raw.map(version_of).transpose()
+}
+
+pub(super) fn config_versions(conn: &Connection, limit: usize) -> Result<Vec<ConfigVersion>> {
+    let mut stmt = conn.prepare(
+        "SELECT version, '', sha256, source, created_at, created_by FROM config_versions \
+         ORDER BY version DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], version_row)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(version_of(r?)?);
+    }
+    Ok(out)
 }

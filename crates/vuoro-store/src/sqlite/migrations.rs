@@ -286,4 +286,15 @@ pub const MIGRATIONS: &[&str] = &[
         created_by TEXT NOT NULL,
         expires_at TEXT NOT NULL
      ) WITHOUT ROWID;",
+    // 8: the config's versions (docs/operations.md, "Changing the config while it runs"): every text the
+    // daemon has run with, the config file's as it was read at a start and each change made through the
+    // admin console or API, with who made it; the newest is the one in force.
+    "CREATE TABLE config_versions (
+        version INTEGER PRIMARY KEY,
+        text TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+     );",
 ];
