@@ -1,11 +1,11 @@
 // Single sign-on in headless Chromium: two real OpenID providers (the `oidc-provider` package, each on
 // its own 127.0.0.1 port with its own users, groups and signing key) configured as two [[oidc]] issuers of
-// the real daemon. A user in a mapped group signs in through issuer A and gets the desk of their unit; a
-// user without one is refused with a clear page; issuer B works too (and its session survives a restart);
-// signing out ends the Vuoro session and the provider's, so the next sign-in asks for the password again;
-// a provider that rotates its signing key is followed; password sign-in can be switched off; one client
-// cannot hold every sign-in under way; axe finds nothing on the sign-in form with issuers or on the
-// refusal page.
+// the real daemon. The desk, supervisor, reports and admin pages offer both. A user in a mapped group
+// signs in through issuer A and gets the desk of their unit; a user without one is refused with a clear
+// page; issuer B works too (and its session survives a restart); signing out ends the Vuoro session and
+// the provider's, so the next sign-in asks for the password again; a provider that rotates its signing
+// key is followed; password sign-in can be switched off; one client cannot hold every sign-in under way;
+// axe finds nothing on the sign-in form with issuers or on the refusal page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
@@ -202,7 +202,7 @@ test('the sign-in form offers each issuer by name in the page language, and axe 
     ],
   });
   const { context, page } = await newPage();
-  for (const path of ['/desk/', '/desk/supervisor.html', '/desk/reports.html']) {
+  for (const path of ['/desk/', '/desk/supervisor.html', '/desk/reports.html', '/admin/']) {
     await page.goto(daemon.url + path);
     await page.waitForSelector('#login-sso a[data-provider="partner-b"]');
     assert.equal(await page.isVisible('#login-form'), true, path);

@@ -292,6 +292,9 @@ fn restart_needed(old: &Deployment, new: &Deployment) -> Vec<&'static str> {
     if !same(&old.notify, &new.notify) {
         out.push("notify");
     }
+    if !same(&old.oidc, &new.oidc) {
+        out.push("oidc");
+    }
     let printers = |d: &Deployment| -> Vec<String> {
         let mut v: Vec<String> = d
             .devices
