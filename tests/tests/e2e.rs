@@ -1108,6 +1108,8 @@ mod devices;
 mod displays;
 #[path = "e2e/feedback.rs"]
 mod feedback;
+#[path = "e2e/fuzz.rs"]
+mod fuzz;
 #[path = "e2e/live_config.rs"]
 mod live_config;
 #[path = "e2e/monitoring.rs"]

@@ -177,4 +177,72 @@ mod tests {
         assert!(errs[0].message.contains("speakers"), "{errs:?}");
         assert_eq!(errs[0].line, Some(line_of(&src, "[speakers]")), "{errs:?}");
     }
+
+    /// Fuzzing the config's reader (the file, `PUT /api/v1/admin/config`): the demo config with lines
+    /// dropped, doubled or changed. Reading never panics; every mistake is a sentence, and a line it names
+    /// is in the text.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn mutated() -> impl Strategy<Value = String> {
+            let lines = DEMO.lines().count();
+            proptest::collection::vec((0..lines, 0u8..4, any::<u8>(), any::<usize>()), 1..4)
+                .prop_map(|edits| {
+                    let mut lines: Vec<String> = DEMO.lines().map(str::to_string).collect();
+                    for (at, op, byte, pos) in edits {
+                        let at = at % lines.len();
+                        match op {
+                            0 => {
+                                lines.remove(at);
+                            }
+                            1 => {
+                                let l = lines[at].clone();
+                                lines.insert(at, l);
+                            }
+                            2 => {
+                                let l = &mut lines[at];
+                                let mut b = l.as_bytes().to_vec();
+                                if !b.is_empty() {
+                                    let p = pos % b.len();
+                                    b[p] = byte;
+                                }
+                                *l = String::from_utf8_lossy(&b).into_owned();
+                            }
+                            _ => {
+                                let l = &mut lines[at];
+                                let cut = pos % (l.len() + 1);
+                                let cut = (0..=cut)
+                                    .rev()
+                                    .find(|c| l.is_char_boundary(*c))
+                                    .unwrap_or(0);
+                                l.truncate(cut);
+                            }
+                        }
+                        if lines.is_empty() {
+                            break;
+                        }
+                    }
+                    lines.join("\n")
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+            #[test]
+            fn a_damaged_config_is_refused_with_its_lines_never_a_panic(text in mutated()) {
+                let lines = text.lines().count().max(1);
+                if let Err(errors) = load(&text) {
+                    prop_assert!(!errors.is_empty());
+                    for e in errors {
+                        prop_assert!(!e.message.trim().is_empty());
+                        if let Some(l) = e.line {
+                            prop_assert!(l >= 1 && l <= lines + 1, "line {} of {}: {}", l, lines, e.message);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
