@@ -361,6 +361,24 @@ export function setUser(user) {
   const box = document.getElementById('signed-in');
   box.hidden = !user;
   document.getElementById('user-name').textContent = user ? user.display_name || user.username : '';
+  // "Sign out everywhere", beside "Sign out" on every staff page: ends this user's sessions on every
+  // browser (a forgotten session on another PC, a lost phone).
+  const one = document.getElementById('sign-out');
+  if (one && !document.getElementById('sign-out-all')) {
+    const all = el('button', { type: 'button', id: 'sign-out-all', class: 'subtle', 'data-i18n': 'sign_out_all' }, t('sign_out_all'));
+    all.addEventListener('click', signOutEverywhere);
+    one.after(all);
+  }
+}
+
+/** Ends every session of the signed-in user, then shows the login form saying so. */
+export async function signOutEverywhere() {
+  try {
+    await api('/api/v1/auth/logout-everywhere', { method: 'POST', body: {} });
+  } catch (e) {
+    // Signed out already, or the daemon is away: the form comes back either way.
+  }
+  showLogin('everywhere');
 }
 
 /**

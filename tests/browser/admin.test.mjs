@@ -273,6 +273,11 @@ test('a supervisor changes the services of their own units only; an agent is tol
   assert.ok(scoped.data.services.every((x) => units.includes(x.unit)), JSON.stringify(units));
   assert.equal((await apiCall(daemon.url, '/api/v1/admin/devices', { token: token.token })).status, 403);
   await noAxe(page, 'the console as a supervisor');
+  // Signing out everywhere ends the session the test opened beside the page's, too.
+  await page.click('#sign-out-all');
+  await page.locator('#login-note:not([hidden])').waitFor();
+  assert.equal(await page.locator('#login-note').textContent(), desk.fi.login_note_everywhere);
+  assert.equal((await apiCall(daemon.url, '/api/v1/auth/me', { token: token.token })).status, 401);
   await context.close();
 
   const agent = await originBoundPage(browser, daemon.url, VIEW);

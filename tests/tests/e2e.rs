@@ -1124,6 +1124,8 @@ mod openapi_routes;
 mod printing;
 #[path = "e2e/security.rs"]
 mod security;
+#[path = "e2e/sessions.rs"]
+mod sessions;
 #[path = "e2e/store_failure.rs"]
 mod store_failure;
 

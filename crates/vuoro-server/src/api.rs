@@ -33,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
+        .route("/auth/logout-everywhere", post(logout_everywhere))
         .route("/auth/me", get(me))
         .route("/auth/providers", get(crate::oidc::providers))
         .route("/auth/oidc/{id}/login", get(crate::oidc::login))
@@ -184,6 +185,15 @@ async fn login(
     if !app.auth.login_attempt(ip) {
         return Err(ApiError::rate_limited());
     }
+    if let Some(wait) = app.auth.account_wait(&b.username) {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::RateLimited,
+            format!(
+                "Too many wrong passwords for this username: try again in {} s.",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
     // Each check holds 19 MiB for about 25 ms: at most two at once (one per core), and a short queue.
     let permit = match app.password_checks.clone().try_acquire_owned() {
         Ok(p) => p,
@@ -204,7 +214,8 @@ async fn login(
     .await
     .map_err(|_| ApiError::unavailable("login failed"))??;
     let cookie = format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200{}",
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        i64::from(app.deployment.server.session_hours) * 3600,
         app.cookie_secure()
     );
     let mut res = json_response(StatusCode::OK, json!({"token": token, "user": user.json()}));
@@ -241,6 +252,27 @@ async fn logout(
         None => json!({"ok": true}),
     };
     let mut res = json_response(StatusCode::OK, body);
+    let clear = format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        app.cookie_secure()
+    );
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&clear).expect("ascii"),
+    );
+    Ok(res)
+}
+
+/// Ends every session of the signed-in user, on every browser and device, and clears this one's cookie.
+async fn logout_everywhere(
+    State(app): AppState,
+    p: Principal,
+    JsonBody(NoBody): JsonBody<NoBody>,
+) -> ApiResult {
+    let username = p.user()?.username.clone();
+    let ended = app.auth.logout_everywhere(&username);
+    tracing::info!(user = %username, ended, "signed out everywhere");
+    let mut res = json_response(StatusCode::OK, json!({"ok": true, "ended": ended}));
     let clear = format!(
         "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
         app.cookie_secure()

@@ -20,7 +20,10 @@ use crate::App;
 use crate::error::ApiError;
 
 pub const SESSION_COOKIE: &str = "vuoro_session";
-const SESSION_HOURS: i64 = 12;
+/// Wrong passwords in a row an account may have before each further attempt waits.
+const ACCOUNT_FREE_TRIES: u32 = 5;
+/// The longest an account's next attempt waits.
+const ACCOUNT_MAX_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct UserCtx {
@@ -104,13 +107,32 @@ enum SessionUser {
     },
 }
 
-#[derive(Debug, Clone)]
+impl SessionUser {
+    fn username(&self) -> &str {
+        match self {
+            SessionUser::Config(name) => name,
+            SessionUser::Sso { ctx, .. } => &ctx.username,
+        }
+    }
+}
+
+#[derive(Debug)]
 struct LiveSession {
     user: SessionUser,
+    /// The absolute end: `server.session_hours` after sign-in.
     expires: chrono::DateTime<Utc>,
+    /// When a request last used it (Unix seconds): past `server.session_idle_minutes`, it has ended.
+    last_used: std::sync::atomic::AtomicI64,
+    /// `last_used` as last stored (restarts keep the idle clock).
+    stored_used: std::sync::atomic::AtomicI64,
 }
 
 impl LiveSession {
+    /// Unused for longer than `idle_secs` at `now` (Unix seconds).
+    fn idle(&self, now: i64, idle_secs: i64) -> bool {
+        now - self.last_used.load(std::sync::atomic::Ordering::Relaxed) > idle_secs
+    }
+
     /// A stored session as it lives in memory; None when its rights cannot be read or name an issuer
     /// that is no longer configured.
     fn restore(s: Session, issuers: &HashSet<&str>) -> Option<(String, LiveSession)> {
@@ -128,11 +150,14 @@ impl LiveSession {
                 }
             }
         };
+        let used = s.last_used_at.unwrap_or(s.created_at).timestamp();
         Some((
             s.token_sha256,
             LiveSession {
                 user,
                 expires: s.expires_at,
+                last_used: std::sync::atomic::AtomicI64::new(used),
+                stored_used: std::sync::atomic::AtomicI64::new(used),
             },
         ))
     }
@@ -187,6 +212,12 @@ pub struct Auth {
     /// A std RwLock: held for a map lookup or update only, never across an await.
     live: std::sync::RwLock<HashMap<String, LiveSession>>,
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    /// Wrong passwords per username: (how many in a row, when the last was). Past `ACCOUNT_FREE_TRIES`,
+    /// each attempt waits a little longer, never more than `ACCOUNT_MAX_WAIT`.
+    account_failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// `server.session_hours` and `server.session_idle_minutes`, as read at start.
+    session_hours: i64,
+    idle_secs: i64,
     /// Bumped whenever sessions end (sign-out, expiry): open WebSockets of staff check their rights again.
     sessions_ended: tokio::sync::watch::Sender<u64>,
 }
@@ -397,8 +428,49 @@ impl Auth {
             },
             sessions,
             failures: Mutex::new(HashMap::new()),
+            account_failures: Mutex::new(HashMap::new()),
+            session_hours: i64::from(cfg.server.session_hours),
+            idle_secs: i64::from(cfg.server.session_idle_minutes) * 60,
             sessions_ended: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Before a password is checked for `username`: how long it must wait still (None: it may be checked
+    /// now). After `ACCOUNT_FREE_TRIES` wrong passwords in a row, the wait doubles with each, up to
+    /// `ACCOUNT_MAX_WAIT`: guessing one account's password gets slow, yet nobody can lock its owner out for
+    /// longer than that. Unknown usernames count the same, so the answer tells no usernames apart.
+    pub fn account_wait(&self, username: &str) -> Option<Duration> {
+        let f = self.account_failures.lock().expect("lock");
+        let (n, last) = f.get(username)?;
+        if *n < ACCOUNT_FREE_TRIES {
+            return None;
+        }
+        let wait =
+            Duration::from_secs(1u64 << (n - ACCOUNT_FREE_TRIES).min(6)).min(ACCOUNT_MAX_WAIT);
+        let passed = last.elapsed();
+        (passed < wait).then(|| wait - passed)
+    }
+
+    fn account_failed(&self, username: &str) {
+        let mut f = self.account_failures.lock().expect("lock");
+        // Forget accounts quiet for an hour, so the map stays small.
+        f.retain(|_, (_, last)| last.elapsed() < Duration::from_secs(3600));
+        let e = f.entry(username.to_string()).or_insert((0, Instant::now()));
+        e.0 = e.0.saturating_add(1);
+        e.1 = Instant::now();
+    }
+
+    /// Ends every session of `username` (signing out everywhere); how many there were.
+    pub fn logout_everywhere(&self, username: &str) -> usize {
+        let ended = {
+            let mut live = self.live.write().expect("lock");
+            let before = live.len();
+            live.retain(|_, s| s.user.username() != username);
+            before - live.len()
+        };
+        let _ = self.sessions.delete_user_sessions(username);
+        self.sessions_ended.send_modify(|n| *n += 1);
+        ended
     }
 
     fn user_ctx(&self, username: &str) -> Option<Arc<UserCtx>> {
@@ -475,11 +547,13 @@ impl Auth {
             }
         };
         if !ok {
+            self.account_failed(username);
             return Err(ApiError::new(
                 crate::error::ErrorCode::Unauthenticated,
                 "Wrong username or password.",
             ));
         }
+        self.account_failures.lock().expect("lock").remove(username);
         self.login_succeeded(ip);
         let token = self.open_session(username, None, SessionUser::Config(username.to_string()))?;
         Ok((token, self.user_ctx(username).expect("user exists")))
@@ -512,7 +586,7 @@ impl Auth {
         let token = random_token(32);
         let now = Utc::now();
         let hash = sha256_hex(&token);
-        let expires = now + chrono::Duration::hours(SESSION_HOURS);
+        let expires = now + chrono::Duration::hours(self.session_hours);
         self.sessions
             .create_session(&Session {
                 token_sha256: hash.clone(),
@@ -520,12 +594,18 @@ impl Auth {
                 created_at: now,
                 expires_at: expires,
                 rights,
+                last_used_at: Some(now),
             })
             .map_err(|e| ApiError::unavailable(format!("cannot store the session: {e}")))?;
-        self.live
-            .write()
-            .expect("lock")
-            .insert(hash, LiveSession { user, expires });
+        self.live.write().expect("lock").insert(
+            hash,
+            LiveSession {
+                user,
+                expires,
+                last_used: std::sync::atomic::AtomicI64::new(now.timestamp()),
+                stored_used: std::sync::atomic::AtomicI64::new(now.timestamp()),
+            },
+        );
         Ok(token)
     }
 
@@ -578,9 +658,12 @@ impl Auth {
         let user = {
             let live = self.live.read().expect("lock");
             let s = live.get(h)?;
-            if s.expires <= Utc::now() {
+            let now = Utc::now();
+            if s.expires <= now || s.idle(now.timestamp(), self.idle_secs) {
                 return None;
             }
+            s.last_used
+                .store(now.timestamp(), std::sync::atomic::Ordering::Relaxed);
             match &s.user {
                 SessionUser::Config(name) => name.clone(),
                 SessionUser::Sso { ctx, .. } => return Some(Principal::User(ctx.clone())),
@@ -744,14 +827,42 @@ impl Auth {
         }
     }
 
+    /// Forgets sessions past their end or idle too long, and stores when the others were last used.
     pub fn purge_sessions(&self) {
         let now = Utc::now();
-        let purged = {
+        let (purged, idle, used) = {
             let mut live = self.live.write().expect("lock");
             let before = live.len();
-            live.retain(|_, s| s.expires > now);
-            before - live.len()
+            let mut idle = Vec::new();
+            live.retain(|h, s| {
+                let keep = s.expires > now && !s.idle(now.timestamp(), self.idle_secs);
+                if !keep {
+                    idle.push(h.clone());
+                }
+                keep
+            });
+            let used: Vec<(String, chrono::DateTime<Utc>)> = live
+                .iter()
+                .filter_map(|(h, s)| {
+                    let at = s.last_used.load(std::sync::atomic::Ordering::Relaxed);
+                    (s.stored_used.swap(at, std::sync::atomic::Ordering::Relaxed) != at).then(
+                        || {
+                            (
+                                h.clone(),
+                                chrono::DateTime::from_timestamp(at, 0).unwrap_or(now),
+                            )
+                        },
+                    )
+                })
+                .collect();
+            (before - live.len(), idle, used)
         };
+        for h in idle {
+            let _ = self.sessions.delete_session(&h);
+        }
+        if !used.is_empty() {
+            let _ = self.sessions.sessions_used(&used);
+        }
         let _ = self.sessions.purge_sessions(now);
         if purged > 0 {
             self.sessions_ended.send_modify(|n| *n += 1);
@@ -872,5 +983,77 @@ mod tests {
         // Not all zero bytes: what is handed out is the random part, not the wiped part.
         assert!(tokens.iter().all(|t| t != &"0".repeat(32)));
         assert_eq!(random_token(5000).len(), 10_000);
+    }
+
+    fn demo_auth(tag: &str) -> (Auth, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("vuoro-auth-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = vuoro_store::open(&dir.join("vuoro.db")).unwrap();
+        let cfg = crate::config::load(include_str!("../../../config/demo.toml")).unwrap();
+        (Auth::new(&cfg.deployment, store).unwrap(), dir)
+    }
+
+    #[test]
+    fn a_session_unused_for_longer_than_the_idle_time_has_ended_and_use_keeps_it() {
+        let (auth, dir) = demo_auth("idle");
+        let token = auth
+            .open_session("agent1", None, SessionUser::Config("agent1".into()))
+            .unwrap();
+        assert!(auth.resolve(&token).is_some());
+        let set_used = |secs_ago: i64| {
+            let live = auth.live.read().unwrap();
+            live[&sha256_hex(&token)].last_used.store(
+                Utc::now().timestamp() - secs_ago,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        };
+        // Used a minute short of the idle time ago: still on, and the use starts the clock again.
+        set_used(auth.idle_secs - 60);
+        assert!(auth.resolve(&token).is_some());
+        set_used(auth.idle_secs + 1);
+        assert!(auth.resolve(&token).is_none(), "idle too long");
+        // Purged, and gone from the store: a restart does not bring it back.
+        auth.purge_sessions();
+        assert!(auth.live.read().unwrap().is_empty());
+        let store = vuoro_store::open(&dir.join("vuoro.db")).unwrap();
+        assert!(store.live_sessions(Utc::now()).unwrap().is_empty());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn wrong_passwords_for_one_account_slow_its_attempts_down_for_a_minute_at_most() {
+        let (auth, dir) = demo_auth("account");
+        for _ in 0..ACCOUNT_FREE_TRIES {
+            assert_eq!(auth.account_wait("agent1"), None);
+            auth.account_failed("agent1");
+        }
+        let first = auth
+            .account_wait("agent1")
+            .expect("a wait after the free tries");
+        assert!(first <= Duration::from_secs(1));
+        for _ in 0..20 {
+            auth.account_failed("agent1");
+        }
+        let longest = auth.account_wait("agent1").unwrap();
+        assert!(
+            longest > Duration::from_secs(50) && longest <= ACCOUNT_MAX_WAIT,
+            "{longest:?}"
+        );
+        // Another account is not slowed down; a right password clears the count.
+        assert_eq!(auth.account_wait("agent2"), None);
+        auth.account_failures
+            .lock()
+            .unwrap()
+            .get_mut("agent1")
+            .unwrap()
+            .1 = Instant::now() - ACCOUNT_MAX_WAIT;
+        assert_eq!(
+            auth.account_wait("agent1"),
+            None,
+            "never longer than the longest wait"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -170,6 +170,21 @@ impl Deployment {
                 "server.display_frozen_seconds must be at least 2 (a display's page reports every second at most)".into(),
             );
         }
+        if !(1..=24 * 7).contains(&self.server.session_hours) {
+            err(
+                "session_hours",
+                "server.session_hours must be from 1 to 168".into(),
+            );
+        }
+        if self.server.session_idle_minutes < 5
+            || u64::from(self.server.session_idle_minutes)
+                > u64::from(self.server.session_hours) * 60
+        {
+            err(
+                "session_idle_minutes",
+                "server.session_idle_minutes must be at least 5 and at most session_hours".into(),
+            );
+        }
         for (at, message) in self.check_oidc(&all_units) {
             err(&at, message);
         }
@@ -306,10 +321,24 @@ pub struct ServerConfig {
     /// `[[oidc]]` issuers.
     #[serde(default = "default_true")]
     pub local_sign_in: bool,
+    /// Hours a staff session lasts at most, however busy (then its user signs in again).
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u32,
+    /// Minutes a staff session lasts without a request (a WebSocket's traffic does not count).
+    #[serde(default = "default_session_idle")]
+    pub session_idle_minutes: u32,
 }
 
 fn default_true() -> bool {
     true
+}
+
+fn default_session_hours() -> u32 {
+    12
+}
+
+fn default_session_idle() -> u32 {
+    60
 }
 
 /// `[[oidc]]`: an OpenID Connect issuer staff sign in through (authorization code flow with PKCE). Its

@@ -721,7 +721,8 @@ pub async fn callback(
         Ok((token, rights, return_to)) => {
             tracing::info!(issuer = %id, user = %rights.username, %client, "signed in by single sign-on");
             let cookie = format!(
-                "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200{}",
+                "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+                i64::from(app.deployment.server.session_hours) * 3600,
                 app.cookie_secure()
             );
             let mut res = StatusCode::SEE_OTHER.into_response();

@@ -79,6 +79,8 @@ pub struct Session {
     /// The rights a single sign-on issuer's claims gave (JSON, read by the daemon's auth); None for a user
     /// of the config file, whose rights are the config's.
     pub rights: Option<String>,
+    /// When a request last used it, as last stored (None: not since it was opened).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// A device's token, kept as its SHA-256: one enrolled with a one-time code, or the record that a token
@@ -388,6 +390,9 @@ pub trait Database: Send + Sync {
 
     /// Deletes every session of `username`; how many.
     fn delete_user_sessions(&self, username: &str) -> Result<usize>;
+
+    /// Records when sessions were last used: (token hash, time).
+    fn sessions_used(&self, used: &[(String, DateTime<Utc>)]) -> Result<()>;
 
     // ---- the config's versions ----
 

@@ -312,10 +312,24 @@ fn blank_snapshots(tx: &Connection, site: &str, seq: u64) -> Result<usize> {
     Ok(changed)
 }
 
-type SessionRow = (String, String, String, String, Option<String>);
+type SessionRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 fn session_row(r: &rusqlite::Row) -> rusqlite::Result<SessionRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 /// The audit query's filters as SQL: `?3` is the site, `?4` the user (NULL when not filtered).
@@ -497,13 +511,15 @@ impl Database for Sqlite {
     fn create_session(&self, s: &Session) -> Result<()> {
         self.session_conn(|conn| {
             conn.execute(
-                "INSERT INTO sessions (token_sha256, username, created_at, expires_at, rights) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO sessions (token_sha256, username, created_at, expires_at, rights, last_used_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     s.token_sha256,
                     s.username,
                     s.created_at.to_rfc3339(),
                     s.expires_at.to_rfc3339(),
-                    s.rights
+                    s.rights,
+                    s.last_used_at.map(|t| t.to_rfc3339())
                 ],
             )?;
             Ok(())
@@ -513,12 +529,12 @@ impl Database for Sqlite {
     fn live_sessions(&self, now: DateTime<Utc>) -> Result<Vec<Session>> {
         self.session_conn(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT token_sha256, username, created_at, expires_at, rights FROM sessions",
+                "SELECT token_sha256, username, created_at, expires_at, rights, last_used_at FROM sessions",
             )?;
             let rows = stmt.query_map([], session_row)?;
             let mut out = Vec::new();
             for row in rows {
-                let (token_sha256, username, created, expires, rights) = row?;
+                let (token_sha256, username, created, expires, rights, used) = row?;
                 // A row whose times do not read is no live session.
                 if let (Ok(created_at), Ok(expires_at)) =
                     (parse_time(&created), parse_time(&expires))
@@ -530,6 +546,7 @@ impl Database for Sqlite {
                         created_at,
                         expires_at,
                         rights,
+                        last_used_at: used.as_deref().and_then(|u| parse_time(u).ok()),
                     });
                 }
             }
@@ -553,6 +570,22 @@ impl Database for Sqlite {
                 "DELETE FROM sessions WHERE expires_at <= ?1",
                 [now.to_rfc3339()],
             )?)
+        })
+    }
+
+    fn sessions_used(&self, used: &[(String, DateTime<Utc>)]) -> Result<()> {
+        self.session_conn(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE sessions SET last_used_at = ?2 WHERE token_sha256 = ?1",
+                )?;
+                for (hash, at) in used {
+                    stmt.execute(params![hash, at.to_rfc3339()])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
         })
     }
 

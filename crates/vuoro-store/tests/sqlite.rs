@@ -570,6 +570,7 @@ fn sessions_are_stored_listed_while_live_and_deleted() {
         created_at: now - Duration::hours(1),
         expires_at: now + Duration::hours(hours),
         rights: (hash == "b").then(|| r#"{"roles":["agent"]}"#.to_string()),
+        last_used_at: None,
     };
     for s in [session("a", 8), session("b", 8), session("old", -1)] {
         db.create_session(&s).unwrap();
@@ -582,6 +583,16 @@ fn sessions_are_stored_listed_while_live_and_deleted() {
     drop(db);
     let db = dir.open();
     assert_eq!(db.live_sessions(now).unwrap(), [session("b", 8)]);
+    db.sessions_used(&[("b".into(), now + Duration::minutes(5))])
+        .unwrap();
+    assert_eq!(
+        db.live_sessions(now).unwrap()[0].last_used_at,
+        Some(now + Duration::minutes(5))
+    );
+    // Signing out everywhere: every session of the user.
+    db.create_session(&session("c", 8)).unwrap();
+    assert_eq!(db.delete_user_sessions("user-b").unwrap(), 1);
+    assert_eq!(db.live_sessions(now).unwrap(), [session("c", 8)]);
     assert_eq!(db.live_sessions(now + Duration::hours(9)).unwrap(), []);
 }
 
@@ -876,6 +887,7 @@ fn a_store_opened_read_only_reads_and_refuses_every_write() {
         created_at: t0,
         expires_at: t0,
         rights: None,
+        last_used_at: None,
     })));
     assert!(refused(
         ro.store_day(&folded_day("a", 0, 1, &Cells::new()))
