@@ -270,6 +270,7 @@ fn addresses(cfg: &Config, base: &str) -> String {
         );
         s += &format!("  Staff desk:       {base}/desk/\n");
         s += &format!("  Supervisor view:  {base}/desk/supervisor.html\n");
+        s += &format!("  Administration:   {base}/admin/\n");
         if cfg.deployment.server.demo {
             s += "  Demo users: agent1, agent2, supervisor, admin (password: demo)\n";
         }
