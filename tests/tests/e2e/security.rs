@@ -323,14 +323,22 @@ async fn parallel_wrong_passwords_are_counted_before_they_are_checked() {
     }
     let checked = statuses.iter().filter(|&&s| s == 401).count();
     let refused = statuses.iter().filter(|&&s| s == 429).count();
-    assert_eq!((checked, refused), (10, 30), "{statuses:?}");
-    // The locked-out address is one client behind the proxy, not everyone behind it.
+    // At most the address's 10 attempts reach a password check (fewer when the username's own count
+    // stopped some of them); every other one is refused before it.
+    assert_eq!(checked + refused, 40, "{statuses:?}");
+    assert!((5..=10).contains(&checked), "{statuses:?}");
+    // The locked-out address is one client behind the proxy, not everyone behind it; the username that
+    // was guessed at waits a little, from every address.
     assert_eq!(
-        login_as(&app, "198.51.100.8", "agent1", "demo").await.0,
+        login_as(&app, "198.51.100.8", "agent2", "demo").await.0,
         200
     );
     assert_eq!(
-        login_as(&app, "198.51.100.7", "agent1", "demo").await.0,
+        login_as(&app, "198.51.100.8", "agent1", "demo").await.0,
+        429
+    );
+    assert_eq!(
+        login_as(&app, "198.51.100.7", "agent2", "demo").await.0,
         429
     );
     app.stop().await;
