@@ -252,6 +252,12 @@ async fn logout(
         None => json!({"ok": true}),
     };
     let mut res = json_response(StatusCode::OK, body);
+    clear_session_cookie(&app, &mut res);
+    Ok(res)
+}
+
+/// Makes the browser forget its session cookie.
+fn clear_session_cookie(app: &App, res: &mut Response) {
     let clear = format!(
         "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
         app.cookie_secure()
@@ -260,7 +266,6 @@ async fn logout(
         header::SET_COOKIE,
         HeaderValue::from_str(&clear).expect("ascii"),
     );
-    Ok(res)
 }
 
 /// Ends every session of the signed-in user, on every browser and device, and clears this one's cookie.
@@ -273,14 +278,7 @@ async fn logout_everywhere(
     let ended = app.auth.logout_everywhere(&username);
     tracing::info!(user = %username, ended, "signed out everywhere");
     let mut res = json_response(StatusCode::OK, json!({"ok": true, "ended": ended}));
-    let clear = format!(
-        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
-        app.cookie_secure()
-    );
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&clear).expect("ascii"),
-    );
+    clear_session_cookie(&app, &mut res);
     Ok(res)
 }
 
