@@ -154,7 +154,8 @@ async fn a_display_that_stops_rendering_with_its_socket_open_is_frozen_until_it_
         (json!("online"), "1", "0")
     );
 
-    // Frozen again; a reload (a new connection, not yet judged) makes it online at once.
+    // Frozen again; a reload (a new connection, not yet judged) makes it online at once, and the frozen
+    // page's socket closes, as a reload closes it.
     assert_eq!(
         next_status(&mut staff).await,
         ("hall".into(), "frozen".into())
@@ -168,6 +169,7 @@ async fn a_display_that_stops_rendering_with_its_socket_open_is_frozen_until_it_
         next_status(&mut staff).await,
         ("hall".into(), "online".into())
     );
+    drop(hall);
 
     // The older page was never frozen all along.
     let quiet = staff.drain(Duration::from_millis(300)).await;
@@ -181,8 +183,7 @@ async fn a_display_that_stops_rendering_with_its_socket_open_is_frozen_until_it_
         ("health".into(), "offline".into())
     );
 
-    // Both hall connections close: offline, whatever it was.
-    drop(hall);
+    // The reloaded page's connection closes too: offline.
     drop(reloaded);
     assert_eq!(
         next_status(&mut staff).await,
