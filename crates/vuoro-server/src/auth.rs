@@ -638,15 +638,23 @@ impl Auth {
         let h = sha256_hex(token);
         let p = self.resolve_hash(&h)?;
         if let Principal::Device(d) = &p {
-            self.seen.lock().expect("lock").insert(
-                h.clone(),
-                DeviceSeen {
-                    token_sha256: h,
-                    device: d.id.to_string(),
-                    at: Utc::now(),
-                    from: ip.to_string(),
-                },
-            );
+            // Noted at most once a minute per token: the kiosk's ticket path stays free of allocations here.
+            let now = Utc::now();
+            let mut seen = self.seen.lock().expect("lock");
+            let fresh = seen
+                .get(&h)
+                .is_some_and(|s| now - s.at < chrono::Duration::seconds(60));
+            if !fresh {
+                seen.insert(
+                    h.clone(),
+                    DeviceSeen {
+                        token_sha256: h,
+                        device: d.id.to_string(),
+                        at: now,
+                        from: ip.to_string(),
+                    },
+                );
+            }
         }
         Some(p)
     }

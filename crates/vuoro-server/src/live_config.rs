@@ -62,6 +62,16 @@ pub fn at_start(store: &dyn Database, file: Config) -> anyhow::Result<(u64, Conf
     Ok((version, file))
 }
 
+/// Where a change came from: the administration's pages sign in by cookie, programs (`vuoro config
+/// push`, scripts) by bearer token.
+fn source_of(headers: &HeaderMap) -> &'static str {
+    if headers.contains_key(header::AUTHORIZATION) {
+        "api"
+    } else {
+        "console"
+    }
+}
+
 fn etag(version: u64) -> String {
     format!("\"v{version}\"")
 }
@@ -129,12 +139,7 @@ pub async fn put_config(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    // The administration signs in by cookie; programs (`vuoro config push`, scripts) by bearer token.
-    let source = if headers.contains_key(header::AUTHORIZATION) {
-        "api"
-    } else {
-        "console"
-    };
+    let source = source_of(&headers);
     let text = if json_body {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -354,17 +359,13 @@ fn services_json(
     ))
 }
 
-fn supervisor(p: &Principal) -> Result<&crate::auth::UserCtx, ApiError> {
-    p.supervisor()
-}
-
 /// `GET /api/v1/admin/sites/{site}/services`: the services a supervisor may change (an admin: all).
 pub async fn site_services(
     State(app): State<Arc<App>>,
     p: Principal,
     Path(site): Path<String>,
 ) -> ApiResult {
-    let user = supervisor(&p)?;
+    let user = p.supervisor()?;
     let (version, body) = services_json(&app, &site, user)?;
     let mut res = axum::Json(body).into_response();
     res.headers_mut().insert(
@@ -393,7 +394,7 @@ pub async fn put_service(
     Path((site, service)): Path<(String, String)>,
     crate::error::JsonBody(change): crate::error::JsonBody<ServiceChange>,
 ) -> ApiResult {
-    let user = supervisor(&p)?;
+    let user = p.supervisor()?;
     let by = user.username.clone();
     let (_, cfg) = app.shared.config();
     let unit = cfg
@@ -467,10 +468,5 @@ pub async fn put_service(
     }
     let text = toml::to_string(&doc)
         .map_err(|e| ApiError::unavailable(format!("the config cannot be written: {e}")))?;
-    let source = if headers.contains_key(header::AUTHORIZATION) {
-        "api"
-    } else {
-        "console"
-    };
-    apply(&app, &headers, text, source, &by).await
+    apply(&app, &headers, text, source_of(&headers), &by).await
 }
