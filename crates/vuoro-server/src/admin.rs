@@ -43,7 +43,7 @@ pub(crate) async fn enrolment(
     State(app): State<Arc<App>>,
     p: Principal,
     Path(id): Path<String>,
-    JsonBody(crate::api::NoBody): JsonBody<crate::api::NoBody>,
+    JsonBody(crate::error::NoBody): JsonBody<crate::error::NoBody>,
 ) -> ApiResult {
     let u = admin(&p)?;
     let by = u.username.clone();

@@ -24,7 +24,7 @@ use vuoro_engine::{
 use crate::App;
 use crate::auth::{Principal, SESSION_COOKIE, UserCtx, random_token};
 use crate::deployment::DeviceKind;
-use crate::error::{ApiError, JsonBody};
+use crate::error::{ApiError, JsonBody, NoBody};
 
 type AppState = State<Arc<App>>;
 type ApiResult = Result<Response, ApiError>;
@@ -143,21 +143,6 @@ async fn readyz(State(app): AppState) -> Response {
         "ready".into_response()
     } else {
         ApiError::unavailable("starting").into_response()
-    }
-}
-
-/// The body of a request that takes none: empty, or an empty JSON object. Anything else is refused
-/// before the request does anything.
-pub struct NoBody;
-
-impl<'de> Deserialize<'de> for NoBody {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NoBody, D::Error> {
-        let fields = serde_json::Map::<String, Value>::deserialize(d)?;
-        if fields.is_empty() {
-            Ok(NoBody)
-        } else {
-            Err(serde::de::Error::custom("this request takes no fields"))
-        }
     }
 }
 

@@ -178,3 +178,18 @@ where
         })
     }
 }
+
+/// The body of a request that takes none: empty, or an empty JSON object. Anything else is refused
+/// before the request does anything.
+pub struct NoBody;
+
+impl<'de> serde::Deserialize<'de> for NoBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NoBody, D::Error> {
+        let fields = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        if fields.is_empty() {
+            Ok(NoBody)
+        } else {
+            Err(serde::de::Error::custom("this request takes no fields"))
+        }
+    }
+}

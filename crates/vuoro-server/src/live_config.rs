@@ -187,7 +187,7 @@ pub async fn restore(
     p: Principal,
     headers: HeaderMap,
     Path(version): Path<u64>,
-    crate::error::JsonBody(crate::api::NoBody): crate::error::JsonBody<crate::api::NoBody>,
+    crate::error::JsonBody(crate::error::NoBody): crate::error::JsonBody<crate::error::NoBody>,
 ) -> ApiResult {
     let by = admin(&p)?;
     let store = app.auth.store();
